@@ -1,0 +1,67 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "OrgMatrix",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "orgmatrix", targets: ["orgmatrix"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+    ],
+    targets: [
+        .target(name: "OrgMatrixCore"),
+        .target(
+            name: "OrgMatrixStore",
+            dependencies: [
+                "OrgMatrixCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "OrgMatrixAPI",
+            dependencies: [
+                "OrgMatrixStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("openapi.json")]
+        ),
+        .executableTarget(
+            name: "orgmatrix",
+            dependencies: [
+                "OrgMatrixAPI",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "OrgMatrixTestSupport",
+            dependencies: ["OrgMatrixStore", .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Tests/OrgMatrixTestSupport"
+        ),
+        .testTarget(name: "OrgMatrixCoreTests", dependencies: ["OrgMatrixCore"]),
+        .testTarget(name: "OrgMatrixStoreTests", dependencies: ["OrgMatrixStore", "OrgMatrixTestSupport"]),
+        .testTarget(
+            name: "OrgMatrixAPITests",
+            dependencies: [
+                "OrgMatrixAPI",
+                "OrgMatrixTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,89 @@
+import Hummingbird
+import Logging
+import OrgMatrixStore
+import PostgresNIO
+import Prometheus
+
+/// Everything `serve` needs, from flags and environment; each limit has a documented default.
+public struct AppConfiguration: Sendable {
+    public var host: String
+    public var port: Int
+    public var databaseURL: DatabaseURL
+    public var schemaDirectory: String
+    /// Pooled connections to PostgreSQL per server process (default 20).
+    public var poolConnectionsMax: Int
+    /// How long `/readyz` waits for the database before answering 503 (default 2 s).
+    public var readinessTimeout: Duration
+    /// How long opening one database connection may take (default 5 s).
+    public var connectTimeout: Duration
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, databaseURL: DatabaseURL, schemaDirectory: String = "Schema",
+        poolConnectionsMax: Int = 20, readinessTimeout: Duration = .seconds(2), connectTimeout: Duration = .seconds(5)
+    ) {
+        self.host = host
+        self.port = port
+        self.databaseURL = databaseURL
+        self.schemaDirectory = schemaDirectory
+        self.poolConnectionsMax = poolConnectionsMax
+        self.readinessTimeout = readinessTimeout
+        self.connectTimeout = connectTimeout
+    }
+}
+
+/// The long-lived parts the router's handlers use.
+public struct AppDependencies: Sendable {
+    public let database: Database
+    public let migrator: Migrator
+    public let metrics: PrometheusCollectorRegistry
+    public let readinessTimeout: Duration
+
+    public init(database: Database, migrator: Migrator, metrics: PrometheusCollectorRegistry, readinessTimeout: Duration) {
+        self.database = database
+        self.migrator = migrator
+        self.metrics = metrics
+        self.readinessTimeout = readinessTimeout
+    }
+
+    /// Builds the pool (not yet running: it is a service to run) and a private metrics registry.
+    public static func make(_ configuration: AppConfiguration, logger: Logger) throws -> AppDependencies {
+        let registry = PrometheusCollectorRegistry()
+        let client = PostgresClient(
+            configuration: configuration.databaseURL.clientConfiguration(
+                maximumConnections: configuration.poolConnectionsMax, connectTimeout: configuration.connectTimeout),
+            backgroundLogger: logger
+        )
+        let database = Database(
+            client: client, maximumConnections: configuration.poolConnectionsMax,
+            metricsFactory: PrometheusMetricsFactory(registry: registry))
+        return AppDependencies(
+            database: database, migrator: try Migrator.load(directory: configuration.schemaDirectory), metrics: registry,
+            readinessTimeout: configuration.readinessTimeout)
+    }
+}
+
+/// The router with every route and middleware; tests build just this.
+public func buildRouter(_ dependencies: AppDependencies) throws -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
+    router.add(middleware: RequestMetricsMiddleware(factory: PrometheusMetricsFactory(registry: dependencies.metrics)))
+    router.add(middleware: RequestLogMiddleware())
+    router.add(middleware: ProblemMiddleware())
+    HealthController(
+        database: dependencies.database, migrator: dependencies.migrator, readinessTimeout: dependencies.readinessTimeout
+    ).register(on: router)
+    MetaController(registry: dependencies.metrics, openAPIDocument: try MetaController.loadOpenAPIDocument())
+        .register(on: router)
+    return router
+}
+
+/// The whole server: router, HTTP listener and the database pool as a service that shuts down
+/// after the listener has drained its in-flight requests.
+public func buildApplication(_ configuration: AppConfiguration, logger: Logger) throws -> some ApplicationProtocol {
+    let dependencies = try AppDependencies.make(configuration, logger: logger)
+    return Application(
+        router: try buildRouter(dependencies),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "OrgMatrix"),
+        services: [dependencies.database.client],
+        logger: logger
+    )
+}

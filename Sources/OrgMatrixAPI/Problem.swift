@@ -1,0 +1,71 @@
+import Foundation
+import Hummingbird
+
+/// The problem+json body (RFC 9457) every error response carries.
+struct Problem: Codable, Equatable {
+    var type: String
+    var title: String
+    var status: Int
+    var detail: String
+    var instance: String
+    var requestId: String
+    var field: String?
+
+    init(_ error: APIError, path: String, requestID: String) {
+        type = error.code.typeURI
+        title = error.code.title
+        status = Int(error.code.status.code)
+        detail = error.detail
+        instance = path
+        requestId = requestID
+        field = error.field
+    }
+
+    func response() -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = (try? encoder.encode(self)) ?? Data(#"{"type":"urn:orgmatrix:problem:internal","status":500}"#.utf8)
+        return Response(
+            status: HTTPResponse.Status(code: status),
+            headers: [.contentType: "application/problem+json"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: body))
+        )
+    }
+}
+
+/// Turns every error that reaches it into a problem+json response; the one place errors are mapped.
+///
+/// A 500 says nothing about internals: the detail goes to the log with the request id only.
+struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let apiError = Self.apiError(for: error, context: context)
+            return Problem(apiError, path: request.uri.path, requestID: context.id).response()
+        }
+    }
+
+    static func apiError(for error: any Error, context: Context) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as HTTPError:
+            return APIError(code(for: error.status), detail: error.body ?? error.status.reasonPhrase)
+        default:
+            context.logger.error("unhandled error", metadata: ["error": "\(loggable(error))"])
+            return APIError(.internalError, detail: "The request failed; quote the request id to the operators.")
+        }
+    }
+
+    private static func code(for status: HTTPResponse.Status) -> APIError.Code {
+        switch status {
+        case .notFound: .notFound
+        case .methodNotAllowed: .methodNotAllowed
+        case .contentTooLarge: .bodyTooLarge
+        case .unsupportedMediaType: .unsupportedMediaType
+        case .serviceUnavailable: .notReady
+        default: status.code < 500 ? .badRequest : .internalError
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Logging
+import Metrics
+import PostgresNIO
+
+/// The pooled PostgreSQL client plus the figures `/metrics` reports about it.
+///
+/// PostgresNIO keeps its pool's internals private, so the pool is measured where we use it:
+/// transactions in flight (a saturated pool shows as in-flight stuck at the maximum), their
+/// duration, and failures.
+public struct Database: Sendable {
+    public let client: PostgresClient
+    public let maximumConnections: Int
+    private let inFlight: Meter
+    private let duration: Metrics.Timer
+    private let failures: Counter
+
+    public init(client: PostgresClient, maximumConnections: Int, metricsFactory: any MetricsFactory) {
+        self.client = client
+        self.maximumConnections = maximumConnections
+        self.inFlight = Meter(label: "orgmatrix_db_transactions_in_flight", factory: metricsFactory)
+        self.duration = Metrics.Timer(label: "orgmatrix_db_transaction_duration_seconds", factory: metricsFactory)
+        self.failures = Counter(label: "orgmatrix_db_transaction_failures_total", factory: metricsFactory)
+        Gauge(label: "orgmatrix_db_pool_max_connections", factory: metricsFactory).record(maximumConnections)
+    }
+
+    /// Runs `body` in one transaction on a pooled connection, committing when it returns and
+    /// rolling back when it throws.
+    public func withTransaction<Result: Sendable>(
+        logger: Logger,
+        _ body: @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        inFlight.increment()
+        let started = ContinuousClock.now
+        defer {
+            inFlight.decrement()
+            duration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
+        }
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch {
+            failures.increment()
+            throw error
+        }
+    }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating; for metrics and logs.
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? Int64.max : product &+ attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+import OrgMatrixCore
+import PostgresNIO
+
+/// Applies `Schema/NNNN_name.sql` files in order and reports how a database compares with them.
+///
+/// Each file runs in its own transaction together with its bookkeeping row, under an advisory
+/// lock, so two runners started at once apply every file exactly once and a failing file leaves
+/// nothing behind.
+public struct Migrator: Sendable {
+    public let files: [MigrationFile]
+
+    public init(files: [MigrationFile]) {
+        self.files = files.sorted { $0.version < $1.version }
+    }
+
+    /// Reads every `*.sql` file of `directory`.
+    public static func load(directory: String) throws -> Migrator {
+        let url = URL(fileURLWithPath: directory, isDirectory: true)
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: url.path)
+        } catch {
+            throw MigrationFailure(file: directory, message: "cannot read the schema directory: \(error.localizedDescription)")
+        }
+        var files: [MigrationFile] = []
+        for name in names.sorted() where name.hasSuffix(".sql") {
+            let contents: String
+            do {
+                contents = try String(contentsOf: url.appendingPathComponent(name), encoding: .utf8)
+            } catch {
+                throw MigrationFailure(file: name, message: "cannot read the file as UTF-8: \(error.localizedDescription)")
+            }
+            files.append(try MigrationFile(fileName: name, sql: contents))
+        }
+        guard !files.isEmpty else { throw MigrationFailure(file: directory, message: "no migration files found") }
+        return Migrator(files: files)
+    }
+
+    /// Applies every pending file; returns the names applied, in order (empty when current).
+    public func migrate(client: PostgresClient, logger: Logger) async throws -> [String] {
+        var appliedNow: [String] = []
+        while let name = try await applyNext(client: client, logger: logger) {
+            logger.info("applied migration", metadata: ["migration": "\(name)"])
+            appliedNow.append(name)
+        }
+        return appliedNow
+    }
+
+    /// Compares the database with the files. Any role that may read `schema_migrations` can ask.
+    public func state(connection: PostgresConnection, logger: Logger) async throws -> MigrationState {
+        let exists = try await connection.query(
+            "SELECT to_regclass('public.schema_migrations') IS NOT NULL", logger: logger
+        ).collect().first?.decode(Bool.self) ?? false
+        guard exists else { return .pending(files.map(\.name)) }
+        return MigrationState.of(files: files, applied: try await Self.applied(connection: connection, logger: logger))
+    }
+
+    /// Applies the first pending file in one transaction; nil when nothing is pending.
+    private func applyNext(client: PostgresClient, logger: Logger) async throws -> String? {
+        try await client.withConnection { connection in
+            do {
+                return try await connection.withTransaction(logger: logger) { connection in
+                    try await applyNext(connection: connection, logger: logger)
+                }
+            } catch let error as PostgresTransactionError {
+                throw error.closureError ?? error.commitError ?? error.beginError ?? error
+            }
+        }
+    }
+
+    private func applyNext(connection: PostgresConnection, logger: Logger) async throws -> String? {
+        try await connection.query("SELECT pg_advisory_xact_lock(hashtext('orgmatrix.schema_migrations'))", logger: logger)
+        try await connection.query(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                name text PRIMARY KEY,
+                checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                applied_by text NOT NULL DEFAULT current_user
+            )
+            """, logger: logger)
+        let applied = try await Self.applied(connection: connection, logger: logger)
+        let pending: [MigrationFile]
+        do {
+            pending = try MigrationPlan.pending(files: files, applied: applied)
+        } catch {
+            throw MigrationFailure(file: error.fileName, message: error.description)
+        }
+        guard let file = pending.first else { return nil }
+        let statements: [String]
+        do {
+            statements = try SQLScript.statements(file.sql)
+        } catch {
+            throw MigrationFailure(file: file.name, message: error.description)
+        }
+        for (index, statement) in statements.enumerated() {
+            do {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            } catch let error as PSQLError {
+                throw MigrationFailure(file: file.name, statementNumber: index + 1, message: error.serverMessage)
+            }
+        }
+        try await connection.query(
+            "INSERT INTO schema_migrations (name, checksum) VALUES (\(file.name), \(file.checksum))", logger: logger)
+        return file.name
+    }
+
+    private static func applied(connection: PostgresConnection, logger: Logger) async throws -> [AppliedMigration] {
+        var applied: [AppliedMigration] = []
+        let rows = try await connection.query("SELECT name, checksum FROM schema_migrations ORDER BY name", logger: logger)
+        for try await (name, checksum) in rows.decode((String, String).self) {
+            applied.append(AppliedMigration(name: name, checksum: checksum))
+        }
+        return applied
+    }
+}
+
+/// A migration that could not be applied; names the file, and the statement when one failed.
+public struct MigrationFailure: Error, CustomStringConvertible {
+    public let file: String
+    public let statementNumber: Int?
+    public let message: String
+
+    public init(file: String, statementNumber: Int? = nil, message: String) {
+        self.file = file
+        self.statementNumber = statementNumber
+        self.message = message
+    }
+
+    public var description: String {
+        let place = statementNumber.map { "\(file), statement \($0)" } ?? file
+        return "migration \(place): \(message)"
+    }
+}
+
+extension MigrationError {
+    /// The file the error is about, for `MigrationFailure`.
+    fileprivate var fileName: String {
+        switch self {
+        case .invalidFileName(let name), .edited(let name, _, _), .unknownApplied(let name), .outOfOrder(let name, _): name
+        case .duplicateVersion(_, let names): names.joined(separator: ", ")
+        }
+    }
+}
+
+extension PSQLError {
+    /// The server's own words (SQLSTATE, message, detail, hint) for operators; `description` is
+    /// deliberately generic in PostgresNIO.
+    var serverMessage: String {
+        guard let info = serverInfo else { return String(reflecting: code) }
+        let parts: [String?] = [
+            info[.sqlState].map { "[\($0)]" }, info[.message], info[.detail].map { "detail: \($0)" },
+            info[.hint].map { "hint: \($0)" },
+        ]
+        return parts.compactMap { $0 }.joined(separator: " ")
+    }
+}

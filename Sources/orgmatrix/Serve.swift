@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import OrgMatrixAPI
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP API until SIGINT or SIGTERM; in-flight requests finish first.")
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "Address to listen on (env ORGMATRIX_HOST).")
+    var host: String = ProcessInfo.processInfo.environment["ORGMATRIX_HOST"] ?? "127.0.0.1"
+
+    @Option(help: "Port to listen on (env ORGMATRIX_PORT).")
+    var port: Int = Int(ProcessInfo.processInfo.environment["ORGMATRIX_PORT"] ?? "") ?? 8080
+
+    @Option(help: "Pooled database connections at most.")
+    var poolConnectionsMax: Int = 20
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
+        guard (1...1000).contains(poolConnectionsMax) else { throw ValidationError("--pool-connections-max must be 1–1000") }
+    }
+
+    func run() async throws {
+        try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
+        let logger = Logger(label: "orgmatrix")
+        let url = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
+        logger.info("starting", metadata: ["database": "\(url)", "host": "\(host)", "port": "\(port)"])
+        let configuration = AppConfiguration(
+            host: host, port: port, databaseURL: url, schemaDirectory: database.schemaDir,
+            poolConnectionsMax: poolConnectionsMax)
+        try await buildApplication(configuration, logger: logger).runService()
+    }
+}

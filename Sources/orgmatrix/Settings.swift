@@ -1,0 +1,40 @@
+import Foundation
+import Logging
+import OrgMatrixStore
+
+/// Resolves which database a command talks to: an explicit flag, then the environment, then the
+/// private cluster's `pg.env` — so `DATABASE_URL` always wins over the private cluster.
+enum Settings {
+    static func databaseURL(flag: String?, environmentKey: String, dataDir: String) throws -> DatabaseURL {
+        if let flag { return try DatabaseURL(flag) }
+        if let value = ProcessInfo.processInfo.environment[environmentKey], !value.isEmpty { return try DatabaseURL(value) }
+        let envFile = URL(fileURLWithPath: dataDir).appendingPathComponent("pg.env")
+        guard let text = try? String(contentsOf: envFile, encoding: .utf8) else {
+            throw SettingsError(
+                "no database: set \(environmentKey), pass --database-url, or start the private cluster with `ops/pg start` (\(envFile.path) not found)"
+            )
+        }
+        for line in text.split(separator: "\n") where line.hasPrefix(environmentKey + "=") {
+            return try DatabaseURL(String(line.dropFirst(environmentKey.count + 1)))
+        }
+        throw SettingsError("\(envFile.path) has no \(environmentKey) line")
+    }
+
+    static func bootstrapLogging(format: LogFormat, level: String) throws {
+        guard let logLevel = Logger.Level(rawValue: level) else { throw SettingsError("unknown log level \(level)") }
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler =
+                switch format {
+                case .json: JSONLogHandler(label: label)
+                case .text: StreamLogHandler.standardError(label: label)
+                }
+            handler.logLevel = logLevel
+            return handler
+        }
+    }
+}
+
+struct SettingsError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

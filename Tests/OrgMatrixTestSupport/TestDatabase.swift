@@ -1,0 +1,120 @@
+import Foundation
+import Logging
+import OrgMatrixStore
+import PostgresNIO
+
+/// Where the tests' PostgreSQL is: the cluster `ops/test` starts (its URLs exported, or read from
+/// `.data/test/pg.env`). Tests never skip for want of a database: they fail and say how to get one.
+public struct TestEnvironment: Sendable {
+    public let ownerURL: DatabaseURL
+    public let appURL: DatabaseURL
+    public let auditorURL: DatabaseURL
+
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let schemaDirectory = repositoryRoot.appendingPathComponent("Schema").path
+
+    public static func load() throws -> TestEnvironment {
+        var values = ProcessInfo.processInfo.environment
+        let envFile = repositoryRoot.appendingPathComponent(".data/test/pg.env")
+        if values["OWNER_DATABASE_URL"] == nil, let text = try? String(contentsOf: envFile, encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+                if parts.count == 2 { values[parts[0]] = parts[1] }
+            }
+        }
+        guard let owner = values["OWNER_DATABASE_URL"], let app = values["DATABASE_URL"],
+            let auditor = values["AUDITOR_DATABASE_URL"]
+        else {
+            throw TestSetupError("no test database: run the tests with ops/test (or `ops/pg start --dir .data/test` first)")
+        }
+        return TestEnvironment(ownerURL: try DatabaseURL(owner), appURL: try DatabaseURL(app), auditorURL: try DatabaseURL(auditor))
+    }
+}
+
+public struct TestSetupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A database of its own for one test, created from nothing and dropped afterwards even when the
+/// test fails; the three roles' URLs point into it.
+public struct ThrowawayDatabase: Sendable {
+    public let name: String
+    public let ownerURL: DatabaseURL
+    public let appURL: DatabaseURL
+    public let auditorURL: DatabaseURL
+
+    public static func with<T: Sendable>(
+        migrated: Bool = true,
+        _ body: @Sendable (ThrowawayDatabase) async throws -> T
+    ) async throws -> T {
+        let environment = try TestEnvironment.load()
+        let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let database = ThrowawayDatabase(
+            name: name, ownerURL: environment.ownerURL.replacingDatabase(name),
+            appURL: environment.appURL.replacingDatabase(name), auditorURL: environment.auditorURL.replacingDatabase(name))
+        // Database names cannot be bound parameters; `name` is generated above from hex digits only.
+        try await withConnection(environment.ownerURL) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: testLogger)
+        }
+        let result: Result<T, any Error>
+        do {
+            if migrated {
+                try await withClient(database.ownerURL) { client in
+                    _ = try await Migrator.load(directory: TestEnvironment.schemaDirectory).migrate(client: client, logger: testLogger)
+                }
+            }
+            result = .success(try await body(database))
+        } catch {
+            result = .failure(error)
+        }
+        try await withConnection(environment.ownerURL) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: testLogger)
+        }
+        return try result.get()
+    }
+}
+
+public let testLogger: Logger = {
+    var logger = Logger(label: "orgmatrix.tests")
+    logger.logLevel = .error
+    return logger
+}()
+
+/// One plain connection, closed afterwards.
+@discardableResult
+public func withConnection<T: Sendable>(
+    _ url: DatabaseURL, _ body: @Sendable (PostgresConnection) async throws -> T
+) async throws -> T {
+    let configuration = PostgresConnection.Configuration(
+        host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: .disable)
+    let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: testLogger)
+    do {
+        let value = try await body(connection)
+        try await connection.close()
+        return value
+    } catch {
+        try? await connection.close()
+        throw error
+    }
+}
+
+/// A running pool, shut down afterwards.
+public func withClient<T: Sendable>(
+    _ url: DatabaseURL, maximumConnections: Int = 4, _ body: @Sendable (PostgresClient) async throws -> T
+) async throws -> T {
+    let client = PostgresClient(
+        configuration: url.clientConfiguration(maximumConnections: maximumConnections, connectTimeout: .seconds(10)),
+        backgroundLogger: testLogger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await client.run() }
+        defer { group.cancelAll() }
+        return try await body(client)
+    }
+}
+
+extension PSQLError {
+    /// The SQLSTATE the server answered with, for asserting on permission errors.
+    public var sqlState: String? { serverInfo?[.sqlState] }
+}

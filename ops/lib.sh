@@ -1,0 +1,38 @@
+# shellcheck shell=bash
+# ops/lib.sh — helpers shared by the ops/* scripts (source it; it sets no shell options).
+# Provides: log, die, ensure_debian_packages PKG..., pg_bin_dir.
+
+# Progress and errors go to stderr so that stdout stays machine-readable.
+log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# Install any of the given Debian packages that are missing (as root, or via passwordless sudo).
+ensure_debian_packages() {
+  local pkg missing=() sudo=()
+  for pkg in "$@"; do
+    # shellcheck disable=SC2016 # ${Status} is a dpkg-query field, not a shell expansion
+    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] || missing+=("$pkg")
+  done
+  ((${#missing[@]})) || return 0
+  if ((EUID != 0)); then
+    if ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
+      die "missing Debian packages: ${missing[*]} (as root: apt-get install ${missing[*]})"
+    fi
+    sudo=(sudo -n)
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  "${sudo[@]}" apt-get -q -o DPkg::Lock::Timeout=300 update >&2
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get -q -o DPkg::Lock::Timeout=300 install -y --no-install-recommends "${missing[@]}" >&2
+}
+
+# Print the bin directory of the newest installed PostgreSQL server.
+pg_bin_dir() {
+  local dir
+  dir=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -type d -name bin 2>/dev/null | sort -V | tail -n 1) || true
+  if [[ -z $dir ]] && command -v pg_config >/dev/null; then
+    dir=$(pg_config --bindir)
+  fi
+  [[ -n $dir && -x $dir/initdb && -x $dir/pg_ctl ]] || die "no PostgreSQL server binaries found (install postgresql)"
+  printf '%s\n' "$dir"
+}
