@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # ops/lib.sh — helpers shared by the ops/* scripts (source it; it sets no shell options).
-# Provides: log, die, ensure_debian_packages PKG..., pg_bin_dir.
+# Provides: log, die, ensure_debian_packages PKG..., ensure_project_packages, ensure_swift, pg_bin_dir.
 
 # Progress and errors go to stderr so that stdout stays machine-readable.
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
@@ -35,4 +35,17 @@ pg_bin_dir() {
   fi
   [[ -n $dir && -x $dir/initdb && -x $dir/pg_ctl ]] || die "no PostgreSQL server binaries found (install postgresql)"
   printf '%s\n' "$dir"
+}
+
+# Everything the project builds, tests and runs with, beyond the Swift toolchain.
+PROJECT_PACKAGES=(postgresql libgcrypt20-dev libssl-dev libcurl4-openssl-dev openssl)
+ensure_project_packages() { ensure_debian_packages "${PROJECT_PACKAGES[@]}"; }
+
+# Put the Swift toolchain on PATH (it lives in /opt/swift on this kind of machine).
+ensure_swift() {
+  if ! command -v swift >/dev/null && [[ -x /opt/swift/usr/bin/swift ]]; then
+    PATH=/opt/swift/usr/bin:$PATH
+    export PATH
+  fi
+  command -v swift >/dev/null || die "no Swift toolchain: install Swift 6 and put it on PATH"
 }

@@ -6,7 +6,7 @@ extension Request {
     ///
     /// Hummingbird's own decoding reports only "bad request"; callers of an ERP need to know which
     /// field of which line was wrong.
-    func decodeJSON<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T {
+    public func decodeJSON<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, detail: "Send the body as application/json, not \(contentType).")
         }

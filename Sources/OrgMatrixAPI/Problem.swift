@@ -40,6 +40,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound && error.body == nil {
+            let apiError = APIError(.notFound, detail: "No route matches \(request.method) \(request.uri.path).")
+            return Problem(apiError, path: request.uri.path, requestID: context.id).response()
         } catch {
             let apiError = Self.apiError(for: error, context: context)
             return Problem(apiError, path: request.uri.path, requestID: context.id).response()

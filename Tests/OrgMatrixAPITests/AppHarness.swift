@@ -1,0 +1,47 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import OrgMatrixAPI
+import OrgMatrixStore
+import OrgMatrixTestSupport
+
+/// Builds the real router against `databaseURL`, optionally with extra routes that exercise
+/// cross-cutting behaviour (slow handlers, JSON decoding) no production route offers yet.
+func makeApp(
+    databaseURL: DatabaseURL,
+    readinessTimeout: Duration = .seconds(2),
+    port: Int = 0,
+    extraRoutes: (Router<AppRequestContext>) -> Void = { _ in },
+    onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
+    let configuration = AppConfiguration(
+        port: port, databaseURL: databaseURL, schemaDirectory: TestEnvironment.schemaDirectory,
+        poolConnectionsMax: 4, readinessTimeout: readinessTimeout, connectTimeout: .seconds(1))
+    let dependencies = try AppDependencies.make(configuration, logger: testLogger)
+    let router = try buildRouter(dependencies)
+    extraRoutes(router)
+    return Application(
+        router: router,
+        configuration: .init(address: .hostname("127.0.0.1", port: port)),
+        services: [dependencies.database.client],
+        onServerRunning: onServerRunning,
+        logger: testLogger
+    )
+}
+
+/// The problem+json fields every error response must carry.
+struct ProblemBody: Decodable {
+    let type: String
+    let title: String
+    let status: Int
+    let detail: String
+    let instance: String
+    let requestId: String
+    let field: String?
+}
+
+func decode<T: Decodable>(_ type: T.Type, _ buffer: ByteBuffer) throws -> T {
+    try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import OrgMatrixAPI
+import OrgMatrixStore
+import OrgMatrixTestSupport
+import Testing
+
+@Suite struct HealthTests {
+    struct Readiness: Decodable {
+        let status: String
+        let migrationsApplied: Int
+    }
+
+    @Test func healthzAndReadyzAnswerOnAMigratedDatabase() async throws {
+        let fileCount = try Migrator.load(directory: TestEnvironment.schemaDirectory).files.count
+        try await ThrowawayDatabase.with { database in
+            try await makeApp(databaseURL: database.appURL).test(.router) { client in
+                try await client.execute(uri: "/healthz", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body) == #"{"status":"ok"}"#)
+                }
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let readiness = try decode(Readiness.self, response.body)
+                    #expect(readiness.status == "ready")
+                    #expect(readiness.migrationsApplied == fileCount)
+                }
+            }
+        }
+    }
+
+    @Test func readyzIs503WhileMigrationsArePending() async throws {
+        try await ThrowawayDatabase.with(migrated: false) { database in
+            try await makeApp(databaseURL: database.ownerURL).test(.router) { client in
+                try await client.execute(uri: "/readyz", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                    let problem = try decode(ProblemBody.self, response.body)
+                    #expect(problem.type == "urn:orgmatrix:problem:not-ready")
+                    #expect(problem.detail.contains("0001_foundation.sql"))
+                }
+            }
+        }
+    }
+
+    /// Stops the database under a running server and starts it again: readiness follows it.
+    @Test func readyzFollowsTheDatabaseDownAndBackUp() async throws {
+        try await PrivateCluster.with { cluster in
+            try await withClient(try DatabaseURL(try cluster.url("OWNER_DATABASE_URL"))) { client in
+                _ = try await Migrator.load(directory: TestEnvironment.schemaDirectory).migrate(client: client, logger: testLogger)
+            }
+            let app = try makeApp(databaseURL: try DatabaseURL(try cluster.url("DATABASE_URL")), readinessTimeout: .seconds(1))
+            try await app.test(.router) { client in
+                #expect(try await readyStatus(client) == .ok)
+                try cluster.stop()
+                #expect(try await readyStatus(client) == .serviceUnavailable)
+                try cluster.start()
+                let deadline = ContinuousClock.now + .seconds(30)
+                var status = try await readyStatus(client)
+                while status != .ok && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(250))
+                    status = try await readyStatus(client)
+                }
+                #expect(status == .ok)
+            }
+        }
+    }
+
+    private func readyStatus(_ client: any TestClientProtocol) async throws -> HTTPResponse.Status {
+        try await client.execute(uri: "/readyz", method: .get) { $0.status }
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import OrgMatrixAPI
+import OrgMatrixTestSupport
+import Testing
+
+@Suite struct MetaTests {
+    @Test func metricsCountRequestsByRouteAndStatusAndShowThePool() async throws {
+        try await ThrowawayDatabase.with { database in
+            try await makeApp(databaseURL: database.appURL).test(.router) { client in
+                for _ in 0..<3 { try await client.execute(uri: "/healthz", method: .get) { _ in } }
+                try await client.execute(uri: "/readyz", method: .get) { _ in }
+                try await client.execute(uri: "/nowhere", method: .get) { _ in }
+                try await client.execute(uri: "/metrics", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
+                    let text = String(buffer: response.body)
+                    #expect(text.contains(#"orgmatrix_http_requests_total{route="/healthz",method="GET",status="200"} 3"#))
+                    #expect(text.contains(#"orgmatrix_http_requests_total{route="/readyz",method="GET",status="200"} 1"#))
+                    #expect(text.contains(#"method="GET",status="404"} 1"#))
+                    #expect(text.contains(#"orgmatrix_http_request_duration_seconds_count{route="/healthz",method="GET",status="200"} 3"#))
+                    #expect(text.contains("orgmatrix_db_pool_max_connections 4"))
+                    #expect(text.contains("orgmatrix_db_transaction_duration_seconds_count 1"))
+                    #expect(text.contains("orgmatrix_db_transactions_in_flight 0"))
+                }
+            }
+        }
+    }
+}
+
+/// The OpenAPI document is the contract: it is served as committed, and the server answers every
+/// documented operation with a documented status and media type.
+@Suite struct ContractTests {
+    private static let documentURL = TestEnvironment.repositoryRoot
+        .appendingPathComponent("Sources/OrgMatrixAPI/openapi.json")
+
+    @Test func theServedDocumentIsTheCommittedOpenAPI31Document() async throws {
+        let committed = try Data(contentsOf: Self.documentURL)
+        let document = try JSONSerialization.jsonObject(with: committed) as? [String: Any]
+        #expect((document?["openapi"] as? String)?.hasPrefix("3.1") == true)
+        try await ThrowawayDatabase.with { database in
+            try await makeApp(databaseURL: database.appURL).test(.router) { client in
+                try await client.execute(uri: "/openapi.json", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType] == "application/json")
+                    #expect(Data(response.body.readableBytesView) == committed)
+                }
+            }
+        }
+    }
+
+    @Test func everyParameterlessOperationAnswersAsDocumented() async throws {
+        let document = try JSONSerialization.jsonObject(with: try Data(contentsOf: Self.documentURL)) as! [String: Any]
+        let paths = document["paths"] as! [String: [String: Any]]
+        // path → documented status code → documented media types, for every GET without parameters.
+        let expectations: [(String, [String: [String]])] = paths.compactMap { path, methods in
+            guard !path.contains("{"), let operation = methods["get"] as? [String: Any] else { return nil }
+            let responses = operation["responses"] as! [String: Any]
+            return (path, responses.mapValues { Self.mediaTypes(of: $0, in: document) })
+        }
+        #expect(!expectations.isEmpty)
+        try await ThrowawayDatabase.with { database in
+            try await makeApp(databaseURL: database.appURL).test(.router) { client in
+                for (path, documented) in expectations {
+                    try await client.execute(uri: path, method: .get) { response in
+                        let code = "\(response.status.code)"
+                        guard let mediaTypes = documented[code] else {
+                            Issue.record("\(path) answered \(code), which is not documented")
+                            return
+                        }
+                        let actual = response.headers[.contentType]?.split(separator: ";").first.map(String.init) ?? "-"
+                        #expect(mediaTypes.contains(actual), "\(path) \(code): \(actual) not in \(mediaTypes)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Media types a response object documents, following one `$ref` into components.
+    private static func mediaTypes(of response: Any?, in document: [String: Any]) -> [String] {
+        guard var object = response as? [String: Any] else { return [] }
+        if let ref = object["$ref"] as? String {
+            let name = String(ref.split(separator: "/").last ?? "")
+            let components = document["components"] as? [String: Any]
+            object = (components?["responses"] as? [String: Any])?[name] as? [String: Any] ?? [:]
+        }
+        return Array((object["content"] as? [String: Any] ?? [:]).keys)
+    }
+}
