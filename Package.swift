@@ -19,6 +19,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
+        .target(
+            name: "CGcrypt",
+            linkerSettings: [.linkedLibrary("gcrypt"), .linkedLibrary("gpg-error")]
+        ),
+        .target(name: "SMCrypto", dependencies: ["CGcrypt"]),
         .target(name: "OrgMatrixCore"),
         .target(
             name: "OrgMatrixStore",
@@ -45,6 +50,8 @@ let package = Package(
             name: "orgmatrix",
             dependencies: [
                 "OrgMatrixAPI",
+                "SMCrypto",
+                "CGcrypt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,6 +60,7 @@ let package = Package(
             dependencies: ["OrgMatrixStore", .product(name: "PostgresNIO", package: "postgres-nio")],
             path: "Tests/OrgMatrixTestSupport"
         ),
+        .testTarget(name: "SMCryptoTests", dependencies: ["SMCrypto", "OrgMatrixTestSupport"]),
         .testTarget(name: "OrgMatrixCoreTests", dependencies: ["OrgMatrixCore"]),
         .testTarget(name: "OrgMatrixStoreTests", dependencies: ["OrgMatrixStore", "OrgMatrixTestSupport"]),
         .testTarget(

@@ -3,38 +3,56 @@ import Foundation
 import Glibc
 #endif
 
-/// Runs one of the project's `ops/` scripts, as a newcomer would, and returns its standard output.
+/// What a finished child process left behind.
+public struct ProcessOutput: Sendable {
+    public let status: Int32
+    public let standardOutput: [UInt8]
+    public let standardError: String
+
+    public var text: String { String(decoding: standardOutput, as: UTF8.self) }
+}
+
+/// Runs `executable` (a path, or a name looked up on PATH) with `arguments`, feeding it
+/// `standardInput`, and waits for it.
 ///
-/// Spawns with `posix_spawn` and reaps with `waitpid`: Foundation's `Process` on Linux can miss the
-/// child's exit when called from a task, leaving the test hanging on a zombie.
-@discardableResult
-public func runOps(_ arguments: [String]) throws -> String {
-    let script = TestEnvironment.repositoryRoot.appendingPathComponent("ops").appendingPathComponent(arguments[0]).path
-    let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("ops-\(UUID().uuidString).out").path
-    let errorPath = outputPath + ".err"
-    defer {
-        try? FileManager.default.removeItem(atPath: outputPath)
-        try? FileManager.default.removeItem(atPath: errorPath)
+/// Spawns with `posix_spawnp` and reaps with `waitpid`: Foundation's `Process` on Linux can miss
+/// the child's exit when called from a task, leaving the test hanging on a zombie.
+public func runProcess(_ executable: String, _ arguments: [String], standardInput: [UInt8] = []) throws -> ProcessOutput {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("proc-\(UUID().uuidString)").path
+    let (inputPath, outputPath, errorPath) = (base + ".in", base + ".out", base + ".err")
+    defer { for path in [inputPath, outputPath, errorPath] { try? FileManager.default.removeItem(atPath: path) } }
+    guard FileManager.default.createFile(atPath: inputPath, contents: Data(standardInput)) else {
+        throw TestSetupError("cannot write \(inputPath)")
     }
     var actions = posix_spawn_file_actions_t()
     posix_spawn_file_actions_init(&actions)
     defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([script] + arguments.dropFirst()).map { strdup($0) } + [nil]
+    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
     var pid: pid_t = 0
-    let spawned = posix_spawn(&pid, script, &actions, nil, argv, environ)
-    guard spawned == 0 else { throw TestSetupError("cannot start \(script): errno \(spawned)") }
+    let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+    guard spawned == 0 else { throw TestSetupError("cannot start \(executable): errno \(spawned)") }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-    let stdout = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-    guard status == 0 else {
-        let stderr = (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? ""
-        throw TestSetupError("ops/\(arguments.joined(separator: " ")) failed (status \(status)): \(stderr)")
+    let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    return ProcessOutput(
+        status: exitStatus,
+        standardOutput: Array((try? Data(contentsOf: URL(fileURLWithPath: outputPath))) ?? Data()),
+        standardError: (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")
+}
+
+/// Runs one of the project's `ops/` scripts, as a newcomer would, and returns its standard output.
+@discardableResult
+public func runOps(_ arguments: [String]) throws -> String {
+    let script = TestEnvironment.repositoryRoot.appendingPathComponent("ops").appendingPathComponent(arguments[0]).path
+    let output = try runProcess(script, Array(arguments.dropFirst()))
+    guard output.status == 0 else {
+        throw TestSetupError("ops/\(arguments.joined(separator: " ")) failed (status \(output.status)): \(output.standardError)")
     }
-    return stdout
+    return output.text
 }
 
 /// A PostgreSQL cluster of one test's own under `.data/test-*` (ops/test destroys leftovers),
