@@ -62,6 +62,7 @@ let package = Package(
         ),
         .testTarget(name: "SMCryptoTests", dependencies: ["SMCrypto", "OrgMatrixTestSupport"]),
         .testTarget(name: "OrgMatrixCoreTests", dependencies: ["OrgMatrixCore"]),
+        .testTarget(name: "OrgMatrixCLITests", dependencies: ["orgmatrix", "SMCrypto", "OrgMatrixTestSupport"]),
         .testTarget(name: "OrgMatrixStoreTests", dependencies: ["OrgMatrixStore", "OrgMatrixTestSupport"]),
         .testTarget(
             name: "OrgMatrixAPITests",

@@ -41,6 +41,20 @@ pg_bin_dir() {
 PROJECT_PACKAGES=(postgresql libgcrypt20-dev libssl-dev libcurl4-openssl-dev openssl)
 ensure_project_packages() { ensure_debian_packages "${PROJECT_PACKAGES[@]}"; }
 
+# The SMCrypto tests cross-check SM4-GCM against Python's `cryptography` (OpenSSL 3.0's command
+# line has no SM4-GCM): install it from PyPI when the python3 on PATH lacks it.
+ensure_python_cryptography() {
+  local probe='from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+Cipher(algorithms.SM4(bytes(16)), modes.GCM(bytes(12))).encryptor()'
+  command -v python3 >/dev/null || ensure_debian_packages python3 python3-pip
+  python3 -c "$probe" 2>/dev/null && return 0
+  log "installing the Python cryptography package (SM4-GCM cross-check)"
+  python3 -m pip --version >/dev/null 2>&1 || ensure_debian_packages python3-pip
+  python3 -m pip install --quiet --break-system-packages cryptography >&2 2>/dev/null ||
+    python3 -m pip install --quiet cryptography >&2
+  python3 -c "$probe" || die "python3 cannot do SM4-GCM even after installing cryptography"
+}
+
 # Put the Swift toolchain on PATH (it lives in /opt/swift on this kind of machine).
 ensure_swift() {
   if ! command -v swift >/dev/null && [[ -x /opt/swift/usr/bin/swift ]]; then

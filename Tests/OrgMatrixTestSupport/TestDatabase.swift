@@ -14,6 +14,18 @@ public struct TestEnvironment: Sendable {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     public static let schemaDirectory = repositoryRoot.appendingPathComponent("Schema").path
 
+    /// The built `orgmatrix` executable: beside the test bundle that is running.
+    public static let orgmatrixExecutable: String = {
+        let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = runner.deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("orgmatrix").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return repositoryRoot.appendingPathComponent(".build/debug/orgmatrix").path
+    }()
+
     public static func load() throws -> TestEnvironment {
         var values = ProcessInfo.processInfo.environment
         let envFile = repositoryRoot.appendingPathComponent(".data/test/pg.env")
