@@ -58,7 +58,8 @@ struct DERReader {
     mutating func read(_ tag: UInt8, _ what: String) throws(SMCryptoError) -> ArraySlice<UInt8> {
         guard let actual = bytes.first else { throw SMCryptoError(.truncated, "\(what) is missing") }
         guard actual == tag else {
-            throw SMCryptoError(.malformedEncoding, "\(what): expected tag 0x\(Hex.encode([tag])), found 0x\(Hex.encode([actual]))")
+            throw SMCryptoError(
+                .malformedEncoding, "\(what): expected tag 0x\(Hex.encode([tag])), found 0x\(Hex.encode([actual]))")
         }
         var cursor = bytes.index(after: bytes.startIndex)
         guard cursor < bytes.endIndex else { throw SMCryptoError(.truncated, "\(what) has no length") }
@@ -72,7 +73,9 @@ struct DERReader {
             guard lengthByteCount >= 1, lengthByteCount <= 4 else {
                 throw SMCryptoError(.malformedEncoding, "\(what) has an indefinite or oversized length")
             }
-            guard bytes.endIndex - cursor >= lengthByteCount else { throw SMCryptoError(.truncated, "\(what)'s length is cut off") }
+            guard bytes.endIndex - cursor >= lengthByteCount else {
+                throw SMCryptoError(.truncated, "\(what)'s length is cut off")
+            }
             for byte in bytes[cursor..<(cursor + lengthByteCount)] { length = length << 8 | Int(byte) }
             cursor += lengthByteCount
             let minimalByteCount = (length.bitWidth - length.leadingZeroBitCount + 7) / 8

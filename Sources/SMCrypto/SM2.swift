@@ -26,7 +26,8 @@ public enum SM2 {
 
     static func identityHash(point: [UInt8], id: [UInt8]) throws(SMCryptoError) -> [UInt8] {
         guard id.count <= identifierByteCountMax else {
-            throw SMCryptoError(.invalidIdentifier, "the distinguishing ID is \(id.count) bytes; at most \(identifierByteCountMax)")
+            throw SMCryptoError(
+                .invalidIdentifier, "the distinguishing ID is \(id.count) bytes; at most \(identifierByteCountMax)")
         }
         let bitCount = id.count * 8
         return SM3.hash([UInt8(bitCount >> 8), UInt8(bitCount & 0xFF)] + id + a + b + gx + gy + point[1...])
@@ -110,7 +111,9 @@ public struct SM2PublicKey: Sendable, Hashable {
     }
 
     /// Whether `signature` is this key's SM2 signature of `message` under the distinguishing `id`.
-    public func isValidSignature(_ signature: SM2Signature, for message: [UInt8], id: [UInt8] = SM2.defaultID) throws(SMCryptoError) -> Bool {
+    public func isValidSignature(_ signature: SM2Signature, for message: [UInt8], id: [UInt8] = SM2.defaultID)
+        throws(SMCryptoError) -> Bool
+    {
         isValidSignature(signature, forDigest: SM2.messageDigest(identityHash: try identityHash(id: id), message: message))
     }
 
@@ -132,7 +135,9 @@ public struct SM2PrivateKey: Sendable, CustomStringConvertible {
 
     /// A key from its 32-byte big-endian scalar d, which must lie in [1, n−2].
     public init(rawRepresentation scalar: [UInt8]) throws(SMCryptoError) {
-        guard scalar.count == 32 else { throw SMCryptoError(.invalidPrivateKey, "an SM2 private key is 32 bytes, not \(scalar.count)") }
+        guard scalar.count == 32 else {
+            throw SMCryptoError(.invalidPrivateKey, "an SM2 private key is 32 bytes, not \(scalar.count)")
+        }
         guard !scalar.allSatisfy({ $0 == 0 }), BigEndian.less(scalar, BigEndian.minus(SM2.n, 1)) else {
             throw SMCryptoError(.invalidPrivateKey, "the private scalar is outside [1, n−2]")
         }

@@ -75,13 +75,15 @@ public enum SM4 {
 
         public static func decrypt(key: [UInt8], iv: [UInt8], ciphertext: [UInt8]) throws(SMCryptoError) -> [UInt8] {
             guard !ciphertext.isEmpty, ciphertext.count % SM4.blockByteCount == 0 else {
-                throw SMCryptoError(.invalidLength, "SM4-CBC ciphertext is a positive multiple of 16 bytes, not \(ciphertext.count)")
+                throw SMCryptoError(
+                    .invalidLength, "SM4-CBC ciphertext is a positive multiple of 16 bytes, not \(ciphertext.count)")
             }
             var padded = try start(key: key, iv: iv).decrypt(ciphertext)
             let padding = Int(padded.last!)
             guard (1...SM4.blockByteCount).contains(padding), padded.suffix(padding).allSatisfy({ $0 == UInt8(padding) }) else {
                 for index in padded.indices { padded[index] = 0 }
-                throw SMCryptoError(.invalidPadding, "the decrypted data does not end in PKCS#7 padding (wrong key or IV, or altered)")
+                throw SMCryptoError(
+                    .invalidPadding, "the decrypted data does not end in PKCS#7 padding (wrong key or IV, or altered)")
             }
             return Array(padded.dropLast(padding))
         }
@@ -115,7 +117,8 @@ public enum SM4 {
                 throw SMCryptoError(.truncated, "a sealed value is at least \(overheadByteCount) bytes, not \(sealed.count)")
             }
             guard sealed[0] == version else {
-                throw SMCryptoError(.unsupportedVersion, "sealed-value version \(sealed[0]) is unknown (this build reads \(version))")
+                throw SMCryptoError(
+                    .unsupportedVersion, "sealed-value version \(sealed[0]) is unknown (this build reads \(version))")
             }
             let nonce = Array(sealed[1..<(1 + GCM.nonceByteCount)])
             let ciphertext = Array(sealed[(1 + GCM.nonceByteCount)..<(sealed.count - GCM.tagByteCount)])

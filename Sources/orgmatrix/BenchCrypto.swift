@@ -44,18 +44,20 @@ struct BenchCrypto: ParsableCommand {
             let label = threads == 1 ? "1 core" : "\(threads) cores"
             let oursSign = Measure.rate(threads: threads, duration: duration) { _ = try? key.signature(for: message) }
             let rawSign = Measure.rate(threads: threads, duration: duration) { raw.sign() }
-            rows.append(Row(
-                "SM2 sign/s", label, ours: oursSign, raw: rawSign,
-                openssl: threads == 1 ? openSSLSM2?.sign : openSSLSM2All?.sign, unit: "/s"))
+            rows.append(
+                Row(
+                    "SM2 sign/s", label, ours: oursSign, raw: rawSign,
+                    openssl: threads == 1 ? openSSLSM2?.sign : openSSLSM2All?.sign, unit: "/s"))
             let oursVerify = Measure.rate(threads: threads, duration: duration) {
                 precondition((try? key.publicKey.isValidSignature(signature, for: message)) == true)
             }
             let rawVerify = Measure.rate(threads: threads, duration: duration) { raw.verify() }
             oursPerSecond["sign \(threads)"] = oursSign
             oursPerSecond["verify \(threads)"] = oursVerify
-            rows.append(Row(
-                "SM2 verify/s", label, ours: oursVerify, raw: rawVerify,
-                openssl: threads == 1 ? openSSLSM2?.verify : openSSLSM2All?.verify, unit: "/s"))
+            rows.append(
+                Row(
+                    "SM2 verify/s", label, ours: oursVerify, raw: rawVerify,
+                    openssl: threads == 1 ? openSSLSM2?.verify : openSSLSM2All?.verify, unit: "/s"))
         }
         for size in [1 << 10, 1 << 20] {
             let data = SMCrypto.randomBytes(size)
@@ -63,19 +65,23 @@ struct BenchCrypto: ParsableCommand {
             let perSecond = Double(size) / 1_000_000
             let oursHash = Measure.rate(threads: 1, duration: duration) { _ = SM3.hash(data) } * perSecond
             let rawHash = Measure.rate(threads: 1, duration: duration) { RawSM.hash(data) } * perSecond
-            rows.append(Row(
-                "SM3 MB/s", label, ours: oursHash, raw: rawHash, openssl: OpenSSLSpeed.sm3(seconds: seconds, bytes: size),
-                unit: " MB/s"))
+            rows.append(
+                Row(
+                    "SM3 MB/s", label, ours: oursHash, raw: rawHash, openssl: OpenSSLSpeed.sm3(seconds: seconds, bytes: size),
+                    unit: " MB/s"))
             let sm4Key = SMCrypto.randomBytes(16)
             let nonce = SMCrypto.randomBytes(12)
-            let oursSeal = Measure.rate(threads: 1, duration: duration) {
-                _ = try? SM4.GCM.encrypt(key: sm4Key, nonce: nonce, plaintext: data)
-            } * perSecond
-            let rawSeal = Measure.rate(threads: 1, duration: duration) { RawSM.gcm(key: sm4Key, nonce: nonce, data: data) } * perSecond
+            let oursSeal =
+                Measure.rate(threads: 1, duration: duration) {
+                    _ = try? SM4.GCM.encrypt(key: sm4Key, nonce: nonce, plaintext: data)
+                } * perSecond
+            let rawSeal =
+                Measure.rate(threads: 1, duration: duration) { RawSM.gcm(key: sm4Key, nonce: nonce, data: data) } * perSecond
             rows.append(Row("SM4-GCM seal MB/s", label, ours: oursSeal, raw: rawSeal, openssl: nil, unit: " MB/s"))
         }
         Row.printTable(rows)
-        print("""
+        print(
+            """
 
             openssl speed: n/a for SM4-GCM (OpenSSL 3.0 has no SM4-GCM).
             Targets: SM2 ours/raw ≥ 0.90 on 1 core and all-cores ≥ 1.8 × 1-core; SM3, SM4-GCM ours/raw ≥ 0.90 at 1 MiB.
@@ -94,19 +100,23 @@ struct Row {
     let unit: String
 
     init(_ operation: String, _ variant: String, ours: Double, raw: Double, openssl: Double?, unit: String) {
-        (self.operation, self.variant, self.ours, self.raw, self.openssl, self.unit) = (operation, variant, ours, raw, openssl, unit)
+        (self.operation, self.variant, self.ours, self.raw, self.openssl, self.unit) = (
+            operation, variant, ours, raw, openssl, unit
+        )
     }
 
     static func printTable(_ rows: [Row]) {
         func pad(_ text: String, _ width: Int) -> String { text.padding(toLength: width, withPad: " ", startingAt: 0) }
-        print(pad("operation", 19) + pad("input", 9) + pad("ours", 12) + pad("raw libgcrypt", 15) + pad("ours/raw", 10)
-            + pad("openssl speed", 15) + "ours/openssl")
+        print(
+            pad("operation", 19) + pad("input", 9) + pad("ours", 12) + pad("raw libgcrypt", 15) + pad("ours/raw", 10)
+                + pad("openssl speed", 15) + "ours/openssl")
         for row in rows {
             let openssl = row.openssl.map { String(format: "%.0f", $0) } ?? "n/a"
             let ratio = row.openssl.map { String(format: "%.2f", row.ours / $0) } ?? "n/a"
-            print(pad(row.operation, 19) + pad(row.variant, 9) + pad(String(format: "%.0f", row.ours), 12)
-                + pad(String(format: "%.0f", row.raw), 15) + pad(String(format: "%.2f", row.ours / row.raw), 10)
-                + pad(openssl, 15) + ratio)
+            print(
+                pad(row.operation, 19) + pad(row.variant, 9) + pad(String(format: "%.0f", row.ours), 12)
+                    + pad(String(format: "%.0f", row.raw), 15) + pad(String(format: "%.2f", row.ours / row.raw), 10)
+                    + pad(openssl, 15) + ratio)
         }
     }
 }
@@ -127,7 +137,8 @@ enum Measure {
             total.withLock { $0 += count }
         }
         let elapsed = ContinuousClock.now - started
-        return Double(total.withLock { $0 }) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return Double(total.withLock { $0 })
+            / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
 }
 
@@ -196,7 +207,8 @@ enum OpenSSLSpeed {
 
     static func sm3(seconds: Int, bytes: Int) -> Double? {
         let lines = run(["speed", "-mr", "-seconds", "\(seconds)", "-evp", "sm3", "-bytes", "\(bytes)"])
-        guard let line = lines.last(where: { $0.hasPrefix("+F:") }), let value = line.split(separator: ":").last.flatMap({ Double($0) })
+        guard let line = lines.last(where: { $0.hasPrefix("+F:") }),
+            let value = line.split(separator: ":").last.flatMap({ Double($0) })
         else { return nil }
         return value / 1_000_000
     }

@@ -53,8 +53,9 @@ enum Files {
         }
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(UUID().uuidString)")
-        guard FileManager.default.createFile(
-            atPath: temporary.path, contents: Data(bytes), attributes: [.posixPermissions: mode])
+        guard
+            FileManager.default.createFile(
+                atPath: temporary.path, contents: Data(bytes), attributes: [.posixPermissions: mode])
         else { throw UnusableInput("cannot write \(path)") }
         do {
             if FileManager.default.fileExists(atPath: path) {
@@ -231,7 +232,8 @@ struct SM4Command: ParsableCommand {
                 if let plaintext { try Files.write(plaintext, to: options.out, mode: 0o600) }
             }
             guard plaintext != nil else {
-                FileHandle.standardError.write(Data("orgmatrix: FAILED: the sealed file was altered, or the key or --aad is wrong\n".utf8))
+                FileHandle.standardError.write(
+                    Data("orgmatrix: FAILED: the sealed file was altered, or the key or --aad is wrong\n".utf8))
                 throw ExitCode(1)
             }
         }

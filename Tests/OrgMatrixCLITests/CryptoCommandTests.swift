@@ -35,7 +35,9 @@ import Testing
 
     @Test func aFileSignedByUsVerifiesWithPlainOpenSSLAndBack() throws {
         try withDirectory { directory in
-            let (key, pub, file, sig) = ("\(directory)/k.pem", "\(directory)/p.pem", "\(directory)/export.json", "\(directory)/s.der")
+            let (key, pub, file, sig) = (
+                "\(directory)/k.pem", "\(directory)/p.pem", "\(directory)/export.json", "\(directory)/s.der"
+            )
             try Data(#"{"block":1,"tx":["调拨"]}"#.utf8).write(to: URL(fileURLWithPath: file))
             #expect(try orgmatrix(["sm2", "keygen", "--out", key, "--pub-out", pub]).status == 0)
             #expect(try orgmatrix(["sm2", "sign", "--key", key, "--in", file, "--out", sig]).status == 0)
@@ -100,8 +102,12 @@ import Testing
             let key = Hex.encode(SMCrypto.randomBytes(16))
             let (plain, sealed, opened) = ("\(directory)/p", "\(directory)/s", "\(directory)/o")
             try Data("master secret of 呼和浩特牧场".utf8).write(to: URL(fileURLWithPath: plain))
-            #expect(try orgmatrix(["sm4", "seal", "--key-hex", key, "--in", plain, "--out", sealed, "--aad", "org:ranch"]).status == 0)
-            #expect(try orgmatrix(["sm4", "open", "--key-hex", key, "--in", sealed, "--out", opened, "--aad", "org:ranch"]).status == 0)
+            #expect(
+                try orgmatrix(["sm4", "seal", "--key-hex", key, "--in", plain, "--out", sealed, "--aad", "org:ranch"]).status == 0
+            )
+            #expect(
+                try orgmatrix(["sm4", "open", "--key-hex", key, "--in", sealed, "--out", opened, "--aad", "org:ranch"]).status
+                    == 0)
             #expect(try Data(contentsOf: URL(fileURLWithPath: opened)) == Data(contentsOf: URL(fileURLWithPath: plain)))
 
             let elsewhere = "\(directory)/o2"

@@ -41,7 +41,9 @@ import Testing
             #expect(try openssl(["pkey", "-in", keyFile.path, "-pubout", "-out", pubFile.path]).status == 0)
             let payload = pseudoRandomBytes(count: 333, seed: 5)
             try message.write(payload)
-            let signed = try openssl(["dgst", "-sm3", "-sign", keyFile.path, "-sigopt", Self.distid, "-out", signature.path, message.path])
+            let signed = try openssl([
+                "dgst", "-sm3", "-sign", keyFile.path, "-sigopt", Self.distid, "-out", signature.path, message.path,
+            ])
             #expect(signed.status == 0, "\(signed.standardError)")
 
             let theirPrivate = try SM2PrivateKey(pemRepresentation: String(decoding: try keyFile.readBytes(), as: UTF8.self))
@@ -59,7 +61,9 @@ import Testing
 
             // A signature made with our own key over their tooling's key file format.
             let ownSignature = directory.appendingPathComponent("own.der")
-            let viaOpenSSL = try openssl(["dgst", "-sm3", "-sign", reexported.path, "-sigopt", Self.distid, "-out", ownSignature.path, message.path])
+            let viaOpenSSL = try openssl([
+                "dgst", "-sm3", "-sign", reexported.path, "-sigopt", Self.distid, "-out", ownSignature.path, message.path,
+            ])
             #expect(viaOpenSSL.status == 0)
             #expect(try theirPublic.isValidSignature(SM2Signature(derRepresentation: ownSignature.readBytes()), for: payload))
         }

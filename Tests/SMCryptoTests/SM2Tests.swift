@@ -161,7 +161,9 @@ import Testing
         #expect(cut?.code == .truncated)
         let extra = #expect(throws: SMCryptoError.self) { try SM2PrivateKey(derRepresentation: pkcs8 + [0, 0]) }
         #expect(extra?.code == .trailingBytes)
-        let text = #expect(throws: SMCryptoError.self) { try SM2PublicKey(pemRepresentation: key.publicKey.pemRepresentation + "x\n") }
+        let text = #expect(throws: SMCryptoError.self) {
+            try SM2PublicKey(pemRepresentation: key.publicKey.pemRepresentation + "x\n")
+        }
         #expect(text?.code == .trailingBytes)
         let kind = #expect(throws: SMCryptoError.self) { try SM2PublicKey(pemRepresentation: key.pemRepresentation) }
         #expect(kind?.code == .malformedEncoding)
@@ -184,14 +186,17 @@ import Testing
         let key = SM2PrivateKey.generate()
         func sec1(curveOID: String) -> String {
             let point = "0342 00" + Hex.encode(key.publicKey.x963Representation)
-            let body = "020101 0420" + Hex.encode(key.rawRepresentation) + "a0" + String(format: "%02x", curveOID.count / 2 + 2)
+            let body =
+                "020101 0420" + Hex.encode(key.rawRepresentation) + "a0" + String(format: "%02x", curveOID.count / 2 + 2)
                 + "06" + String(format: "%02x", curveOID.count / 2) + curveOID + "a144" + point
             let der = bytes("3077" + body)
             return "-----BEGIN EC PRIVATE KEY-----\n\(Data(der).base64EncodedString())\n-----END EC PRIVATE KEY-----\n"
         }
         let sm2 = try SM2PrivateKey(pemRepresentation: sec1(curveOID: "2a811ccf5501822d"))
         #expect(sm2.rawRepresentation == key.rawRepresentation)
-        let error = #expect(throws: SMCryptoError.self) { try SM2PrivateKey(pemRepresentation: sec1(curveOID: "2a8648ce3d030107")) }
+        let error = #expect(throws: SMCryptoError.self) {
+            try SM2PrivateKey(pemRepresentation: sec1(curveOID: "2a8648ce3d030107"))
+        }
         #expect(error?.code == .wrongCurve)
     }
 
@@ -201,8 +206,9 @@ import Testing
             try key.signature(for: [1], id: [UInt8](repeating: 0x41, count: SM2.identifierByteCountMax + 1))
         }
         #expect(error?.code == .invalidIdentifier)
-        #expect(try key.publicKey.isValidSignature(
-            key.signature(for: [1], id: [UInt8](repeating: 0x41, count: SM2.identifierByteCountMax)), for: [1],
-            id: [UInt8](repeating: 0x41, count: SM2.identifierByteCountMax)))
+        #expect(
+            try key.publicKey.isValidSignature(
+                key.signature(for: [1], id: [UInt8](repeating: 0x41, count: SM2.identifierByteCountMax)), for: [1],
+                id: [UInt8](repeating: 0x41, count: SM2.identifierByteCountMax)))
     }
 }

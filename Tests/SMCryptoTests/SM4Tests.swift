@@ -24,9 +24,11 @@ import Testing
     static let rfcNonce = bytes("00001234567800000000ABCD")
     static let rfcAAD = bytes("FEEDFACEDEADBEEFFEEDFACEDEADBEEFABADDAD2")
     static let rfcPlaintext = bytes(
-        "AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDDEEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA")
+        "AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDDEEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA"
+    )
     static let rfcCiphertext = bytes(
-        "17F399F08C67D5EE19D0DC9969C4BB7D5FD46FD3756489069157B282BB200735D82710CA5C22F0CCFA7CBF93D496AC15A56834CBCF98C397B4024A2691233B8D")
+        "17F399F08C67D5EE19D0DC9969C4BB7D5FD46FD3756489069157B282BB200735D82710CA5C22F0CCFA7CBF93D496AC15A56834CBCF98C397B4024A2691233B8D"
+    )
     static let rfcTag = bytes("83DE3541E4C2B58177E065A9BF7B62EC")
 
     @Test func gcmMatchesRFC8998() throws {
@@ -97,7 +99,8 @@ import Testing
         let aad = pseudoRandomBytes(count: length % 7, seed: 3)
         let plaintext = pseudoRandomBytes(count: length, seed: 4)
         let (ciphertext, tag) = try SM4.GCM.encrypt(key: key, nonce: nonce, plaintext: plaintext, associatedData: aad)
-        let theirs = try python(Self.pythonGCM, ["seal", Hex.encode(key), Hex.encode(nonce), Hex.encode(aad), Hex.encode(plaintext)])
+        let theirs = try python(
+            Self.pythonGCM, ["seal", Hex.encode(key), Hex.encode(nonce), Hex.encode(aad), Hex.encode(plaintext)])
         #expect(theirs == Hex.encode(ciphertext + tag))
         let theirPlaintext = try python(
             Self.pythonGCM, ["open", Hex.encode(key), Hex.encode(nonce), Hex.encode(aad), Hex.encode(ciphertext + tag)])
