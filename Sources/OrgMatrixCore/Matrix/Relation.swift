@@ -1,0 +1,75 @@
+import Foundation
+
+/// The typed, directed edges of the matrix.
+public enum RelationKind: String, Sendable, Hashable, CaseIterable {
+    /// `from` (child) reports to `to` (parent): the hierarchy.
+    case reportsTo = "reports_to"
+    /// `from` (a virtual settlement org) settles for `to` (a physical org).
+    case settlesFor = "settles_for"
+    /// `from` (a supervisory org) supervises `to`.
+    case supervises
+    /// A priced lane for goods from `from` to `to`, both physical.
+    case transfersWith = "transfers_with"
+
+    /// Whether the edge lets `from`'s principals read `to`'s rows (or, for `reports_to`, lets the
+    /// parent read the child). Lanes carry goods, not visibility.
+    var grantsVisibility: Bool { self != .transfersWith }
+}
+
+/// Which of a physical org's transactions a settlement org settles (a ranch's purchases settle in
+/// its banner, its sales in a province).
+public enum SettlementPurpose: String, Sendable, Hashable, CaseIterable {
+    case purchases, sales, all
+}
+
+/// One edge of the matrix, valid over `[validFrom, validTo)`. Never edited: a change ends the old
+/// edge and starts a new one, so the matrix as of any past moment can be rebuilt.
+public struct Relation: Sendable, Hashable {
+    public let kind: RelationKind
+    public let from: OrgCode
+    public let to: OrgCode
+    public let purpose: SettlementPurpose?
+    public let distanceKm: Int32?
+    public let leadTimeHours: Int32?
+    public let validFrom: Date
+    public var validTo: Date?
+
+    public init(
+        kind: RelationKind, from: OrgCode, to: OrgCode, purpose: SettlementPurpose? = nil, distanceKm: Int32? = nil,
+        leadTimeHours: Int32? = nil, validFrom: Date, validTo: Date? = nil
+    ) {
+        self.kind = kind
+        self.from = from
+        self.to = to
+        self.purpose = purpose
+        self.distanceKm = distanceKm
+        self.leadTimeHours = leadTimeHours
+        self.validFrom = validFrom
+        self.validTo = validTo
+    }
+
+    public func isValid(at moment: Date) -> Bool {
+        validFrom <= moment && (validTo.map { moment < $0 } ?? true)
+    }
+
+    /// Two edges are the same link when kind, endpoints and purpose agree; such links must not overlap in time.
+    public var linkKey: LinkKey { LinkKey(kind: kind, from: from, to: to, purpose: purpose) }
+
+    /// The same link with the same attributes (a lane's distance and lead time).
+    public func hasSameTerms(as other: Relation) -> Bool {
+        linkKey == other.linkKey && distanceKm == other.distanceKm && leadTimeHours == other.leadTimeHours
+    }
+
+    func overlaps(_ other: Relation) -> Bool {
+        let endsAfterOtherStarts = validTo.map { other.validFrom < $0 } ?? true
+        let otherEndsAfterStart = other.validTo.map { validFrom < $0 } ?? true
+        return endsAfterOtherStarts && otherEndsAfterStart
+    }
+
+    public struct LinkKey: Hashable, Sendable {
+        public let kind: RelationKind
+        public let from: OrgCode
+        public let to: OrgCode
+        public let purpose: SettlementPurpose?
+    }
+}

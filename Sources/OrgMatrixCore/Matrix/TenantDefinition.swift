@@ -1,0 +1,240 @@
+import Foundation
+
+/// A tenant file (`Tenants/*.yaml`) as decoded, before validation: every field a string or
+/// integer so that every problem can be reported with its path rather than as a decoding error.
+public struct TenantFile: Decodable, Sendable {
+    public struct TenantSection: Decodable, Sendable {
+        public let code: String
+        public let name: String
+        public init(code: String, name: String) {
+            self.code = code
+            self.name = name
+        }
+    }
+
+    public struct OrgEntry: Decodable, Sendable {
+        public let code: String
+        public let name: String
+        public let kind: String
+        public let roles: [String]
+        public let location: LocationEntry?
+        public init(code: String, name: String, kind: String, roles: [String], location: LocationEntry?) {
+            (self.code, self.name, self.kind, self.roles, self.location) = (code, name, kind, roles, location)
+        }
+    }
+
+    public struct LocationEntry: Decodable, Sendable {
+        public let province: String
+        public let city: String
+        public let county: String
+        public let latitude: String
+        public let longitude: String
+        public init(province: String, city: String, county: String, latitude: String, longitude: String) {
+            (self.province, self.city, self.county, self.latitude, self.longitude) = (province, city, county, latitude, longitude)
+        }
+    }
+
+    public struct RelationEntry: Decodable, Sendable {
+        public let kind: String
+        public let from: String
+        public let to: String
+        public let purpose: String?
+        public let distanceKm: Int?
+        public let leadTimeHours: Int?
+        public let validFrom: String?
+
+        public init(kind: String, from: String, to: String, purpose: String?, distanceKm: Int?, leadTimeHours: Int?, validFrom: String?) {
+            (self.kind, self.from, self.to, self.purpose) = (kind, from, to, purpose)
+            (self.distanceKm, self.leadTimeHours, self.validFrom) = (distanceKm, leadTimeHours, validFrom)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case kind, from, to, purpose
+            case distanceKm = "distance_km"
+            case leadTimeHours = "lead_time_hours"
+            case validFrom = "valid_from"
+        }
+    }
+
+    public struct PrincipalEntry: Decodable, Sendable {
+        public let name: String
+        public let org: String
+        public let role: String
+        public init(name: String, org: String, role: String) {
+            (self.name, self.org, self.role) = (name, org, role)
+        }
+    }
+
+    public let tenant: TenantSection
+    public let orgs: [OrgEntry]
+    public let relations: [RelationEntry]
+    public let principals: [PrincipalEntry]
+
+    public init(tenant: TenantSection, orgs: [OrgEntry], relations: [RelationEntry], principals: [PrincipalEntry]) {
+        (self.tenant, self.orgs, self.relations, self.principals) = (tenant, orgs, relations, principals)
+    }
+}
+
+/// A validated tenant definition: the desired state `tenant apply` converges the database to.
+public struct TenantDefinition: Sendable {
+    /// Relations without `valid_from` start here, so a fresh tenant has history from a fixed day.
+    public static let defaultValidFrom = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01T00:00:00Z
+
+    public let code: TenantCode
+    public let name: String
+    public let orgs: [Org]
+    public let relations: [Relation]
+    public let principals: [PrincipalSpec]
+    /// The one org that reports to nobody.
+    public let headquarters: OrgCode
+
+    public var matrix: OrgMatrix { OrgMatrix(orgs: orgs, relations: relations) }
+
+    /// Validates everything and reports every problem at once.
+    public static func validate(_ file: TenantFile) throws(MatrixInvalid) -> TenantDefinition {
+        var problems: [MatrixProblem] = []
+        func attempt<T>(_ body: () throws(MatrixProblem) -> T) -> T? {
+            do { return try body() } catch {
+                problems.append(error)
+                return nil
+            }
+        }
+        let code = attempt { () throws(MatrixProblem) in try TenantCode(file.tenant.code) }
+        if file.tenant.name.isEmpty || file.tenant.name.count > 200 {
+            problems.append(MatrixProblem(field: "tenant.name", reason: "must be 1–200 characters"))
+        }
+        var orgs: [Org] = []
+        for (index, entry) in file.orgs.enumerated() {
+            if let org = attempt({ () throws(MatrixProblem) in try parseOrg(entry, field: "orgs[\(index)]") }) {
+                if orgs.contains(where: { $0.code == org.code }) {
+                    problems.append(MatrixProblem(field: "orgs[\(index)].code", reason: "\(org.code) appears twice"))
+                } else {
+                    orgs.append(org)
+                }
+            }
+            if let location = entry.location {
+                problems += Location.validateCodes(
+                    province: location.province, city: location.city, county: location.county, field: "orgs[\(index)].location")
+            }
+        }
+        var relations: [Relation] = []
+        for (index, entry) in file.relations.enumerated() {
+            if let relation = attempt({ () throws(MatrixProblem) in try parseRelation(entry, field: "relations[\(index)]") }) {
+                relations.append(relation)
+            }
+        }
+        let orgCodes = Set(orgs.map(\.code))
+        var principals: [PrincipalSpec] = []
+        for (index, entry) in file.principals.enumerated() {
+            guard let principal = attempt({ () throws(MatrixProblem) in try parsePrincipal(entry, field: "principals[\(index)]") })
+            else { continue }
+            if principals.contains(where: { $0.name == principal.name }) {
+                problems.append(MatrixProblem(field: "principals[\(index)].name", reason: "\(principal.name) appears twice"))
+            } else if !orgCodes.contains(principal.org) {
+                problems.append(MatrixProblem(field: "principals[\(index)].org", reason: "no org \(principal.org) in this tenant"))
+            } else {
+                principals.append(principal)
+            }
+        }
+        guard problems.isEmpty, let code else { throw MatrixInvalid(problems) }
+
+        let matrix = OrgMatrix(orgs: orgs, relations: relations)
+        problems += matrix.problems()
+        let roots = orgs.filter { org in !relations.contains { $0.kind == .reportsTo && $0.from == org.code } }
+        if roots.count != 1 {
+            problems.append(MatrixProblem(
+                field: "relations",
+                reason: "exactly one org (HQ) must report to nobody; found \(roots.map(\.code.rawValue).sorted())"))
+        }
+        if let headquarters = roots.first, roots.count == 1 {
+            for (index, principal) in principals.enumerated() {
+                problems += roleProblems(principal, org: matrix.orgs[principal.org]!, headquarters: headquarters.code, field: "principals[\(index)]")
+            }
+        }
+        guard problems.isEmpty, let headquarters = roots.first else { throw MatrixInvalid(problems) }
+        return TenantDefinition(
+            code: code, name: file.tenant.name, orgs: orgs, relations: relations, principals: principals,
+            headquarters: headquarters.code)
+    }
+
+    private static func parseOrg(_ entry: TenantFile.OrgEntry, field: String) throws(MatrixProblem) -> Org {
+        let code = try OrgCode(entry.code, field: "\(field).code")
+        guard !entry.name.isEmpty, entry.name.count <= 200 else { throw MatrixProblem(field: "\(field).name", reason: "must be 1–200 characters") }
+        guard let kind = OrgKind(rawValue: entry.kind) else {
+            throw MatrixProblem(field: "\(field).kind", reason: "must be virtual or physical, not \(entry.kind)")
+        }
+        var roles: Set<OrgRole> = []
+        for (index, name) in entry.roles.enumerated() {
+            guard let role = OrgRole(rawValue: name) else {
+                throw MatrixProblem(field: "\(field).roles[\(index)]", reason: "must be settlement, fulfilment or supervisory, not \(name)")
+            }
+            roles.insert(role)
+        }
+        guard !roles.isEmpty else { throw MatrixProblem(field: "\(field).roles", reason: "must name at least one role") }
+        if kind == .virtual && roles.contains(.fulfilment) {
+            throw MatrixProblem(field: "\(field).roles", reason: "a virtual org holds no goods, so it cannot have the fulfilment role")
+        }
+        var location: Location?
+        if let entry = entry.location {
+            location = Location(
+                provinceCode: entry.province, cityCode: entry.city, countyCode: entry.county,
+                latitudeMicrodegrees: try Location.microdegrees(entry.latitude, limit: 90, field: "\(field).location.latitude"),
+                longitudeMicrodegrees: try Location.microdegrees(entry.longitude, limit: 180, field: "\(field).location.longitude"))
+        } else if kind == .physical {
+            throw MatrixProblem(field: "\(field).location", reason: "is required for a physical org (pricing needs it)")
+        }
+        return Org(code: code, name: entry.name, kind: kind, roles: roles, location: location)
+    }
+
+    private static func parseRelation(_ entry: TenantFile.RelationEntry, field: String) throws(MatrixProblem) -> Relation {
+        guard let kind = RelationKind(rawValue: entry.kind) else {
+            throw MatrixProblem(field: "\(field).kind", reason: "must be reports_to, settles_for, supervises or transfers_with, not \(entry.kind)")
+        }
+        var purpose: SettlementPurpose?
+        if let text = entry.purpose {
+            guard let parsed = SettlementPurpose(rawValue: text) else {
+                throw MatrixProblem(field: "\(field).purpose", reason: "must be purchases, sales or all, not \(text)")
+            }
+            purpose = parsed
+        }
+        var validFrom = defaultValidFrom
+        if let text = entry.validFrom {
+            guard let parsed = try? Date(text, strategy: .iso8601) else {
+                throw MatrixProblem(field: "\(field).valid_from", reason: "must be an ISO 8601 UTC time such as 2026-01-01T00:00:00Z")
+            }
+            validFrom = parsed
+        }
+        return Relation(
+            kind: kind, from: try OrgCode(entry.from, field: "\(field).from"), to: try OrgCode(entry.to, field: "\(field).to"),
+            purpose: purpose, distanceKm: try entry.distanceKm.map { value throws(MatrixProblem) in try int32(value, "\(field).distance_km") },
+            leadTimeHours: try entry.leadTimeHours.map { value throws(MatrixProblem) in try int32(value, "\(field).lead_time_hours") },
+            validFrom: validFrom)
+    }
+
+    private static func int32(_ value: Int, _ field: String) throws(MatrixProblem) -> Int32 {
+        guard let narrow = Int32(exactly: value) else { throw MatrixProblem(field: field, reason: "is out of range") }
+        return narrow
+    }
+
+    private static func parsePrincipal(_ entry: TenantFile.PrincipalEntry, field: String) throws(MatrixProblem) -> PrincipalSpec {
+        guard let role = PrincipalRole(rawValue: entry.role) else {
+            throw MatrixProblem(
+                field: "\(field).role", reason: "must be one of \(PrincipalRole.allCases.map(\.rawValue).joined(separator: ", ")), not \(entry.role)")
+        }
+        return PrincipalSpec(
+            name: try PrincipalName(entry.name, field: "\(field).name"), org: try OrgCode(entry.org, field: "\(field).org"), role: role)
+    }
+
+    static func roleProblems(_ principal: PrincipalSpec, org: Org, headquarters: OrgCode, field: String) -> [MatrixProblem] {
+        switch principal.role {
+        case .hqAdmin, .auditor:
+            principal.org == headquarters
+                ? [] : [MatrixProblem(field: "\(field).org", reason: "\(principal.role.rawValue) acts for HQ (\(headquarters)), not \(principal.org)")]
+        case .supervisor:
+            org.roles.contains(.supervisory)
+                ? [] : [MatrixProblem(field: "\(field).org", reason: "a supervisor acts for an org with the supervisory role; \(org.code) has none")]
+        case .orgOperator, .integration:
+            []
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+
+/// What the database holds for a tenant, as `tenant apply` reads it.
+public struct TenantSnapshot: Sendable {
+    public struct StoredRelation: Sendable, Hashable {
+        public let id: Int64
+        public let relation: Relation
+        public init(id: Int64, relation: Relation) {
+            self.id = id
+            self.relation = relation
+        }
+    }
+
+    public struct StoredPrincipal: Sendable, Hashable {
+        public let id: Int64
+        public let spec: PrincipalSpec
+        public init(id: Int64, spec: PrincipalSpec) {
+            self.id = id
+            self.spec = spec
+        }
+    }
+
+    public let name: String
+    public let orgs: [Org]
+    /// Every relation ever stored, ended ones included.
+    public let relations: [StoredRelation]
+    /// Principals not revoked.
+    public let principals: [StoredPrincipal]
+
+    public init(name: String, orgs: [Org], relations: [StoredRelation], principals: [StoredPrincipal]) {
+        self.name = name
+        self.orgs = orgs
+        self.relations = relations
+        self.principals = principals
+    }
+}
+
+/// One step that brings the database closer to a tenant file. Nothing is ever deleted:
+/// relations are end-dated and principals revoked, so history stays.
+public enum TenantChange: Sendable, Hashable, CustomStringConvertible {
+    case createTenant(name: String)
+    case renameTenant(name: String)
+    case createOrg(Org)
+    case updateOrg(Org)
+    case endRelation(id: Int64, Relation, at: Date)
+    case createRelation(Relation)
+    case revokePrincipal(id: Int64, PrincipalSpec)
+    case createPrincipal(PrincipalSpec)
+
+    public var description: String {
+        switch self {
+        case .createTenant(let name): "create tenant \(name)"
+        case .renameTenant(let name): "rename tenant to \(name)"
+        case .createOrg(let org): "create org \(org.code) \(org.name) (\(org.kind.rawValue))"
+        case .updateOrg(let org): "update org \(org.code) (name, roles or location)"
+        case .endRelation(_, let relation, let at):
+            "end \(relation.kind.rawValue) \(relation.from) → \(relation.to) at \(at.formatted(.iso8601))"
+        case .createRelation(let relation):
+            "create \(relation.kind.rawValue) \(relation.from) → \(relation.to) from \(relation.validFrom.formatted(.iso8601))"
+        case .revokePrincipal(_, let spec): "revoke principal \(spec.name) (\(spec.role.rawValue) at \(spec.org))"
+        case .createPrincipal(let spec): "create principal \(spec.name) (\(spec.role.rawValue) at \(spec.org))"
+        }
+    }
+}
+
+/// Computes the changes that make a tenant's stored state match its file.
+public enum TenantPlanner {
+    public static func plan(current: TenantSnapshot?, desired: TenantDefinition, now: Date) throws(MatrixInvalid) -> [TenantChange] {
+        guard let current else {
+            return [.createTenant(name: desired.name)] + desired.orgs.map(TenantChange.createOrg)
+                + desired.relations.map(TenantChange.createRelation) + desired.principals.map(TenantChange.createPrincipal)
+        }
+        var changes: [TenantChange] = []
+        if current.name != desired.name { changes.append(.renameTenant(name: desired.name)) }
+
+        var problems: [MatrixProblem] = []
+        let currentOrgs = Dictionary(current.orgs.map { ($0.code, $0) }, uniquingKeysWith: { first, _ in first })
+        let desiredCodes = Set(desired.orgs.map(\.code))
+        for org in current.orgs where !desiredCodes.contains(org.code) {
+            problems.append(MatrixProblem(
+                field: "orgs", reason: "\(org.code) exists in the tenant but not in the file; orgs are never deleted (end their relations instead)"))
+        }
+        for (index, org) in desired.orgs.enumerated() {
+            guard let existing = currentOrgs[org.code] else {
+                changes.append(.createOrg(org))
+                continue
+            }
+            if existing.kind != org.kind {
+                problems.append(MatrixProblem(field: "orgs[\(index)].kind", reason: "\(org.code) is \(existing.kind.rawValue); an org's kind cannot change"))
+            } else if existing != org {
+                changes.append(.updateOrg(org))
+            }
+        }
+
+        var relations = current.relations.map(\.relation)
+        var ended: Set<Int64> = []
+        for stored in current.relations where stored.relation.isValid(at: now) {
+            if !desired.relations.contains(where: { $0.hasSameTerms(as: stored.relation) }) {
+                changes.append(.endRelation(id: stored.id, stored.relation, at: now))
+                ended.insert(stored.id)
+            }
+        }
+        for (index, stored) in current.relations.enumerated() where ended.contains(stored.id) {
+            relations[index].validTo = now
+        }
+        for relation in desired.relations {
+            let sameLink = relations.filter { $0.linkKey == relation.linkKey }
+            if sameLink.contains(where: { $0.hasSameTerms(as: relation) && $0.validTo == nil }) { continue }
+            let latestEnd = sameLink.compactMap(\.validTo).max()
+            let start = latestEnd.map { max($0, relation.validFrom) } ?? relation.validFrom
+            let created = Relation(
+                kind: relation.kind, from: relation.from, to: relation.to, purpose: relation.purpose, distanceKm: relation.distanceKm,
+                leadTimeHours: relation.leadTimeHours, validFrom: start)
+            changes.append(.createRelation(created))
+            relations.append(created)
+        }
+        problems += OrgMatrix(orgs: desired.orgs, relations: relations).problems()
+
+        let currentPrincipals = Dictionary(current.principals.map { ($0.spec.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let desiredNames = Set(desired.principals.map(\.name))
+        for stored in current.principals where !desiredNames.contains(stored.spec.name) {
+            changes.append(.revokePrincipal(id: stored.id, stored.spec))
+        }
+        for principal in desired.principals {
+            if let stored = currentPrincipals[principal.name] {
+                if stored.spec == principal { continue }
+                changes.append(.revokePrincipal(id: stored.id, stored.spec))
+            }
+            changes.append(.createPrincipal(principal))
+        }
+        guard problems.isEmpty else { throw MatrixInvalid(problems) }
+        return changes
+    }
+}
