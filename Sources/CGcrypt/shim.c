@@ -35,15 +35,18 @@ static gcry_error_t scan_unsigned(gcry_mpi_t *out, const unsigned char *bytes, s
     return gcry_mpi_scan(out, GCRYMPI_FMT_USG, bytes, length, NULL);
 }
 
+/* The scalar as an MPI moved into secure memory, which keeps scalar multiplication on libgcrypt's
+ * constant-time path (libgcrypt 1.10 has no public call to scan straight into secure memory). */
+static gcry_error_t secret_scalar(gcry_mpi_t *out, const unsigned char d[32]) {
+    gcry_error_t err = scan_unsigned(out, d, 32);
+    if (!err) gcry_mpi_set_flag(*out, GCRYMPI_FLAG_SECURE);
+    return err;
+}
+
 gcry_error_t omx_sm2_private_key(gcry_sexp_t *out, const unsigned char q[65], const unsigned char d[32]) {
-    gcry_mpi_t secret = gcry_mpi_snew(256);
-    gcry_mpi_t scanned = NULL;
-    gcry_error_t err = scan_unsigned(&scanned, d, 32);
-    if (!err) {
-        gcry_mpi_set(secret, scanned);
-        err = gcry_sexp_build(out, NULL, "(private-key (ecc (curve sm2p256v1) (q %b) (d %M)))", 65, q, secret);
-    }
-    gcry_mpi_release(scanned);
+    gcry_mpi_t secret = NULL;
+    gcry_error_t err = secret_scalar(&secret, d);
+    if (!err) err = gcry_sexp_build(out, NULL, "(private-key (ecc (curve sm2p256v1) (q %b) (d %M)))", 65, q, secret);
     gcry_mpi_release(secret);
     return err;
 }
@@ -121,12 +124,11 @@ static gcry_error_t print_fixed32(gcry_mpi_t value, unsigned char out[32]) {
 
 gcry_error_t omx_sm2_public_from_private(const unsigned char d[32], unsigned char q[65]) {
     gcry_ctx_t ctx = NULL;
-    gcry_mpi_t scanned = NULL, secret = gcry_mpi_snew(256), x = gcry_mpi_new(256), y = gcry_mpi_new(256);
+    gcry_mpi_t secret = NULL, x = gcry_mpi_new(256), y = gcry_mpi_new(256);
     gcry_mpi_point_t g = NULL, point = gcry_mpi_point_new(0);
     gcry_error_t err = gcry_mpi_ec_new(&ctx, NULL, "sm2p256v1");
-    if (!err) err = scan_unsigned(&scanned, d, 32);
+    if (!err) err = secret_scalar(&secret, d);
     if (!err) {
-        gcry_mpi_set(secret, scanned);
         g = gcry_mpi_ec_get_point("g", ctx, 1);
         if (!g) err = gcry_error(GPG_ERR_BAD_CRYPT_CTX);
     }
@@ -141,7 +143,6 @@ gcry_error_t omx_sm2_public_from_private(const unsigned char d[32], unsigned cha
     if (!err) err = print_fixed32(y, q + 33);
     gcry_mpi_point_release(g);
     gcry_mpi_point_release(point);
-    gcry_mpi_release(scanned);
     gcry_mpi_release(secret);
     gcry_mpi_release(x);
     gcry_mpi_release(y);

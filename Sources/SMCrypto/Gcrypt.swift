@@ -36,6 +36,7 @@ public enum SMCrypto {
 
     /// `count` bytes from libgcrypt's strong random generator (nonces, keys).
     public static func randomBytes(_ count: Int) -> [UInt8] {
+        precondition(count >= 0, "a negative byte count is a programming error")
         _ = Gcrypt.ready
         return [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
             if let base = buffer.baseAddress, count > 0 { gcry_randomize(base, count, GCRY_STRONG_RANDOM) }

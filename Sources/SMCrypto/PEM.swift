@@ -30,8 +30,9 @@ enum PEM {
             throw SMCryptoError(.trailingBytes, "text follows the PEM block \(label)")
         }
         let body = lines[1..<endIndex].joined()
-        guard !body.contains(":"), let data = Data(base64Encoded: body), !data.isEmpty else {
-            throw SMCryptoError(.malformedEncoding, "PEM block \(label) is not plain base64 (encrypted keys are not supported)")
+        // Foundation's decoder tolerates odd padding; only canonical base64 gives one text per key.
+        guard !body.contains(":"), let data = Data(base64Encoded: body), !data.isEmpty, data.base64EncodedString() == body else {
+            throw SMCryptoError(.malformedEncoding, "PEM block \(label) is not canonical base64 (encrypted keys are not supported)")
         }
         return (label, Array(data))
     }

@@ -91,9 +91,7 @@ public struct SM2PublicKey: Sendable, Hashable {
     /// `-----BEGIN PUBLIC KEY-----`, as `openssl pkey -pubout` writes it.
     public init(pemRepresentation pem: String) throws(SMCryptoError) {
         let (label, der) = try PEM.decode(pem)
-        guard label == "PUBLIC KEY" else {
-            throw SMCryptoError(.malformedEncoding, "expected a PUBLIC KEY PEM block, found \(label)")
-        }
+        guard label == "PUBLIC KEY" else { throw SMCryptoError(.malformedEncoding, "expected a PUBLIC KEY PEM block") }
         try self.init(derRepresentation: der)
     }
 
@@ -118,8 +116,9 @@ public struct SM2PublicKey: Sendable, Hashable {
     }
 
     /// Whether `signature` signs the precomputed e = SM3(Z_A ‖ M).
+    /// A digest of the wrong length is simply not signed.
     public func isValidSignature(_ signature: SM2Signature, forDigest digest: [UInt8]) -> Bool {
-        precondition(digest.count == SM3.digestByteCount, "an SM2 digest is 32 bytes")
+        guard digest.count == SM3.digestByteCount else { return false }
         return omx_sm2_verify(sexp.handle, digest, signature.r, signature.s) == 0
     }
 
@@ -127,8 +126,8 @@ public struct SM2PublicKey: Sendable, Hashable {
     public func hash(into hasher: inout Hasher) { hasher.combine(x963Representation) }
 }
 
-/// An SM2 private key. Its scalar never appears in `description` or logs.
-public struct SM2PrivateKey: Sendable, CustomStringConvertible {
+/// An SM2 private key. Its scalar never appears in `description`, `dump` or logs.
+public struct SM2PrivateKey: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     private let scalar: [UInt8]
     public let publicKey: SM2PublicKey
     private let sexp: Sexp
@@ -159,14 +158,14 @@ public struct SM2PrivateKey: Sendable, CustomStringConvertible {
         }
     }
 
-    /// PKCS#8 (`PRIVATE KEY`, what `openssl genpkey -algorithm SM2` writes) or SEC1
-    /// (`EC PRIVATE KEY`, what `openssl ecparam -genkey -name SM2` writes).
+    /// PKCS#8 (`PRIVATE KEY`, what OpenSSL 3's `genpkey -algorithm SM2` writes) or SEC1
+    /// (`SM2 PRIVATE KEY` from OpenSSL 3's `openssl ec`, `EC PRIVATE KEY` from other tools).
     public init(pemRepresentation pem: String) throws(SMCryptoError) {
         let (label, der) = try PEM.decode(pem)
         switch label {
         case "PRIVATE KEY": try self.init(derRepresentation: der)
-        case "EC PRIVATE KEY": try self.init(sec1DERRepresentation: der, curveKnown: false)
-        default: throw SMCryptoError(.malformedEncoding, "expected a PRIVATE KEY or EC PRIVATE KEY PEM block, found \(label)")
+        case "EC PRIVATE KEY", "SM2 PRIVATE KEY": try self.init(sec1DERRepresentation: der, curveKnown: false)
+        default: throw SMCryptoError(.malformedEncoding, "expected a PRIVATE KEY, SM2 PRIVATE KEY or EC PRIVATE KEY PEM block")
         }
     }
 
@@ -180,8 +179,7 @@ public struct SM2PrivateKey: Sendable, CustomStringConvertible {
         }
         try readAlgorithm(&info)
         let inner = Array(try info.read(DER.octetString, "privateKey"))
-        if info.nextTag == DER.contextZero { _ = try info.read(DER.contextZero, "attributes") }
-        try info.expectEnd("privateKey")
+        try info.expectEnd("privateKey (attributes are not accepted)")
         try self.init(sec1DERRepresentation: inner, curveKnown: true)
     }
 
@@ -194,7 +192,9 @@ public struct SM2PrivateKey: Sendable, CustomStringConvertible {
             throw SMCryptoError(.malformedEncoding, "ECPrivateKey version must be 1")
         }
         let scalar = try key.read(DER.octetString, "privateKey scalar")
-        guard scalar.count <= 32 else { throw SMCryptoError(.invalidPrivateKey, "the private scalar is longer than 32 bytes") }
+        guard scalar.count == 32 else {
+            throw SMCryptoError(.invalidPrivateKey, "the private scalar must be 32 bytes (RFC 5915), not \(scalar.count)")
+        }
         var curveNamed = curveKnown
         if key.nextTag == DER.contextZero {
             var parameters = DERReader(try key.read(DER.contextZero, "ECPrivateKey parameters"))
@@ -212,7 +212,7 @@ public struct SM2PrivateKey: Sendable, CustomStringConvertible {
             embeddedPoint = Array(bits.dropFirst())
         }
         try key.expectEnd("ECPrivateKey")
-        try self.init(rawRepresentation: [UInt8](repeating: 0, count: 32 - scalar.count) + scalar)
+        try self.init(rawRepresentation: Array(scalar))
         if let embeddedPoint, embeddedPoint != publicKey.x963Representation {
             throw SMCryptoError(.keyMismatch, "the public key inside the private key does not belong to it")
         }
@@ -235,6 +235,8 @@ public struct SM2PrivateKey: Sendable, CustomStringConvertible {
     public var pemRepresentation: String { PEM.encode(label: "PRIVATE KEY", der: derRepresentation) }
 
     public var description: String { "SM2PrivateKey(public: \(Hex.encode(publicKey.x963Representation)))" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
 
     /// The SM2 signature of `message` under the distinguishing `id`; randomized (a fresh k each time).
     public func signature(for message: [UInt8], id: [UInt8] = SM2.defaultID) throws(SMCryptoError) -> SM2Signature {
@@ -243,7 +245,9 @@ public struct SM2PrivateKey: Sendable, CustomStringConvertible {
 
     /// The signature of a precomputed e = SM3(Z_A ‖ M).
     public func signature(forDigest digest: [UInt8]) throws(SMCryptoError) -> SM2Signature {
-        precondition(digest.count == SM3.digestByteCount, "an SM2 digest is 32 bytes")
+        guard digest.count == SM3.digestByteCount else {
+            throw SMCryptoError(.invalidLength, "an SM2 digest is 32 bytes, not \(digest.count)")
+        }
         var r = [UInt8](repeating: 0, count: 32)
         var s = [UInt8](repeating: 0, count: 32)
         try Gcrypt.check(omx_sm2_sign(sexp.handle, digest, &r, &s), "sign")

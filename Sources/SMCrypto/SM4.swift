@@ -65,7 +65,9 @@ public enum SM4 {
         }
     }
 
-    /// SM4-CBC with PKCS#7 padding. Unauthenticated: use only where the other side requires it.
+    /// SM4-CBC with PKCS#7 padding. Unauthenticated, and its padding check is not constant-time:
+    /// never decrypt attacker-supplied CBC data without first checking a MAC over it. Use only
+    /// where the other side requires CBC.
     public enum CBC {
         public static func encrypt(key: [UInt8], iv: [UInt8], plaintext: [UInt8]) throws(SMCryptoError) -> [UInt8] {
             let cipher = try start(key: key, iv: iv)

@@ -82,6 +82,18 @@ import Testing
         }
     }
 
+    /// OpenSSL 3's `openssl ec` writes SEC1 under the label `SM2 PRIVATE KEY`.
+    @Test func openSSLSEC1PrivateKeysAreAccepted() throws {
+        let generated = try openssl(["genpkey", "-algorithm", "SM2"])
+        let sec1 = try openssl(["ec"], input: generated.standardOutput)
+        #expect(sec1.status == 0, "\(sec1.standardError)")
+        #expect(sec1.text.contains("BEGIN SM2 PRIVATE KEY"))
+        let fromSEC1 = try SM2PrivateKey(pemRepresentation: sec1.text)
+        let fromPKCS8 = try SM2PrivateKey(pemRepresentation: generated.text)
+        #expect(fromSEC1.rawRepresentation == fromPKCS8.rawRepresentation)
+        #expect(fromPKCS8.pemRepresentation == generated.text)
+    }
+
     @Test func keysOnOtherCurvesAreRefusedAsWrongCurve() throws {
         let p256 = try openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
         #expect(p256.status == 0)

@@ -169,6 +169,32 @@ import Testing
         #expect(kind?.code == .malformedEncoding)
     }
 
+    @Test func nonCanonicalBase64InPEMIsRefused() throws {
+        let pem = SM2PrivateKey.generate().publicKey.pemRepresentation
+        var lines = pem.split(separator: "\n").map(String.init)
+        lines[lines.count - 2] += "="
+        let error = #expect(throws: SMCryptoError.self) { try SM2PublicKey(pemRepresentation: lines.joined(separator: "\n")) }
+        #expect(error?.code == .malformedEncoding)
+    }
+
+    @Test func digestsOfTheWrongLengthAreRefusedNotFatal() throws {
+        let key = SM2PrivateKey.generate()
+        let error = #expect(throws: SMCryptoError.self) { try key.signature(forDigest: [1, 2, 3]) }
+        #expect(error?.code == .invalidLength)
+        let signature = try key.signature(forDigest: [UInt8](repeating: 7, count: 32))
+        #expect(!key.publicKey.isValidSignature(signature, forDigest: [1, 2, 3]))
+        #expect(key.publicKey.isValidSignature(signature, forDigest: [UInt8](repeating: 7, count: 32)))
+    }
+
+    @Test func thePrivateScalarStaysOutOfDumps() {
+        let key = SM2PrivateKey.generate()
+        var dumped = ""
+        dump(key, to: &dumped)
+        #expect(!dumped.contains(Hex.encode(key.rawRepresentation)))
+        #expect(!dumped.contains(String(describing: key.rawRepresentation)))
+        #expect(!String(reflecting: key).contains(Hex.encode(key.rawRepresentation)))
+    }
+
     @Test func aPrivateKeyWhosePublicKeyDoesNotMatchIsRefused() throws {
         let key = SM2PrivateKey.generate()
         let other = SM2PrivateKey.generate()
@@ -180,8 +206,8 @@ import Testing
         #expect(error?.code == .keyMismatch)
     }
 
-    /// SEC1 `EC PRIVATE KEY` (what OpenSSL 1.1 and GmSSL write; OpenSSL 3.0 cannot write it for
-    /// SM2) must name its curve, and only sm2p256v1 is accepted.
+    /// SEC1 `EC PRIVATE KEY` (what other tools write) must name its curve, and only sm2p256v1 is
+    /// accepted; OpenSSL 3's `SM2 PRIVATE KEY` form is checked in OpenSSLInteropTests.
     @Test func secOneECPrivateKeysMustNameSM2() throws {
         let key = SM2PrivateKey.generate()
         func sec1(curveOID: String) -> String {
