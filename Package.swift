@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         .target(
@@ -24,12 +25,14 @@ let package = Package(
             linkerSettings: [.linkedLibrary("gcrypt"), .linkedLibrary("gpg-error")]
         ),
         .target(name: "SMCrypto", dependencies: ["CGcrypt"]),
-        .target(name: "OrgMatrixCore"),
+        .target(name: "OrgMatrixCore", dependencies: ["SMCrypto"]),
         .target(
             name: "OrgMatrixStore",
             dependencies: [
                 "OrgMatrixCore",
+                "SMCrypto",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -63,7 +66,7 @@ let package = Package(
         .testTarget(name: "SMCryptoTests", dependencies: ["SMCrypto", "OrgMatrixTestSupport"]),
         .testTarget(name: "OrgMatrixCoreTests", dependencies: ["OrgMatrixCore"]),
         .testTarget(name: "OrgMatrixCLITests", dependencies: ["orgmatrix", "SMCrypto", "OrgMatrixTestSupport"]),
-        .testTarget(name: "OrgMatrixStoreTests", dependencies: ["OrgMatrixStore", "OrgMatrixTestSupport"]),
+        .testTarget(name: "OrgMatrixStoreTests", dependencies: ["OrgMatrixStore", "OrgMatrixTestSupport", "SMCrypto"]),
         .testTarget(
             name: "OrgMatrixAPITests",
             dependencies: [

@@ -18,6 +18,9 @@ public struct APIError: Error, Sendable {
             slug: "unsupported-media-type", status: .unsupportedMediaType, title: "Unsupported media type")
         public static let bodyTooLarge = Code(slug: "body-too-large", status: .contentTooLarge, title: "Request body too large")
         public static let badRequest = Code(slug: "bad-request", status: .badRequest, title: "Bad request")
+        public static let unauthenticated = Code(slug: "unauthenticated", status: .unauthorized, title: "Unauthenticated")
+        public static let forbidden = Code(slug: "forbidden", status: .forbidden, title: "Forbidden")
+        public static let conflict = Code(slug: "conflict", status: .conflict, title: "Conflict")
         public static let notReady = Code(slug: "not-ready", status: .serviceUnavailable, title: "Service not ready")
         public static let internalError = Code(slug: "internal", status: .internalServerError, title: "Internal server error")
 

@@ -71,6 +71,7 @@ public func buildRouter(_ dependencies: AppDependencies) throws -> Router<AppReq
     HealthController(
         database: dependencies.database, migrator: dependencies.migrator, readinessTimeout: dependencies.readinessTimeout
     ).register(on: router)
+    TenancyController(database: dependencies.database).register(on: router)
     MetaController(registry: dependencies.metrics, openAPIDocument: try MetaController.loadOpenAPIDocument())
         .register(on: router)
     return router

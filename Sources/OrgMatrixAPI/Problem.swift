@@ -1,5 +1,8 @@
 import Foundation
 import Hummingbird
+import OrgMatrixCore
+import OrgMatrixStore
+import PostgresNIO
 
 /// The problem+json body (RFC 9457) every error response carries.
 struct Problem: Codable, Equatable {
@@ -53,6 +56,14 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         switch error {
         case let error as APIError:
             return error
+        case let error as StoreError:
+            return APIError(storeError: error)
+        case let error as MatrixProblem:
+            return APIError(.invalidField, detail: "\(error.field) \(error.reason).", field: error.field)
+        case let error as MatrixInvalid:
+            return APIError(.invalidField, detail: error.description, field: error.problems.first?.field)
+        case let error as PostgresTransactionError where error.closureError != nil:
+            return apiError(for: error.closureError!, context: context)
         case let error as HTTPError:
             return APIError(code(for: error.status), detail: error.body ?? error.status.reasonPhrase)
         default:
@@ -70,5 +81,19 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
         case .serviceUnavailable: .notReady
         default: status.code < 500 ? .badRequest : .internalError
         }
+    }
+}
+
+extension APIError {
+    init(storeError error: StoreError) {
+        let code: Code =
+            switch error.code {
+            case .unauthenticated: .unauthenticated
+            case .notFound: .notFound
+            case .forbidden: .forbidden
+            case .conflict: .conflict
+            default: .invalidField
+            }
+        self.init(code, detail: error.detail, field: error.field)
     }
 }

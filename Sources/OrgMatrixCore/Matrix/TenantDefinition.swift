@@ -157,6 +157,12 @@ public struct TenantDefinition: Sendable {
             headquarters: headquarters.code)
     }
 
+    /// One org entry on its own (the API's `POST /v1/orgs` uses the tenant file's rules).
+    public static func parseOrgEntry(_ entry: TenantFile.OrgEntry) throws(MatrixProblem) -> Org {
+        let org = try parseOrg(entry, field: "org")
+        return org
+    }
+
     private static func parseOrg(_ entry: TenantFile.OrgEntry, field: String) throws(MatrixProblem) -> Org {
         let code = try OrgCode(entry.code, field: "\(field).code")
         guard !entry.name.isEmpty, entry.name.count <= 200 else { throw MatrixProblem(field: "\(field).name", reason: "must be 1–200 characters") }
@@ -225,7 +231,7 @@ public struct TenantDefinition: Sendable {
             name: try PrincipalName(entry.name, field: "\(field).name"), org: try OrgCode(entry.org, field: "\(field).org"), role: role)
     }
 
-    static func roleProblems(_ principal: PrincipalSpec, org: Org, headquarters: OrgCode, field: String) -> [MatrixProblem] {
+    public static func roleProblems(_ principal: PrincipalSpec, org: Org, headquarters: OrgCode, field: String) -> [MatrixProblem] {
         switch principal.role {
         case .hqAdmin, .auditor:
             principal.org == headquarters

@@ -1,0 +1,377 @@
+-- Tenancy: organizations, the relationship matrix, principals, API keys and the audit log, all
+-- under row-level security driven by a signed principal context.
+--
+-- How a request gets its sandbox: the server calls app_begin(tenant code, SM3 of the API key) as
+-- the first statement of its transaction. That SECURITY DEFINER function finds the principal,
+-- computes its visible set from the matrix valid now, and sets transaction-local settings
+-- (app.tenant_id, app.org_id, app.role, app.visible_orgs) together with an HMAC-SHA-256 over them,
+-- bound to this backend and this transaction's start time, under a key only the owner can read.
+-- Policies trust the settings only through app_tenant_id() / app_org_id() / app_role() /
+-- app_visible_orgs(), which return nothing unless the MAC matches. So SQL run as the application
+-- role with missing, edited, copied or foreign settings sees no rows and writes none.
+-- Each getter is wrapped in a scalar subquery in the policies, so it runs once per statement
+-- (an InitPlan), and rows are filtered on (tenant_id, org_id) with the index usable.
+
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+
+-- Functions are executable by PUBLIC by default; nothing of ours should be.
+ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+
+CREATE TABLE orgs (
+    tenant_id uuid NOT NULL REFERENCES tenants (tenant_id),
+    org_id bigint GENERATED ALWAYS AS IDENTITY,
+    code text NOT NULL CHECK (code ~ '^[A-Z][A-Z0-9-]{1,39}$'),
+    name text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    kind text NOT NULL CHECK (kind IN ('virtual', 'physical')),
+    can_settle boolean NOT NULL,
+    can_fulfil boolean NOT NULL,
+    can_supervise boolean NOT NULL,
+    province_code text CHECK (province_code ~ '^[1-9][0-9]{5}$'),
+    city_code text CHECK (city_code ~ '^[1-9][0-9]{5}$'),
+    county_code text CHECK (county_code ~ '^[1-9][0-9]{5}$'),
+    latitude_microdegrees integer CHECK (latitude_microdegrees BETWEEN -90000000 AND 90000000),
+    longitude_microdegrees integer CHECK (longitude_microdegrees BETWEEN -180000000 AND 180000000),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, org_id),
+    UNIQUE (tenant_id, code),
+    -- Lets relations carry both endpoints' codes, checked: a lane's far end may lie outside the
+    -- reader's sandbox, and its code (never its row) is what the reader needs to know.
+    UNIQUE (tenant_id, org_id, code),
+    CHECK (can_settle OR can_fulfil OR can_supervise),
+    CHECK (kind = 'physical' OR NOT can_fulfil),
+    CHECK (kind = 'virtual' OR (province_code IS NOT NULL AND city_code IS NOT NULL AND county_code IS NOT NULL
+        AND latitude_microdegrees IS NOT NULL AND longitude_microdegrees IS NOT NULL))
+);
+
+-- Edges of the matrix, valid over [valid_from, valid_to). Never deleted; a change end-dates the
+-- old row (valid_to, set once) and inserts a new one, so the matrix of any past moment remains.
+CREATE TABLE relations (
+    tenant_id uuid NOT NULL,
+    relation_id bigint GENERATED ALWAYS AS IDENTITY,
+    kind text NOT NULL CHECK (kind IN ('reports_to', 'settles_for', 'supervises', 'transfers_with')),
+    from_org_id bigint NOT NULL,
+    from_code text NOT NULL,
+    to_org_id bigint NOT NULL,
+    to_code text NOT NULL,
+    purpose text CHECK (purpose IN ('purchases', 'sales', 'all')),
+    distance_km integer CHECK (distance_km BETWEEN 1 AND 10000),
+    lead_time_hours integer CHECK (lead_time_hours BETWEEN 1 AND 2000),
+    valid_from timestamptz NOT NULL,
+    valid_to timestamptz,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, relation_id),
+    FOREIGN KEY (tenant_id, from_org_id, from_code) REFERENCES orgs (tenant_id, org_id, code),
+    FOREIGN KEY (tenant_id, to_org_id, to_code) REFERENCES orgs (tenant_id, org_id, code),
+    CHECK (from_org_id <> to_org_id),
+    CHECK (valid_to IS NULL OR valid_to > valid_from),
+    CHECK ((kind = 'settles_for') = (purpose IS NOT NULL)),
+    CHECK ((kind = 'transfers_with') = (distance_km IS NOT NULL)),
+    CHECK ((kind = 'transfers_with') = (lead_time_hours IS NOT NULL)),
+    -- The same link (kind, endpoints, purpose) never twice over overlapping periods.
+    EXCLUDE USING gist (tenant_id WITH =, kind WITH =, from_org_id WITH =, to_org_id WITH =,
+        (coalesce(purpose, '')) WITH =, tstzrange(valid_from, valid_to) WITH &&)
+);
+CREATE INDEX relations_from ON relations (tenant_id, from_org_id);
+CREATE INDEX relations_to ON relations (tenant_id, to_org_id);
+
+CREATE TABLE principals (
+    tenant_id uuid NOT NULL,
+    principal_id bigint GENERATED ALWAYS AS IDENTITY,
+    name text NOT NULL CHECK (name ~ '^[a-z][a-z0-9-]{1,62}$'),
+    org_id bigint NOT NULL,
+    role text NOT NULL CHECK (role IN ('hq_admin', 'org_operator', 'supervisor', 'auditor', 'integration')),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz,
+    PRIMARY KEY (tenant_id, principal_id),
+    FOREIGN KEY (tenant_id, org_id) REFERENCES orgs (tenant_id, org_id)
+);
+CREATE UNIQUE INDEX principals_active_name ON principals (tenant_id, name) WHERE revoked_at IS NULL;
+CREATE INDEX principals_org ON principals (tenant_id, org_id);
+
+-- Only SM3(key) is stored; the key itself is shown once, when it is created.
+CREATE TABLE api_keys (
+    tenant_id uuid NOT NULL,
+    key_id bigint GENERATED ALWAYS AS IDENTITY,
+    principal_id bigint NOT NULL,
+    org_id bigint NOT NULL,
+    key_hash bytea NOT NULL CHECK (length(key_hash) = 32),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    revoked_at timestamptz,
+    last_used_at timestamptz,
+    PRIMARY KEY (tenant_id, key_id),
+    UNIQUE (tenant_id, key_hash),
+    FOREIGN KEY (tenant_id, principal_id) REFERENCES principals (tenant_id, principal_id),
+    FOREIGN KEY (tenant_id, org_id) REFERENCES orgs (tenant_id, org_id)
+);
+
+-- Every write, by whom, for which org, in which request. Append-only.
+CREATE TABLE audit_events (
+    tenant_id uuid NOT NULL,
+    event_id bigint GENERATED ALWAYS AS IDENTITY,
+    occurred_at timestamptz NOT NULL DEFAULT now(),
+    principal_id bigint,
+    actor text NOT NULL CHECK (length(actor) BETWEEN 1 AND 100),
+    org_id bigint NOT NULL,
+    request_id text CHECK (length(request_id) <= 100),
+    action text NOT NULL CHECK (action ~ '^[a-z][a-z0-9_.]{1,62}$'),
+    subject text NOT NULL CHECK (length(subject) <= 200),
+    detail jsonb NOT NULL DEFAULT '{}',
+    PRIMARY KEY (tenant_id, event_id),
+    FOREIGN KEY (tenant_id, org_id) REFERENCES orgs (tenant_id, org_id)
+);
+CREATE INDEX audit_events_org ON audit_events (tenant_id, org_id, event_id);
+
+-- ---- immutability ------------------------------------------------------------------------------
+
+CREATE FUNCTION reject_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% rows are never % (append-only)', TG_TABLE_NAME, lower(TG_OP) USING ERRCODE = '42501';
+END
+$$;
+
+CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events
+    FOR EACH ROW EXECUTE FUNCTION reject_change();
+CREATE TRIGGER relations_no_delete BEFORE DELETE ON relations FOR EACH ROW EXECUTE FUNCTION reject_change();
+CREATE TRIGGER principals_no_delete BEFORE DELETE ON principals FOR EACH ROW EXECUTE FUNCTION reject_change();
+CREATE TRIGGER api_keys_no_delete BEFORE DELETE ON api_keys FOR EACH ROW EXECUTE FUNCTION reject_change();
+CREATE TRIGGER orgs_no_delete BEFORE DELETE ON orgs FOR EACH ROW EXECUTE FUNCTION reject_change();
+
+-- A relation may only be end-dated, once; everything else about it is fixed.
+CREATE FUNCTION relations_end_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.valid_to IS NOT NULL OR NEW.valid_to IS NULL
+       OR (to_jsonb(NEW) - 'valid_to') IS DISTINCT FROM (to_jsonb(OLD) - 'valid_to') THEN
+        RAISE EXCEPTION 'a relation can only be ended, once (set valid_to)' USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER relations_end_only BEFORE UPDATE ON relations FOR EACH ROW EXECUTE FUNCTION relations_end_only();
+
+-- Principals and keys may only be revoked, once (and keys stamped with their last use).
+CREATE FUNCTION revoke_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF (to_jsonb(NEW) - 'revoked_at' - 'last_used_at') IS DISTINCT FROM (to_jsonb(OLD) - 'revoked_at' - 'last_used_at')
+       OR (OLD.revoked_at IS NOT NULL AND NEW.revoked_at IS DISTINCT FROM OLD.revoked_at) THEN
+        RAISE EXCEPTION '% rows can only be revoked, once', TG_TABLE_NAME USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER principals_revoke_only BEFORE UPDATE ON principals FOR EACH ROW EXECUTE FUNCTION revoke_only();
+CREATE TRIGGER api_keys_revoke_only BEFORE UPDATE ON api_keys FOR EACH ROW EXECUTE FUNCTION revoke_only();
+
+-- ---- the signed principal context -----------------------------------------------------------------
+
+-- HMAC-SHA-256 key pads (RFC 2104), generated here from the server's strong random source and
+-- readable by the owner alone.
+CREATE TABLE principal_context_key (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    inner_pad bytea NOT NULL CHECK (length(inner_pad) = 64),
+    outer_pad bytea NOT NULL CHECK (length(outer_pad) = 64)
+);
+REVOKE ALL ON principal_context_key FROM PUBLIC;
+
+DO $$
+DECLARE
+    -- 32 bytes from four v4 UUIDs (488 bits of pg_strong_random), zero-padded to SHA-256's block size.
+    key bytea := sha256(uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())
+                        || uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid())) || decode(repeat('00', 32), 'hex');
+    inner_pad bytea := key;
+    outer_pad bytea := key;
+BEGIN
+    FOR i IN 0..63 LOOP
+        inner_pad := set_byte(inner_pad, i, get_byte(key, i) # 54);   -- 0x36
+        outer_pad := set_byte(outer_pad, i, get_byte(key, i) # 92);   -- 0x5c
+    END LOOP;
+    INSERT INTO principal_context_key (inner_pad, outer_pad) VALUES (inner_pad, outer_pad);
+END
+$$;
+
+-- The message the MAC covers: the settings, this backend and this transaction's start.
+CREATE FUNCTION app_context_message() RETURNS text
+LANGUAGE sql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog AS $$
+    SELECT concat_ws('|', current_setting('app.tenant_id', true), current_setting('app.principal_id', true),
+        current_setting('app.org_id', true), current_setting('app.role', true), current_setting('app.visible_orgs', true),
+        pg_backend_pid()::text, extract(epoch FROM now())::text)
+$$;
+
+CREATE FUNCTION app_context_mac(p_message text) RETURNS text
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT encode(sha256(outer_pad || sha256(inner_pad || convert_to(p_message, 'UTF8'))), 'hex') FROM principal_context_key
+$$;
+
+CREATE FUNCTION app_context_valid() RETURNS boolean
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT coalesce(current_setting('app.context_mac', true) = app_context_mac(app_context_message()), false)
+$$;
+
+CREATE FUNCTION app_tenant_id() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT CASE WHEN app_context_valid() THEN current_setting('app.tenant_id')::uuid END
+$$;
+
+CREATE FUNCTION app_org_id() RETURNS bigint
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT CASE WHEN app_context_valid() THEN current_setting('app.org_id')::bigint END
+$$;
+
+CREATE FUNCTION app_principal_id() RETURNS bigint
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT CASE WHEN app_context_valid() THEN current_setting('app.principal_id')::bigint END
+$$;
+
+CREATE FUNCTION app_role() RETURNS text
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT CASE WHEN app_context_valid() THEN current_setting('app.role') END
+$$;
+
+CREATE FUNCTION app_visible_orgs() RETURNS bigint[]
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT CASE WHEN app_context_valid() THEN string_to_array(current_setting('app.visible_orgs'), ',')::bigint[]
+        ELSE '{}'::bigint[] END
+$$;
+
+-- The orgs p_org may read at p_at: itself and everything below it through reports_to (children),
+-- settles_for and supervises valid at that moment. UNION (not ALL) ends any cycle.
+CREATE FUNCTION visible_set(p_tenant uuid, p_org bigint, p_at timestamptz) RETURNS bigint[]
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, public AS $$
+    WITH RECURSIVE down (org_id) AS (
+        SELECT p_org
+        UNION
+        SELECT CASE WHEN r.kind = 'reports_to' THEN r.from_org_id ELSE r.to_org_id END
+          FROM relations r
+          JOIN down d ON (r.kind = 'reports_to' AND r.to_org_id = d.org_id)
+                      OR (r.kind IN ('settles_for', 'supervises') AND r.from_org_id = d.org_id)
+         WHERE r.tenant_id = p_tenant AND r.valid_from <= p_at AND (r.valid_to IS NULL OR p_at < r.valid_to)
+    )
+    SELECT array_agg(org_id ORDER BY org_id) FROM down
+$$;
+
+-- Authenticates an API key (by tenant code and SM3 of the key) and establishes the principal's
+-- context for the rest of the transaction. Returns no row for an unknown or revoked key.
+CREATE FUNCTION app_begin(p_tenant_code text, p_key_hash bytea)
+RETURNS TABLE (tenant_id uuid, principal_id bigint, principal_name text, org_id bigint, org_code text, role text,
+               visible_orgs bigint[])
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    found_key record;
+    visible bigint[];
+BEGIN
+    SELECT k.tenant_id, k.key_id, k.last_used_at, p.principal_id, p.name, p.org_id, o.code, p.role
+      INTO found_key
+      FROM tenants t
+      JOIN api_keys k ON k.tenant_id = t.tenant_id
+      JOIN principals p ON p.tenant_id = k.tenant_id AND p.principal_id = k.principal_id
+      JOIN orgs o ON o.tenant_id = p.tenant_id AND o.org_id = p.org_id
+     WHERE t.code = p_tenant_code AND k.key_hash = p_key_hash AND k.revoked_at IS NULL AND p.revoked_at IS NULL;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    -- Stamp last use at most once a minute, so reads stay reads.
+    IF found_key.last_used_at IS NULL OR found_key.last_used_at < now() - interval '1 minute' THEN
+        UPDATE api_keys SET last_used_at = now() WHERE api_keys.tenant_id = found_key.tenant_id AND key_id = found_key.key_id;
+    END IF;
+    visible := visible_set(found_key.tenant_id, found_key.org_id, now());
+    PERFORM set_config('app.tenant_id', found_key.tenant_id::text, true),
+            set_config('app.principal_id', found_key.principal_id::text, true),
+            set_config('app.org_id', found_key.org_id::text, true),
+            set_config('app.role', found_key.role, true),
+            set_config('app.visible_orgs', array_to_string(visible, ','), true);
+    PERFORM set_config('app.context_mac', app_context_mac(app_context_message()), true);
+    RETURN QUERY SELECT found_key.tenant_id, found_key.principal_id, found_key.name, found_key.org_id, found_key.code,
+        found_key.role, visible;
+END
+$$;
+
+-- The codes of the orgs p_org_code could see at p_at, for a principal whose own org could see
+-- p_org_code at p_at (reports as of a past date use the matrix valid then). NULL when it could not.
+CREATE FUNCTION app_visible_set_as_of(p_org_code text, p_at timestamptz) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT (SELECT array_agg(v.code ORDER BY v.code) FROM orgs v
+             WHERE v.tenant_id = o.tenant_id AND v.org_id = ANY (visible_set(o.tenant_id, o.org_id, p_at)))
+      FROM orgs o
+     WHERE o.tenant_id = app_tenant_id() AND o.code = p_org_code
+       AND o.org_id = ANY (visible_set(o.tenant_id, app_org_id(), p_at))
+$$;
+
+GRANT EXECUTE ON FUNCTION app_begin(text, bytea), app_tenant_id(), app_org_id(), app_principal_id(), app_role(), app_visible_orgs(),
+    app_context_valid(), app_visible_set_as_of(text, timestamptz) TO orgmatrix_app, orgmatrix_auditor;
+
+-- ---- policies ------------------------------------------------------------------------------------
+
+DROP POLICY tenants_read_own ON tenants;
+CREATE POLICY tenants_read_own ON tenants FOR SELECT TO orgmatrix_app, orgmatrix_auditor
+    USING (tenant_id = (SELECT app_tenant_id()));
+
+ALTER TABLE orgs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE orgs FORCE ROW LEVEL SECURITY;
+CREATE POLICY orgs_read ON orgs FOR SELECT TO orgmatrix_app, orgmatrix_auditor
+    USING (tenant_id = (SELECT app_tenant_id()) AND org_id = ANY ((SELECT app_visible_orgs())::bigint[]));
+CREATE POLICY orgs_admin_insert ON orgs FOR INSERT TO orgmatrix_app
+    WITH CHECK (tenant_id = (SELECT app_tenant_id()) AND (SELECT app_role()) = 'hq_admin');
+CREATE POLICY orgs_admin_update ON orgs FOR UPDATE TO orgmatrix_app
+    USING (tenant_id = (SELECT app_tenant_id()) AND org_id = ANY ((SELECT app_visible_orgs())::bigint[]) AND (SELECT app_role()) = 'hq_admin')
+    WITH CHECK (tenant_id = (SELECT app_tenant_id()) AND (SELECT app_role()) = 'hq_admin');
+CREATE POLICY orgs_owner ON orgs FOR ALL TO orgmatrix_owner USING (true) WITH CHECK (true);
+
+ALTER TABLE relations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE relations FORCE ROW LEVEL SECURITY;
+CREATE POLICY relations_read ON relations FOR SELECT TO orgmatrix_app, orgmatrix_auditor
+    USING (tenant_id = (SELECT app_tenant_id())
+        AND (from_org_id = ANY ((SELECT app_visible_orgs())::bigint[]) OR to_org_id = ANY ((SELECT app_visible_orgs())::bigint[])));
+CREATE POLICY relations_admin_insert ON relations FOR INSERT TO orgmatrix_app
+    WITH CHECK (tenant_id = (SELECT app_tenant_id()) AND (SELECT app_role()) = 'hq_admin');
+CREATE POLICY relations_admin_end ON relations FOR UPDATE TO orgmatrix_app
+    USING (tenant_id = (SELECT app_tenant_id()) AND (SELECT app_role()) = 'hq_admin')
+    WITH CHECK (tenant_id = (SELECT app_tenant_id()) AND (SELECT app_role()) = 'hq_admin');
+CREATE POLICY relations_owner ON relations FOR ALL TO orgmatrix_owner USING (true) WITH CHECK (true);
+
+ALTER TABLE principals ENABLE ROW LEVEL SECURITY;
+ALTER TABLE principals FORCE ROW LEVEL SECURITY;
+CREATE POLICY principals_read ON principals FOR SELECT TO orgmatrix_app, orgmatrix_auditor
+    USING (tenant_id = (SELECT app_tenant_id()) AND org_id = ANY ((SELECT app_visible_orgs())::bigint[]));
+CREATE POLICY principals_admin_insert ON principals FOR INSERT TO orgmatrix_app
+    WITH CHECK (tenant_id = (SELECT app_tenant_id()) AND org_id = ANY ((SELECT app_visible_orgs())::bigint[])
+        AND (SELECT app_role()) = 'hq_admin');
+CREATE POLICY principals_admin_revoke ON principals FOR UPDATE TO orgmatrix_app
+    USING (tenant_id = (SELECT app_tenant_id()) AND org_id = ANY ((SELECT app_visible_orgs())::bigint[]) AND (SELECT app_role()) = 'hq_admin')
+    WITH CHECK (tenant_id = (SELECT app_tenant_id()) AND (SELECT app_role()) = 'hq_admin');
+CREATE POLICY principals_owner ON principals FOR ALL TO orgmatrix_owner USING (true) WITH CHECK (true);
+
+ALTER TABLE api_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE api_keys FORCE ROW LEVEL SECURITY;
+CREATE POLICY api_keys_read ON api_keys FOR SELECT TO orgmatrix_app
+    USING (tenant_id = (SELECT app_tenant_id()) AND org_id = ANY ((SELECT app_visible_orgs())::bigint[]) AND (SELECT app_role()) = 'hq_admin');
+CREATE POLICY api_keys_admin_insert ON api_keys FOR INSERT TO orgmatrix_app
+    WITH CHECK (tenant_id = (SELECT app_tenant_id()) AND org_id = ANY ((SELECT app_visible_orgs())::bigint[])
+        AND (SELECT app_role()) = 'hq_admin');
+CREATE POLICY api_keys_admin_revoke ON api_keys FOR UPDATE TO orgmatrix_app
+    USING (tenant_id = (SELECT app_tenant_id()) AND org_id = ANY ((SELECT app_visible_orgs())::bigint[]) AND (SELECT app_role()) = 'hq_admin')
+    WITH CHECK (tenant_id = (SELECT app_tenant_id()) AND (SELECT app_role()) = 'hq_admin');
+CREATE POLICY api_keys_owner ON api_keys FOR ALL TO orgmatrix_owner USING (true) WITH CHECK (true);
+
+ALTER TABLE audit_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY audit_events_read ON audit_events FOR SELECT TO orgmatrix_app, orgmatrix_auditor
+    USING (tenant_id = (SELECT app_tenant_id()) AND org_id = ANY ((SELECT app_visible_orgs())::bigint[])
+        AND (SELECT app_role()) IN ('hq_admin', 'auditor'));
+CREATE POLICY audit_events_append ON audit_events FOR INSERT TO orgmatrix_app
+    WITH CHECK (tenant_id = (SELECT app_tenant_id()) AND org_id = (SELECT app_org_id())
+        AND principal_id = (SELECT app_principal_id()));
+CREATE POLICY audit_events_owner ON audit_events FOR ALL TO orgmatrix_owner USING (true) WITH CHECK (true);
+
+ALTER TABLE principal_context_key ENABLE ROW LEVEL SECURITY;
+ALTER TABLE principal_context_key FORCE ROW LEVEL SECURITY;
+CREATE POLICY principal_context_key_owner ON principal_context_key FOR ALL TO orgmatrix_owner USING (true) WITH CHECK (true);
+
+-- ---- grants: no DELETE anywhere; key hashes are never readable by the application ----------------
+
+GRANT SELECT ON orgs, relations, principals, audit_events TO orgmatrix_app, orgmatrix_auditor;
+GRANT INSERT ON orgs, relations, principals, api_keys, audit_events TO orgmatrix_app;
+GRANT UPDATE (name, can_settle, can_fulfil, can_supervise, province_code, city_code, county_code,
+    latitude_microdegrees, longitude_microdegrees) ON orgs TO orgmatrix_app;
+GRANT UPDATE (valid_to) ON relations TO orgmatrix_app;
+GRANT UPDATE (revoked_at) ON principals TO orgmatrix_app;
+GRANT SELECT (tenant_id, key_id, principal_id, org_id, created_at, revoked_at, last_used_at) ON api_keys TO orgmatrix_app;
+GRANT UPDATE (revoked_at) ON api_keys TO orgmatrix_app;

@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import NIOCore
+import OrgMatrixCore
+import PostgresNIO
+import SMCrypto
+
+/// An API key: `omx_<tenant code>_<48 hex digits>`. The tenant code lets the server find the
+/// tenant without a cross-tenant index; only SM3 of the whole key is stored.
+public struct APIKey: Sendable, Hashable, CustomStringConvertible {
+    public let tenant: TenantCode
+    public let text: String
+
+    /// A new key with 192 random bits.
+    public static func generate(tenant: TenantCode) -> APIKey {
+        APIKey(tenant: tenant, text: "omx_\(tenant.rawValue)_\(Hex.encode(SMCrypto.randomBytes(24)))")
+    }
+
+    /// Parses a presented key; nil when it cannot be one of ours (the caller answers 401).
+    public init?(_ text: String) {
+        let parts = text.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "omx", parts[2].count == 48, parts[2].allSatisfy(\.isHexDigit),
+            let tenant = try? TenantCode(String(parts[1]))
+        else { return nil }
+        self.init(tenant: tenant, text: text)
+    }
+
+    private init(tenant: TenantCode, text: String) {
+        self.tenant = tenant
+        self.text = text
+    }
+
+    /// SM3 of the key's bytes: what the database stores and looks up.
+    public var hash: [UInt8] { SM3.hash(text) }
+
+    /// Never the key itself, so a key cannot reach a log by accident.
+    public var description: String { "APIKey(\(tenant), …)" }
+}
+
+/// Who is acting: established by the database from the API key, for one transaction.
+public struct Principal: Sendable, Hashable {
+    public let tenantID: TenantID
+    public let tenantCode: TenantCode
+    public let principalID: Int64
+    public let name: String
+    public let orgID: OrgID
+    public let orgCode: OrgCode
+    public let role: PrincipalRole
+    /// The acting org and every org below it in the matrix valid now.
+    public let visibleOrgs: [OrgID]
+}
+
+/// One request's transaction inside a principal's sandbox. Row-level security holds whatever
+/// Swift forgets; Swift checks roles first so that callers get 403 rather than an empty answer.
+public struct Sandbox: Sendable {
+    public let principal: Principal
+    public let connection: PostgresConnection
+    public let logger: Logger
+    public let requestID: String
+}
+
+extension Database {
+    /// Runs `body` in one transaction whose first statement authenticates `key` and sets the
+    /// principal's signed context (see Schema/0002_tenancy.sql). Throws `.unauthenticated` for an
+    /// unknown or revoked key; a throw from `body` rolls everything back.
+    public func withSandbox<Result: Sendable>(
+        key: APIKey, requestID: String, logger: Logger, _ body: @Sendable (Sandbox) async throws -> Result
+    ) async throws -> Result {
+        try await withTransaction(logger: logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT tenant_id, principal_id, principal_name, org_id, org_code, role, visible_orgs
+                FROM app_begin(\(key.tenant.rawValue), \(ByteBuffer(bytes: key.hash)))
+                """, logger: logger
+            ).collect()
+            guard let row = rows.first else { throw StoreError(.unauthenticated, "The API key is unknown or revoked.") }
+            let (tenantID, principalID, name, orgID, orgCode, role, visible) = try row.decode(
+                (UUID, Int64, String, Int64, String, String, [Int64]).self)
+            guard let role = PrincipalRole(rawValue: role) else { throw StoreError(.unauthenticated, "Unknown role \(role).") }
+            let principal = Principal(
+                tenantID: TenantID(tenantID), tenantCode: key.tenant, principalID: principalID, name: name, orgID: OrgID(orgID),
+                orgCode: try OrgCode(orgCode), role: role, visibleOrgs: visible.map(OrgID.init))
+            return try await body(Sandbox(principal: principal, connection: connection, logger: logger, requestID: requestID))
+        }
+    }
+}

@@ -1,0 +1,286 @@
+import Foundation
+import NIOCore
+import OrgMatrixCore
+import PostgresNIO
+
+/// A principal as stored.
+public struct PrincipalRecord: Sendable, Hashable {
+    public let id: Int64
+    public let name: String
+    public let orgCode: OrgCode
+    public let role: PrincipalRole
+    public let createdAt: Date
+    public let revokedAt: Date?
+}
+
+/// One line of the audit log.
+public struct AuditEvent: Sendable, Hashable {
+    public let id: Int64
+    public let occurredAt: Date
+    public let actor: String
+    public let orgCode: OrgCode
+    public let requestID: String?
+    public let action: String
+    public let subject: String
+    public let detail: String
+}
+
+/// Page sizes: a default and a ceiling, so no list can grow without bound.
+public enum PageLimits {
+    public static let defaultCount = 100
+    public static let maximumCount = 1000
+}
+
+extension Sandbox {
+    /// Fails with 403 unless the principal's role is one of `roles`; the database checks again.
+    public func require(_ roles: PrincipalRole..., to action: String) throws {
+        guard roles.contains(principal.role) else {
+            throw StoreError(.forbidden, "The \(principal.role.rawValue) role may not \(action).")
+        }
+    }
+
+    public func orgs(after cursor: String?, limit: Int) async throws -> [OrgRecord] {
+        let rows = try await connection.query(
+            """
+            SELECT org_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code, county_code,
+                latitude_microdegrees, longitude_microdegrees
+            FROM orgs WHERE tenant_id = \(principal.tenantID.rawValue) AND code > \(cursor ?? "")
+            ORDER BY code LIMIT \(limit)
+            """, logger: logger)
+        var records: [OrgRecord] = []
+        for try await row in rows { records.append(try OrgRecord(row: row)) }
+        return records
+    }
+
+    /// The org if it is inside the sandbox; nil otherwise (outside and absent look the same).
+    public func org(code: OrgCode) async throws -> OrgRecord? {
+        let rows = try await connection.query(
+            """
+            SELECT org_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code, county_code,
+                latitude_microdegrees, longitude_microdegrees
+            FROM orgs WHERE tenant_id = \(principal.tenantID.rawValue) AND code = \(code.rawValue)
+            """, logger: logger
+        ).collect()
+        return try rows.first.map(OrgRecord.init(row:))
+    }
+
+    /// What `code` could see at `moment`, if the principal's org could see `code` then.
+    public func visibleSet(of code: OrgCode, at moment: Date) async throws -> [OrgCode]? {
+        let rows = try await connection.query(
+            "SELECT app_visible_set_as_of(\(code.rawValue), \(moment))", logger: logger
+        ).collect()
+        guard let codes = try rows.first?.decode([String]?.self) else { return nil }
+        return try codes.map { try OrgCode($0) }
+    }
+
+    /// Relations touching the sandbox valid at `moment` (every one ever stored when nil),
+    /// optionally only those touching `org`.
+    public func relations(at moment: Date?, touching org: OrgCode?) async throws -> [RelationRecord] {
+        let rows = try await connection.query(
+            """
+            SELECT relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, valid_from, valid_to
+            FROM relations
+            WHERE tenant_id = \(principal.tenantID.rawValue)
+              AND (\(moment)::timestamptz IS NULL OR (valid_from <= \(moment) AND (valid_to IS NULL OR \(moment) < valid_to)))
+              AND (\(org?.rawValue)::text IS NULL OR from_code = \(org?.rawValue) OR to_code = \(org?.rawValue))
+            ORDER BY relation_id LIMIT \(PageLimits.maximumCount * 10)
+            """, logger: logger)
+        var records: [RelationRecord] = []
+        for try await row in rows { records.append(try RelationRecord(row: row)) }
+        return records
+    }
+
+    /// A new org placed under `parent` from now on (an org outside the hierarchy would be
+    /// invisible to HQ). HQ administers the matrix.
+    public func createOrg(_ org: Org, reportingTo parent: OrgCode, now: Date) async throws -> OrgRecord {
+        try require(.hqAdmin, to: "create orgs")
+        try await lockMatrix()
+        guard try await self.org(code: parent) != nil else {
+            throw StoreError(.invalid, "No org \(parent) in your sandbox.", field: "reports_to")
+        }
+        if try await connection.query(
+            "SELECT 1 FROM orgs WHERE tenant_id = \(principal.tenantID.rawValue) AND code = \(org.code.rawValue)", logger: logger
+        ).collect().first != nil {
+            throw StoreError(.conflict, "An org with code \(org.code) exists already.", field: "code")
+        }
+        let id = try await connection.query(
+            """
+            INSERT INTO orgs (tenant_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code,
+                county_code, latitude_microdegrees, longitude_microdegrees)
+            VALUES (\(principal.tenantID.rawValue), \(org.code.rawValue), \(org.name), \(org.kind.rawValue),
+                \(org.roles.contains(.settlement)), \(org.roles.contains(.fulfilment)), \(org.roles.contains(.supervisory)),
+                \(org.location?.provinceCode), \(org.location?.cityCode), \(org.location?.countyCode),
+                \(org.location?.latitudeMicrodegrees), \(org.location?.longitudeMicrodegrees))
+            RETURNING org_id
+            """, logger: logger
+        ).collect().first!.decode(Int64.self)
+        _ = try await insertRelation(Relation(kind: .reportsTo, from: org.code, to: parent, validFrom: now))
+        try await audit("org.create", subject: org.code.rawValue, detail: ["name": org.name, "reports_to": parent.rawValue])
+        return try await self.org(code: org.code) ?? OrgRecord(id: OrgID(id), org: org)
+    }
+
+    /// A new relation, checked against the whole matrix (kinds, roles, overlaps, no cycles).
+    public func createRelation(_ relation: Relation) async throws -> RelationRecord {
+        try require(.hqAdmin, to: "change the matrix")
+        try await lockMatrix()
+        let record = try await insertRelation(relation)
+        try await audit(
+            "relation.create", subject: "\(relation.kind.rawValue) \(relation.from)→\(relation.to)",
+            detail: ["relation_id": String(record.id)])
+        return record
+    }
+
+    /// Ends a relation at `moment` (never deletes it).
+    public func endRelation(id: Int64, at moment: Date) async throws -> RelationRecord {
+        try require(.hqAdmin, to: "change the matrix")
+        try await lockMatrix()
+        guard let current = try await relations(at: nil, touching: nil).first(where: { $0.id == id }) else {
+            throw StoreError(.notFound, "No relation \(id) in your sandbox.")
+        }
+        guard current.relation.validTo == nil else { throw StoreError(.conflict, "Relation \(id) has already ended.") }
+        guard moment > current.relation.validFrom else {
+            throw StoreError(.invalid, "A relation must end after it starts.", field: "at")
+        }
+        try await connection.query(
+            "UPDATE relations SET valid_to = \(moment) WHERE tenant_id = \(principal.tenantID.rawValue) AND relation_id = \(id)",
+            logger: logger)
+        try await audit("relation.end", subject: String(id), detail: ["at": moment.formatted(.iso8601)])
+        return try await relations(at: nil, touching: nil).first { $0.id == id }!
+    }
+
+    public func createPrincipal(_ spec: PrincipalSpec) async throws -> (PrincipalRecord, APIKey) {
+        try require(.hqAdmin, to: "create principals")
+        guard let org = try await org(code: spec.org) else { throw StoreError(.invalid, "No org \(spec.org) in your sandbox.", field: "org") }
+        let headquarters = try await headquartersCode()
+        let problems = TenantDefinition.roleProblems(spec, org: org.org, headquarters: headquarters, field: "body")
+        if let problem = problems.first { throw StoreError(.invalid, problem.reason, field: "org") }
+        if try await principal(named: spec.name.rawValue) != nil {
+            throw StoreError(.conflict, "A principal named \(spec.name) exists already.", field: "name")
+        }
+        let key = try await PrincipalWriter.create(
+            spec, orgID: org.id.rawValue, tenantID: principal.tenantID, tenantCode: principal.tenantCode, connection: connection,
+            logger: logger)
+        try await audit("principal.create", subject: spec.name.rawValue, detail: ["org": spec.org.rawValue, "role": spec.role.rawValue])
+        return (try await principal(named: spec.name.rawValue)!, key)
+    }
+
+    public func revokePrincipal(id: Int64, now: Date) async throws -> PrincipalRecord {
+        try require(.hqAdmin, to: "revoke principals")
+        guard let record = try await principals().first(where: { $0.id == id }) else {
+            throw StoreError(.notFound, "No principal \(id) in your sandbox.")
+        }
+        guard record.revokedAt == nil else { throw StoreError(.conflict, "Principal \(id) is revoked already.") }
+        try await connection.query(
+            "UPDATE principals SET revoked_at = \(now) WHERE tenant_id = \(principal.tenantID.rawValue) AND principal_id = \(id)",
+            logger: logger)
+        try await connection.query(
+            """
+            UPDATE api_keys SET revoked_at = \(now)
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND principal_id = \(id) AND revoked_at IS NULL
+            """, logger: logger)
+        try await audit("principal.revoke", subject: record.name, detail: [:])
+        return try await principals().first { $0.id == id }!
+    }
+
+    public func principals() async throws -> [PrincipalRecord] {
+        let rows = try await connection.query(
+            """
+            SELECT p.principal_id, p.name, o.code, p.role, p.created_at, p.revoked_at
+            FROM principals p JOIN orgs o ON o.tenant_id = p.tenant_id AND o.org_id = p.org_id
+            WHERE p.tenant_id = \(principal.tenantID.rawValue) ORDER BY p.principal_id LIMIT \(PageLimits.maximumCount * 10)
+            """, logger: logger)
+        var records: [PrincipalRecord] = []
+        for try await (id, name, code, role, created, revoked) in rows.decode((Int64, String, String, String, Date, Date?).self) {
+            records.append(PrincipalRecord(
+                id: id, name: name, orgCode: try OrgCode(code), role: PrincipalRole(rawValue: role)!, createdAt: created, revokedAt: revoked))
+        }
+        return records
+    }
+
+    public func auditEvents(after cursor: Int64?, limit: Int) async throws -> [AuditEvent] {
+        try require(.hqAdmin, .auditor, to: "read the audit log")
+        let rows = try await connection.query(
+            """
+            SELECT e.event_id, e.occurred_at, e.actor, o.code, e.request_id, e.action, e.subject, e.detail::text
+            FROM audit_events e JOIN orgs o ON o.tenant_id = e.tenant_id AND o.org_id = e.org_id
+            WHERE e.tenant_id = \(principal.tenantID.rawValue) AND e.event_id > \(cursor ?? 0)
+            ORDER BY e.event_id LIMIT \(limit)
+            """, logger: logger)
+        var events: [AuditEvent] = []
+        for try await (id, at, actor, code, requestID, action, subject, detail) in rows.decode(
+            (Int64, Date, String, String, String?, String, String, String).self)
+        {
+            events.append(AuditEvent(
+                id: id, occurredAt: at, actor: actor, orgCode: try OrgCode(code), requestID: requestID, action: action, subject: subject,
+                detail: detail))
+        }
+        return events
+    }
+
+    /// Appends to the audit log in the same transaction as the write it records.
+    public func audit(_ action: String, subject: String, detail: [String: String]) async throws {
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys]), as: UTF8.self)
+        try await connection.query(
+            """
+            INSERT INTO audit_events (tenant_id, principal_id, actor, org_id, request_id, action, subject, detail)
+            VALUES (\(principal.tenantID.rawValue), \(principal.principalID), \(principal.name), \(principal.orgID.rawValue),
+                \(requestID), \(action), \(subject), \(json)::jsonb)
+            """, logger: logger)
+    }
+
+    // MARK: private
+
+    private func principal(named name: String) async throws -> PrincipalRecord? {
+        try await principals().first { $0.name == name && $0.revokedAt == nil }
+    }
+
+    /// Matrix changes in one tenant happen one at a time, so two cannot together form a cycle.
+    private func lockMatrix() async throws {
+        try await connection.query(
+            "SELECT pg_advisory_xact_lock(hashtext('orgmatrix.matrix'), hashtext(\(principal.tenantID.description)))", logger: logger)
+    }
+
+    private func headquartersCode() async throws -> OrgCode {
+        let all = try await orgs(after: nil, limit: PageLimits.maximumCount * 10)
+        let relations = try await relations(at: Date(), touching: nil)
+        let children = Set(relations.filter { $0.relation.kind == .reportsTo }.map(\.relation.from))
+        return all.first { !children.contains($0.org.code) }?.org.code ?? principal.orgCode
+    }
+
+    private func insertRelation(_ relation: Relation) async throws -> RelationRecord {
+        var orgs: [Org] = []
+        var ids: [OrgCode: Int64] = [:]
+        for record in try await self.orgs(after: nil, limit: PageLimits.maximumCount * 10) {
+            orgs.append(record.org)
+            ids[record.org.code] = record.id.rawValue
+        }
+        for (field, code) in [("from", relation.from), ("to", relation.to)] where ids[code] == nil {
+            throw StoreError(.invalid, "No org \(code) in your sandbox.", field: field)
+        }
+        let existing = try await relations(at: nil, touching: nil).map(\.relation)
+        let problems = OrgMatrix(orgs: orgs, relations: existing + [relation]).problems()
+        if let problem = problems.first {
+            let prefix = "relations[\(existing.count)]"
+            let field = problem.field.hasPrefix(prefix + ".") ? String(problem.field.dropFirst(prefix.count + 1)) : "body"
+            throw StoreError(.invalid, problem.reason, field: field)
+        }
+        let id = try await connection.query(
+            """
+            INSERT INTO relations (tenant_id, kind, from_org_id, from_code, to_org_id, to_code, purpose, distance_km,
+                lead_time_hours, valid_from)
+            VALUES (\(principal.tenantID.rawValue), \(relation.kind.rawValue), \(ids[relation.from]!), \(relation.from.rawValue),
+                \(ids[relation.to]!), \(relation.to.rawValue), \(relation.purpose?.rawValue), \(relation.distanceKm),
+                \(relation.leadTimeHours), \(relation.validFrom))
+            RETURNING relation_id
+            """, logger: logger
+        ).collect().first!.decode(Int64.self)
+        return try await relations(at: nil, touching: nil).first { $0.id == id }!
+    }
+}
+
+extension OrgRecord {
+    init(id: OrgID, org: Org) {
+        self.id = id
+        self.org = org
+    }
+}

@@ -1,0 +1,178 @@
+import Foundation
+import Logging
+import OrgMatrixCore
+import PostgresNIO
+
+/// `orgmatrix tenant apply`: converges a tenant's orgs, relations and principals to its file,
+/// as the owner role, in one transaction.
+public struct TenantAdmin: Sendable {
+    public let client: PostgresClient
+    public let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    public struct Outcome: Sendable {
+        public let tenantID: TenantID
+        public let changes: [TenantChange]
+        /// Keys of the principals created now, by principal name; shown once, stored only hashed.
+        public let keys: [String: String]
+    }
+
+    /// Plans (and unless `dryRun`, applies) the changes; a second apply of the same file changes nothing.
+    public func apply(_ definition: TenantDefinition, dryRun: Bool, now: Date = Date()) async throws -> Outcome {
+        try await client.withTransaction(logger: logger) { connection in
+            // One apply per tenant at a time, so two runs cannot both create the same rows.
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(hashtext('orgmatrix.tenant-apply'), hashtext(\(definition.code.rawValue)))",
+                logger: logger)
+            let existing = try await snapshot(code: definition.code, connection: connection)
+            let changes = try TenantPlanner.plan(current: existing?.1, desired: definition, now: now)
+            let tenantID = existing?.0 ?? TenantID(UUID())
+            guard !dryRun, !changes.isEmpty else { return Outcome(tenantID: tenantID, changes: changes, keys: [:]) }
+            var keys: [String: String] = [:]
+            var orgIDs = try await orgIDs(tenantID, connection: connection)
+            for change in changes {
+                switch change {
+                case .createTenant(let name):
+                    try await connection.query(
+                        "INSERT INTO tenants (tenant_id, code, name) VALUES (\(tenantID.rawValue), \(definition.code.rawValue), \(name))",
+                        logger: logger)
+                case .renameTenant(let name):
+                    try await connection.query("UPDATE tenants SET name = \(name) WHERE tenant_id = \(tenantID.rawValue)", logger: logger)
+                case .createOrg(let org):
+                    let id = try await connection.query(
+                        """
+                        INSERT INTO orgs (tenant_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code,
+                            county_code, latitude_microdegrees, longitude_microdegrees)
+                        VALUES (\(tenantID.rawValue), \(org.code.rawValue), \(org.name), \(org.kind.rawValue),
+                            \(org.roles.contains(.settlement)), \(org.roles.contains(.fulfilment)), \(org.roles.contains(.supervisory)),
+                            \(org.location?.provinceCode), \(org.location?.cityCode), \(org.location?.countyCode),
+                            \(org.location.map { Int32($0.latitudeMicrodegrees) }), \(org.location.map { Int32($0.longitudeMicrodegrees) }))
+                        RETURNING org_id
+                        """, logger: logger
+                    ).collect().first!.decode(Int64.self)
+                    orgIDs[org.code] = id
+                case .updateOrg(let org):
+                    try await connection.query(
+                        """
+                        UPDATE orgs SET name = \(org.name), can_settle = \(org.roles.contains(.settlement)),
+                            can_fulfil = \(org.roles.contains(.fulfilment)), can_supervise = \(org.roles.contains(.supervisory)),
+                            province_code = \(org.location?.provinceCode), city_code = \(org.location?.cityCode),
+                            county_code = \(org.location?.countyCode),
+                            latitude_microdegrees = \(org.location.map { Int32($0.latitudeMicrodegrees) }),
+                            longitude_microdegrees = \(org.location.map { Int32($0.longitudeMicrodegrees) })
+                        WHERE tenant_id = \(tenantID.rawValue) AND code = \(org.code.rawValue)
+                        """, logger: logger)
+                case .endRelation(let id, _, let at):
+                    try await connection.query(
+                        "UPDATE relations SET valid_to = \(at) WHERE tenant_id = \(tenantID.rawValue) AND relation_id = \(id)",
+                        logger: logger)
+                case .createRelation(let relation):
+                    try await connection.query(
+                        """
+                        INSERT INTO relations (tenant_id, kind, from_org_id, from_code, to_org_id, to_code, purpose, distance_km,
+                            lead_time_hours, valid_from)
+                        VALUES (\(tenantID.rawValue), \(relation.kind.rawValue), \(orgIDs[relation.from]!), \(relation.from.rawValue),
+                            \(orgIDs[relation.to]!), \(relation.to.rawValue),
+                            \(relation.purpose?.rawValue), \(relation.distanceKm), \(relation.leadTimeHours), \(relation.validFrom))
+                        """, logger: logger)
+                case .revokePrincipal(let id, _):
+                    try await connection.query(
+                        """
+                        UPDATE principals SET revoked_at = \(now) WHERE tenant_id = \(tenantID.rawValue) AND principal_id = \(id);
+                        """, logger: logger)
+                    try await connection.query(
+                        """
+                        UPDATE api_keys SET revoked_at = \(now)
+                        WHERE tenant_id = \(tenantID.rawValue) AND principal_id = \(id) AND revoked_at IS NULL
+                        """, logger: logger)
+                case .createPrincipal(let spec):
+                    let key = try await PrincipalWriter.create(
+                        spec, orgID: orgIDs[spec.org]!, tenantID: tenantID, tenantCode: definition.code, connection: connection, logger: logger)
+                    keys[spec.name.rawValue] = key.text
+                }
+            }
+            let headquarters = orgIDs[definition.headquarters]!
+            let summary = changes.map(\.description).joined(separator: "\n")
+            try await connection.query(
+                """
+                INSERT INTO audit_events (tenant_id, actor, org_id, action, subject, detail)
+                VALUES (\(tenantID.rawValue), 'cli:tenant-apply', \(headquarters), 'tenant.apply', \(definition.code.rawValue),
+                    jsonb_build_object('changes', \(summary)))
+                """, logger: logger)
+            return Outcome(tenantID: tenantID, changes: changes, keys: keys)
+        }
+    }
+
+    /// The tenant's stored state, or nil when there is no such tenant.
+    func snapshot(code: TenantCode, connection: PostgresConnection) async throws -> (TenantID, TenantSnapshot)? {
+        let tenantRows = try await connection.query(
+            "SELECT tenant_id, name FROM tenants WHERE code = \(code.rawValue)", logger: logger
+        ).collect()
+        guard let (tenantUUID, name) = try tenantRows.first?.decode((UUID, String).self) else { return nil }
+        var orgs: [Org] = []
+        var codes: [Int64: OrgCode] = [:]
+        let orgRows = try await connection.query(
+            """
+            SELECT org_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code, county_code,
+                latitude_microdegrees, longitude_microdegrees
+            FROM orgs WHERE tenant_id = \(tenantUUID) ORDER BY org_id
+            """, logger: logger)
+        for try await row in orgRows {
+            let record = try OrgRecord(row: row)
+            codes[record.id.rawValue] = record.org.code
+            orgs.append(record.org)
+        }
+        var relations: [TenantSnapshot.StoredRelation] = []
+        let relationRows = try await connection.query(
+            """
+            SELECT relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, valid_from, valid_to
+            FROM relations WHERE tenant_id = \(tenantUUID)
+            """, logger: logger)
+        for try await row in relationRows {
+            let record = try RelationRecord(row: row)
+            relations.append(.init(id: record.id, relation: record.relation))
+        }
+        var principals: [TenantSnapshot.StoredPrincipal] = []
+        let principalRows = try await connection.query(
+            "SELECT principal_id, name, org_id, role FROM principals WHERE tenant_id = \(tenantUUID) AND revoked_at IS NULL",
+            logger: logger)
+        for try await (id, name, orgID, role) in principalRows.decode((Int64, String, Int64, String).self) {
+            principals.append(.init(
+                id: id, spec: PrincipalSpec(name: try PrincipalName(name), org: codes[orgID]!, role: PrincipalRole(rawValue: role)!)))
+        }
+        return (TenantID(tenantUUID), TenantSnapshot(name: name, orgs: orgs, relations: relations, principals: principals))
+    }
+
+    private func orgIDs(_ tenantID: TenantID, connection: PostgresConnection) async throws -> [OrgCode: Int64] {
+        var ids: [OrgCode: Int64] = [:]
+        let rows = try await connection.query("SELECT code, org_id FROM orgs WHERE tenant_id = \(tenantID.rawValue)", logger: logger)
+        for try await (code, id) in rows.decode((String, Int64).self) { ids[try OrgCode(code)] = id }
+        return ids
+    }
+}
+
+/// Creates a principal and its first key; shared by `tenant apply` and `POST /v1/principals`.
+enum PrincipalWriter {
+    static func create(
+        _ spec: PrincipalSpec, orgID: Int64, tenantID: TenantID, tenantCode: TenantCode, connection: PostgresConnection, logger: Logger
+    ) async throws -> APIKey {
+        let principalID = try await connection.query(
+            """
+            INSERT INTO principals (tenant_id, name, org_id, role)
+            VALUES (\(tenantID.rawValue), \(spec.name.rawValue), \(orgID), \(spec.role.rawValue))
+            RETURNING principal_id
+            """, logger: logger
+        ).collect().first!.decode(Int64.self)
+        let key = APIKey.generate(tenant: tenantCode)
+        try await connection.query(
+            """
+            INSERT INTO api_keys (tenant_id, principal_id, org_id, key_hash)
+            VALUES (\(tenantID.rawValue), \(principalID), \(orgID), \(ByteBuffer(bytes: key.hash)))
+            """, logger: logger)
+        return key
+    }
+}

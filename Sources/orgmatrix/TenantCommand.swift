@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OrgMatrixCore
+import OrgMatrixStore
+import PostgresNIO
+
+/// `orgmatrix tenant apply FILE`: create or update a tenant from its YAML file, idempotently.
+struct TenantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tenant", abstract: "Declarative tenants (Tenants/*.yaml).", subcommands: [Apply.self])
+
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create or update a tenant's orgs, relations and principals from its file (as the owner role).")
+
+        @Argument(help: "The tenant file, e.g. Tenants/dairy.yaml.") var file: String
+        @Flag(help: "Print the plan and change nothing.") var dryRun = false
+        @Option(help: "Write the keys of newly created principals here as {\"principal name\": \"key\"} (mode 0600).")
+        var keysOut: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func run() async throws {
+            try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
+            let logger = Logger(label: "orgmatrix.tenant")
+            let definition: TenantDefinition
+            do {
+                let text = try String(contentsOfFile: file, encoding: .utf8)
+                definition = try TenantDefinition.validate(try TenantFile.decode(yaml: text))
+            } catch let error as MatrixInvalid {
+                FileHandle.standardError.write(Data("orgmatrix: \(file) is invalid:\n\(error)\n".utf8))
+                throw ExitCode(2)
+            } catch {
+                FileHandle.standardError.write(Data("orgmatrix: cannot read \(file): \(error.localizedDescription)\n".utf8))
+                throw ExitCode(2)
+            }
+            let url = try Settings.databaseURL(
+                flag: database.databaseURL, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
+            let client = PostgresClient(
+                configuration: url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)), backgroundLogger: logger)
+            let outcome: TenantAdmin.Outcome
+            do {
+                outcome = try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { await client.run() }
+                    defer { group.cancelAll() }
+                    let admin = TenantAdmin(client: client, logger: logger)
+                    // A new principal's key exists only in this run's output: refuse to lose it.
+                    if !dryRun, keysOut == nil,
+                        try await admin.apply(definition, dryRun: true).changes.contains(where: \.createsPrincipal)
+                    {
+                        throw UnusableInput("this apply creates principals; pass --keys-out FILE to receive their keys (shown once)")
+                    }
+                    return try await admin.apply(definition, dryRun: dryRun)
+                }
+            } catch let error as MatrixInvalid {
+                FileHandle.standardError.write(Data("orgmatrix: \(file) cannot be applied:\n\(error)\n".utf8))
+                throw ExitCode(2)
+            } catch let error as UnusableInput {
+                FileHandle.standardError.write(Data("orgmatrix: \(error)\n".utf8))
+                throw ExitCode(2)
+            }
+            if outcome.changes.isEmpty {
+                print("tenant \(definition.code) is up to date (\(definition.orgs.count) orgs, \(definition.relations.count) relations, "
+                    + "\(definition.principals.count) principals); nothing changed")
+                return
+            }
+            print(dryRun ? "plan for tenant \(definition.code) (dry run, nothing changed):" : "applied to tenant \(definition.code):")
+            for change in outcome.changes { print("  \(change)") }
+            if let keysOut, !outcome.keys.isEmpty, !dryRun {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+                try Files.write(Array(try encoder.encode(outcome.keys)), to: keysOut, mode: 0o600)
+                print("keys of \(outcome.keys.count) new principals written to \(keysOut) (shown once; only their hashes are stored)")
+            }
+        }
+    }
+}
+
+extension TenantChange {
+    var createsPrincipal: Bool {
+        if case .createPrincipal = self { true } else { false }
+    }
+}
