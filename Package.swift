@@ -66,7 +66,10 @@ let package = Package(
         .testTarget(name: "SMCryptoTests", dependencies: ["SMCrypto", "OrgMatrixTestSupport"]),
         .testTarget(name: "OrgMatrixCoreTests", dependencies: ["OrgMatrixCore"]),
         .testTarget(name: "OrgMatrixCLITests", dependencies: ["orgmatrix", "SMCrypto", "OrgMatrixTestSupport"]),
-        .testTarget(name: "OrgMatrixStoreTests", dependencies: ["OrgMatrixStore", "OrgMatrixTestSupport", "SMCrypto"]),
+        .testTarget(
+            name: "OrgMatrixStoreTests",
+            dependencies: ["OrgMatrixStore", "OrgMatrixTestSupport", "SMCrypto", .product(name: "Metrics", package: "swift-metrics")]
+        ),
         .testTarget(
             name: "OrgMatrixAPITests",
             dependencies: [

@@ -1,0 +1,117 @@
+import Foundation
+import Logging
+import OrgMatrixCore
+import OrgMatrixStore
+import PostgresNIO
+
+/// The one database every tenant-isolated test shares: the test cluster's `orgmatrix`
+/// database, migrated once per test process. Tests isolate themselves by creating tenants of
+/// their own in it, the way the product isolates tenants.
+public enum SharedDatabase {
+    private static let migrated = Task<TestEnvironment, any Error> {
+        let environment = try TestEnvironment.load()
+        try await withClient(environment.ownerURL) { client in
+            _ = try await Migrator.load(directory: TestEnvironment.schemaDirectory).migrate(client: client, logger: testLogger)
+        }
+        return environment
+    }
+
+    public static func environment() async throws -> TestEnvironment { try await migrated.value }
+}
+
+/// A small tenant with nested orgs, applied through `TenantAdmin` with a unique code:
+///
+///     HQ (virtual: settlement, supervisory)
+///     ├── NORTH (virtual: settlement) — settles_for WH-A
+///     ├── QA (virtual: supervisory)   — supervises WH-C
+///     ├── WH-A (physical) ── WH-B (physical)
+///     └── WH-C (physical)
+///     lanes: WH-A → WH-B, WH-B → WH-C
+public struct TenantFixture: Sendable {
+    public let code: TenantCode
+    public let tenantID: TenantID
+    /// Principal name → API key.
+    public let keys: [String: String]
+
+    /// Who each principal is, and what it must see.
+    public static let principals: [(name: String, org: String, role: String, visible: Set<String>)] = [
+        ("hq-admin", "HQ", "hq_admin", ["HQ", "NORTH", "QA", "WH-A", "WH-B", "WH-C"]),
+        ("hq-auditor", "HQ", "auditor", ["HQ", "NORTH", "QA", "WH-A", "WH-B", "WH-C"]),
+        ("qa-supervisor", "QA", "supervisor", ["QA", "WH-C"]),
+        ("north-operator", "NORTH", "org_operator", ["NORTH", "WH-A", "WH-B"]),
+        ("a-operator", "WH-A", "org_operator", ["WH-A", "WH-B"]),
+        ("b-operator", "WH-B", "org_operator", ["WH-B"]),
+        ("b-integration", "WH-B", "integration", ["WH-B"]),
+        ("c-operator", "WH-C", "org_operator", ["WH-C"]),
+    ]
+    public static let orgCodes = ["HQ", "NORTH", "QA", "WH-A", "WH-B", "WH-C"]
+
+    public func key(_ name: String) -> String { keys[name]! }
+
+    /// Creates a fresh tenant in the shared database; `label` goes into org names so that a
+    /// response can be traced to its tenant.
+    public static func create(label: String = "fixture") async throws -> TenantFixture {
+        let environment = try await SharedDatabase.environment()
+        let code = try TenantCode("t-" + UUID().uuidString.prefix(12).lowercased())
+        let definition = try TenantDefinition.validate(file(code: code, label: label))
+        let outcome = try await withClient(environment.ownerURL) { client in
+            try await TenantAdmin(client: client, logger: testLogger).apply(definition, dryRun: false)
+        }
+        return TenantFixture(code: code, tenantID: outcome.tenantID, keys: outcome.keys)
+    }
+
+    public static func file(code: TenantCode, label: String) -> TenantFile {
+        let location = TenantFile.LocationEntry(
+            province: "130000", city: "130100", county: "130102", latitude: "38.042300", longitude: "114.514300")
+        func org(_ code: String, _ kind: String, _ roles: [String]) -> TenantFile.OrgEntry {
+            .init(code: code, name: "\(label) \(code)", kind: kind, roles: roles, location: kind == "physical" ? location : nil)
+        }
+        func relation(_ kind: String, _ from: String, _ to: String) -> TenantFile.RelationEntry {
+            .init(
+                kind: kind, from: from, to: to, purpose: kind == "settles_for" ? "sales" : nil,
+                distanceKm: kind == "transfers_with" ? 120 : nil, leadTimeHours: kind == "transfers_with" ? 3 : nil, validFrom: nil)
+        }
+        return TenantFile(
+            tenant: .init(code: code.rawValue, name: "\(label) group"),
+            orgs: [
+                org("HQ", "virtual", ["settlement", "supervisory"]), org("NORTH", "virtual", ["settlement"]),
+                org("QA", "virtual", ["supervisory"]), org("WH-A", "physical", ["fulfilment"]), org("WH-B", "physical", ["fulfilment"]),
+                org("WH-C", "physical", ["fulfilment"]),
+            ],
+            relations: [
+                relation("reports_to", "NORTH", "HQ"), relation("reports_to", "QA", "HQ"), relation("reports_to", "WH-A", "HQ"),
+                relation("reports_to", "WH-B", "WH-A"), relation("reports_to", "WH-C", "HQ"), relation("settles_for", "NORTH", "WH-A"),
+                relation("supervises", "QA", "WH-C"), relation("transfers_with", "WH-A", "WH-B"), relation("transfers_with", "WH-B", "WH-C"),
+            ],
+            principals: principals.map { .init(name: $0.name, org: $0.org, role: $0.role) })
+    }
+
+    /// Row counts of every tenant table for this tenant, read as the owner: compared before and
+    /// after an attack to prove it changed nothing.
+    public func rowCounts() async throws -> [String: Int] {
+        let environment = try await SharedDatabase.environment()
+        return try await withConnection(environment.ownerURL) { connection in
+            var counts: [String: Int] = [:]
+            for table in ["tenants", "orgs", "relations", "principals", "api_keys", "audit_events"] {
+                counts[table] = try await connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT count(*)::int FROM \(table) WHERE tenant_id = $1", binds: binds(tenantID.rawValue)),
+                    logger: testLogger
+                ).collect().first!.decode(Int.self)
+            }
+            counts["relations_ended"] = try await connection.query(
+                "SELECT count(*)::int FROM relations WHERE tenant_id = \(tenantID.rawValue) AND valid_to IS NOT NULL", logger: testLogger
+            ).collect().first!.decode(Int.self)
+            counts["principals_revoked"] = try await connection.query(
+                "SELECT count(*)::int FROM principals WHERE tenant_id = \(tenantID.rawValue) AND revoked_at IS NOT NULL",
+                logger: testLogger
+            ).collect().first!.decode(Int.self)
+            return counts
+        }
+    }
+}
+
+private func binds(_ value: UUID) -> PostgresBindings {
+    var bindings = PostgresBindings()
+    bindings.append(value)
+    return bindings
+}
