@@ -295,6 +295,33 @@ LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_ca
        AND o.org_id = ANY (visible_set(o.tenant_id, app_org_id(), p_at))
 $$;
 
+-- Places an org that HQ has just inserted (and so cannot read yet: it is outside the context's
+-- visible set) under a parent HQ can see, from p_at on. The caller then calls app_begin again
+-- so the context includes the new org.
+CREATE FUNCTION app_place_new_org(p_code text, p_parent_code text, p_at timestamptz) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    tenant uuid := app_tenant_id();
+    child orgs%ROWTYPE;
+    parent orgs%ROWTYPE;
+BEGIN
+    IF tenant IS NULL OR app_role() IS DISTINCT FROM 'hq_admin' THEN
+        RAISE EXCEPTION 'only hq_admin places orgs' USING ERRCODE = '42501';
+    END IF;
+    SELECT * INTO child FROM orgs WHERE tenant_id = tenant AND code = p_code;
+    SELECT * INTO parent FROM orgs WHERE tenant_id = tenant AND code = p_parent_code AND org_id = ANY (app_visible_orgs());
+    IF child.org_id IS NULL OR parent.org_id IS NULL
+       OR EXISTS (SELECT 1 FROM relations WHERE tenant_id = tenant AND (from_org_id = child.org_id OR to_org_id = child.org_id)) THEN
+        RAISE EXCEPTION 'org % cannot be placed under %', p_code, p_parent_code USING ERRCODE = '42501';
+    END IF;
+    INSERT INTO relations (tenant_id, kind, from_org_id, from_code, to_org_id, to_code, valid_from)
+    VALUES (tenant, 'reports_to', child.org_id, child.code, parent.org_id, parent.code, p_at);
+    RETURN child.org_id;
+END
+$$;
+
+GRANT EXECUTE ON FUNCTION app_place_new_org(text, text, timestamptz) TO orgmatrix_app;
+
 GRANT EXECUTE ON FUNCTION app_begin(text, bytea), app_tenant_id(), app_org_id(), app_principal_id(), app_role(), app_visible_orgs(),
     app_context_valid(), app_visible_set_as_of(text, timestamptz) TO orgmatrix_app, orgmatrix_auditor;
 

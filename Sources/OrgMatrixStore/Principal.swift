@@ -54,6 +54,7 @@ public struct Principal: Sendable, Hashable {
 /// Swift forgets; Swift checks roles first so that callers get 403 rather than an empty answer.
 public struct Sandbox: Sendable {
     public let principal: Principal
+    let key: APIKey
     public let connection: PostgresConnection
     public let logger: Logger
     public let requestID: String
@@ -80,7 +81,8 @@ extension Database {
             let principal = Principal(
                 tenantID: TenantID(tenantID), tenantCode: key.tenant, principalID: principalID, name: name, orgID: OrgID(orgID),
                 orgCode: try OrgCode(orgCode), role: role, visibleOrgs: visible.map(OrgID.init))
-            return try await body(Sandbox(principal: principal, connection: connection, logger: logger, requestID: requestID))
+            return try await body(
+                Sandbox(principal: principal, key: key, connection: connection, logger: logger, requestID: requestID))
         }
     }
 }

@@ -90,9 +90,9 @@ extension Sandbox {
         return records
     }
 
-    /// A new org placed under `parent` from now on (an org outside the hierarchy would be
-    /// invisible to HQ). HQ administers the matrix.
-    public func createOrg(_ org: Org, reportingTo parent: OrgCode, now: Date) async throws -> OrgRecord {
+    /// A new org placed under `parent` from the transaction's start on (an org outside the
+    /// hierarchy would be invisible to HQ). HQ administers the matrix.
+    public func createOrg(_ org: Org, reportingTo parent: OrgCode) async throws -> OrgRecord {
         try require(.hqAdmin, to: "create orgs")
         try await lockMatrix()
         guard try await self.org(code: parent) != nil else {
@@ -103,7 +103,8 @@ extension Sandbox {
         ).collect().first != nil {
             throw StoreError(.conflict, "An org with code \(org.code) exists already.", field: "code")
         }
-        let id = try await connection.query(
+        // No RETURNING: the new row lies outside the context's visible set until it is placed.
+        try await connection.query(
             """
             INSERT INTO orgs (tenant_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code,
                 county_code, latitude_microdegrees, longitude_microdegrees)
@@ -111,12 +112,14 @@ extension Sandbox {
                 \(org.roles.contains(.settlement)), \(org.roles.contains(.fulfilment)), \(org.roles.contains(.supervisory)),
                 \(org.location?.provinceCode), \(org.location?.cityCode), \(org.location?.countyCode),
                 \(org.location?.latitudeMicrodegrees), \(org.location?.longitudeMicrodegrees))
-            RETURNING org_id
-            """, logger: logger
-        ).collect().first!.decode(Int64.self)
-        _ = try await insertRelation(Relation(kind: .reportsTo, from: org.code, to: parent, validFrom: now))
+            """, logger: logger)
+        try await connection.query(
+            "SELECT app_place_new_org(\(org.code.rawValue), \(parent.rawValue), now())", logger: logger)
+        // Re-establish the context so that it includes the new org.
+        try await connection.query("SELECT 1 FROM app_begin(\(key.tenant.rawValue), \(ByteBuffer(bytes: key.hash)))", logger: logger)
         try await audit("org.create", subject: org.code.rawValue, detail: ["name": org.name, "reports_to": parent.rawValue])
-        return try await self.org(code: org.code) ?? OrgRecord(id: OrgID(id), org: org)
+        guard let record = try await self.org(code: org.code) else { throw StoreError(.conflict, "The new org could not be read back.") }
+        return record
     }
 
     /// A new relation, checked against the whole matrix (kinds, roles, overlaps, no cycles).
@@ -275,12 +278,5 @@ extension Sandbox {
             """, logger: logger
         ).collect().first!.decode(Int64.self)
         return try await relations(at: nil, touching: nil).first { $0.id == id }!
-    }
-}
-
-extension OrgRecord {
-    init(id: OrgID, org: Org) {
-        self.id = id
-        self.org = org
     }
 }

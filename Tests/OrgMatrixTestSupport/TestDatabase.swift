@@ -67,8 +67,12 @@ public struct ThrowawayDatabase: Sendable {
             name: name, ownerURL: environment.ownerURL.replacingDatabase(name),
             appURL: environment.appURL.replacingDatabase(name), auditorURL: environment.auditorURL.replacingDatabase(name))
         // Database names cannot be bound parameters; `name` is generated above from hex digits only.
-        try await withConnection(environment.ownerURL) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: testLogger)
+        do {
+            try await withConnection(environment.ownerURL) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: testLogger)
+            }
+        } catch let error as PSQLError {
+            throw TestSetupError("CREATE DATABASE: " + String(reflecting: error))
         }
         let result: Result<T, any Error>
         do {
@@ -78,13 +82,33 @@ public struct ThrowawayDatabase: Sendable {
                 }
             }
             result = .success(try await body(database))
+        } catch let error as PSQLError {
+            // PSQLError's description is generic on purpose; a failing test needs the server's words.
+            result = .failure(TestSetupError(String(reflecting: error)))
         } catch {
             result = .failure(error)
         }
-        try await withConnection(environment.ownerURL) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: testLogger)
-        }
+        try await drop(name, ownerURL: environment.ownerURL)
         return try result.get()
+    }
+}
+
+/// Drops a test database. The owner may not terminate the application role's backends (FORCE
+/// needs pg_signal_backend), and a pool closes its connections asynchronously after its
+/// service stops, so a drop that finds them still there waits for them, for up to 10 s.
+private func drop(_ name: String, ownerURL: DatabaseURL) async throws {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while true {
+        do {
+            try await withConnection(ownerURL) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: testLogger)
+            }
+            return
+        } catch let error as PSQLError where error.sqlState == "42501" && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        } catch let error as PSQLError {
+            throw TestSetupError("DROP DATABASE: " + String(reflecting: error))
+        }
     }
 }
 

@@ -44,7 +44,8 @@ struct TenancyController {
         v1.post("relations") { request, context in
             let body = try await request.decodeJSON(as: NewRelation.self, context: context)
             let relation = try body.relation()
-            return try await sandbox(request, context) { RelationView(try await $0.createRelation(relation)) }
+            let view = try await sandbox(request, context) { RelationView(try await $0.createRelation(relation)) }
+            return EditedResponse(status: .created, response: view)
         }
         v1.post("relations/:id/end") { request, context in
             let id = try numericID(context)
@@ -96,7 +97,7 @@ struct TenancyController {
 
     private func createOrg(_ body: NewOrg, _ request: Request, _ context: AppRequestContext) async throws -> EditedResponse<OrgView> {
         let (org, parent) = try body.org()
-        let view = try await sandbox(request, context) { OrgView(try await $0.createOrg(org, reportingTo: parent, now: Date())) }
+        let view = try await sandbox(request, context) { OrgView(try await $0.createOrg(org, reportingTo: parent)) }
         return EditedResponse(status: .created, response: view)
     }
 
