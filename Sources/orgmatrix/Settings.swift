@@ -20,6 +20,14 @@ enum Settings {
         throw SettingsError("\(envFile.path) has no \(environmentKey) line")
     }
 
+    /// A short-lived command starts its pool and uses it at once, and the pool warns when the
+    /// first lease can beat `run()`; its background chatter below errors says nothing useful there.
+    static func quiet(_ logger: Logger) -> Logger {
+        var quiet = logger
+        quiet.logLevel = .error
+        return quiet
+    }
+
     static func bootstrapLogging(format: LogFormat, level: String) throws {
         guard let logLevel = Logger.Level(rawValue: level) else { throw SettingsError("unknown log level \(level)") }
         LoggingSystem.bootstrap { label in

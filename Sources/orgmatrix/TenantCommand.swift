@@ -16,7 +16,7 @@ struct TenantCommand: AsyncParsableCommand {
 
         @Argument(help: "The tenant file, e.g. Tenants/dairy.yaml.") var file: String
         @Flag(help: "Print the plan and change nothing.") var dryRun = false
-        @Option(help: "Write the keys of newly created principals here as {\"principal name\": \"key\"} (mode 0600).")
+        @Option(help: "Add the keys of newly created principals to this JSON file, {\"principal name\": \"key\"} (mode 0600).")
         var keysOut: String?
         @OptionGroup var database: DatabaseOptions
 
@@ -37,7 +37,7 @@ struct TenantCommand: AsyncParsableCommand {
             let url = try Settings.databaseURL(
                 flag: database.databaseURL, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
             let client = PostgresClient(
-                configuration: url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)), backgroundLogger: logger)
+                configuration: url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)), backgroundLogger: Settings.quiet(logger))
             let outcome: TenantAdmin.Outcome
             do {
                 outcome = try await withThrowingDiscardingTaskGroup { group in
@@ -67,9 +67,12 @@ struct TenantCommand: AsyncParsableCommand {
             print(dryRun ? "plan for tenant \(definition.code) (dry run, nothing changed):" : "applied to tenant \(definition.code):")
             for change in outcome.changes { print("  \(change)") }
             if let keysOut, !outcome.keys.isEmpty, !dryRun {
+                // Keys already in the file (from earlier applies) stay; a recreated principal's key replaces its old one.
+                var keys = (try? JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: keysOut)))) ?? [:]
+                keys.merge(outcome.keys) { _, new in new }
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                try Files.write(Array(try encoder.encode(outcome.keys)), to: keysOut, mode: 0o600)
+                try Files.write(Array(try encoder.encode(keys)), to: keysOut, mode: 0o600)
                 print("keys of \(outcome.keys.count) new principals written to \(keysOut) (shown once; only their hashes are stored)")
             }
         }

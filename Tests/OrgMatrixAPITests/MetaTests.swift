@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import OrgMatrixAPI
@@ -60,10 +61,14 @@ import Testing
             return (path, responses.mapValues { Self.mediaTypes(of: $0, in: document) })
         }
         #expect(!expectations.isEmpty)
-        try await ThrowawayDatabase.with { database in
-            try await makeApp(databaseURL: database.appURL).test(.router) { client in
+        let fixture = try await TenantFixture.create()
+        let environment = try await SharedDatabase.environment()
+        try await makeApp(databaseURL: environment.appURL).test(.router) { client in
+            for key in [nil, fixture.key("hq-admin"), fixture.key("b-operator")] {
                 for (path, documented) in expectations {
-                    try await client.execute(uri: path, method: .get) { response in
+                    var headers: HTTPFields = [:]
+                    if let key { headers[.authorization] = "Bearer \(key)" }
+                    try await client.execute(uri: path, method: .get, headers: headers) { response in
                         let code = "\(response.status.code)"
                         guard let mediaTypes = documented[code] else {
                             Issue.record("\(path) answered \(code), which is not documented")
