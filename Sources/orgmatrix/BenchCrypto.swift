@@ -6,9 +6,9 @@ import SMCrypto
 import Synchronization
 
 /// `orgmatrix bench …`: executables that print figures; speed targets live here, never in tests.
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks that print figures.", subcommands: [BenchCrypto.self])
+        abstract: "Benchmarks that print figures.", subcommands: [BenchCrypto.self, BenchSandbox.self])
 }
 
 /// Our SMCrypto API against raw libgcrypt calls (same library, no Z_A, no encoding, no checks)
