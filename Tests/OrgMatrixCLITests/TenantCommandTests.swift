@@ -1,0 +1,65 @@
+import Foundation
+import OrgMatrixTestSupport
+import Testing
+
+/// `orgmatrix tenant apply` as an operator runs it.
+@Suite struct TenantCommandTests {
+    private func yaml(code: String) -> String {
+        """
+        tenant: {code: "\(code)", name: "CLI group"}
+        orgs:
+          - {code: "HQ", name: "总部", kind: "virtual", roles: ["settlement", "supervisory"]}
+          - {code: "WH-1", name: "一号仓", kind: "physical", roles: ["fulfilment"],
+             location: {province: "110000", city: "110100", county: "110105", latitude: "39.904200", longitude: "116.407400"}}
+        relations:
+          - {kind: "reports_to", from: "WH-1", to: "HQ"}
+        principals:
+          - {name: "hq-admin", org: "HQ", role: "hq_admin"}
+          - {name: "wh-operator", org: "WH-1", role: "org_operator"}
+        """
+    }
+
+    @Test func applyCreatesThenReportsUpToDateAndWritesKeysOnce() async throws {
+        let environment = try await SharedDatabase.environment()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tenant-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let code = "t-" + UUID().uuidString.prefix(12).lowercased()
+        let file = directory.appendingPathComponent("t.yaml").path
+        let keys = directory.appendingPathComponent("keys.json").path
+        try yaml(code: code).write(toFile: file, atomically: true, encoding: .utf8)
+        let arguments = ["tenant", "apply", file, "--database-url", environment.ownerURLText]
+
+        let refused = try runProcess(TestEnvironment.orgmatrixExecutable, arguments)
+        #expect(refused.status == 2)
+        #expect(refused.standardError.contains("--keys-out"))
+
+        let dryRun = try runProcess(TestEnvironment.orgmatrixExecutable, arguments + ["--dry-run"])
+        #expect(dryRun.status == 0)
+        #expect(dryRun.text.contains("dry run"))
+        #expect(dryRun.text.contains("create principal wh-operator"))
+
+        let first = try runProcess(TestEnvironment.orgmatrixExecutable, arguments + ["--keys-out", keys])
+        #expect(first.status == 0, "\(first.standardError)")
+        let written = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: keys)))
+        #expect(Set(written.keys) == ["hq-admin", "wh-operator"])
+        #expect(written.values.allSatisfy { $0.hasPrefix("omx_\(code)_") })
+        let mode = try FileManager.default.attributesOfItem(atPath: keys)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        let second = try runProcess(TestEnvironment.orgmatrixExecutable, arguments)
+        #expect(second.status == 0)
+        #expect(second.text.contains("up to date"))
+        #expect(try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: keys))) == written)
+    }
+
+    @Test func anInvalidFileExitsTwoNamingTheFields() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try yaml(code: "Bad Code").replacingOccurrences(of: "\"WH-1\", to", with: "\"WH-9\", to")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let output = try runProcess(TestEnvironment.orgmatrixExecutable, ["tenant", "apply", file, "--database-url", "postgres://x@127.0.0.1:1/x"])
+        #expect(output.status == 2)
+        #expect(output.standardError.contains("tenant.code"))
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import NIOCore
+import OrgMatrixCore
+import OrgMatrixStore
+import OrgMatrixTestSupport
+import PostgresNIO
+import Testing
+
+@Suite struct TenantApplyTests {
+    private func apply(_ definition: TenantDefinition, dryRun: Bool = false) async throws -> TenantAdmin.Outcome {
+        let environment = try await SharedDatabase.environment()
+        return try await withClient(environment.ownerURL) { client in
+            try await TenantAdmin(client: client, logger: testLogger).apply(definition, dryRun: dryRun)
+        }
+    }
+
+    private func uniqueCode() throws -> TenantCode { try TenantCode("t-" + UUID().uuidString.prefix(12).lowercased()) }
+
+    private func keyWorks(_ key: String) async throws -> Bool {
+        let environment = try await SharedDatabase.environment()
+        let apiKey = try #require(APIKey(key))
+        return try await withConnection(environment.appURL) { connection in
+            try await connection.query(
+                "SELECT 1 FROM app_begin(\(apiKey.tenant.rawValue), \(ByteBuffer(bytes: apiKey.hash)))", logger: testLogger
+            ).collect().count == 1
+        }
+    }
+
+    @Test func aSecondApplyOfTheSameFileChangesNothing() async throws {
+        let definition = try TenantDefinition.validate(TenantFixture.file(code: try uniqueCode(), label: "x"))
+        let first = try await apply(definition)
+        let expectedChanges = 1 + 6 + 9 + 8  // tenant, orgs, relations, principals
+        #expect(first.changes.count == expectedChanges)
+        #expect(first.keys.count == 8)
+        for key in first.keys.values { #expect(try await keyWorks(key)) }
+        let second = try await apply(definition)
+        #expect(second.changes.isEmpty)
+        #expect(second.keys.isEmpty)
+        #expect(second.tenantID == first.tenantID)
+    }
+
+    @Test func aDryRunPlansButWritesNothing() async throws {
+        let definition = try TenantDefinition.validate(TenantFixture.file(code: try uniqueCode(), label: "x"))
+        let planned = try await apply(definition, dryRun: true)
+        #expect(!planned.changes.isEmpty)
+        #expect(planned.keys.isEmpty)
+        let applied = try await apply(definition)
+        #expect(applied.changes.count == planned.changes.count)
+    }
+
+    @Test func changesEndDateRelationsAndRevokePrincipalsKeepingHistory() async throws {
+        let code = try uniqueCode()
+        let original = TenantFixture.file(code: code, label: "x")
+        let first = try await apply(try TenantDefinition.validate(original))
+        var relations = original.relations
+        let laneIndex = try #require(relations.firstIndex { $0.kind == "transfers_with" && $0.from == "WH-A" })
+        relations[laneIndex] = .init(
+            kind: "transfers_with", from: "WH-A", to: "WH-B", purpose: nil, distanceKm: 130, leadTimeHours: 3, validFrom: nil)
+        let principals = original.principals.filter { $0.name != "c-operator" }
+        let changed = TenantFile(tenant: original.tenant, orgs: original.orgs, relations: relations, principals: principals)
+        let second = try await apply(try TenantDefinition.validate(changed))
+        #expect(second.changes.count == 3)
+        #expect(try await !keyWorks(first.keys["c-operator"]!))
+        #expect(try await keyWorks(first.keys["b-operator"]!))
+
+        let environment = try await SharedDatabase.environment()
+        let lanes = try await withConnection(environment.ownerURL) { connection in
+            try await connection.query(
+                """
+                SELECT distance_km, valid_to IS NULL FROM relations
+                WHERE tenant_id = \(first.tenantID.rawValue) AND kind = 'transfers_with' AND from_code = 'WH-A' ORDER BY relation_id
+                """, logger: testLogger
+            ).collect().map { try $0.decode((Int32, Bool).self) }
+        }
+        let distances: [Int32] = lanes.map(\.0)
+        let open: [Bool] = lanes.map(\.1)
+        #expect(distances == [120, 130])
+        #expect(open == [false, true])
+        #expect(try await apply(try TenantDefinition.validate(changed)).changes.isEmpty)
+    }
+
+    /// The shipped tenant files apply, and the database's visible sets (the ones the policies
+    /// enforce) equal the Core's for every org.
+    @Test(arguments: ["dairy.yaml", "building-materials.yaml"])
+    func shippedTenantsApplyAndTheDatabaseAgreesWithCoreOnEveryVisibleSet(file: String) async throws {
+        let text = try String(
+            contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("Tenants").appendingPathComponent(file), encoding: .utf8)
+        let parsed = try TenantFile.decode(yaml: text)
+        let code = try uniqueCode()
+        let renamed = TenantFile(
+            tenant: .init(code: code.rawValue, name: parsed.tenant.name), orgs: parsed.orgs, relations: parsed.relations,
+            principals: parsed.principals)
+        let definition = try TenantDefinition.validate(renamed)
+        let outcome = try await apply(definition)
+        #expect(outcome.keys.count == definition.principals.count)
+        let environment = try await SharedDatabase.environment()
+        let moment = Date()
+        let sqlSets = try await withConnection(environment.ownerURL) { connection in
+            try await connection.query(
+                """
+                SELECT o.code, (SELECT array_agg(v.code ORDER BY v.code) FROM orgs v
+                                 WHERE v.tenant_id = o.tenant_id AND v.org_id = ANY (visible_set(o.tenant_id, o.org_id, \(moment))))
+                FROM orgs o WHERE o.tenant_id = \(outcome.tenantID.rawValue)
+                """, logger: testLogger
+            ).collect().map { try $0.decode((String, [String]).self) }
+        }
+        #expect(sqlSets.count == definition.orgs.count)
+        let matrix = definition.matrix
+        for (org, codes) in sqlSets {
+            let expected = matrix.visibleSet(of: try OrgCode(org), at: moment).map(\.rawValue).sorted()
+            #expect(codes == expected, "\(org)")
+        }
+        let headquartersSet = sqlSets.first { $0.0 == definition.headquarters.rawValue }?.1 ?? []
+        #expect(headquartersSet.count == definition.orgs.count)
+    }
+
+    @Test func anInvalidFileNamesTheFieldAndAppliesNothing() throws {
+        let yaml = """
+            tenant: {code: "Bad Code", name: "x"}
+            orgs:
+              - {code: "HQ", name: "hq", kind: "virtual", roles: ["settlement"]}
+            relations: []
+            principals:
+              - {name: "admin", org: "NOWHERE", role: "hq_admin"}
+            """
+        let error = #expect(throws: MatrixInvalid.self) { try TenantDefinition.validate(try TenantFile.decode(yaml: yaml)) }
+        #expect(error?.problems.map(\.field).contains("tenant.code") == true)
+        let missing = #expect(throws: MatrixInvalid.self) { try TenantFile.decode(yaml: "tenant: {code: dairy}\norgs: []") }
+        #expect(missing?.problems.first?.field == "tenant.name")
+    }
+}
