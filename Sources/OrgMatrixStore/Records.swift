@@ -7,12 +7,9 @@ public struct OrgRecord: Sendable, Hashable {
     public let id: OrgID
     public let org: Org
 
-    public static let columns = """
-        org_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code, county_code,
-        latitude_microdegrees, longitude_microdegrees
-        """
-
-    /// From `OrgRecord.columns`.
+    /// From `org_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code,
+    /// city_code, county_code, latitude_microdegrees, longitude_microdegrees` (bound-only SQL
+    /// means each query spells the list out).
     init(row: PostgresRow) throws {
         let (id, code, name, kind, settle, fulfil, supervise, province, city, county, latitude, longitude) = try row.decode(
             (Int64, String, String, String, Bool, Bool, Bool, String?, String?, String?, Int32?, Int32?).self)
@@ -35,9 +32,8 @@ public struct RelationRecord: Sendable, Hashable {
     public let id: Int64
     public let relation: Relation
 
-    public static let columns = "relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, valid_from, valid_to"
-
-    /// From `RelationRecord.columns`.
+    /// From `relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours,
+    /// valid_from, valid_to`.
     init(row: PostgresRow) throws {
         let (id, kind, from, to, purpose, distance, hours, validFrom, validTo) = try row.decode(
             (Int64, String, String, String, String?, Int32?, Int32?, Date, Date?).self)

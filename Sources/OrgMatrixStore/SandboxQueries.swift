@@ -103,16 +103,7 @@ extension Sandbox {
         ).collect().first != nil {
             throw StoreError(.conflict, "An org with code \(org.code) exists already.", field: "code")
         }
-        // No RETURNING: the new row lies outside the context's visible set until it is placed.
-        try await connection.query(
-            """
-            INSERT INTO orgs (tenant_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code,
-                county_code, latitude_microdegrees, longitude_microdegrees)
-            VALUES (\(principal.tenantID.rawValue), \(org.code.rawValue), \(org.name), \(org.kind.rawValue),
-                \(org.roles.contains(.settlement)), \(org.roles.contains(.fulfilment)), \(org.roles.contains(.supervisory)),
-                \(org.location?.provinceCode), \(org.location?.cityCode), \(org.location?.countyCode),
-                \(org.location?.latitudeMicrodegrees), \(org.location?.longitudeMicrodegrees))
-            """, logger: logger)
+        try await MatrixWrites.insertOrg(org, tenantID: principal.tenantID, connection: connection, logger: logger)
         try await connection.query(
             "SELECT app_place_new_org(\(org.code.rawValue), \(parent.rawValue), now())", logger: logger)
         // Re-establish the context so that it includes the new org.
@@ -160,7 +151,7 @@ extension Sandbox {
         if try await principal(named: spec.name.rawValue) != nil {
             throw StoreError(.conflict, "A principal named \(spec.name) exists already.", field: "name")
         }
-        let key = try await PrincipalWriter.create(
+        let key = try await MatrixWrites.createPrincipal(
             spec, orgID: org.id.rawValue, tenantID: principal.tenantID, tenantCode: principal.tenantCode, connection: connection,
             logger: logger)
         try await audit("principal.create", subject: spec.name.rawValue, detail: ["org": spec.org.rawValue, "role": spec.role.rawValue])
@@ -173,14 +164,7 @@ extension Sandbox {
             throw StoreError(.notFound, "No principal \(id) in your sandbox.")
         }
         guard record.revokedAt == nil else { throw StoreError(.conflict, "Principal \(id) is revoked already.") }
-        try await connection.query(
-            "UPDATE principals SET revoked_at = \(now) WHERE tenant_id = \(principal.tenantID.rawValue) AND principal_id = \(id)",
-            logger: logger)
-        try await connection.query(
-            """
-            UPDATE api_keys SET revoked_at = \(now)
-            WHERE tenant_id = \(principal.tenantID.rawValue) AND principal_id = \(id) AND revoked_at IS NULL
-            """, logger: logger)
+        try await MatrixWrites.revokePrincipal(id: id, at: now, tenantID: principal.tenantID, connection: connection, logger: logger)
         try await audit("principal.revoke", subject: record.name, detail: [:])
         return try await principals().first { $0.id == id }!
     }
@@ -267,16 +251,9 @@ extension Sandbox {
             let field = problem.field.hasPrefix(prefix + ".") ? String(problem.field.dropFirst(prefix.count + 1)) : "body"
             throw StoreError(.invalid, problem.reason, field: field)
         }
-        let id = try await connection.query(
-            """
-            INSERT INTO relations (tenant_id, kind, from_org_id, from_code, to_org_id, to_code, purpose, distance_km,
-                lead_time_hours, valid_from)
-            VALUES (\(principal.tenantID.rawValue), \(relation.kind.rawValue), \(ids[relation.from]!), \(relation.from.rawValue),
-                \(ids[relation.to]!), \(relation.to.rawValue), \(relation.purpose?.rawValue), \(relation.distanceKm),
-                \(relation.leadTimeHours), \(relation.validFrom))
-            RETURNING relation_id
-            """, logger: logger
-        ).collect().first!.decode(Int64.self)
+        let id = try await MatrixWrites.insertRelation(
+            relation, fromID: ids[relation.from]!, toID: ids[relation.to]!, tenantID: principal.tenantID, connection: connection,
+            logger: logger)
         return try await relations(at: nil, touching: nil).first { $0.id == id }!
     }
 }

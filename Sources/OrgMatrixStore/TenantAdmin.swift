@@ -43,18 +43,10 @@ public struct TenantAdmin: Sendable {
                 case .renameTenant(let name):
                     try await connection.query("UPDATE tenants SET name = \(name) WHERE tenant_id = \(tenantID.rawValue)", logger: logger)
                 case .createOrg(let org):
-                    let id = try await connection.query(
-                        """
-                        INSERT INTO orgs (tenant_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code,
-                            county_code, latitude_microdegrees, longitude_microdegrees)
-                        VALUES (\(tenantID.rawValue), \(org.code.rawValue), \(org.name), \(org.kind.rawValue),
-                            \(org.roles.contains(.settlement)), \(org.roles.contains(.fulfilment)), \(org.roles.contains(.supervisory)),
-                            \(org.location?.provinceCode), \(org.location?.cityCode), \(org.location?.countyCode),
-                            \(org.location.map { Int32($0.latitudeMicrodegrees) }), \(org.location.map { Int32($0.longitudeMicrodegrees) }))
-                        RETURNING org_id
-                        """, logger: logger
+                    try await MatrixWrites.insertOrg(org, tenantID: tenantID, connection: connection, logger: logger)
+                    orgIDs[org.code] = try await connection.query(
+                        "SELECT org_id FROM orgs WHERE tenant_id = \(tenantID.rawValue) AND code = \(org.code.rawValue)", logger: logger
                     ).collect().first!.decode(Int64.self)
-                    orgIDs[org.code] = id
                 case .updateOrg(let org):
                     try await connection.query(
                         """
@@ -71,26 +63,13 @@ public struct TenantAdmin: Sendable {
                         "UPDATE relations SET valid_to = \(at) WHERE tenant_id = \(tenantID.rawValue) AND relation_id = \(id)",
                         logger: logger)
                 case .createRelation(let relation):
-                    try await connection.query(
-                        """
-                        INSERT INTO relations (tenant_id, kind, from_org_id, from_code, to_org_id, to_code, purpose, distance_km,
-                            lead_time_hours, valid_from)
-                        VALUES (\(tenantID.rawValue), \(relation.kind.rawValue), \(orgIDs[relation.from]!), \(relation.from.rawValue),
-                            \(orgIDs[relation.to]!), \(relation.to.rawValue),
-                            \(relation.purpose?.rawValue), \(relation.distanceKm), \(relation.leadTimeHours), \(relation.validFrom))
-                        """, logger: logger)
+                    _ = try await MatrixWrites.insertRelation(
+                        relation, fromID: orgIDs[relation.from]!, toID: orgIDs[relation.to]!, tenantID: tenantID, connection: connection,
+                        logger: logger)
                 case .revokePrincipal(let id, _):
-                    try await connection.query(
-                        """
-                        UPDATE principals SET revoked_at = \(now) WHERE tenant_id = \(tenantID.rawValue) AND principal_id = \(id);
-                        """, logger: logger)
-                    try await connection.query(
-                        """
-                        UPDATE api_keys SET revoked_at = \(now)
-                        WHERE tenant_id = \(tenantID.rawValue) AND principal_id = \(id) AND revoked_at IS NULL
-                        """, logger: logger)
+                    try await MatrixWrites.revokePrincipal(id: id, at: now, tenantID: tenantID, connection: connection, logger: logger)
                 case .createPrincipal(let spec):
-                    let key = try await PrincipalWriter.create(
+                    let key = try await MatrixWrites.createPrincipal(
                         spec, orgID: orgIDs[spec.org]!, tenantID: tenantID, tenantCode: definition.code, connection: connection, logger: logger)
                     keys[spec.name.rawValue] = key.text
                 }
@@ -155,24 +134,3 @@ public struct TenantAdmin: Sendable {
     }
 }
 
-/// Creates a principal and its first key; shared by `tenant apply` and `POST /v1/principals`.
-enum PrincipalWriter {
-    static func create(
-        _ spec: PrincipalSpec, orgID: Int64, tenantID: TenantID, tenantCode: TenantCode, connection: PostgresConnection, logger: Logger
-    ) async throws -> APIKey {
-        let principalID = try await connection.query(
-            """
-            INSERT INTO principals (tenant_id, name, org_id, role)
-            VALUES (\(tenantID.rawValue), \(spec.name.rawValue), \(orgID), \(spec.role.rawValue))
-            RETURNING principal_id
-            """, logger: logger
-        ).collect().first!.decode(Int64.self)
-        let key = APIKey.generate(tenant: tenantCode)
-        try await connection.query(
-            """
-            INSERT INTO api_keys (tenant_id, principal_id, org_id, key_hash)
-            VALUES (\(tenantID.rawValue), \(principalID), \(orgID), \(ByteBuffer(bytes: key.hash)))
-            """, logger: logger)
-        return key
-    }
-}
