@@ -1,0 +1,163 @@
+/// What is being moved, as the pricing engine needs it.
+public struct PricedLine: Sendable, Hashable {
+    /// Moving-average cost at dispatch, in fen per base unit (per litre, per kilogram).
+    public let unitCostFen: Int64
+    /// Quantity in the item's base unit × `quantityScale` (3.5 kg with scale 1000 is 3500).
+    public let scaledQuantity: Int64
+    public let quantityScale: Int64
+    /// Weight of one base unit, in grams.
+    public let weightGramsPerUnit: Int64
+    public let category: String
+    public let shelfLifeDays: Int32
+
+    public init(
+        unitCostFen: Int64, scaledQuantity: Int64, quantityScale: Int64, weightGramsPerUnit: Int64, category: String, shelfLifeDays: Int32
+    ) {
+        self.unitCostFen = unitCostFen
+        self.scaledQuantity = scaledQuantity
+        self.quantityScale = quantityScale
+        self.weightGramsPerUnit = weightGramsPerUnit
+        self.category = category
+        self.shelfLifeDays = shelfLifeDays
+    }
+}
+
+/// The lane the goods travel, from the `transfers_with` relation.
+public struct PricedLane: Sendable, Hashable {
+    public let distanceKm: Int32
+    public let leadTimeHours: Int32
+    /// Cost-plus markup of the relation, basis points of the full cost.
+    public let markupBasisPoints: Int64
+
+    public init(distanceKm: Int32, leadTimeHours: Int32, markupBasisPoints: Int64) {
+        self.distanceKm = distanceKm
+        self.leadTimeHours = leadTimeHours
+        self.markupBasisPoints = markupBasisPoints
+    }
+}
+
+/// An internal transfer price, component by component, with the words finance reads.
+public struct TransferPrice: Sendable, Hashable {
+    public struct Component: Sendable, Hashable {
+        public let name: String
+        public let amount: Money
+        public let explanation: String
+    }
+
+    public let rulesVersion: String
+    public let baseCost: Money
+    public let freight: Money
+    public let insurance: Money
+    public let lossAllowance: Money
+    public let timelinessPremium: Money
+    public let markup: Money
+
+    public var total: Money { baseCost + freight + insurance + lossAllowance + timelinessPremium + markup }
+    public let components: [Component]
+}
+
+public enum PricingError: Error, Sendable, Hashable {
+    case unknownCategory(String)
+    case invalidLine(field: String, reason: String)
+}
+
+/// The transfer-pricing engine: pure, integer-only, rounding half-even at six documented points
+/// (one per component), so a price can be recomputed by hand from its breakdown.
+///
+///     base cost   = round(unit cost × quantity)                                   (1)
+///     freight     = round(Σ tier km × tier rate × weight in tonnes)               (2)
+///     insurance   = round(base cost × insurance bp / 10 000)                      (3)
+///     loss        = round(base cost × (loss ppm [+ short-shelf-life ppm]) / 10^6)  (4)
+///     timeliness  = round(freight × (express or standard) bp / 10 000)            (5)
+///     markup      = round((1)+(2)+(3)+(4)+(5) × markup bp / 10 000)              (6)
+public enum TransferPricing {
+    public static func price(_ line: PricedLine, lane: PricedLane, rules: PricingRules) throws(PricingError) -> TransferPrice {
+        guard let category = rules.categories[line.category] else { throw .unknownCategory(line.category) }
+        guard line.scaledQuantity > 0 else { throw .invalidLine(field: "quantity", reason: "must be positive") }
+        guard line.quantityScale > 0 else { throw .invalidLine(field: "quantity_scale", reason: "must be positive") }
+        guard line.unitCostFen >= 0, line.weightGramsPerUnit >= 0 else {
+            throw .invalidLine(field: "unit_cost", reason: "cost and weight must not be negative")
+        }
+        let quantity = Int128(line.scaledQuantity)
+        let scale = Int128(line.quantityScale)
+        let base = Money(fen: Rounding.halfEven(Int128(line.unitCostFen) * quantity, dividedBy: scale))
+
+        // grams × km × fen/(t·km) ÷ (scale × 10^6 g/t)
+        let weightScaledGrams = Int128(line.weightGramsPerUnit) * quantity
+        var freightNumerator: Int128 = 0
+        var covered: Int32 = 0
+        var tierWords: [String] = []
+        for tier in rules.freightTiers where covered < lane.distanceKm {
+            let end = min(tier.upToKm ?? lane.distanceKm, lane.distanceKm)
+            let km = end - covered
+            freightNumerator += Int128(km) * Int128(tier.fenPerTonneKm) * weightScaledGrams
+            tierWords.append("\(km) km at \(Money(fen: tier.fenPerTonneKm))/t·km")
+            covered = end
+        }
+        let freight = Money(fen: Rounding.halfEven(freightNumerator, dividedBy: scale * 1_000_000))
+        let insurance = Money(fen: Rounding.halfEven(Int128(base.fen) * Int128(category.insuranceBasisPoints), dividedBy: 10_000))
+        let shortShelfLife = line.shelfLifeDays <= rules.shortShelfLifeDays
+        let lossRate = category.lossPartsPerMillion + (shortShelfLife ? category.shortShelfLifeExtraLossPartsPerMillion : 0)
+        let loss = Money(fen: Rounding.halfEven(Int128(base.fen) * Int128(lossRate), dividedBy: 1_000_000))
+        let express = lane.leadTimeHours <= rules.expressLeadTimeHoursMax
+        let premiumRate = express ? rules.expressPremiumBasisPoints : rules.standardPremiumBasisPoints
+        let premium = Money(fen: Rounding.halfEven(Int128(freight.fen) * Int128(premiumRate), dividedBy: 10_000))
+        let subtotal = base + freight + insurance + loss + premium
+        let markup = Money(fen: Rounding.halfEven(Int128(subtotal.fen) * Int128(lane.markupBasisPoints), dividedBy: 10_000))
+        let weightKg = Rounding.halfEven(weightScaledGrams, dividedBy: scale * 1000)
+        return TransferPrice(
+            rulesVersion: rules.version, baseCost: base, freight: freight, insurance: insurance, lossAllowance: loss,
+            timelinessPremium: premium, markup: markup,
+            components: [
+                .init(name: "base_cost", amount: base, explanation: "moving-average cost \(Money(fen: line.unitCostFen)) per unit × quantity"),
+                .init(
+                    name: "freight", amount: freight,
+                    explanation: "\(lane.distanceKm) km × \(weightKg) kg: \(tierWords.joined(separator: " + "))"),
+                .init(name: "insurance", amount: insurance, explanation: "\(category.insuranceBasisPoints) bp of the base cost (\(line.category))"),
+                .init(
+                    name: "loss_allowance", amount: loss,
+                    explanation: "\(lossRate) ppm of the base cost (\(line.category)\(shortShelfLife ? ", short shelf life" : ""))"),
+                .init(
+                    name: "timeliness_premium", amount: premium,
+                    explanation: "\(premiumRate) bp of freight (\(express ? "express" : "standard"): \(lane.leadTimeHours) h lead time)"),
+                .init(name: "markup", amount: markup, explanation: "\(lane.markupBasisPoints) bp cost-plus of the lane on \(subtotal)"),
+            ])
+    }
+
+    /// The actual cost once the goods arrive: the same formula with the freight and insurance
+    /// actually paid and the value of the quantity actually lost instead of the allowances.
+    public static func actual(
+        _ line: PricedLine, lane: PricedLane, rules: PricingRules, freight: Money, insurance: Money, lostScaledQuantity: Int64
+    ) throws(PricingError) -> TransferPrice {
+        let estimate = try price(line, lane: lane, rules: rules)
+        guard lostScaledQuantity >= 0, lostScaledQuantity <= line.scaledQuantity else {
+            throw .invalidLine(field: "loss_quantity", reason: "must be between 0 and the quantity sent")
+        }
+        let lost = Money(fen: Rounding.halfEven(Int128(line.unitCostFen) * Int128(lostScaledQuantity), dividedBy: Int128(line.quantityScale)))
+        let express = lane.leadTimeHours <= rules.expressLeadTimeHoursMax
+        let premiumRate = express ? rules.expressPremiumBasisPoints : rules.standardPremiumBasisPoints
+        let premium = Money(fen: Rounding.halfEven(Int128(freight.fen) * Int128(premiumRate), dividedBy: 10_000))
+        let subtotal = estimate.baseCost + freight + insurance + lost + premium
+        let markup = Money(fen: Rounding.halfEven(Int128(subtotal.fen) * Int128(lane.markupBasisPoints), dividedBy: 10_000))
+        return TransferPrice(
+            rulesVersion: rules.version, baseCost: estimate.baseCost, freight: freight, insurance: insurance, lossAllowance: lost,
+            timelinessPremium: premium, markup: markup,
+            components: [
+                .init(name: "base_cost", amount: estimate.baseCost, explanation: "as estimated"),
+                .init(name: "freight", amount: freight, explanation: "actual freight paid"),
+                .init(name: "insurance", amount: insurance, explanation: "actual insurance paid"),
+                .init(name: "loss_allowance", amount: lost, explanation: "value of the quantity lost in transit"),
+                .init(name: "timeliness_premium", amount: premium, explanation: "\(premiumRate) bp of the actual freight"),
+                .init(name: "markup", amount: markup, explanation: "\(lane.markupBasisPoints) bp cost-plus on \(subtotal)"),
+            ])
+    }
+
+    /// (estimate − actual) / actual in parts per million, rounded half-even; nil when actual is 0.
+    public static func errorPartsPerMillion(estimate: Money, actual: Money) -> Int64? {
+        guard actual.fen != 0 else { return nil }
+        let numerator = Int128(estimate.fen - actual.fen) * 1_000_000
+        let denominator = Int128(actual.fen)
+        return denominator > 0
+            ? Rounding.halfEven(numerator, dividedBy: denominator) : Rounding.halfEven(-numerator, dividedBy: -denominator)
+    }
+}
