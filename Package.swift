@@ -41,6 +41,7 @@ let package = Package(
             name: "OrgMatrixAPI",
             dependencies: [
                 "OrgMatrixStore",
+                "SMCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -72,6 +72,7 @@ public func buildRouter(_ dependencies: AppDependencies) throws -> Router<AppReq
         database: dependencies.database, migrator: dependencies.migrator, readinessTimeout: dependencies.readinessTimeout
     ).register(on: router)
     TenancyController(database: dependencies.database).register(on: router)
+    InventoryController(database: dependencies.database).register(on: router)
     MetaController(registry: dependencies.metrics, openAPIDocument: try MetaController.loadOpenAPIDocument())
         .register(on: router)
     return router

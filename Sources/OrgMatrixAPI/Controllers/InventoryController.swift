@@ -1,0 +1,114 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import OrgMatrixCore
+import OrgMatrixStore
+import SMCrypto
+
+/// Items, stock, purchase receipts, sales issues and stock moves. Postings honour
+/// `Idempotency-Key`; each runs in one sandboxed transaction, so a failed posting changes nothing.
+struct InventoryController {
+    let database: Database
+
+    func register(on router: Router<AppRequestContext>) {
+        let v1 = router.group("v1").add(middleware: BearerAuthMiddleware())
+        v1.get("items") { request, context in
+            try await sandbox(context) { ListView(items: try await $0.items().map(ItemView.init), nextCursor: nil) }
+        }
+        v1.post("items") { request, context in
+            let item = try await request.decodeJSON(as: NewItem.self, context: context).item()
+            return try await post(request, context) { sandbox in (201, try encode(ItemView(try await sandbox.createItem(item)))) }
+        }
+        v1.get("stock") { request, context in
+            let org = request.uri.queryParameters["org"].map(String.init)
+            let item = request.uri.queryParameters["item"].map(String.init)
+            return try await sandbox(context) { sandbox in
+                if let org, try await sandbox.org(code: try OrgCode(org, field: "org")) == nil {
+                    throw APIError(.notFound, detail: "No org \(org) in your sandbox.")
+                }
+                return ListView(items: try await sandbox.balances(org: org, item: item).map(BalanceView.init), nextCursor: nil)
+            }
+        }
+        v1.get("stock-moves") { request, context in
+            let limit = try pageLimit(request)
+            let cursor = try request.uri.queryParameters["cursor"].map { text -> Int64 in
+                guard let value = Int64(String(text)), value >= 0 else {
+                    throw APIError(.invalidField, detail: "cursor must be the nextCursor of a previous page.", field: "cursor")
+                }
+                return value
+            }
+            return try await sandbox(context) { sandbox in
+                let moves = try await sandbox.stockMoves(after: cursor, limit: limit)
+                return ListView(items: moves.map(MoveView.init), nextCursor: moves.count == limit ? moves.last.map { String($0.id) } : nil)
+            }
+        }
+        v1.post("purchase-receipts") { request, context in
+            let (body, bytes) = try await decodeKeepingBytes(NewPurchaseReceipt.self, request, context)
+            return try await post(request, context, bytes: bytes) { sandbox in
+                let lines = body.lines.map { PostingLine(itemCode: $0.item, quantity: $0.quantity, unitFen: $0.unitCostFen) }
+                return (201, try encode(DocumentView(try await sandbox.postPurchaseReceipt(supplier: body.supplier, lines: lines))))
+            }
+        }
+        v1.post("sales-issues") { request, context in
+            let (body, bytes) = try await decodeKeepingBytes(NewSalesIssue.self, request, context)
+            return try await post(request, context, bytes: bytes) { sandbox in
+                let lines = body.lines.map { PostingLine(itemCode: $0.item, quantity: $0.quantity, unitFen: $0.unitPriceFen) }
+                let document = try await sandbox.postSalesIssue(customer: body.customer, settlementOrg: body.settlementOrg, lines: lines)
+                return (201, try encode(DocumentView(document)))
+            }
+        }
+    }
+
+    // MARK: plumbing
+
+    private func sandbox<T: Sendable>(_ context: AppRequestContext, _ body: @Sendable @escaping (Sandbox) async throws -> T) async throws -> T {
+        guard let key = context.apiKey else { throw APIError(.unauthenticated, detail: "No API key.") }
+        return try await database.withSandbox(key: key, requestID: context.id, logger: context.logger, body)
+    }
+
+    /// A posting: idempotent by `Idempotency-Key` over the method, path and body bytes.
+    private func post(
+        _ request: Request, _ context: AppRequestContext, bytes: [UInt8] = [],
+        _ body: @Sendable @escaping (Sandbox) async throws -> (Int, String)
+    ) async throws -> Response {
+        let key = request.headers[.idempotencyKey]
+        let hash = Hex.encode(SM3.hash(Array("\(request.method) \(request.uri.path)\n".utf8) + bytes))
+        let (status, text, replayed) = try await sandbox(context) { sandbox in
+            try await sandbox.idempotent(key: key, requestHash: hash) { try await body(sandbox) }
+        }
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if replayed { headers[.idempotencyReplayed] = "true" }
+        return Response(
+            status: HTTPResponse.Status(code: status), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    private func decodeKeepingBytes<T: Decodable>(
+        _ type: T.Type, _ request: Request, _ context: AppRequestContext
+    ) async throws -> (T, [UInt8]) {
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.maxUploadSize)
+        let value = try await request.decodeJSON(as: type, context: context)
+        return (value, Array(buffer.readableBytesView))
+    }
+
+    private func pageLimit(_ request: Request) throws -> Int {
+        guard let text = request.uri.queryParameters["limit"] else { return PageLimits.defaultCount }
+        guard let limit = Int(String(text)), (1...PageLimits.maximumCount).contains(limit) else {
+            throw APIError(.invalidField, detail: "limit must be 1–\(PageLimits.maximumCount).", field: "limit")
+        }
+        return limit
+    }
+}
+
+private func encode<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = Self("Idempotency-Key")!
+    static let idempotencyReplayed = Self("Idempotency-Replayed")!
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Hummingbird
+import OrgMatrixCore
+import OrgMatrixStore
+
+struct ItemView: ResponseEncodable, Sendable {
+    let code: String
+    let name: String
+    let baseUnit: String
+    let quantityScale: Int64
+    let weightGramsPerUnit: Int64
+    let category: String
+    let shelfLifeDays: Int32
+    let taxCode: String
+    let taxRateBasisPoints: Int32
+
+    init(_ item: Item) {
+        (code, name, baseUnit, quantityScale, weightGramsPerUnit) = (item.code, item.name, item.baseUnit, item.quantityScale, item.weightGramsPerUnit)
+        (category, shelfLifeDays, taxCode, taxRateBasisPoints) = (item.category, item.shelfLifeDays, item.taxCode, item.taxRateBasisPoints)
+    }
+}
+
+struct BalanceView: ResponseEncodable, Sendable {
+    let org: String
+    let item: String
+    let baseUnit: String
+    /// Decimal text in the base unit, e.g. "2400.500"; `onHandScaled` is the same as an integer.
+    let onHand: String
+    let onHandScaled: Int64
+    let inTransit: String
+    let valueFen: Int64
+    let unitCostFen: Int64
+
+    init(_ balance: StockBalance) {
+        org = balance.orgCode
+        item = balance.item.code
+        baseUnit = balance.item.baseUnit
+        onHand = ScaledQuantity.format(balance.onHandScaled, scale: balance.item.quantityScale)
+        onHandScaled = balance.onHandScaled
+        inTransit = ScaledQuantity.format(balance.inTransitScaled, scale: balance.item.quantityScale)
+        valueFen = balance.valueFen
+        unitCostFen = balance.unitCostFen
+    }
+}
+
+struct MoveView: ResponseEncodable, Sendable {
+    let id: Int64
+    let org: String
+    let item: String
+    let quantity: String
+    let valueFen: Int64
+    let unitCostFen: Int64
+    let documentType: String
+    let documentId: Int64
+    let occurredAt: Date
+
+    init(_ move: StockMove) {
+        (id, org, item) = (move.id, move.orgCode, move.itemCode)
+        quantity = ScaledQuantity.format(move.quantityScaled, scale: move.quantityScale)
+        (valueFen, unitCostFen, documentType, documentId, occurredAt) = (move.valueFen, move.unitCostFen, move.documentType, move.documentID, move.occurredAt)
+    }
+}
+
+struct DocumentView: Encodable, Sendable {
+    struct Line: Encodable, Sendable {
+        let item: String
+        let quantity: String
+        let unitFen: Int64
+        let amountFen: Int64
+        let costFen: Int64
+    }
+
+    let id: Int64
+    let type: String
+    let org: String
+    let counterparty: String
+    let settlementOrg: String?
+    let lines: [Line]
+
+    init(_ document: PostedDocument) {
+        (id, type, org, counterparty, settlementOrg) = (document.id, document.type, document.orgCode, document.counterparty, document.settlementOrgCode)
+        lines = document.lines.map {
+            Line(item: $0.itemCode, quantity: ScaledQuantity.format($0.quantityScaled, scale: $0.quantityScale), unitFen: $0.unitFen,
+                amountFen: $0.amountFen, costFen: $0.costFen)
+        }
+    }
+}
+
+struct NewItem: Decodable {
+    let code: String
+    let name: String
+    let baseUnit: String
+    let quantityScale: Int64
+    let weightGramsPerUnit: Int64
+    let category: String
+    let shelfLifeDays: Int32
+    let taxCode: String
+    let taxRateBasisPoints: Int32
+
+    func item() throws -> Item {
+        func check(_ condition: Bool, _ field: String, _ reason: String) throws {
+            if !condition { throw MatrixProblem(field: field, reason: reason) }
+        }
+        try check(code.wholeMatch(of: /[A-Z0-9][A-Z0-9-]{1,39}/) != nil, "code", "must be 2–40 upper-case letters, digits or dashes")
+        try check((1...200).contains(name.count), "name", "must be 1–200 characters")
+        try check((1...10).contains(baseUnit.count), "baseUnit", "must be 1–10 characters")
+        try check([1, 10, 100, 1000, 10000, 100_000, 1_000_000].contains(quantityScale), "quantityScale", "must be a power of ten, 1–1000000")
+        try check((0...100_000_000).contains(weightGramsPerUnit), "weightGramsPerUnit", "must be 0–100000000")
+        try check(category.wholeMatch(of: /[a-z][a-z0-9_]{1,39}/) != nil, "category", "must be 2–40 lower-case letters, digits or underscores")
+        try check((1...36500).contains(shelfLifeDays), "shelfLifeDays", "must be 1–36500")
+        try check(taxCode.wholeMatch(of: /[0-9]{19}/) != nil, "taxCode", "must be the 19-digit 税收分类编码")
+        try check((0...10000).contains(taxRateBasisPoints), "taxRateBasisPoints", "must be 0–10000")
+        return Item(
+            code: code, name: name, baseUnit: baseUnit, quantityScale: quantityScale, weightGramsPerUnit: weightGramsPerUnit, category: category,
+            shelfLifeDays: shelfLifeDays, taxCode: taxCode, taxRateBasisPoints: taxRateBasisPoints)
+    }
+}
+
+struct NewPurchaseReceipt: Decodable, Sendable {
+    struct Line: Decodable, Sendable {
+        let item: String
+        let quantity: String
+        let unitCostFen: Int64
+    }
+
+    let supplier: String
+    let lines: [Line]
+}
+
+struct NewSalesIssue: Decodable, Sendable {
+    struct Line: Decodable, Sendable {
+        let item: String
+        let quantity: String
+        let unitPriceFen: Int64
+    }
+
+    let customer: String
+    let settlementOrg: String?
+    let lines: [Line]
+}

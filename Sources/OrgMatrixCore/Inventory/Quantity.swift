@@ -1,0 +1,64 @@
+/// Quantities travel as decimal strings (`"2400.500"`) and are stored as integers in the item's
+/// base unit × its scale, so no quantity ever passes through floating point.
+public enum ScaledQuantity {
+    public enum Problem: Error, Sendable, Hashable {
+        case notADecimal
+        case tooManyDecimals(allowed: Int)
+        case notPositive
+        case tooLarge
+    }
+
+    /// The number of decimals a scale allows (1000 → 3).
+    public static func decimals(ofScale scale: Int64) -> Int {
+        var decimals = 0
+        var remaining = scale
+        while remaining > 1 {
+            remaining /= 10
+            decimals += 1
+        }
+        return decimals
+    }
+
+    /// `"2400.5"` with scale 1000 → 2,400,500. Positive amounts only.
+    public static func parse(_ text: String, scale: Int64) throws(Problem) -> Int64 {
+        guard let match = text.wholeMatch(of: /([0-9]{1,15})(?:\.([0-9]+))?/) else { throw .notADecimal }
+        let allowed = decimals(ofScale: scale)
+        let fraction = String(match.2 ?? "")
+        guard fraction.count <= allowed else { throw .tooManyDecimals(allowed: allowed) }
+        let padded = fraction + String(repeating: "0", count: allowed - fraction.count)
+        let (whole, overflow) = Int64(match.1)!.multipliedReportingOverflow(by: scale)
+        guard !overflow, let fractional = Int64(padded.isEmpty ? "0" : padded) else { throw .tooLarge }
+        let (value, sumOverflow) = whole.addingReportingOverflow(fractional)
+        guard !sumOverflow else { throw .tooLarge }
+        guard value > 0 else { throw .notPositive }
+        return value
+    }
+
+    /// 2,400,500 with scale 1000 → `"2400.500"`.
+    public static func format(_ scaled: Int64, scale: Int64) -> String {
+        let decimals = decimals(ofScale: scale)
+        let sign = scaled < 0 ? "-" : ""
+        let magnitude = scaled.magnitude
+        let whole = magnitude / UInt64(scale)
+        guard decimals > 0 else { return "\(sign)\(whole)" }
+        let fraction = String(magnitude % UInt64(scale))
+        return "\(sign)\(whole).\(String(repeating: "0", count: decimals - fraction.count))\(fraction)"
+    }
+}
+
+/// Moving-average costing: a balance keeps its total value, and an issue takes its share of it.
+public enum MovingAverage {
+    /// The cost of issuing `quantity` out of `onHand` worth `value` fen: value × quantity / on
+    /// hand, rounded half-even (a documented rounding point); issuing everything takes exactly
+    /// the remaining value, so a balance never keeps a stray fen.
+    public static func issueCost(valueFen: Int64, onHandScaled: Int64, quantityScaled: Int64) -> Int64 {
+        precondition(onHandScaled > 0 && quantityScaled > 0 && quantityScaled <= onHandScaled)
+        if quantityScaled == onHandScaled { return valueFen }
+        return Rounding.halfEven(Int128(valueFen) * Int128(quantityScaled), dividedBy: Int128(onHandScaled))
+    }
+
+    /// The value of a receipt line: unit cost (fen per base unit) × quantity, rounded half-even.
+    public static func lineValue(unitCostFen: Int64, quantityScaled: Int64, scale: Int64) -> Int64 {
+        Rounding.halfEven(Int128(unitCostFen) * Int128(quantityScaled), dividedBy: Int128(scale))
+    }
+}

@@ -1,0 +1,384 @@
+import Foundation
+import OrgMatrixCore
+import PostgresNIO
+
+/// An item of the tenant's catalogue.
+public struct Item: Sendable, Hashable {
+    public let id: Int64
+    public let code: String
+    public let name: String
+    public let baseUnit: String
+    public let quantityScale: Int64
+    public let weightGramsPerUnit: Int64
+    public let category: String
+    public let shelfLifeDays: Int32
+    public let taxCode: String
+    public let taxRateBasisPoints: Int32
+
+    public init(
+        id: Int64 = 0, code: String, name: String, baseUnit: String, quantityScale: Int64, weightGramsPerUnit: Int64, category: String,
+        shelfLifeDays: Int32, taxCode: String, taxRateBasisPoints: Int32
+    ) {
+        (self.id, self.code, self.name, self.baseUnit, self.quantityScale) = (id, code, name, baseUnit, quantityScale)
+        (self.weightGramsPerUnit, self.category, self.shelfLifeDays) = (weightGramsPerUnit, category, shelfLifeDays)
+        (self.taxCode, self.taxRateBasisPoints) = (taxCode, taxRateBasisPoints)
+    }
+}
+
+/// A stock balance of one org and item.
+public struct StockBalance: Sendable, Hashable {
+    public let orgCode: String
+    public let item: Item
+    public let onHandScaled: Int64
+    public let inTransitScaled: Int64
+    public let valueFen: Int64
+
+    /// The moving-average unit cost in fen per base unit, rounded half-even; 0 when nothing is on hand.
+    public var unitCostFen: Int64 {
+        onHandScaled == 0 ? 0 : Rounding.halfEven(Int128(valueFen) * Int128(item.quantityScale), dividedBy: Int128(onHandScaled))
+    }
+}
+
+public struct StockMove: Sendable, Hashable {
+    public let id: Int64
+    public let orgCode: String
+    public let itemCode: String
+    public let quantityScaled: Int64
+    public let quantityScale: Int64
+    public let valueFen: Int64
+    public let unitCostFen: Int64
+    public let documentType: String
+    public let documentID: Int64
+    public let occurredAt: Date
+}
+
+/// A line of a posting as requested: item code, quantity text, and a unit cost or price in fen.
+public struct PostingLine: Sendable, Hashable {
+    public let itemCode: String
+    public let quantity: String
+    public let unitFen: Int64
+
+    public init(itemCode: String, quantity: String, unitFen: Int64) {
+        (self.itemCode, self.quantity, self.unitFen) = (itemCode, quantity, unitFen)
+    }
+}
+
+public struct PostedDocument: Sendable, Hashable {
+    public struct Line: Sendable, Hashable {
+        public let itemCode: String
+        public let quantityScaled: Int64
+        public let quantityScale: Int64
+        public let unitFen: Int64
+        public let amountFen: Int64
+        public let costFen: Int64
+    }
+
+    public let id: Int64
+    public let type: String
+    public let orgCode: String
+    public let counterparty: String
+    public let settlementOrgCode: String?
+    public let lines: [Line]
+}
+
+/// Limits on postings.
+public enum PostingLimits {
+    public static let linesMax = 200
+}
+
+extension Sandbox {
+    public func items() async throws -> [Item] {
+        let rows = try await connection.query(
+            """
+            SELECT item_id, code, name, base_unit, quantity_scale, weight_grams_per_unit, category, shelf_life_days, tax_code,
+                tax_rate_basis_points
+            FROM items WHERE tenant_id = \(principal.tenantID.rawValue) ORDER BY code LIMIT \(PageLimits.maximumCount)
+            """, logger: logger)
+        var items: [Item] = []
+        for try await row in rows { items.append(try Self.item(row)) }
+        return items
+    }
+
+    public func createItem(_ item: Item) async throws -> Item {
+        try require(.hqAdmin, to: "maintain items")
+        if try await items().contains(where: { $0.code == item.code }) {
+            throw StoreError(.conflict, "An item with code \(item.code) exists already.", field: "code")
+        }
+        try await connection.query(
+            """
+            INSERT INTO items (tenant_id, code, name, base_unit, quantity_scale, weight_grams_per_unit, category, shelf_life_days,
+                tax_code, tax_rate_basis_points)
+            VALUES (\(principal.tenantID.rawValue), \(item.code), \(item.name), \(item.baseUnit), \(item.quantityScale),
+                \(item.weightGramsPerUnit), \(item.category), \(item.shelfLifeDays), \(item.taxCode), \(item.taxRateBasisPoints))
+            """, logger: logger)
+        try await audit("item.create", subject: item.code, detail: ["name": item.name])
+        return try await items().first { $0.code == item.code }!
+    }
+
+    public func balances(org: String?, item: String?) async throws -> [StockBalance] {
+        let rows = try await connection.query(
+            """
+            SELECT o.code, i.item_id, i.code, i.name, i.base_unit, i.quantity_scale, i.weight_grams_per_unit, i.category,
+                i.shelf_life_days, i.tax_code, i.tax_rate_basis_points, b.on_hand_scaled, b.in_transit_scaled, b.value_fen
+            FROM stock_balances b
+            JOIN orgs o ON o.tenant_id = b.tenant_id AND o.org_id = b.org_id
+            JOIN items i ON i.tenant_id = b.tenant_id AND i.item_id = b.item_id
+            WHERE b.tenant_id = \(principal.tenantID.rawValue) AND (\(org)::text IS NULL OR o.code = \(org))
+              AND (\(item)::text IS NULL OR i.code = \(item))
+            ORDER BY o.code, i.code LIMIT \(PageLimits.maximumCount)
+            """, logger: logger)
+        var balances: [StockBalance] = []
+        for try await row in rows {
+            let columns = try row.decode(
+                (String, Int64, String, String, String, Int64, Int64, String, Int32, String, Int32, Int64, Int64, Int64).self)
+            let item = Item(
+                id: columns.1, code: columns.2, name: columns.3, baseUnit: columns.4, quantityScale: columns.5, weightGramsPerUnit: columns.6,
+                category: columns.7, shelfLifeDays: columns.8, taxCode: columns.9, taxRateBasisPoints: columns.10)
+            balances.append(StockBalance(orgCode: columns.0, item: item, onHandScaled: columns.11, inTransitScaled: columns.12, valueFen: columns.13))
+        }
+        return balances
+    }
+
+    public func stockMoves(after cursor: Int64?, limit: Int) async throws -> [StockMove] {
+        let rows = try await connection.query(
+            """
+            SELECT m.move_id, o.code, i.code, m.quantity_scaled, i.quantity_scale, m.value_fen, m.unit_cost_fen, m.document_type,
+                m.document_id, m.occurred_at
+            FROM stock_moves m
+            JOIN orgs o ON o.tenant_id = m.tenant_id AND o.org_id = m.org_id
+            JOIN items i ON i.tenant_id = m.tenant_id AND i.item_id = m.item_id
+            WHERE m.tenant_id = \(principal.tenantID.rawValue) AND m.move_id > \(cursor ?? 0)
+            ORDER BY m.move_id LIMIT \(limit)
+            """, logger: logger)
+        var moves: [StockMove] = []
+        for try await row in rows {
+            let c = try row.decode((Int64, String, String, Int64, Int64, Int64, Int64, String, Int64, Date).self)
+            moves.append(StockMove(
+                id: c.0, orgCode: c.1, itemCode: c.2, quantityScaled: c.3, quantityScale: c.4, valueFen: c.5, unitCostFen: c.6,
+                documentType: c.7, documentID: c.8, occurredAt: c.9))
+        }
+        return moves
+    }
+
+    /// Goods received from a supplier into the principal's own (physical) org; the cost raises the
+    /// moving average.
+    public func postPurchaseReceipt(supplier: String, lines: [PostingLine]) async throws -> PostedDocument {
+        let resolved = try await resolvePosting(lines, counterparty: supplier, counterpartyField: "supplier")
+        let receiptID = try await connection.query(
+            """
+            INSERT INTO purchase_receipts (tenant_id, org_id, supplier, principal_id, request_id)
+            VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(supplier), \(principal.principalID), \(requestID))
+            RETURNING receipt_id
+            """, logger: logger
+        ).collect().first!.decode(Int64.self)
+        var posted: [PostedDocument.Line] = []
+        for (index, (item, quantity, unitCost)) in resolved.enumerated() {
+            let amount = MovingAverage.lineValue(unitCostFen: unitCost, quantityScaled: quantity, scale: item.quantityScale)
+            try await connection.query(
+                """
+                INSERT INTO purchase_receipt_lines (tenant_id, receipt_id, line_no, org_id, item_id, quantity_scaled, unit_cost_fen, amount_fen)
+                VALUES (\(principal.tenantID.rawValue), \(receiptID), \(index + 1), \(principal.orgID.rawValue), \(item.id), \(quantity),
+                    \(unitCost), \(amount))
+                """, logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
+                VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(item.id), \(quantity), \(amount))
+                ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
+                SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled,
+                    value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now()
+                """, logger: logger)
+            try await insertMove(item: item, quantity: quantity, value: amount, unitCost: unitCost, document: ("purchase_receipt", receiptID))
+            posted.append(.init(itemCode: item.code, quantityScaled: quantity, quantityScale: item.quantityScale, unitFen: unitCost, amountFen: amount, costFen: amount))
+        }
+        try await audit("purchase_receipt.post", subject: String(receiptID), detail: ["supplier": supplier, "lines": String(posted.count)])
+        return PostedDocument(id: receiptID, type: "purchase_receipt", orgCode: principal.orgCode.rawValue, counterparty: supplier, settlementOrgCode: nil, lines: posted)
+    }
+
+    /// Goods sold out of the principal's own org, booked by the settlement org that settles its
+    /// sales; cost of goods at the moving average. Stock never goes negative: the balance row is
+    /// locked, and the database's CHECK stands behind it.
+    public func postSalesIssue(customer: String, settlementOrg: String?, lines: [PostingLine]) async throws -> PostedDocument {
+        let resolved = try await resolvePosting(lines, counterparty: customer, counterpartyField: "customer")
+        let settlement = try await settlingOrg(requested: settlementOrg)
+        let issueID = try await connection.query(
+            """
+            INSERT INTO sales_issues (tenant_id, org_id, settlement_org_id, customer, principal_id, request_id)
+            VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(settlement.id), \(customer), \(principal.principalID),
+                \(requestID))
+            RETURNING issue_id
+            """, logger: logger
+        ).collect().first!.decode(Int64.self)
+        var posted: [PostedDocument.Line] = []
+        for (index, (item, quantity, unitPrice)) in resolved.enumerated() {
+            let balanceRow = try await connection.query(
+                """
+                SELECT on_hand_scaled, value_fen FROM stock_balances
+                WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(item.id)
+                FOR UPDATE
+                """, logger: logger
+            ).collect().first
+            let balance: (Int64, Int64) = try balanceRow?.decode((Int64, Int64).self) ?? (0, 0)
+            guard balance.0 >= quantity else {
+                let shortfall = ScaledQuantity.format(quantity - balance.0, scale: item.quantityScale)
+                throw StoreError(
+                    .conflict,
+                    "Insufficient stock of \(item.code) at \(principal.orgCode): \(ScaledQuantity.format(balance.0, scale: item.quantityScale)) "
+                        + "\(item.baseUnit) on hand, short by \(shortfall) \(item.baseUnit).",
+                    field: "lines[\(index)].quantity")
+            }
+            let cost = MovingAverage.issueCost(valueFen: balance.1, onHandScaled: balance.0, quantityScaled: quantity)
+            let revenue = MovingAverage.lineValue(unitCostFen: unitPrice, quantityScaled: quantity, scale: item.quantityScale)
+            try await connection.query(
+                """
+                UPDATE stock_balances SET on_hand_scaled = on_hand_scaled - \(quantity), value_fen = value_fen - \(cost), updated_at = now()
+                WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(item.id)
+                """, logger: logger)
+            try await connection.query(
+                """
+                INSERT INTO sales_issue_lines (tenant_id, issue_id, line_no, org_id, item_id, quantity_scaled, unit_price_fen, revenue_fen, cost_fen)
+                VALUES (\(principal.tenantID.rawValue), \(issueID), \(index + 1), \(principal.orgID.rawValue), \(item.id), \(quantity),
+                    \(unitPrice), \(revenue), \(cost))
+                """, logger: logger)
+            let unitCost = Rounding.halfEven(Int128(cost) * Int128(item.quantityScale), dividedBy: Int128(quantity))
+            try await insertMove(item: item, quantity: -quantity, value: -cost, unitCost: unitCost, document: ("sales_issue", issueID))
+            posted.append(.init(itemCode: item.code, quantityScaled: quantity, quantityScale: item.quantityScale, unitFen: unitPrice, amountFen: revenue, costFen: cost))
+        }
+        try await audit(
+            "sales_issue.post", subject: String(issueID), detail: ["customer": customer, "settlement_org": settlement.code, "lines": String(posted.count)])
+        return PostedDocument(
+            id: issueID, type: "sales_issue", orgCode: principal.orgCode.rawValue, counterparty: customer, settlementOrgCode: settlement.code,
+            lines: posted)
+    }
+
+    // MARK: private
+
+    private static func item(_ row: PostgresRow) throws -> Item {
+        let c = try row.decode((Int64, String, String, String, Int64, Int64, String, Int32, String, Int32).self)
+        return Item(
+            id: c.0, code: c.1, name: c.2, baseUnit: c.3, quantityScale: c.4, weightGramsPerUnit: c.5, category: c.6, shelfLifeDays: c.7,
+            taxCode: c.8, taxRateBasisPoints: c.9)
+    }
+
+    /// Checks who may post and what: a writing role, a physical acting org, known items,
+    /// quantities that fit each item's scale. Every problem names its field.
+    private func resolvePosting(
+        _ lines: [PostingLine], counterparty: String, counterpartyField: String
+    ) async throws -> [(Item, Int64, Int64)] {
+        guard principal.role.canWrite else { throw StoreError(.forbidden, "The \(principal.role.rawValue) role may not post documents.") }
+        guard let org = try await org(code: principal.orgCode), org.org.kind == .physical else {
+            throw StoreError(.forbidden, "\(principal.orgCode) holds no stock: only physical orgs post stock documents.")
+        }
+        guard !counterparty.isEmpty, counterparty.count <= 200 else {
+            throw StoreError(.invalid, "\(counterpartyField) must be 1–200 characters.", field: counterpartyField)
+        }
+        guard !lines.isEmpty, lines.count <= PostingLimits.linesMax else {
+            throw StoreError(.invalid, "A document has 1–\(PostingLimits.linesMax) lines.", field: "lines")
+        }
+        let catalogue = Dictionary(uniqueKeysWithValues: try await items().map { ($0.code, $0) })
+        var resolved: [(Item, Int64, Int64)] = []
+        for (index, line) in lines.enumerated() {
+            guard let item = catalogue[line.itemCode] else {
+                throw StoreError(.invalid, "No item \(line.itemCode) in this tenant.", field: "lines[\(index)].item")
+            }
+            let quantity: Int64
+            do {
+                quantity = try ScaledQuantity.parse(line.quantity, scale: item.quantityScale)
+            } catch {
+                throw StoreError(.invalid, Self.describe(error, item: item), field: "lines[\(index)].quantity")
+            }
+            guard line.unitFen >= 0, line.unitFen <= 1_000_000_000_000 else {
+                throw StoreError(.invalid, "Unit amounts are 0–10^12 fen.", field: "lines[\(index)].unit")
+            }
+            resolved.append((item, quantity, line.unitFen))
+        }
+        return resolved
+    }
+
+    private static func describe(_ problem: ScaledQuantity.Problem, item: Item) -> String {
+        switch problem {
+        case .notADecimal: "Quantity must be a decimal string such as \"12.5\" (\(item.baseUnit))."
+        case .tooManyDecimals(let allowed): "\(item.code) is counted in \(item.baseUnit) with at most \(allowed) decimals."
+        case .notPositive: "Quantity must be positive."
+        case .tooLarge: "Quantity is too large."
+        }
+    }
+
+    /// The settlement org that settles this org's sales now: the requested one if it does, else
+    /// the only one.
+    private func settlingOrg(requested: String?) async throws -> (id: Int64, code: String) {
+        let rows = try await connection.query(
+            """
+            SELECT from_org_id, from_code FROM relations
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND kind = 'settles_for' AND to_org_id = \(principal.orgID.rawValue)
+              AND purpose IN ('sales', 'all') AND valid_from <= now() AND (valid_to IS NULL OR now() < valid_to)
+            ORDER BY from_code
+            """, logger: logger
+        ).collect().map { try $0.decode((Int64, String).self) }
+        if let requested {
+            guard let match = rows.first(where: { $0.1 == requested }) else {
+                throw StoreError(.invalid, "\(requested) does not settle sales for \(principal.orgCode).", field: "settlementOrg")
+            }
+            return match
+        }
+        guard rows.count == 1 else {
+            throw StoreError(
+                .invalid,
+                rows.isEmpty ? "No settlement org settles sales for \(principal.orgCode)."
+                    : "Several orgs settle sales for \(principal.orgCode) (\(rows.map(\.1).joined(separator: ", "))); name one.",
+                field: "settlementOrg")
+        }
+        return rows[0]
+    }
+
+    private func insertMove(item: Item, quantity: Int64, value: Int64, unitCost: Int64, document: (String, Int64)) async throws {
+        try await connection.query(
+            """
+            INSERT INTO stock_moves (tenant_id, org_id, item_id, quantity_scaled, value_fen, unit_cost_fen, document_type, document_id,
+                principal_id)
+            VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(item.id), \(quantity), \(value), \(unitCost),
+                \(document.0), \(document.1), \(principal.principalID))
+            """, logger: logger)
+    }
+}
+
+extension Sandbox {
+    /// Runs `post` at most once per (principal, Idempotency-Key): a retry with the same body gets
+    /// the first response again (`replayed`), with another body a 409. Without a key the post
+    /// simply runs. A failed post stores nothing, so it can be retried with the same key.
+    public func idempotent(
+        key: String?, requestHash: String, _ post: () async throws -> (status: Int, body: String)
+    ) async throws -> (status: Int, body: String, replayed: Bool) {
+        guard let key else {
+            let (status, body) = try await post()
+            return (status, body, false)
+        }
+        guard !key.isEmpty, key.count <= 200 else {
+            throw StoreError(.invalid, "Idempotency-Key must be 1–200 characters.", field: "Idempotency-Key")
+        }
+        // Two retries racing with one key wait for each other here instead of both posting.
+        try await connection.query(
+            "SELECT pg_advisory_xact_lock(hashtext(\(principal.tenantID.description)), hashtext(\(String(principal.principalID) + "/" + key)))",
+            logger: logger)
+        let stored = try await connection.query(
+            """
+            SELECT request_hash, response_status, response_body FROM idempotency_keys
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND principal_id = \(principal.principalID) AND idempotency_key = \(key)
+            """, logger: logger
+        ).collect().first
+        if let stored {
+            let (hash, status, body) = try stored.decode((String, Int, String).self)
+            guard hash == requestHash else {
+                throw StoreError(.conflict, "This Idempotency-Key was used with a different request.", field: "Idempotency-Key")
+            }
+            return (status, body, true)
+        }
+        let (status, body) = try await post()
+        try await connection.query(
+            """
+            INSERT INTO idempotency_keys (tenant_id, principal_id, idempotency_key, org_id, request_hash, response_status, response_body)
+            VALUES (\(principal.tenantID.rawValue), \(principal.principalID), \(key), \(principal.orgID.rawValue), \(requestHash), \(status), \(body))
+            """, logger: logger)
+        return (status, body, false)
+    }
+}

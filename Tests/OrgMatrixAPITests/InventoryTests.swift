@@ -1,0 +1,176 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import OrgMatrixAPI
+import OrgMatrixTestSupport
+import Testing
+
+/// Items, receipts, sales and stock through the API, inside the sandbox.
+@Suite struct InventoryTests {
+    typealias API = IsolationTests.API
+
+    private func withAPI(_ body: @escaping @Sendable (API) async throws -> Void) async throws {
+        let environment = try await SharedDatabase.environment()
+        try await makeApp(databaseURL: environment.appURL).test(.router) { client in try await body(API(client: client)) }
+    }
+
+    static let milkItem = #"""
+        {"code":"MILK-FRESH","name":"鲜牛奶","baseUnit":"L","quantityScale":1000,"weightGramsPerUnit":1030,"category":"fresh_milk",
+         "shelfLifeDays":7,"taxCode":"1030201010000000000","taxRateBasisPoints":900}
+        """#
+
+    private func json(_ reply: IsolationTests.Reply) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(reply.text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    private func balance(_ api: API, _ key: String, org: String) async throws -> [String: Any]? {
+        let reply = try await api.get("/v1/stock?org=\(org)&item=MILK-FRESH", key: key)
+        return (json(reply)["items"] as? [[String: Any]])?.first
+    }
+
+    private func setUp(_ api: API, _ fixture: TenantFixture, litres: String = "2400.500") async throws {
+        let item = try await api.post("/v1/items", key: fixture.key("hq-admin"), Self.milkItem)
+        #expect(item.status == .created, "\(item.text)")
+        let receipt = try await api.post(
+            "/v1/purchase-receipts", key: fixture.key("a-operator"),
+            #"{"supplier":"正蓝旗牧民合作社","lines":[{"item":"MILK-FRESH","quantity":"\#(litres)","unitCostFen":463}]}"#)
+        #expect(receipt.status == .created, "\(receipt.text)")
+    }
+
+    @Test func receiveSellAndSeeStockAtMovingAverageCost() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            try await setUp(api, fixture)
+            var stock = try #require(try await balance(api, fixture.key("a-operator"), org: "WH-A"))
+            #expect(stock["onHand"] as? String == "2400.500")
+            // 463 × 2,400.500 = 1,111,431.5 → 1,111,432 (half-even)
+            #expect(stock["valueFen"] as? Int == 1_111_432)
+            #expect(stock["unitCostFen"] as? Int == 463)
+
+            let sale = try await api.post(
+                "/v1/sales-issues", key: fixture.key("a-operator"),
+                #"{"customer":"石家庄某超市","lines":[{"item":"MILK-FRESH","quantity":"1000","unitPriceFen":650}]}"#)
+            #expect(sale.status == .created, "\(sale.text)")
+            let line = try #require((json(sale)["lines"] as? [[String: Any]])?.first)
+            #expect(json(sale)["settlementOrg"] as? String == "NORTH")
+            // cost = 1,111,432 × 1,000,000 / 2,400,500 = 463,000.21 → 463,000; revenue 650 × 1,000
+            #expect(line["costFen"] as? Int == 463_000)
+            #expect(line["amountFen"] as? Int == 650_000)
+            stock = try #require(try await balance(api, fixture.key("a-operator"), org: "WH-A"))
+            #expect(stock["onHand"] as? String == "1400.500")
+            #expect(stock["valueFen"] as? Int == 648_432)
+
+            // HQ reads through; the settlement org sees the warehouse it settles for; a sibling sees nothing.
+            #expect(try await balance(api, fixture.key("hq-admin"), org: "WH-A")?["valueFen"] as? Int == 648_432)
+            #expect(try await balance(api, fixture.key("north-operator"), org: "WH-A") != nil)
+            #expect(try await api.get("/v1/stock?org=WH-A", key: fixture.key("c-operator")).status == .notFound)
+            #expect((json(try await api.get("/v1/stock", key: fixture.key("c-operator")))["items"] as? [Any])?.isEmpty == true)
+            let moves = try await api.get("/v1/stock-moves", key: fixture.key("c-operator"))
+            #expect((json(moves)["items"] as? [Any])?.isEmpty == true)
+            let ownMoves = try await api.get("/v1/stock-moves", key: fixture.key("a-operator"))
+            #expect((json(ownMoves)["items"] as? [[String: Any]])?.map { $0["quantity"] as? String } == ["2400.500", "-1000.000"])
+        }
+    }
+
+    @Test func onlyTheOwnPhysicalOrgWithAWritingRolePosts() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            try await setUp(api, fixture)
+            let before = try await fixture.rowCounts()
+            let receipt = #"{"supplier":"x","lines":[{"item":"MILK-FRESH","quantity":"1","unitCostFen":1}]}"#
+            for principal in ["hq-admin", "hq-auditor", "qa-supervisor", "north-operator"] {
+                let reply = try await api.post("/v1/purchase-receipts", key: fixture.key(principal), receipt)
+                #expect(reply.status == .forbidden, "\(principal): \(reply.text)")
+            }
+            // A warehouse with no settlement org for its sales cannot sell.
+            let receiptAtC = try await api.post("/v1/purchase-receipts", key: fixture.key("c-operator"), receipt)
+            #expect(receiptAtC.status == .created)
+            let sale = try await api.post(
+                "/v1/sales-issues", key: fixture.key("c-operator"), #"{"customer":"x","lines":[{"item":"MILK-FRESH","quantity":"1","unitPriceFen":1}]}"#)
+            #expect(sale.status == .unprocessableContent)
+            #expect(sale.body["field"] as? String == "settlementOrg")
+            let after = try await fixture.rowCounts()
+            #expect(after["orgs"] == before["orgs"])
+        }
+    }
+
+    @Test func badLinesAreNamedAndAFailedPostingChangesNothing() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            try await setUp(api, fixture, litres: "10")
+            let key = fixture.key("a-operator")
+            let cases: [(String, String, HTTPResponse.Status)] = [
+                (#"{"item":"MILK-FRESH","quantity":"1.0001","unitPriceFen":1}"#, "lines[1].quantity", .unprocessableContent),
+                (#"{"item":"CHEESE","quantity":"1","unitPriceFen":1}"#, "lines[1].item", .unprocessableContent),
+                (#"{"item":"MILK-FRESH","quantity":"-1","unitPriceFen":1}"#, "lines[1].quantity", .unprocessableContent),
+                (#"{"item":"MILK-FRESH","quantity":"1","unitPriceFen":-5}"#, "lines[1].unit", .unprocessableContent),
+                (#"{"item":"MILK-FRESH","quantity":"9.5","unitPriceFen":1}"#, "lines[1].quantity", .conflict),
+            ]
+            for (second, field, status) in cases {
+                // The first line alone would succeed; the second fails, so nothing of either may stay.
+                let body = #"{"customer":"x","lines":[{"item":"MILK-FRESH","quantity":"1","unitPriceFen":1},\#(second)]}"#
+                let reply = try await api.post("/v1/sales-issues", key: key, body)
+                #expect(reply.status == status, "\(second): \(reply.text)")
+                #expect(reply.body["field"] as? String == field, "\(second)")
+                #expect(try await balance(api, key, org: "WH-A")?["onHand"] as? String == "10.000")
+            }
+            let short = try await api.post(
+                "/v1/sales-issues", key: key, #"{"customer":"x","lines":[{"item":"MILK-FRESH","quantity":"12.25","unitPriceFen":1}]}"#)
+            #expect(short.text.contains("short by 2.250 L"))
+        }
+    }
+
+    @Test func postingsAreIdempotentByKey() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            try await setUp(api, fixture, litres: "10")
+            let key = fixture.key("a-operator")
+            let body = #"{"customer":"x","lines":[{"item":"MILK-FRESH","quantity":"2","unitPriceFen":700}]}"#
+            let headers: HTTPFields = [.authorization: "Bearer \(key)", .contentType: "application/json", HTTPField.Name("Idempotency-Key")!: "sale-1"]
+            let first = try await api.client.execute(uri: "/v1/sales-issues", method: .post, headers: headers, body: ByteBuffer(string: body)) {
+                ($0.status, String(buffer: $0.body), $0.headers[HTTPField.Name("Idempotency-Replayed")!])
+            }
+            let second = try await api.client.execute(uri: "/v1/sales-issues", method: .post, headers: headers, body: ByteBuffer(string: body)) {
+                ($0.status, String(buffer: $0.body), $0.headers[HTTPField.Name("Idempotency-Replayed")!])
+            }
+            #expect(first.0 == .created)
+            #expect(second.0 == .created)
+            #expect(first.1 == second.1)
+            #expect(first.2 == nil)
+            #expect(second.2 == "true")
+            #expect(try await balance(api, key, org: "WH-A")?["onHand"] as? String == "8.000")
+            let other = try await api.client.execute(
+                uri: "/v1/sales-issues", method: .post, headers: headers, body: ByteBuffer(string: body.replacingOccurrences(of: "\"2\"", with: "\"3\""))
+            ) { $0.status }
+            #expect(other == .conflict)
+            #expect(try await balance(api, key, org: "WH-A")?["onHand"] as? String == "8.000")
+        }
+    }
+
+    /// Twenty parallel sales of 100 L against 1,000 L: exactly ten succeed, nothing is oversold
+    /// and no update is lost.
+    @Test func concurrentSalesNeverOversell() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            try await setUp(api, fixture, litres: "1000")
+            let key = fixture.key("a-operator")
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for index in 0..<20 {
+                    group.addTask {
+                        try await api.post(
+                            "/v1/sales-issues", key: key,
+                            #"{"customer":"c\#(index)","lines":[{"item":"MILK-FRESH","quantity":"100","unitPriceFen":600}]}"#
+                        ).status
+                    }
+                }
+                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == .created }.count == 10)
+            #expect(statuses.filter { $0 == .conflict }.count == 10)
+            let stock = try #require(try await balance(api, key, org: "WH-A"))
+            #expect(stock["onHand"] as? String == "0.000")
+            #expect(stock["valueFen"] as? Int == 0)
+        }
+    }
+}

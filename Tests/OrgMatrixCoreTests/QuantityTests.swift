@@ -1,0 +1,34 @@
+import OrgMatrixCore
+import Testing
+
+@Suite struct QuantityTests {
+    @Test(arguments: [("2400.5", 1000, 2_400_500), ("2400.500", 1000, 2_400_500), ("7", 1, 7), ("0.001", 1000, 1), ("12", 100, 1200)])
+    func decimalsBecomeScaledIntegers(text: String, scale: Int, expected: Int) throws {
+        #expect(try ScaledQuantity.parse(text, scale: Int64(scale)) == Int64(expected))
+        #expect(ScaledQuantity.format(Int64(expected), scale: Int64(scale)).hasPrefix(text.split(separator: ".").first.map(String.init)!))
+    }
+
+    @Test func badQuantitiesSayWhy() {
+        #expect(throws: ScaledQuantity.Problem.tooManyDecimals(allowed: 3)) { try ScaledQuantity.parse("1.0001", scale: 1000) }
+        #expect(throws: ScaledQuantity.Problem.tooManyDecimals(allowed: 0)) { try ScaledQuantity.parse("1.5", scale: 1) }
+        #expect(throws: ScaledQuantity.Problem.notADecimal) { try ScaledQuantity.parse("-3", scale: 1) }
+        #expect(throws: ScaledQuantity.Problem.notADecimal) { try ScaledQuantity.parse("1e3", scale: 1) }
+        #expect(throws: ScaledQuantity.Problem.notPositive) { try ScaledQuantity.parse("0.000", scale: 1000) }
+        #expect(throws: ScaledQuantity.Problem.tooLarge) { try ScaledQuantity.parse("999999999999999", scale: 1_000_000) }
+    }
+
+    @Test func formatPadsTheFraction() {
+        #expect(ScaledQuantity.format(2_400_500, scale: 1000) == "2400.500")
+        #expect(ScaledQuantity.format(5, scale: 1000) == "0.005")
+        #expect(ScaledQuantity.format(-1200, scale: 100) == "-12.00")
+    }
+
+    @Test func movingAverageIssuesTakeTheirShareAndTheLastTakesTheRest() {
+        // 3 units worth 100 fen: one unit costs 33.33 → 33; the last of them takes what is left.
+        #expect(MovingAverage.issueCost(valueFen: 100, onHandScaled: 3, quantityScaled: 1) == 33)
+        #expect(MovingAverage.issueCost(valueFen: 67, onHandScaled: 2, quantityScaled: 2) == 67)
+        // 2 units worth 5 fen: 2.5 → 2 (half-even)
+        #expect(MovingAverage.issueCost(valueFen: 5, onHandScaled: 2, quantityScaled: 1) == 2)
+        #expect(MovingAverage.lineValue(unitCostFen: 463, quantityScaled: 2_400_500, scale: 1000) == 1_111_432)
+    }
+}
