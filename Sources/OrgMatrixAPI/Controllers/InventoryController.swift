@@ -14,16 +14,16 @@ struct InventoryController {
     func register(on router: Router<AppRequestContext>) {
         let v1 = router.group("v1").add(middleware: BearerAuthMiddleware())
         v1.get("items") { request, context in
-            try await sandbox(context) { ListView(items: try await $0.items().map(ItemView.init), nextCursor: nil) }
+            try await database.sandbox(context) { ListView(items: try await $0.items().map(ItemBody.init), nextCursor: nil) }
         }
         v1.post("items") { request, context in
-            let item = try await request.decodeJSON(as: NewItem.self, context: context).item()
-            return try await post(request, context) { sandbox in (201, try encode(ItemView(try await sandbox.createItem(item)))) }
+            let item = try await request.decodeJSON(as: ItemBody.self, context: context).item()
+            return try await post(request, context) { sandbox in (201, try encode(ItemBody(try await sandbox.createItem(item)))) }
         }
         v1.get("stock") { request, context in
             let org = request.uri.queryParameters["org"].map(String.init)
             let item = request.uri.queryParameters["item"].map(String.init)
-            return try await sandbox(context) { sandbox in
+            return try await database.sandbox(context) { sandbox in
                 if let org, try await sandbox.org(code: try OrgCode(org, field: "org")) == nil {
                     throw APIError(.notFound, detail: "No org \(org) in your sandbox.")
                 }
@@ -38,7 +38,7 @@ struct InventoryController {
                 }
                 return value
             }
-            return try await sandbox(context) { sandbox in
+            return try await database.sandbox(context) { sandbox in
                 let moves = try await sandbox.stockMoves(after: cursor, limit: limit)
                 return ListView(items: moves.map(MoveView.init), nextCursor: moves.count == limit ? moves.last.map { String($0.id) } : nil)
             }
@@ -62,11 +62,6 @@ struct InventoryController {
 
     // MARK: plumbing
 
-    private func sandbox<T: Sendable>(_ context: AppRequestContext, _ body: @Sendable @escaping (Sandbox) async throws -> T) async throws -> T {
-        guard let key = context.apiKey else { throw APIError(.unauthenticated, detail: "No API key.") }
-        return try await database.withSandbox(key: key, requestID: context.id, logger: context.logger, body)
-    }
-
     /// A posting: idempotent by `Idempotency-Key` over the method, path and body bytes.
     private func post(
         _ request: Request, _ context: AppRequestContext, bytes: [UInt8] = [],
@@ -74,7 +69,7 @@ struct InventoryController {
     ) async throws -> Response {
         let key = request.headers[.idempotencyKey]
         let hash = Hex.encode(SM3.hash(Array("\(request.method) \(request.uri.path)\n".utf8) + bytes))
-        let (status, text, replayed) = try await sandbox(context) { sandbox in
+        let (status, text, replayed) = try await database.sandbox(context) { sandbox in
             try await sandbox.idempotent(key: key, requestHash: hash) { try await body(sandbox) }
         }
         var headers: HTTPFields = [.contentType: "application/json"]
@@ -90,14 +85,6 @@ struct InventoryController {
         let buffer = try await request.collectBody(upTo: context.maxUploadSize)
         let value = try await request.decodeJSON(as: type, context: context)
         return (value, Array(buffer.readableBytesView))
-    }
-
-    private func pageLimit(_ request: Request) throws -> Int {
-        guard let text = request.uri.queryParameters["limit"] else { return PageLimits.defaultCount }
-        guard let limit = Int(String(text)), (1...PageLimits.maximumCount).contains(limit) else {
-            throw APIError(.invalidField, detail: "limit must be 1–\(PageLimits.maximumCount).", field: "limit")
-        }
-        return limit
     }
 }
 

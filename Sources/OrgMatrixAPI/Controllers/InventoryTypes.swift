@@ -3,23 +3,6 @@ import Hummingbird
 import OrgMatrixCore
 import OrgMatrixStore
 
-struct ItemView: ResponseEncodable, Sendable {
-    let code: String
-    let name: String
-    let baseUnit: String
-    let quantityScale: Int64
-    let weightGramsPerUnit: Int64
-    let category: String
-    let shelfLifeDays: Int32
-    let taxCode: String
-    let taxRateBasisPoints: Int32
-
-    init(_ item: Item) {
-        (code, name, baseUnit, quantityScale, weightGramsPerUnit) = (item.code, item.name, item.baseUnit, item.quantityScale, item.weightGramsPerUnit)
-        (category, shelfLifeDays, taxCode, taxRateBasisPoints) = (item.category, item.shelfLifeDays, item.taxCode, item.taxRateBasisPoints)
-    }
-}
-
 struct BalanceView: ResponseEncodable, Sendable {
     let org: String
     let item: String
@@ -86,7 +69,8 @@ struct DocumentView: Encodable, Sendable {
     }
 }
 
-struct NewItem: Decodable {
+/// An item as the API reads and writes it.
+struct ItemBody: Codable, ResponseEncodable, Sendable {
     let code: String
     let name: String
     let baseUnit: String
@@ -97,6 +81,12 @@ struct NewItem: Decodable {
     let taxCode: String
     let taxRateBasisPoints: Int32
 
+    init(_ item: Item) {
+        (code, name, baseUnit, quantityScale, weightGramsPerUnit) = (item.code, item.name, item.baseUnit, item.quantityScale, item.weightGramsPerUnit)
+        (category, shelfLifeDays, taxCode, taxRateBasisPoints) = (item.category, item.shelfLifeDays, item.taxCode, item.taxRateBasisPoints)
+    }
+
+    /// Checked field by field, so a bad request names its field before the database's CHECKs.
     func item() throws -> Item {
         func check(_ condition: Bool, _ field: String, _ reason: String) throws {
             if !condition { throw MatrixProblem(field: field, reason: reason) }
