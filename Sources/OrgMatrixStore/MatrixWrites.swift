@@ -28,10 +28,10 @@ enum MatrixWrites {
         try await connection.query(
             """
             INSERT INTO relations (tenant_id, kind, from_org_id, from_code, to_org_id, to_code, purpose, distance_km,
-                lead_time_hours, valid_from)
+                lead_time_hours, markup_basis_points, valid_from)
             VALUES (\(tenantID.rawValue), \(relation.kind.rawValue), \(fromID), \(relation.from.rawValue), \(toID),
                 \(relation.to.rawValue), \(relation.purpose?.rawValue), \(relation.distanceKm), \(relation.leadTimeHours),
-                \(relation.validFrom))
+                \(relation.markupBasisPoints), \(relation.validFrom))
             RETURNING relation_id
             """, logger: logger
         ).collect().first!.decode(Int64.self)

@@ -33,13 +33,13 @@ public struct RelationRecord: Sendable, Hashable {
     public let relation: Relation
 
     /// From `relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours,
-    /// valid_from, valid_to`.
+    /// markup_basis_points, valid_from, valid_to`.
     init(row: PostgresRow) throws {
-        let (id, kind, from, to, purpose, distance, hours, validFrom, validTo) = try row.decode(
-            (Int64, String, String, String, String?, Int32?, Int32?, Date, Date?).self)
+        let (id, kind, from, to, purpose, distance, hours, markup, validFrom, validTo) = try row.decode(
+            (Int64, String, String, String, String?, Int32?, Int32?, Int32?, Date, Date?).self)
         self.id = id
         relation = Relation(
             kind: RelationKind(rawValue: kind)!, from: try OrgCode(from), to: try OrgCode(to), purpose: purpose.flatMap(SettlementPurpose.init),
-            distanceKm: distance, leadTimeHours: hours, validFrom: validFrom, validTo: validTo)
+            distanceKm: distance, leadTimeHours: hours, markupBasisPoints: markup, validFrom: validFrom, validTo: validTo)
     }
 }

@@ -78,7 +78,7 @@ extension Sandbox {
     public func relations(at moment: Date?, touching org: OrgCode?) async throws -> [RelationRecord] {
         let rows = try await connection.query(
             """
-            SELECT relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, valid_from, valid_to
+            SELECT relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, markup_basis_points, valid_from, valid_to
             FROM relations
             WHERE tenant_id = \(principal.tenantID.rawValue)
               AND (\(moment)::timestamptz IS NULL OR (valid_from <= \(moment) AND (valid_to IS NULL OR \(moment) < valid_to)))

@@ -22,7 +22,16 @@ public struct TenantAdmin: Sendable {
     }
 
     /// Plans (and unless `dryRun`, applies) the changes; a second apply of the same file changes nothing.
+    /// A plan that cannot be applied throws `MatrixInvalid` (not wrapped in a transaction error).
     public func apply(_ definition: TenantDefinition, dryRun: Bool, now: Date = Date()) async throws -> Outcome {
+        do {
+            return try await transaction(definition, dryRun: dryRun, now: now)
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error
+        }
+    }
+
+    private func transaction(_ definition: TenantDefinition, dryRun: Bool, now: Date) async throws -> Outcome {
         try await client.withTransaction(logger: logger) { connection in
             // One apply per tenant at a time, so two runs cannot both create the same rows.
             try await connection.query(
@@ -68,6 +77,13 @@ public struct TenantAdmin: Sendable {
                         logger: logger)
                 case .revokePrincipal(let id, _):
                     try await MatrixWrites.revokePrincipal(id: id, at: now, tenantID: tenantID, connection: connection, logger: logger)
+                case .createPricing(let version):
+                    let body = String(decoding: try JSONEncoder().encode(version.entry), as: UTF8.self)
+                    try await connection.query(
+                        """
+                        INSERT INTO pricing_rules (tenant_id, version, effective_from, body)
+                        VALUES (\(tenantID.rawValue), \(version.rules.version), \(version.rules.effectiveFrom), \(body)::jsonb)
+                        """, logger: logger)
                 case .createPrincipal(let spec):
                     let key = try await MatrixWrites.createPrincipal(
                         spec, orgID: orgIDs[spec.org]!, tenantID: tenantID, tenantCode: definition.code, connection: connection, logger: logger)
@@ -108,7 +124,7 @@ public struct TenantAdmin: Sendable {
         var relations: [TenantSnapshot.StoredRelation] = []
         let relationRows = try await connection.query(
             """
-            SELECT relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, valid_from, valid_to
+            SELECT relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, markup_basis_points, valid_from, valid_to
             FROM relations WHERE tenant_id = \(tenantUUID)
             """, logger: logger)
         for try await row in relationRows {
@@ -123,7 +139,15 @@ public struct TenantAdmin: Sendable {
             principals.append(.init(
                 id: id, spec: PrincipalSpec(name: try PrincipalName(name), org: codes[orgID]!, role: PrincipalRole(rawValue: role)!)))
         }
-        return (TenantID(tenantUUID), TenantSnapshot(name: name, orgs: orgs, relations: relations, principals: principals))
+        var pricing: [TenantFile.PricingEntry] = []
+        let pricingRows = try await connection.query(
+            "SELECT body::text FROM pricing_rules WHERE tenant_id = \(tenantUUID) ORDER BY effective_from", logger: logger)
+        for try await body in pricingRows.decode(String.self) {
+            pricing.append(try JSONDecoder().decode(TenantFile.PricingEntry.self, from: Data(body.utf8)))
+        }
+        return (
+            TenantID(tenantUUID), TenantSnapshot(name: name, orgs: orgs, relations: relations, principals: principals, pricing: pricing)
+        )
     }
 
     private func orgIDs(_ tenantID: TenantID, connection: PostgresConnection) async throws -> [OrgCode: Int64] {

@@ -173,4 +173,47 @@ import Testing
             #expect(stock["valueFen"] as? Int == 0)
         }
     }
+
+    @Test func aQuoteExplainsItsPriceAndPostsNothing() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            try await setUp(api, fixture)
+            let before = try await fixture.rowCounts()
+            let request = #"{"from":"WH-A","to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"1000"}]}"#
+            let quote = try await api.post("/v1/pricing/quote", key: fixture.key("a-operator"), request)
+            #expect(quote.status == .ok, "\(quote.text)")
+            let body = json(quote)
+            // base 463 × 1,000 = 463,000; freight 120 km × 60 fen × 1.03 t = 7,416; insurance 30 bp = 1,389;
+            // loss 5,000 ppm = 2,315; express premium 15 % of 7,416 = 1,112.4 → 1,112;
+            // markup 250 bp of 475,232 = 11,880.8 → 11,881; total 487,113.
+            #expect(body["totalFen"] as? Int == 487_113)
+            #expect(body["rulesVersion"] as? String == "v1")
+            let components = try #require(((body["lines"] as? [[String: Any]])?.first?["components"]) as? [[String: Any]])
+            #expect(components.map { $0["amountFen"] as? Int } == [463_000, 7_416, 1_389, 2_315, 1_112, 11_881])
+            #expect((components[1]["explanation"] as? String)?.contains("120 km") == true)
+            #expect(try await fixture.rowCounts() == before)
+
+            // The receiver cannot see the sender's stock, so it states the unit cost itself.
+            let blind = try await api.post("/v1/pricing/quote", key: fixture.key("b-operator"), request)
+            #expect(blind.status == .unprocessableContent)
+            #expect(blind.body["field"] as? String == "lines[0].unitCostFen")
+            let stated = try await api.post(
+                "/v1/pricing/quote", key: fixture.key("b-operator"),
+                #"{"from":"WH-A","to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"1000","unitCostFen":463}]}"#)
+            #expect(json(stated)["totalFen"] as? Int == 487_113)
+
+            let noLane = try await api.post(
+                "/v1/pricing/quote", key: fixture.key("hq-admin"),
+                #"{"from":"WH-A","to":"WH-C","lines":[{"item":"MILK-FRESH","quantity":"1","unitCostFen":1}]}"#)
+            #expect(noLane.body["field"] as? String == "to")
+            let outside = try await api.post(
+                "/v1/pricing/quote", key: fixture.key("c-operator"),
+                #"{"from":"WH-A","to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"1","unitCostFen":1}]}"#)
+            #expect(outside.status == .unprocessableContent)
+            let beforeRules = try await api.post(
+                "/v1/pricing/quote", key: fixture.key("a-operator"),
+                #"{"from":"WH-A","to":"WH-B","at":"2025-06-01T00:00:00Z","lines":[{"item":"MILK-FRESH","quantity":"1","unitCostFen":1}]}"#)
+            #expect(beforeRules.status == .unprocessableContent)
+        }
+    }
 }

@@ -29,7 +29,7 @@ import Testing
     @Test func aSecondApplyOfTheSameFileChangesNothing() async throws {
         let definition = try TenantDefinition.validate(TenantFixture.file(code: try uniqueCode(), label: "x"))
         let first = try await apply(definition)
-        let expectedChanges = 1 + 6 + 9 + 8  // tenant, orgs, relations, principals
+        let expectedChanges = 1 + 6 + 9 + 8 + 1  // tenant, orgs, relations, principals, pricing
         #expect(first.changes.count == expectedChanges)
         #expect(first.keys.count == 8)
         for key in first.keys.values { #expect(try await keyWorks(key)) }
@@ -55,9 +55,10 @@ import Testing
         var relations = original.relations
         let laneIndex = try #require(relations.firstIndex { $0.kind == "transfers_with" && $0.from == "WH-A" })
         relations[laneIndex] = .init(
-            kind: "transfers_with", from: "WH-A", to: "WH-B", purpose: nil, distanceKm: 130, leadTimeHours: 3, validFrom: nil)
+            kind: "transfers_with", from: "WH-A", to: "WH-B", purpose: nil, distanceKm: 130, leadTimeHours: 3, markupBasisPoints: 250,
+            validFrom: nil)
         let principals = original.principals.filter { $0.name != "c-operator" }
-        let changed = TenantFile(tenant: original.tenant, orgs: original.orgs, relations: relations, principals: principals)
+        let changed = TenantFile(tenant: original.tenant, orgs: original.orgs, relations: relations, principals: principals, pricing: original.pricing)
         let second = try await apply(try TenantDefinition.validate(changed))
         #expect(second.changes.count == 3)
         #expect(try await !keyWorks(first.keys["c-operator"]!))
@@ -89,7 +90,7 @@ import Testing
         let code = try uniqueCode()
         let renamed = TenantFile(
             tenant: .init(code: code.rawValue, name: parsed.tenant.name), orgs: parsed.orgs, relations: parsed.relations,
-            principals: parsed.principals)
+            principals: parsed.principals, pricing: parsed.pricing)
         let definition = try TenantDefinition.validate(renamed)
         let outcome = try await apply(definition)
         #expect(outcome.keys.count == definition.principals.count)
@@ -112,6 +113,28 @@ import Testing
         }
         let headquartersSet = sqlSets.first { $0.0 == definition.headquarters.rawValue }?.1 ?? []
         #expect(headquartersSet.count == definition.orgs.count)
+    }
+
+    @Test func pricingVersionsAreStoredOnceAndNeverChange() async throws {
+        let original = TenantFixture.file(code: try uniqueCode(), label: "x")
+        _ = try await apply(try TenantDefinition.validate(original))
+        let entry = TenantFixture.pricing
+        let edited = TenantFile.PricingEntry(
+            version: entry.version, effectiveFrom: entry.effectiveFrom, freightTiers: [.init(upToKm: nil, fenPerTonneKm: 99)],
+            categories: entry.categories, shortShelfLifeDays: 15, expressLeadTimeHoursMax: 12, standardPremiumBasisPoints: 0,
+            expressPremiumBasisPoints: 1500, errorTolerancePartsPerMillion: 8000)
+        let changed = TenantFile(
+            tenant: original.tenant, orgs: original.orgs, relations: original.relations, principals: original.principals, pricing: [edited])
+        let error = await #expect(throws: MatrixInvalid.self) { try await apply(try TenantDefinition.validate(changed)) }
+        #expect(error?.problems.first?.reason.contains("never change") == true)
+        let next = TenantFile.PricingEntry(
+            version: "v2", effectiveFrom: "2026-07-01T00:00:00Z", freightTiers: [.init(upToKm: nil, fenPerTonneKm: 99)],
+            categories: entry.categories, shortShelfLifeDays: 15, expressLeadTimeHoursMax: 12, standardPremiumBasisPoints: 0,
+            expressPremiumBasisPoints: 1500, errorTolerancePartsPerMillion: nil)
+        let added = TenantFile(
+            tenant: original.tenant, orgs: original.orgs, relations: original.relations, principals: original.principals, pricing: [entry, next])
+        #expect(try await apply(try TenantDefinition.validate(added)).changes.count == 1)
+        #expect(try await apply(try TenantDefinition.validate(added)).changes.isEmpty)
     }
 
     @Test func anInvalidFileNamesTheFieldAndAppliesNothing() throws {

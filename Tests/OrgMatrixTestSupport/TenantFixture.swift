@@ -69,7 +69,8 @@ public struct TenantFixture: Sendable {
         func relation(_ kind: String, _ from: String, _ to: String) -> TenantFile.RelationEntry {
             .init(
                 kind: kind, from: from, to: to, purpose: kind == "settles_for" ? "sales" : nil,
-                distanceKm: kind == "transfers_with" ? 120 : nil, leadTimeHours: kind == "transfers_with" ? 3 : nil, validFrom: nil)
+                distanceKm: kind == "transfers_with" ? 120 : nil, leadTimeHours: kind == "transfers_with" ? 3 : nil,
+                markupBasisPoints: kind == "transfers_with" ? 250 : nil, validFrom: nil)
         }
         return TenantFile(
             tenant: .init(code: code.rawValue, name: "\(label) group"),
@@ -83,8 +84,18 @@ public struct TenantFixture: Sendable {
                 relation("reports_to", "WH-B", "WH-A"), relation("reports_to", "WH-C", "HQ"), relation("settles_for", "NORTH", "WH-A"),
                 relation("supervises", "QA", "WH-C"), relation("transfers_with", "WH-A", "WH-B"), relation("transfers_with", "WH-B", "WH-C"),
             ],
-            principals: principals.map { .init(name: $0.name, org: $0.org, role: $0.role) })
+            principals: principals.map { .init(name: $0.name, org: $0.org, role: $0.role) },
+            pricing: [pricing])
     }
+
+    /// Pricing rules "v1": tiers 60/45/35 fen per t·km at 300/1000 km; fresh milk 30 bp insurance,
+    /// 2,000 + 3,000 ppm loss (shelf life ≤ 15 days); express (≤ 12 h) premium 1,500 bp of freight.
+    public static let pricing = TenantFile.PricingEntry(
+        version: "v1", effectiveFrom: "2026-01-01T00:00:00Z",
+        freightTiers: [.init(upToKm: 300, fenPerTonneKm: 60), .init(upToKm: 1000, fenPerTonneKm: 45), .init(upToKm: nil, fenPerTonneKm: 35)],
+        categories: ["fresh_milk": .init(insuranceBasisPoints: 30, lossPartsPerMillion: 2000, shortShelfLifeExtraLossPartsPerMillion: 3000)],
+        shortShelfLifeDays: 15, expressLeadTimeHoursMax: 12, standardPremiumBasisPoints: 0, expressPremiumBasisPoints: 1500,
+        errorTolerancePartsPerMillion: 8000)
 
     /// Row counts of every tenant table for this tenant, read as the owner: compared before and
     /// after an attack to prove it changed nothing.

@@ -43,6 +43,14 @@ struct InventoryController {
                 return ListView(items: moves.map(MoveView.init), nextCursor: moves.count == limit ? moves.last.map { String($0.id) } : nil)
             }
         }
+        v1.post("pricing/quote") { request, context in
+            let body = try await request.decodeJSON(as: QuoteRequest.self, context: context)
+            let from = try OrgCode(body.from, field: "from")
+            let to = try OrgCode(body.to, field: "to")
+            let moment = try body.at.map { try parseTime($0, field: "at") } ?? Date()
+            let lines = body.lines.map { QuoteLine(itemCode: $0.item, quantity: $0.quantity, unitCostFen: $0.unitCostFen) }
+            return try await database.sandbox(context) { QuoteView(try await $0.quote(from: from, to: to, lines: lines, at: moment), from: from, to: to) }
+        }
         v1.post("purchase-receipts") { request, context in
             let (body, bytes) = try await decodeKeepingBytes(NewPurchaseReceipt.self, request, context)
             return try await post(request, context, bytes: bytes) { sandbox in

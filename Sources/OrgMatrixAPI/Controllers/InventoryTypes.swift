@@ -128,3 +128,54 @@ struct NewSalesIssue: Decodable, Sendable {
     let settlementOrg: String?
     let lines: [Line]
 }
+
+struct QuoteRequest: Decodable {
+    struct Line: Decodable {
+        let item: String
+        let quantity: String
+        let unitCostFen: Int64?
+    }
+
+    let from: String
+    let to: String
+    let at: String?
+    let lines: [Line]
+}
+
+/// A price component by component, with the words finance reads.
+struct QuoteView: ResponseEncodable {
+    struct Component: Encodable {
+        let name: String
+        let amountFen: Int64
+        let explanation: String
+    }
+
+    struct Line: Encodable {
+        let item: String
+        let quantity: String
+        let totalFen: Int64
+        let components: [Component]
+    }
+
+    let rulesVersion: String
+    let from: String
+    let to: String
+    let distanceKm: Int32
+    let leadTimeHours: Int32
+    let markupBasisPoints: Int64
+    let lines: [Line]
+    let totalFen: Int64
+
+    init(_ quote: Quote, from: OrgCode, to: OrgCode) {
+        rulesVersion = quote.rulesVersion
+        (self.from, self.to) = (from.rawValue, to.rawValue)
+        (distanceKm, leadTimeHours, markupBasisPoints) = (quote.lane.distanceKm, quote.lane.leadTimeHours, quote.lane.markupBasisPoints)
+        lines = quote.lines.map { line in
+            Line(
+                item: line.item.code, quantity: ScaledQuantity.format(line.quantityScaled, scale: line.item.quantityScale),
+                totalFen: line.price.total.fen,
+                components: line.price.components.map { Component(name: $0.name, amountFen: $0.amount.fen, explanation: $0.explanation) })
+        }
+        totalFen = quote.total.fen
+    }
+}

@@ -59,6 +59,7 @@ struct RelationView: ResponseEncodable, Sendable {
     let purpose: String?
     let distanceKm: Int32?
     let leadTimeHours: Int32?
+    let markupBasisPoints: Int32?
     let validFrom: Date
     let validTo: Date?
 
@@ -71,6 +72,7 @@ struct RelationView: ResponseEncodable, Sendable {
         purpose = relation.purpose?.rawValue
         distanceKm = relation.distanceKm
         leadTimeHours = relation.leadTimeHours
+        markupBasisPoints = relation.markupBasisPoints
         validFrom = relation.validFrom
         validTo = relation.validTo
     }
@@ -167,6 +169,7 @@ struct NewRelation: Decodable {
     let purpose: String?
     let distanceKm: Int?
     let leadTimeHours: Int?
+    let markupBasisPoints: Int?
     let validFrom: String?
 
     func relation() throws -> Relation {
@@ -189,7 +192,7 @@ struct NewRelation: Decodable {
         return Relation(
             kind: kind, from: try OrgCode(from, field: "from"), to: try OrgCode(to, field: "to"), purpose: purposeValue,
             distanceKm: try narrow(distanceKm, "distanceKm"), leadTimeHours: try narrow(leadTimeHours, "leadTimeHours"),
-            validFrom: try validFrom.map { try parseTime($0, field: "validFrom") } ?? Date())
+            markupBasisPoints: try narrow(markupBasisPoints, "markupBasisPoints"), validFrom: try validFrom.map { try parseTime($0, field: "validFrom") } ?? Date())
     }
 }
 

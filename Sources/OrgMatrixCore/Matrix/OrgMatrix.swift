@@ -64,6 +64,8 @@ public struct OrgMatrix: Sendable {
         let isLane = relation.kind == .transfersWith
         require(isLane == (relation.distanceKm != nil), ".distance_km", isLane ? "is required for a lane" : "belongs to transfers_with only")
         require(isLane == (relation.leadTimeHours != nil), ".lead_time_hours", isLane ? "is required for a lane" : "belongs to transfers_with only")
+        require(isLane || relation.markupBasisPoints == nil, ".markup_bp", "belongs to transfers_with only")
+        if let markup = relation.markupBasisPoints { require((0...10_000).contains(markup), ".markup_bp", "must be 0–10000") }
         let isSettlement = relation.kind == .settlesFor
         require(isSettlement == (relation.purpose != nil), ".purpose", isSettlement ? "is required for settles_for" : "belongs to settles_for only")
         switch relation.kind {

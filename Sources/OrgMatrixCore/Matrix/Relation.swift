@@ -31,12 +31,14 @@ public struct Relation: Sendable, Hashable {
     public let purpose: SettlementPurpose?
     public let distanceKm: Int32?
     public let leadTimeHours: Int32?
+    /// A lane's cost-plus markup in basis points (none means 0); lanes only.
+    public let markupBasisPoints: Int32?
     public let validFrom: Date
     public var validTo: Date?
 
     public init(
         kind: RelationKind, from: OrgCode, to: OrgCode, purpose: SettlementPurpose? = nil, distanceKm: Int32? = nil,
-        leadTimeHours: Int32? = nil, validFrom: Date, validTo: Date? = nil
+        leadTimeHours: Int32? = nil, markupBasisPoints: Int32? = nil, validFrom: Date, validTo: Date? = nil
     ) {
         self.kind = kind
         self.from = from
@@ -44,6 +46,7 @@ public struct Relation: Sendable, Hashable {
         self.purpose = purpose
         self.distanceKm = distanceKm
         self.leadTimeHours = leadTimeHours
+        self.markupBasisPoints = markupBasisPoints
         self.validFrom = validFrom
         self.validTo = validTo
     }
@@ -55,9 +58,10 @@ public struct Relation: Sendable, Hashable {
     /// Two edges are the same link when kind, endpoints and purpose agree; such links must not overlap in time.
     public var linkKey: LinkKey { LinkKey(kind: kind, from: from, to: to, purpose: purpose) }
 
-    /// The same link with the same attributes (a lane's distance and lead time).
+    /// The same link with the same attributes (a lane's distance, lead time and markup).
     public func hasSameTerms(as other: Relation) -> Bool {
         linkKey == other.linkKey && distanceKm == other.distanceKm && leadTimeHours == other.leadTimeHours
+            && markupBasisPoints == other.markupBasisPoints
     }
 
     func overlaps(_ other: Relation) -> Bool {

@@ -41,17 +41,22 @@ public struct TenantFile: Decodable, Sendable {
         public let purpose: String?
         public let distanceKm: Int?
         public let leadTimeHours: Int?
+        public let markupBasisPoints: Int?
         public let validFrom: String?
 
-        public init(kind: String, from: String, to: String, purpose: String?, distanceKm: Int?, leadTimeHours: Int?, validFrom: String?) {
+        public init(
+            kind: String, from: String, to: String, purpose: String?, distanceKm: Int?, leadTimeHours: Int?, markupBasisPoints: Int? = nil,
+            validFrom: String?
+        ) {
             (self.kind, self.from, self.to, self.purpose) = (kind, from, to, purpose)
-            (self.distanceKm, self.leadTimeHours, self.validFrom) = (distanceKm, leadTimeHours, validFrom)
+            (self.distanceKm, self.leadTimeHours, self.markupBasisPoints, self.validFrom) = (distanceKm, leadTimeHours, markupBasisPoints, validFrom)
         }
 
         enum CodingKeys: String, CodingKey {
             case kind, from, to, purpose
             case distanceKm = "distance_km"
             case leadTimeHours = "lead_time_hours"
+            case markupBasisPoints = "markup_bp"
             case validFrom = "valid_from"
         }
     }
@@ -65,13 +70,115 @@ public struct TenantFile: Decodable, Sendable {
         }
     }
 
+    /// One version of the transfer-pricing rules, as written in the file (and stored as is).
+    public struct PricingEntry: Codable, Sendable, Hashable {
+        public struct Tier: Codable, Sendable, Hashable {
+            public let upToKm: Int?
+            public let fenPerTonneKm: Int
+            public init(upToKm: Int?, fenPerTonneKm: Int) {
+                self.upToKm = upToKm
+                self.fenPerTonneKm = fenPerTonneKm
+            }
+            enum CodingKeys: String, CodingKey {
+                case upToKm = "up_to_km"
+                case fenPerTonneKm = "fen_per_tonne_km"
+            }
+        }
+
+        public struct Category: Codable, Sendable, Hashable {
+            public let insuranceBasisPoints: Int
+            public let lossPartsPerMillion: Int
+            public let shortShelfLifeExtraLossPartsPerMillion: Int?
+            public init(insuranceBasisPoints: Int, lossPartsPerMillion: Int, shortShelfLifeExtraLossPartsPerMillion: Int?) {
+                self.insuranceBasisPoints = insuranceBasisPoints
+                self.lossPartsPerMillion = lossPartsPerMillion
+                self.shortShelfLifeExtraLossPartsPerMillion = shortShelfLifeExtraLossPartsPerMillion
+            }
+            enum CodingKeys: String, CodingKey {
+                case insuranceBasisPoints = "insurance_bp"
+                case lossPartsPerMillion = "loss_ppm"
+                case shortShelfLifeExtraLossPartsPerMillion = "short_shelf_life_extra_loss_ppm"
+            }
+        }
+
+        public let version: String
+        public let effectiveFrom: String
+        public let freightTiers: [Tier]
+        public let categories: [String: Category]
+        public let shortShelfLifeDays: Int
+        public let expressLeadTimeHoursMax: Int
+        public let standardPremiumBasisPoints: Int
+        public let expressPremiumBasisPoints: Int
+        public let errorTolerancePartsPerMillion: Int?
+
+        public init(
+            version: String, effectiveFrom: String, freightTiers: [Tier], categories: [String: Category], shortShelfLifeDays: Int,
+            expressLeadTimeHoursMax: Int, standardPremiumBasisPoints: Int, expressPremiumBasisPoints: Int, errorTolerancePartsPerMillion: Int?
+        ) {
+            (self.version, self.effectiveFrom, self.freightTiers, self.categories) = (version, effectiveFrom, freightTiers, categories)
+            (self.shortShelfLifeDays, self.expressLeadTimeHoursMax) = (shortShelfLifeDays, expressLeadTimeHoursMax)
+            (self.standardPremiumBasisPoints, self.expressPremiumBasisPoints) = (standardPremiumBasisPoints, expressPremiumBasisPoints)
+            self.errorTolerancePartsPerMillion = errorTolerancePartsPerMillion
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case version
+            case effectiveFrom = "effective_from"
+            case freightTiers = "freight_tiers"
+            case categories
+            case shortShelfLifeDays = "short_shelf_life_days"
+            case expressLeadTimeHoursMax = "express_lead_time_hours_max"
+            case standardPremiumBasisPoints = "standard_premium_bp"
+            case expressPremiumBasisPoints = "express_premium_bp"
+            case errorTolerancePartsPerMillion = "error_tolerance_ppm"
+        }
+
+        /// The rules this entry declares, or the problems with it, each naming its field.
+        public func rules(field: String) throws(MatrixInvalid) -> PricingRules {
+            guard version.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9._-]{0,39}/) != nil else {
+                throw MatrixInvalid([MatrixProblem(field: "\(field).version", reason: "must be 1–40 letters, digits, dots, dashes or underscores")])
+            }
+            guard let effective = try? Date(effectiveFrom, strategy: .iso8601) else {
+                throw MatrixInvalid([MatrixProblem(field: "\(field).effective_from", reason: "must be an ISO 8601 UTC time")])
+            }
+            let narrow = { (value: Int) in Int32(clamping: value) }
+            let rules = PricingRules(
+                version: version, effectiveFrom: effective,
+                freightTiers: freightTiers.map { .init(upToKm: $0.upToKm.map(narrow), fenPerTonneKm: Int64($0.fenPerTonneKm)) },
+                categories: categories.mapValues {
+                    .init(
+                        insuranceBasisPoints: Int64($0.insuranceBasisPoints), lossPartsPerMillion: Int64($0.lossPartsPerMillion),
+                        shortShelfLifeExtraLossPartsPerMillion: Int64($0.shortShelfLifeExtraLossPartsPerMillion ?? 0))
+                },
+                shortShelfLifeDays: narrow(shortShelfLifeDays), expressLeadTimeHoursMax: narrow(expressLeadTimeHoursMax),
+                standardPremiumBasisPoints: Int64(standardPremiumBasisPoints), expressPremiumBasisPoints: Int64(expressPremiumBasisPoints),
+                errorTolerancePartsPerMillion: Int64(errorTolerancePartsPerMillion ?? 8000))
+            let problems = rules.problems(field: field)
+            guard problems.isEmpty else { throw MatrixInvalid(problems) }
+            return rules
+        }
+    }
+
     public let tenant: TenantSection
     public let orgs: [OrgEntry]
     public let relations: [RelationEntry]
     public let principals: [PrincipalEntry]
+    public let pricing: [PricingEntry]?
 
-    public init(tenant: TenantSection, orgs: [OrgEntry], relations: [RelationEntry], principals: [PrincipalEntry]) {
-        (self.tenant, self.orgs, self.relations, self.principals) = (tenant, orgs, relations, principals)
+    public init(
+        tenant: TenantSection, orgs: [OrgEntry], relations: [RelationEntry], principals: [PrincipalEntry], pricing: [PricingEntry]? = nil
+    ) {
+        (self.tenant, self.orgs, self.relations, self.principals, self.pricing) = (tenant, orgs, relations, principals, pricing)
+    }
+}
+
+/// A version of the pricing rules: the entry as written (what is stored) and the rules it declares.
+public struct PricingVersion: Sendable, Hashable {
+    public let entry: TenantFile.PricingEntry
+    public let rules: PricingRules
+    public init(entry: TenantFile.PricingEntry, rules: PricingRules) {
+        self.entry = entry
+        self.rules = rules
     }
 }
 
@@ -85,6 +192,8 @@ public struct TenantDefinition: Sendable {
     public let orgs: [Org]
     public let relations: [Relation]
     public let principals: [PrincipalSpec]
+    /// Transfer-pricing rule versions, as written and as rules.
+    public let pricing: [PricingVersion]
     /// The one org that reports to nobody.
     public let headquarters: OrgCode
 
@@ -151,9 +260,21 @@ public struct TenantDefinition: Sendable {
                 problems += roleProblems(principal, org: matrix.orgs[principal.org]!, headquarters: headquarters.code, field: "principals[\(index)]")
             }
         }
+        var pricing: [PricingVersion] = []
+        for (index, entry) in (file.pricing ?? []).enumerated() {
+            do {
+                let rules = try entry.rules(field: "pricing[\(index)]")
+                if pricing.contains(where: { $0.rules.version == rules.version }) {
+                    problems.append(MatrixProblem(field: "pricing[\(index)].version", reason: "\(rules.version) appears twice"))
+                }
+                pricing.append(PricingVersion(entry: entry, rules: rules))
+            } catch {
+                problems += error.problems
+            }
+        }
         guard problems.isEmpty, let headquarters = roots.first else { throw MatrixInvalid(problems) }
         return TenantDefinition(
-            code: code, name: file.tenant.name, orgs: orgs, relations: relations, principals: principals,
+            code: code, name: file.tenant.name, orgs: orgs, relations: relations, principals: principals, pricing: pricing,
             headquarters: headquarters.code)
     }
 
@@ -214,6 +335,7 @@ public struct TenantDefinition: Sendable {
             kind: kind, from: try OrgCode(entry.from, field: "\(field).from"), to: try OrgCode(entry.to, field: "\(field).to"),
             purpose: purpose, distanceKm: try entry.distanceKm.map { value throws(MatrixProblem) in try int32(value, "\(field).distance_km") },
             leadTimeHours: try entry.leadTimeHours.map { value throws(MatrixProblem) in try int32(value, "\(field).lead_time_hours") },
+            markupBasisPoints: try entry.markupBasisPoints.map { value throws(MatrixProblem) in try int32(value, "\(field).markup_bp") },
             validFrom: validFrom)
     }
 

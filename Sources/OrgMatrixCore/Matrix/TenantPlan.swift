@@ -26,12 +26,17 @@ public struct TenantSnapshot: Sendable {
     public let relations: [StoredRelation]
     /// Principals not revoked.
     public let principals: [StoredPrincipal]
+    /// Pricing rule versions stored so far, as written.
+    public let pricing: [TenantFile.PricingEntry]
 
-    public init(name: String, orgs: [Org], relations: [StoredRelation], principals: [StoredPrincipal]) {
+    public init(
+        name: String, orgs: [Org], relations: [StoredRelation], principals: [StoredPrincipal], pricing: [TenantFile.PricingEntry] = []
+    ) {
         self.name = name
         self.orgs = orgs
         self.relations = relations
         self.principals = principals
+        self.pricing = pricing
     }
 }
 
@@ -46,6 +51,7 @@ public enum TenantChange: Sendable, Hashable, CustomStringConvertible {
     case createRelation(Relation)
     case revokePrincipal(id: Int64, PrincipalSpec)
     case createPrincipal(PrincipalSpec)
+    case createPricing(PricingVersion)
 
     public var description: String {
         switch self {
@@ -59,6 +65,8 @@ public enum TenantChange: Sendable, Hashable, CustomStringConvertible {
             "create \(relation.kind.rawValue) \(relation.from) → \(relation.to) from \(relation.validFrom.formatted(.iso8601))"
         case .revokePrincipal(_, let spec): "revoke principal \(spec.name) (\(spec.role.rawValue) at \(spec.org))"
         case .createPrincipal(let spec): "create principal \(spec.name) (\(spec.role.rawValue) at \(spec.org))"
+        case .createPricing(let version):
+            "add pricing rules \(version.rules.version) effective \(version.rules.effectiveFrom.formatted(.iso8601))"
         }
     }
 }
@@ -69,6 +77,7 @@ public enum TenantPlanner {
         guard let current else {
             return [.createTenant(name: desired.name)] + desired.orgs.map(TenantChange.createOrg)
                 + desired.relations.map(TenantChange.createRelation) + desired.principals.map(TenantChange.createPrincipal)
+                + desired.pricing.map(TenantChange.createPricing)
         }
         var changes: [TenantChange] = []
         if current.name != desired.name { changes.append(.renameTenant(name: desired.name)) }
@@ -110,7 +119,7 @@ public enum TenantPlanner {
             let start = latestEnd.map { max($0, relation.validFrom) } ?? relation.validFrom
             let created = Relation(
                 kind: relation.kind, from: relation.from, to: relation.to, purpose: relation.purpose, distanceKm: relation.distanceKm,
-                leadTimeHours: relation.leadTimeHours, validFrom: start)
+                leadTimeHours: relation.leadTimeHours, markupBasisPoints: relation.markupBasisPoints, validFrom: start)
             changes.append(.createRelation(created))
             relations.append(created)
         }
@@ -127,6 +136,18 @@ public enum TenantPlanner {
                 changes.append(.revokePrincipal(id: stored.id, stored.spec))
             }
             changes.append(.createPrincipal(principal))
+        }
+        // Pricing versions are immutable once stored: prices name the version that made them.
+        for (index, version) in desired.pricing.enumerated() {
+            if let stored = current.pricing.first(where: { $0.version == version.entry.version }) {
+                if stored != version.entry {
+                    problems.append(MatrixProblem(
+                        field: "pricing[\(index)]",
+                        reason: "version \(version.entry.version) is stored with other terms; versions never change, add a new one"))
+                }
+            } else {
+                changes.append(.createPricing(version))
+            }
         }
         guard problems.isEmpty else { throw MatrixInvalid(problems) }
         return changes
