@@ -382,3 +382,111 @@ extension Sandbox {
         return (status, body, false)
     }
 }
+
+/// A counted line: the item, what was found, and (when the book holds none to value it by) the
+/// unit cost of stock found beyond the book.
+public struct CountLine: Sendable, Hashable {
+    public let itemCode: String
+    public let counted: String
+    public let unitCostFen: Int64?
+
+    public init(itemCode: String, counted: String, unitCostFen: Int64?) {
+        (self.itemCode, self.counted, self.unitCostFen) = (itemCode, counted, unitCostFen)
+    }
+}
+
+public struct PostedCount: Sendable, Hashable {
+    public struct Line: Sendable, Hashable {
+        public let item: Item
+        public let bookScaled: Int64
+        public let countedScaled: Int64
+        public let adjustmentValueFen: Int64
+    }
+
+    public let id: Int64
+    public let orgCode: String
+    public let reason: String
+    public let lines: [Line]
+}
+
+extension Sandbox {
+    /// A stock count of the principal's own org: each difference between counted and book
+    /// becomes an adjustment move, valued at the moving average (a gain needs a unit cost when
+    /// the book holds nothing to average).
+    public func postStockCount(reason: String, lines: [CountLine]) async throws -> PostedCount {
+        guard principal.role.canWrite else { throw StoreError(.forbidden, "The \(principal.role.rawValue) role may not post documents.") }
+        guard let org = try await org(code: principal.orgCode), org.org.kind == .physical else {
+            throw StoreError(.forbidden, "\(principal.orgCode) holds no stock: only physical orgs count stock.")
+        }
+        guard (3...500).contains(reason.count) else { throw StoreError(.invalid, "A count needs a reason of 3–500 characters.", field: "reason") }
+        guard !lines.isEmpty, lines.count <= PostingLimits.linesMax else {
+            throw StoreError(.invalid, "A count has 1–\(PostingLimits.linesMax) lines.", field: "lines")
+        }
+        let catalogue = Dictionary(uniqueKeysWithValues: try await items().map { ($0.code, $0) })
+        let countID = try await connection.query(
+            """
+            INSERT INTO stock_counts (tenant_id, org_id, reason, principal_id, request_id)
+            VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(reason), \(principal.principalID), \(requestID))
+            RETURNING count_id
+            """, logger: logger
+        ).collect().first!.decode(Int64.self)
+        var seen: Set<String> = []
+        var posted: [PostedCount.Line] = []
+        for (index, line) in lines.enumerated() {
+            guard let item = catalogue[line.itemCode] else {
+                throw StoreError(.invalid, "No item \(line.itemCode) in this tenant.", field: "lines[\(index)].item")
+            }
+            guard seen.insert(item.code).inserted else {
+                throw StoreError(.invalid, "\(item.code) is counted twice.", field: "lines[\(index)].item")
+            }
+            let counted: Int64
+            do {
+                counted = try ScaledQuantity.parse(line.counted, scale: item.quantityScale, allowZero: true)
+            } catch {
+                throw StoreError(.invalid, "counted must be a decimal of at most the item's decimals, zero or more.", field: "lines[\(index)].counted")
+            }
+            let balanceRow = try await connection.query(
+                """
+                SELECT on_hand_scaled, value_fen FROM stock_balances
+                WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(item.id)
+                FOR UPDATE
+                """, logger: logger
+            ).collect().first
+            let (book, value): (Int64, Int64) = try balanceRow?.decode((Int64, Int64).self) ?? (0, 0)
+            let difference = counted - book
+            var adjustment: Int64 = 0
+            if difference < 0 {
+                adjustment = -MovingAverage.issueCost(valueFen: value, onHandScaled: book, quantityScaled: -difference)
+            } else if difference > 0 {
+                if book > 0 {
+                    adjustment = Rounding.halfEven(Int128(value) * Int128(difference), dividedBy: Int128(book))
+                } else if let unitCost = line.unitCostFen, unitCost >= 0 {
+                    adjustment = MovingAverage.lineValue(unitCostFen: unitCost, quantityScaled: difference, scale: item.quantityScale)
+                } else {
+                    throw StoreError(
+                        .invalid, "The book holds no \(item.code) to value the stock found by: give unitCostFen.", field: "lines[\(index)].unitCostFen")
+                }
+            }
+            try await connection.query(
+                """
+                INSERT INTO stock_count_lines (tenant_id, count_id, line_no, org_id, item_id, book_scaled, counted_scaled, adjustment_value_fen)
+                VALUES (\(principal.tenantID.rawValue), \(countID), \(index + 1), \(principal.orgID.rawValue), \(item.id), \(book), \(counted),
+                    \(adjustment))
+                """, logger: logger)
+            if difference != 0 {
+                try await connection.query(
+                    """
+                    INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
+                    VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(item.id), \(counted), \(value + adjustment))
+                    ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
+                    SET on_hand_scaled = EXCLUDED.on_hand_scaled, value_fen = EXCLUDED.value_fen, updated_at = now()
+                    """, logger: logger)
+                let unitCost = Rounding.halfEven(Int128(adjustment.magnitude) * Int128(item.quantityScale), dividedBy: Int128(difference.magnitude))
+                try await insertMove(item: item, quantity: difference, value: adjustment, unitCost: unitCost, document: ("stock_count", countID))
+            }
+            posted.append(.init(item: item, bookScaled: book, countedScaled: counted, adjustmentValueFen: adjustment))
+        }
+        try await audit("stock_count.post", subject: String(countID), detail: ["reason": reason, "lines": String(posted.count)])
+        return PostedCount(id: countID, orgCode: principal.orgCode.rawValue, reason: reason, lines: posted)
+    }
+}

@@ -216,4 +216,37 @@ import Testing
             #expect(beforeRules.status == .unprocessableContent)
         }
     }
+
+    @Test func aCountAdjustsTheBookAtTheMovingAverageWithAReason() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            try await setUp(api, fixture, litres: "10")
+            let key = fixture.key("a-operator")
+            let noReason = try await api.post("/v1/stock-counts", key: key, #"{"reason":"","lines":[{"item":"MILK-FRESH","counted":"9.5"}]}"#)
+            #expect(noReason.body["field"] as? String == "reason")
+            let count = try await api.post(
+                "/v1/stock-counts", key: key, #"{"reason":"月末盘点: 破损","lines":[{"item":"MILK-FRESH","counted":"9.5"}]}"#)
+            #expect(count.status == .created, "\(count.text)")
+            let line = try #require((json(count)["lines"] as? [[String: Any]])?.first)
+            // 10 L worth 4,630 fen; 0.5 L short: 4,630 × 500 / 10,000 = 231.5 → 232 (half-even)
+            #expect(line["adjustment"] as? String == "-0.500")
+            #expect(line["adjustmentValueFen"] as? Int == -232)
+            #expect(json(count)["type"] as? String == "stock_count")
+            let stock = try #require(try await balance(api, key, org: "WH-A"))
+            #expect(stock["onHand"] as? String == "9.500")
+            #expect(stock["valueFen"] as? Int == 4_398)
+            let empty = try await api.post("/v1/stock-counts", key: key, #"{"reason":"全部报废","lines":[{"item":"MILK-FRESH","counted":"0"}]}"#)
+            #expect(empty.status == .created)
+            #expect(try await balance(api, key, org: "WH-A")?["valueFen"] as? Int == 0)
+            // Found stock with no book to average needs a unit cost.
+            let found = try await api.post("/v1/stock-counts", key: fixture.key("b-operator"), #"{"reason":"发现未入账","lines":[{"item":"MILK-FRESH","counted":"2"}]}"#)
+            #expect(found.body["field"] as? String == "lines[0].unitCostFen")
+            let valued = try await api.post(
+                "/v1/stock-counts", key: fixture.key("b-operator"),
+                #"{"reason":"发现未入账","lines":[{"item":"MILK-FRESH","counted":"2","unitCostFen":500}]}"#)
+            #expect(valued.status == .created)
+            #expect(try await balance(api, fixture.key("b-operator"), org: "WH-B")?["valueFen"] as? Int == 1_000)
+            #expect(try await api.post("/v1/stock-counts", key: fixture.key("qa-supervisor"), #"{"reason":"xyz","lines":[{"item":"MILK-FRESH","counted":"1"}]}"#).status == .forbidden)
+        }
+    }
 }

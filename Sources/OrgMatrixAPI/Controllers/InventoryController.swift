@@ -58,6 +58,13 @@ struct InventoryController {
                 return (201, try encode(DocumentView(try await sandbox.postPurchaseReceipt(supplier: body.supplier, lines: lines))))
             }
         }
+        v1.post("stock-counts") { request, context in
+            let (body, bytes) = try await decodeKeepingBytes(NewStockCount.self, request, context)
+            return try await post(request, context, bytes: bytes) { sandbox in
+                let lines = body.lines.map { CountLine(itemCode: $0.item, counted: $0.counted, unitCostFen: $0.unitCostFen) }
+                return (201, try encode(CountView(try await sandbox.postStockCount(reason: body.reason, lines: lines))))
+            }
+        }
         v1.post("sales-issues") { request, context in
             let (body, bytes) = try await decodeKeepingBytes(NewSalesIssue.self, request, context)
             return try await post(request, context, bytes: bytes) { sandbox in

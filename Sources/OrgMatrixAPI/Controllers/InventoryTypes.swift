@@ -179,3 +179,40 @@ struct QuoteView: ResponseEncodable {
         totalFen = quote.total.fen
     }
 }
+
+struct NewStockCount: Decodable, Sendable {
+    struct Line: Decodable, Sendable {
+        let item: String
+        let counted: String
+        let unitCostFen: Int64?
+    }
+
+    let reason: String
+    let lines: [Line]
+}
+
+struct CountView: Encodable, Sendable {
+    struct Line: Encodable, Sendable {
+        let item: String
+        let book: String
+        let counted: String
+        let adjustment: String
+        let adjustmentValueFen: Int64
+    }
+
+    let id: Int64
+    let type = "stock_count"
+    let org: String
+    let reason: String
+    let lines: [Line]
+
+    init(_ count: PostedCount) {
+        (id, org, reason) = (count.id, count.orgCode, count.reason)
+        lines = count.lines.map {
+            let scale = $0.item.quantityScale
+            return Line(
+                item: $0.item.code, book: ScaledQuantity.format($0.bookScaled, scale: scale), counted: ScaledQuantity.format($0.countedScaled, scale: scale),
+                adjustment: ScaledQuantity.format($0.countedScaled - $0.bookScaled, scale: scale), adjustmentValueFen: $0.adjustmentValueFen)
+        }
+    }
+}

@@ -19,8 +19,9 @@ public enum ScaledQuantity {
         return decimals
     }
 
-    /// `"2400.5"` with scale 1000 → 2,400,500. Positive amounts only.
-    public static func parse(_ text: String, scale: Int64) throws(Problem) -> Int64 {
+    /// `"2400.5"` with scale 1000 → 2,400,500. Positive amounts only, unless `allowZero` (a count
+    /// may find nothing).
+    public static func parse(_ text: String, scale: Int64, allowZero: Bool = false) throws(Problem) -> Int64 {
         guard let match = text.wholeMatch(of: /([0-9]{1,15})(?:\.([0-9]+))?/) else { throw .notADecimal }
         let allowed = decimals(ofScale: scale)
         let fraction = String(match.2 ?? "")
@@ -30,7 +31,7 @@ public enum ScaledQuantity {
         guard !overflow, let fractional = Int64(padded.isEmpty ? "0" : padded) else { throw .tooLarge }
         let (value, sumOverflow) = whole.addingReportingOverflow(fractional)
         guard !sumOverflow else { throw .tooLarge }
-        guard value > 0 else { throw .notPositive }
+        guard value > 0 || (allowZero && value == 0) else { throw .notPositive }
         return value
     }
 
