@@ -331,7 +331,7 @@ extension Sandbox {
         return rows[0]
     }
 
-    private func insertMove(item: Item, quantity: Int64, value: Int64, unitCost: Int64, document: (String, Int64)) async throws {
+    func insertMove(item: Item, quantity: Int64, value: Int64, unitCost: Int64, document: (String, Int64)) async throws {
         try await connection.query(
             """
             INSERT INTO stock_moves (tenant_id, org_id, item_id, quantity_scaled, value_fen, unit_cost_fen, document_type, document_id,

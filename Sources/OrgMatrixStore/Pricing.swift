@@ -23,6 +23,7 @@ public struct Quote: Sendable {
 
     public let rulesVersion: String
     public let lane: PricedLane
+    public let laneRelationID: Int64
     public let lines: [Line]
     public var total: Money { lines.reduce(Money.zero) { $0 + $1.price.total } }
 }
@@ -49,13 +50,14 @@ extension Sandbox {
         let lanes = try await relations(at: moment, touching: from).filter {
             $0.relation.kind == .transfersWith && $0.relation.from == from && $0.relation.to == to
         }
-        guard let lane = lanes.first?.relation, let distance = lane.distanceKm, let hours = lane.leadTimeHours else {
+        guard let laneRecord = lanes.first, let distance = laneRecord.relation.distanceKm, let hours = laneRecord.relation.leadTimeHours else {
             throw StoreError(.invalid, "No transfers_with lane from \(from) to \(to) in your sandbox at that time.", field: "to")
         }
         guard let rules = try await pricingRules().rules(at: moment) else {
             throw StoreError(.invalid, "The tenant has no pricing rules in force at that time.", field: "at")
         }
-        let pricedLane = PricedLane(distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(lane.markupBasisPoints ?? 0))
+        let pricedLane = PricedLane(
+            distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(laneRecord.relation.markupBasisPoints ?? 0))
         let catalogue = Dictionary(uniqueKeysWithValues: try await items().map { ($0.code, $0) })
         let stock = Dictionary(
             try await balances(org: from.rawValue, item: nil).map { ($0.item.code, $0.unitCostFen) }, uniquingKeysWith: { first, _ in first })
@@ -86,6 +88,6 @@ extension Sandbox {
                 throw StoreError(.invalid, reason, field: "lines[\(index)].\(field)")
             }
         }
-        return Quote(rulesVersion: rules.version, lane: pricedLane, lines: priced)
+        return Quote(rulesVersion: rules.version, lane: pricedLane, laneRelationID: laneRecord.id, lines: priced)
     }
 }

@@ -249,4 +249,80 @@ import Testing
             #expect(try await api.post("/v1/stock-counts", key: fixture.key("qa-supervisor"), #"{"reason":"xyz","lines":[{"item":"MILK-FRESH","counted":"1"}]}"#).status == .forbidden)
         }
     }
+
+    @Test func aTransferIsPricedDispatchedAndReceivedAtLandedCost() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            try await setUp(api, fixture)
+            let (a, b, c) = (fixture.key("a-operator"), fixture.key("b-operator"), fixture.key("c-operator"))
+            let created = try await api.post("/v1/transfers", key: a, #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"1000"}]}"#)
+            #expect(created.status == .created, "\(created.text)")
+            let transfer = json(created)
+            let id = try #require(transfer["id"] as? Int)
+            #expect(transfer["status"] as? String == "created")
+            #expect(transfer["estimateTotalFen"] as? Int == 487_113)  // the same arithmetic as the quote test
+            #expect(try await api.get("/v1/transfers/\(id)", key: b).status == .ok)
+            #expect(try await api.get("/v1/transfers/\(id)", key: c).status == .notFound)
+
+            #expect(try await api.post("/v1/transfers/\(id)/dispatch", key: b).status == .forbidden)
+            #expect(try await api.post("/v1/transfers/\(id)/receive", key: b, #"{"freightFen":1,"insuranceFen":1}"#).status == .conflict)
+            let dispatched = try await api.post("/v1/transfers/\(id)/dispatch", key: a)
+            #expect(dispatched.status == .ok, "\(dispatched.text)")
+            #expect(json(dispatched)["status"] as? String == "dispatched")
+            var sender = try #require(try await balance(api, a, org: "WH-A"))
+            #expect(sender["onHand"] as? String == "1400.500")
+            #expect(sender["inTransit"] as? String == "1000.000")
+            #expect(try await api.post("/v1/transfers/\(id)/dispatch", key: a).status == .conflict)
+            #expect(try await api.post("/v1/transfers/\(id)/cancel", key: a).status == .conflict)
+            #expect(try await api.post("/v1/transfers/\(id)/receive", key: a, #"{"freightFen":1,"insuranceFen":1}"#).status == .forbidden)
+
+            let received = try await api.post(
+                "/v1/transfers/\(id)/receive", key: b, #"{"freightFen":7600,"insuranceFen":1389,"lost":{"MILK-FRESH":"6"}}"#)
+            #expect(received.status == .ok, "\(received.text)")
+            let done = json(received)
+            // Actual: 463,000 + 7,600 + 1,389 + lost 6 L × 4.63 = 2,778 + premium 15 % of 7,600 = 1,140 = 475,907;
+            // markup 2.5 % = 11,897.675 → 11,898; actual 487,805. Error (487,113 − 487,805) / 487,805 = −1,418.6 ppm → −1,419.
+            #expect(done["actualTotalFen"] as? Int == 487_805)
+            #expect(done["errorPpm"] as? Int == -1_419)
+            #expect(done["flagged"] as? Bool == false)
+            let line = try #require((done["lines"] as? [[String: Any]])?.first)
+            // Tolerance 5,000 ppm of 1,000 L = 5 L absorbed; 1 L claimed (463 fen).
+            #expect(line["lossAllowance"] as? String == "5.000")
+            #expect(line["claim"] as? String == "1.000")
+            #expect(line["claimValueFen"] as? Int == 463)
+            // Landed: 487,113 × 994 / 1,000 = 484,190.3 → 484,190
+            #expect(line["landedValueFen"] as? Int == 484_190)
+            let receiver = try #require(try await balance(api, b, org: "WH-B"))
+            #expect(receiver["onHand"] as? String == "994.000")
+            #expect(receiver["valueFen"] as? Int == 484_190)
+            sender = try #require(try await balance(api, a, org: "WH-A"))
+            #expect(sender["inTransit"] as? String == "0.000")
+            #expect(try await api.post("/v1/transfers/\(id)/receive", key: b, #"{"freightFen":1,"insuranceFen":1}"#).status == .conflict)
+            let views = try #require(done["views"] as? [String: Any])
+            #expect((views["sender"] as? [String: Any])?["receivableFen"] as? Int == 487_113)
+            #expect((views["receiver"] as? [String: Any])?["payableFen"] as? Int == 487_113)
+        }
+    }
+
+    @Test func aLargePricingErrorIsFlaggedAndACancelledTransferMovesNothing() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            try await setUp(api, fixture)
+            let (a, b) = (fixture.key("a-operator"), fixture.key("b-operator"))
+            let body = #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"100"}]}"#
+            let cancelled = json(try await api.post("/v1/transfers", key: a, body))
+            let cancelID = try #require(cancelled["id"] as? Int)
+            #expect(json(try await api.post("/v1/transfers/\(cancelID)/cancel", key: a))["status"] as? String == "cancelled")
+            #expect(try await api.post("/v1/transfers/\(cancelID)/dispatch", key: a).status == .conflict)
+            #expect(try await balance(api, a, org: "WH-A")?["onHand"] as? String == "2400.500")
+
+            let id = try #require(json(try await api.post("/v1/transfers", key: a, body))["id"] as? Int)
+            #expect(try await api.post("/v1/transfers/\(id)/dispatch", key: a).status == .ok)
+            let received = json(try await api.post("/v1/transfers/\(id)/receive", key: b, #"{"freightFen":20000,"insuranceFen":139}"#))
+            #expect(received["flagged"] as? Bool == true)
+            #expect(((received["errorPpm"] as? Int) ?? 0) < -8000)
+            #expect(try await api.post("/v1/transfers", key: a, #"{"to":"WH-C","lines":[{"item":"MILK-FRESH","quantity":"1"}]}"#).status == .unprocessableContent)
+            #expect(try await api.post("/v1/transfers", key: a, #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"99999"}]}"#).status == .conflict)
+        }
+    }
 }

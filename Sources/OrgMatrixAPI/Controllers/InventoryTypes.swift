@@ -216,3 +216,98 @@ struct CountView: Encodable, Sendable {
         }
     }
 }
+
+struct NewTransfer: Decodable, Sendable {
+    struct Line: Decodable, Sendable {
+        let item: String
+        let quantity: String
+    }
+
+    let to: String
+    let lines: [Line]
+}
+
+struct TransferReceipt: Decodable, Sendable {
+    let freightFen: Int64
+    let insuranceFen: Int64
+    /// Item code → quantity lost in transit.
+    let lost: [String: String]?
+}
+
+/// One transfer, two views: the sender's internal sale and receivable, the receiver's internal
+/// purchase and payable, with the price component by component.
+struct TransferView: Encodable, ResponseEncodable, Sendable {
+    struct Component: Codable, Sendable {
+        let name: String
+        let amountFen: Int64
+        let explanation: String
+    }
+
+    struct Line: Encodable, Sendable {
+        let item: String
+        let quantity: String
+        let unitCostFen: Int64
+        let totalFen: Int64
+        let components: [Component]
+        let lost: String?
+        let lossAllowance: String?
+        let claim: String?
+        let claimValueFen: Int64?
+        let landedValueFen: Int64?
+    }
+
+    struct Views: Encodable, Sendable {
+        struct Sender: Encodable, Sendable {
+            let internalSaleFen: Int64
+            let receivableFen: Int64
+        }
+
+        struct Receiver: Encodable, Sendable {
+            let internalPurchaseFen: Int64
+            let payableFen: Int64
+            let landedValueFen: Int64?
+        }
+
+        let sender: Sender
+        let receiver: Receiver
+    }
+
+    let id: Int64
+    let from: String
+    let to: String
+    let status: String
+    let rulesVersion: String
+    let estimateTotalFen: Int64
+    let actualFreightFen: Int64?
+    let actualInsuranceFen: Int64?
+    let actualTotalFen: Int64?
+    /// (estimate − actual) / actual in parts per million; beyond the rules' tolerance it is flagged.
+    let errorPpm: Int64?
+    let flagged: Bool
+    let lines: [Line]
+    let views: Views
+
+    init(_ transfer: TransferRecord) {
+        (id, from, to, status, rulesVersion) = (transfer.id, transfer.fromCode, transfer.toCode, transfer.status, transfer.rulesVersion)
+        (estimateTotalFen, actualFreightFen, actualInsuranceFen, actualTotalFen) =
+            (transfer.estimateTotalFen, transfer.actualFreightFen, transfer.actualInsuranceFen, transfer.actualTotalFen)
+        (errorPpm, flagged) = (transfer.errorPartsPerMillion, transfer.flagged)
+        lines = transfer.lines.map { line in
+            let scale = line.item.quantityScale
+            return Line(
+                item: line.item.code, quantity: ScaledQuantity.format(line.quantityScaled, scale: scale), unitCostFen: line.unitCostFen,
+                totalFen: line.totalFen,
+                components: (try? JSONDecoder().decode([Component].self, from: Data(line.breakdown.utf8))) ?? [],
+                lost: line.lostScaled.map { ScaledQuantity.format($0, scale: scale) },
+                lossAllowance: line.allowanceScaled.map { ScaledQuantity.format($0, scale: scale) },
+                claim: line.claimScaled.map { ScaledQuantity.format($0, scale: scale) }, claimValueFen: line.claimValueFen,
+                landedValueFen: line.landedValueFen)
+        }
+        let landed = transfer.lines.compactMap(\.landedValueFen)
+        views = Views(
+            sender: .init(internalSaleFen: transfer.estimateTotalFen, receivableFen: transfer.status == "cancelled" ? 0 : transfer.estimateTotalFen),
+            receiver: .init(
+                internalPurchaseFen: transfer.estimateTotalFen, payableFen: transfer.status == "cancelled" ? 0 : transfer.estimateTotalFen,
+                landedValueFen: landed.count == transfer.lines.count ? landed.reduce(0, +) : nil))
+    }
+}

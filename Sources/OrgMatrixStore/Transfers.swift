@@ -1,0 +1,330 @@
+import Foundation
+import OrgMatrixCore
+import PostgresNIO
+
+/// A transfer as both parties read it: one object, the sender's internal sale and receivable,
+/// the receiver's internal purchase and payable.
+public struct TransferRecord: Sendable {
+    public struct Line: Sendable {
+        public let item: Item
+        public let quantityScaled: Int64
+        public let unitCostFen: Int64
+        public let totalFen: Int64
+        public let breakdown: String
+        public let lostScaled: Int64?
+        public let allowanceScaled: Int64?
+        public let claimScaled: Int64?
+        public let claimValueFen: Int64?
+        public let landedValueFen: Int64?
+    }
+
+    public let id: Int64
+    public let fromCode: String
+    public let toCode: String
+    public let status: String
+    public let rulesVersion: String
+    public let estimateTotalFen: Int64
+    public let actualFreightFen: Int64?
+    public let actualInsuranceFen: Int64?
+    public let actualTotalFen: Int64?
+    public let errorPartsPerMillion: Int64?
+    public let flagged: Bool
+    public let lines: [Line]
+}
+
+/// What the receiver reports: actual freight and insurance for the whole transfer, and per line
+/// the quantity lost in transit.
+public struct ReceiptReport: Sendable {
+    public let freightFen: Int64
+    public let insuranceFen: Int64
+    /// Item code → lost quantity as decimal text; items not named lost nothing.
+    public let lost: [String: String]
+
+    public init(freightFen: Int64, insuranceFen: Int64, lost: [String: String]) {
+        (self.freightFen, self.insuranceFen, self.lost) = (freightFen, insuranceFen, lost)
+    }
+}
+
+extension Sandbox {
+    /// A priced transfer from the principal's own org to `to`, on the lane between them.
+    public func createTransfer(to: OrgCode, lines: [PostingLine]) async throws -> TransferRecord {
+        try await requirePhysicalWriter()
+        var seen: Set<String> = []
+        for (index, line) in lines.enumerated() where !seen.insert(line.itemCode).inserted {
+            throw StoreError(.invalid, "\(line.itemCode) appears twice; put its quantities on one line.", field: "lines[\(index)].item")
+        }
+        let quote = try await self.quote(
+            from: principal.orgCode, to: to, lines: lines.map { QuoteLine(itemCode: $0.itemCode, quantity: $0.quantity, unitCostFen: nil) },
+            at: Date())
+        for (index, line) in quote.lines.enumerated() {
+            let onHand = try await balances(org: principal.orgCode.rawValue, item: line.item.code).first?.onHandScaled ?? 0
+            guard onHand >= line.quantityScaled else {
+                throw StoreError(
+                    .conflict,
+                    "Insufficient stock of \(line.item.code) at \(principal.orgCode): short by "
+                        + "\(ScaledQuantity.format(line.quantityScaled - onHand, scale: line.item.quantityScale)) \(line.item.baseUnit).",
+                    field: "lines[\(index)].quantity")
+            }
+        }
+        let toID = try await connection.query(
+            "SELECT to_org_id FROM relations WHERE tenant_id = \(principal.tenantID.rawValue) AND relation_id = \(quote.laneRelationID)",
+            logger: logger
+        ).collect().first!.decode(Int64.self)
+        let id = try await connection.query(
+            """
+            INSERT INTO transfers (tenant_id, from_org_id, from_code, to_org_id, to_code, relation_id, status, rules_version,
+                estimate_total_fen, created_by)
+            VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(principal.orgCode.rawValue), \(toID), \(to.rawValue),
+                \(quote.laneRelationID), 'created', \(quote.rulesVersion), \(quote.total.fen), \(principal.principalID))
+            RETURNING transfer_id
+            """, logger: logger
+        ).collect().first!.decode(Int64.self)
+        for (index, line) in quote.lines.enumerated() {
+            let price = line.price
+            try await connection.query(
+                """
+                INSERT INTO transfer_lines (tenant_id, transfer_id, line_no, from_org_id, to_org_id, item_id, quantity_scaled, unit_cost_fen,
+                    base_cost_fen, freight_fen, insurance_fen, loss_allowance_fen, timeliness_fen, markup_fen, total_fen, breakdown)
+                VALUES (\(principal.tenantID.rawValue), \(id), \(index + 1), \(principal.orgID.rawValue), \(toID), \(line.item.id),
+                    \(line.quantityScaled), \(Self.unitCost(price.baseCost.fen, line.quantityScaled, line.item.quantityScale)), \(price.baseCost.fen),
+                    \(price.freight.fen), \(price.insurance.fen), \(price.lossAllowance.fen), \(price.timelinessPremium.fen), \(price.markup.fen),
+                    \(price.total.fen), \(Self.breakdownJSON(price))::jsonb)
+                """, logger: logger)
+        }
+        try await audit("transfer.create", subject: String(id), detail: ["to": to.rawValue, "estimate_fen": String(quote.total.fen)])
+        return try await transfer(id: id)!
+    }
+
+    /// The sender ships: stock leaves its balance at the moving average into its in-transit.
+    public func dispatchTransfer(id: Int64) async throws -> TransferRecord {
+        try await requirePhysicalWriter()
+        let order = try await ownTransfer(id, as: \.fromCode, "dispatch it (only its sender does)", status: "created")
+        for (index, line) in order.lines.enumerated() {
+            let balanceRow = try await connection.query(
+                """
+                SELECT on_hand_scaled, value_fen FROM stock_balances
+                WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(line.item.id)
+                FOR UPDATE
+                """, logger: logger
+            ).collect().first
+            let (onHand, value): (Int64, Int64) = try balanceRow?.decode((Int64, Int64).self) ?? (0, 0)
+            guard onHand >= line.quantityScaled else {
+                throw StoreError(
+                    .conflict,
+                    "Insufficient stock of \(line.item.code) at \(principal.orgCode): short by "
+                        + "\(ScaledQuantity.format(line.quantityScaled - onHand, scale: line.item.quantityScale)) \(line.item.baseUnit).",
+                    field: "lines[\(index)].quantity")
+            }
+            let cost = MovingAverage.issueCost(valueFen: value, onHandScaled: onHand, quantityScaled: line.quantityScaled)
+            try await connection.query(
+                """
+                UPDATE stock_balances SET on_hand_scaled = on_hand_scaled - \(line.quantityScaled), value_fen = value_fen - \(cost),
+                    in_transit_scaled = in_transit_scaled + \(line.quantityScaled), updated_at = now()
+                WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(line.item.id)
+                """, logger: logger)
+            try await insertMove(
+                item: line.item, quantity: -line.quantityScaled, value: -cost,
+                unitCost: Self.unitCost(cost, line.quantityScaled, line.item.quantityScale), document: ("transfer_dispatch", id))
+        }
+        try await connection.query(
+            """
+            UPDATE transfers SET status = 'dispatched', dispatched_at = now()
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
+            """, logger: logger)
+        try await audit("transfer.dispatch", subject: String(id), detail: [:])
+        return try await transfer(id: id)!
+    }
+
+    /// The sender cancels a transfer it has not dispatched.
+    public func cancelTransfer(id: Int64) async throws -> TransferRecord {
+        try await requirePhysicalWriter()
+        _ = try await ownTransfer(id, as: \.fromCode, "cancel it (only its sender does)", status: "created")
+        try await connection.query(
+            """
+            UPDATE transfers SET status = 'cancelled', cancelled_at = now()
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
+            """, logger: logger)
+        try await audit("transfer.cancel", subject: String(id), detail: [:])
+        return try await transfer(id: id)!
+    }
+
+    /// The receiver takes the goods in at landed cost (the transfer price of what arrived), with
+    /// the actual freight and insurance and the loss: within the category's tolerance it is
+    /// absorbed, beyond it an open claim. The actual cost gives the pricing error.
+    public func receiveTransfer(id: Int64, report: ReceiptReport) async throws -> TransferRecord {
+        try await requirePhysicalWriter()
+        let order = try await ownTransfer(id, as: \.toCode, "receive it (only its receiver does)", status: "dispatched")
+        guard report.freightFen >= 0 else { throw StoreError(.invalid, "Freight must not be negative.", field: "freightFen") }
+        guard report.insuranceFen >= 0 else { throw StoreError(.invalid, "Insurance must not be negative.", field: "insuranceFen") }
+        for code in report.lost.keys where !order.lines.contains(where: { $0.item.code == code }) {
+            throw StoreError(.invalid, "\(code) is not on this transfer.", field: "lost.\(code)")
+        }
+        let book = try await pricingRules()
+        guard let rules = book.versions.first(where: { $0.version == order.rulesVersion }) else {
+            throw StoreError(.conflict, "Pricing rules \(order.rulesVersion) are gone.")
+        }
+        let laneRow = try await connection.query(
+            """
+            SELECT r.distance_km, r.lead_time_hours, coalesce(r.markup_basis_points, 0)
+            FROM transfers t JOIN relations r ON r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id
+            WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(id)
+            """, logger: logger
+        ).collect().first!
+        let (distance, hours, markup) = try laneRow.decode((Int32, Int32, Int32).self)
+        let lane = PricedLane(distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(markup))
+        let estimates = try order.lines.map { line throws -> TransferPrice in
+            try Self.price(line, lane: lane, rules: rules)
+        }
+        let freightShares = Self.allocate(report.freightFen, by: estimates.map(\.freight.fen))
+        let insuranceShares = Self.allocate(report.insuranceFen, by: estimates.map(\.insurance.fen))
+        try await connection.query("SELECT app_transfer_arrived(\(id))", logger: logger)
+        var actualTotal: Int64 = 0
+        for (index, line) in order.lines.enumerated() {
+            let lost: Int64
+            do {
+                lost = try report.lost[line.item.code].map {
+                    try ScaledQuantity.parse($0, scale: line.item.quantityScale, allowZero: true)
+                } ?? 0
+            } catch {
+                throw StoreError(.invalid, "The lost quantity must be a decimal of at most the item's decimals.", field: "lost.\(line.item.code)")
+            }
+            guard lost <= line.quantityScaled else {
+                throw StoreError(.invalid, "More was lost than was sent.", field: "lost.\(line.item.code)")
+            }
+            let priced = PricedLine(
+                unitCostFen: line.unitCostFen, scaledQuantity: line.quantityScaled, quantityScale: line.item.quantityScale,
+                weightGramsPerUnit: line.item.weightGramsPerUnit, category: line.item.category, shelfLifeDays: line.item.shelfLifeDays)
+            let actual = try TransferPricing.actual(
+                priced, lane: lane, rules: rules, freight: Money(fen: freightShares[index]), insurance: Money(fen: insuranceShares[index]),
+                lostScaledQuantity: lost)
+            actualTotal += actual.total.fen
+            let category = rules.categories[line.item.category]!
+            let lossRate = category.lossPartsPerMillion
+                + (line.item.shelfLifeDays <= rules.shortShelfLifeDays ? category.shortShelfLifeExtraLossPartsPerMillion : 0)
+            let allowance = Rounding.halfEven(Int128(line.quantityScaled) * Int128(lossRate), dividedBy: 1_000_000)
+            let claim = max(0, lost - allowance)
+            let claimValue = MovingAverage.lineValue(unitCostFen: line.unitCostFen, quantityScaled: claim, scale: line.item.quantityScale)
+            let arrived = line.quantityScaled - lost
+            let landed = Rounding.halfEven(Int128(line.totalFen) * Int128(arrived), dividedBy: Int128(line.quantityScaled))
+            if arrived > 0 {
+                try await connection.query(
+                    """
+                    INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
+                    VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(line.item.id), \(arrived), \(landed))
+                    ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
+                    SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled,
+                        value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now()
+                    """, logger: logger)
+                try await insertMove(
+                    item: line.item, quantity: arrived, value: landed, unitCost: Self.unitCost(landed, arrived, line.item.quantityScale),
+                    document: ("transfer_receipt", id))
+            }
+            try await connection.query(
+                """
+                UPDATE transfer_lines SET lost_scaled = \(lost), allowance_scaled = \(allowance), claim_scaled = \(claim),
+                    claim_value_fen = \(claimValue), landed_value_fen = \(landed)
+                WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id) AND line_no = \(index + 1)
+                """, logger: logger)
+        }
+        let error = TransferPricing.errorPartsPerMillion(estimate: Money(fen: order.estimateTotalFen), actual: Money(fen: actualTotal))
+        let flagged = error.map { abs($0) > rules.errorTolerancePartsPerMillion } ?? false
+        try await connection.query(
+            """
+            UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = \(report.freightFen),
+                actual_insurance_fen = \(report.insuranceFen), actual_total_fen = \(actualTotal), error_ppm = \(error), flagged = \(flagged)
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
+            """, logger: logger)
+        try await audit(
+            "transfer.receive", subject: String(id), detail: ["actual_fen": String(actualTotal), "error_ppm": error.map(String.init) ?? "-"])
+        return try await transfer(id: id)!
+    }
+
+    /// A transfer either party can see; nil outside the sandbox.
+    public func transfer(id: Int64) async throws -> TransferRecord? {
+        let header = try await connection.query(
+            """
+            SELECT from_code, to_code, status, rules_version, estimate_total_fen, actual_freight_fen, actual_insurance_fen,
+                actual_total_fen, error_ppm, flagged
+            FROM transfers WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
+            """, logger: logger
+        ).collect().first
+        guard let header else { return nil }
+        let h = try header.decode((String, String, String, String, Int64, Int64?, Int64?, Int64?, Int64?, Bool).self)
+        let catalogue = Dictionary(uniqueKeysWithValues: try await items().map { ($0.id, $0) })
+        var lines: [TransferRecord.Line] = []
+        let rows = try await connection.query(
+            """
+            SELECT item_id, quantity_scaled, unit_cost_fen, total_fen, breakdown::text, lost_scaled, allowance_scaled, claim_scaled,
+                claim_value_fen, landed_value_fen
+            FROM transfer_lines WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id) ORDER BY line_no
+            """, logger: logger)
+        for try await row in rows {
+            let c = try row.decode((Int64, Int64, Int64, Int64, String, Int64?, Int64?, Int64?, Int64?, Int64?).self)
+            lines.append(.init(
+                item: catalogue[c.0]!, quantityScaled: c.1, unitCostFen: c.2, totalFen: c.3, breakdown: c.4, lostScaled: c.5,
+                allowanceScaled: c.6, claimScaled: c.7, claimValueFen: c.8, landedValueFen: c.9))
+        }
+        return TransferRecord(
+            id: id, fromCode: h.0, toCode: h.1, status: h.2, rulesVersion: h.3, estimateTotalFen: h.4, actualFreightFen: h.5,
+            actualInsuranceFen: h.6, actualTotalFen: h.7, errorPartsPerMillion: h.8, flagged: h.9, lines: lines)
+    }
+
+    // MARK: private
+
+    private func requirePhysicalWriter() async throws {
+        guard principal.role.canWrite else { throw StoreError(.forbidden, "The \(principal.role.rawValue) role may not post documents.") }
+        guard let org = try await org(code: principal.orgCode), org.org.kind == .physical else {
+            throw StoreError(.forbidden, "\(principal.orgCode) holds no stock: only physical orgs move stock.")
+        }
+    }
+
+    /// The transfer, if the principal's org is its `side` and it is in `status`.
+    private func ownTransfer(
+        _ id: Int64, as side: KeyPath<TransferRecord, String>, _ action: String, status: String
+    ) async throws -> TransferRecord {
+        guard let found = try await transfer(id: id) else { throw StoreError(.notFound, "No transfer \(id) in your sandbox.") }
+        guard found[keyPath: side] == principal.orgCode.rawValue else {
+            throw StoreError(.forbidden, "Transfer \(id) is not yours to \(action).")
+        }
+        // Lock the header so two requests cannot both advance it.
+        try await connection.query(
+            "SELECT 1 FROM transfers WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id) FOR UPDATE", logger: logger)
+        guard let current = try await self.transfer(id: id), current.status == status else {
+            throw StoreError(.conflict, "Transfer \(id) is \(found.status); it must be \(status) to \(action.split(separator: " ").first ?? "").")
+        }
+        return current
+    }
+
+    private static func price(_ line: TransferRecord.Line, lane: PricedLane, rules: PricingRules) throws -> TransferPrice {
+        try TransferPricing.price(
+            PricedLine(
+                unitCostFen: line.unitCostFen, scaledQuantity: line.quantityScaled, quantityScale: line.item.quantityScale,
+                weightGramsPerUnit: line.item.weightGramsPerUnit, category: line.item.category, shelfLifeDays: line.item.shelfLifeDays),
+            lane: lane, rules: rules)
+    }
+
+    /// Splits `total` over lines in proportion to `weights` (largest remainder), so the shares
+    /// add up to the total exactly; equal shares when every weight is zero.
+    static func allocate(_ total: Int64, by weights: [Int64]) -> [Int64] {
+        guard !weights.isEmpty else { return [] }
+        let effective = weights.allSatisfy { $0 == 0 } ? weights.map { _ in Int64(1) } : weights
+        let sum = Int128(effective.reduce(0, +))
+        var shares = effective.map { Int64(Int128(total) * Int128($0) / sum) }
+        let remainders = effective.enumerated().map { (index: $0.offset, remainder: Int128(total) * Int128($0.element) % sum) }
+        let missing = Int(total - shares.reduce(0, +))
+        for entry in remainders.sorted(by: { $0.remainder != $1.remainder ? $0.remainder > $1.remainder : $0.index < $1.index }).prefix(missing) {
+            shares[entry.index] += 1
+        }
+        return shares
+    }
+
+    private static func unitCost(_ amount: Int64, _ quantity: Int64, _ scale: Int64) -> Int64 {
+        Rounding.halfEven(Int128(amount.magnitude) * Int128(scale), dividedBy: Int128(quantity))
+    }
+
+    private static func breakdownJSON(_ price: TransferPrice) -> String {
+        let components: [[String: Any]] = price.components.map { ["name": $0.name, "amountFen": $0.amount.fen, "explanation": $0.explanation] }
+        let data = (try? JSONSerialization.data(withJSONObject: components, options: [.sortedKeys])) ?? Data("[]".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
