@@ -76,6 +76,7 @@ let package = Package(
             dependencies: [
                 "OrgMatrixAPI",
                 "OrgMatrixTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

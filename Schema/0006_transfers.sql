@@ -20,6 +20,10 @@ CREATE TABLE transfers (
     actual_total_fen bigint CHECK (actual_total_fen >= 0),
     error_ppm bigint,
     flagged boolean NOT NULL DEFAULT false,
+    -- HQ's true-up of a flagged transfer: actual − estimate, settled between the two orgs.
+    true_up_fen bigint,
+    trued_up_by bigint,
+    trued_up_at timestamptz,
     created_by bigint NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     dispatched_at timestamptz,
@@ -68,14 +72,28 @@ CREATE TABLE transfer_lines (
 CREATE TRIGGER transfers_no_delete BEFORE DELETE ON transfers FOR EACH ROW EXECUTE FUNCTION reject_change();
 CREATE TRIGGER transfer_lines_no_delete BEFORE DELETE ON transfer_lines FOR EACH ROW EXECUTE FUNCTION reject_change();
 
--- Status only moves forward: created → dispatched → received, created → cancelled.
+-- Status only moves forward, and each step by its own party: the sender dispatches or cancels a
+-- created transfer, the receiver receives a dispatched one, and HQ trues up a received, flagged
+-- one once. The policies let either party update the row; this trigger decides the step.
 CREATE FUNCTION transfers_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    poster record;
 BEGIN
-    IF NOT ((OLD.status = 'created' AND NEW.status IN ('dispatched', 'cancelled'))
-            OR (OLD.status = 'dispatched' AND NEW.status = 'received')) THEN
-        RAISE EXCEPTION 'transfer % cannot go from % to %', OLD.transfer_id, OLD.status, NEW.status USING ERRCODE = '42501';
+    SELECT * INTO poster FROM app_poster();
+    IF OLD.status = 'received' AND NEW.status = 'received' AND OLD.flagged AND OLD.true_up_fen IS NULL
+       AND NEW.true_up_fen IS NOT NULL
+       AND (to_jsonb(NEW) - 'true_up_fen' - 'trued_up_by' - 'trued_up_at') = (to_jsonb(OLD) - 'true_up_fen' - 'trued_up_by' - 'trued_up_at')
+       AND app_tenant_for_roles('{hq_admin}') = OLD.tenant_id THEN
+        RETURN NEW;
     END IF;
-    RETURN NEW;
+    IF OLD.status = 'created' AND NEW.status IN ('dispatched', 'cancelled') AND poster.org_id = OLD.from_org_id THEN
+        RETURN NEW;
+    END IF;
+    IF OLD.status = 'dispatched' AND NEW.status = 'received' AND poster.org_id = OLD.to_org_id THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'transfer % cannot go from % to % by this principal', OLD.transfer_id, OLD.status, NEW.status
+        USING ERRCODE = '42501';
 END
 $$;
 CREATE TRIGGER transfers_forward_only BEFORE UPDATE ON transfers FOR EACH ROW EXECUTE FUNCTION transfers_forward_only();
@@ -112,10 +130,16 @@ BEGIN
 END
 $$;
 
+-- HQ trues up flagged transfers of orgs it can see.
+CREATE POLICY transfers_true_up ON transfers FOR UPDATE TO orgmatrix_app
+    USING (tenant_id = ANY ((SELECT ARRAY[app_tenant_for_roles('{hq_admin}')])::uuid[])
+        AND (from_org_id = ANY ((SELECT app_visible_orgs())::bigint[]) OR to_org_id = ANY ((SELECT app_visible_orgs())::bigint[])))
+    WITH CHECK (tenant_id = ANY ((SELECT ARRAY[app_tenant_for_roles('{hq_admin}')])::uuid[]));
+
 GRANT SELECT, INSERT ON transfers, transfer_lines TO orgmatrix_app;
 GRANT SELECT ON transfers, transfer_lines TO orgmatrix_auditor;
 GRANT UPDATE (status, actual_freight_fen, actual_insurance_fen, actual_total_fen, error_ppm, flagged, dispatched_at, received_at,
-    cancelled_at, estimate_total_fen) ON transfers TO orgmatrix_app;
+    cancelled_at, estimate_total_fen, true_up_fen, trued_up_by, trued_up_at) ON transfers TO orgmatrix_app;
 GRANT UPDATE (unit_cost_fen, base_cost_fen, freight_fen, insurance_fen, loss_allowance_fen, timeliness_fen, markup_fen, total_fen,
     breakdown, lost_scaled, allowance_scaled, claim_scaled, claim_value_fen, landed_value_fen) ON transfer_lines TO orgmatrix_app;
 

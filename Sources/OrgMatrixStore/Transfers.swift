@@ -29,6 +29,8 @@ public struct TransferRecord: Sendable {
     public let actualTotalFen: Int64?
     public let errorPartsPerMillion: Int64?
     public let flagged: Bool
+    /// Actual − estimate, settled by HQ's true-up of a flagged transfer.
+    public let trueUpFen: Int64?
     public let lines: [Line]
 }
 
@@ -239,17 +241,36 @@ extension Sandbox {
         return try await transfer(id: id)!
     }
 
+    /// HQ approves a flagged transfer's true-up: the difference actual − estimate is settled
+    /// between the two orgs (the receivable and payable become the actual cost).
+    public func trueUpTransfer(id: Int64) async throws -> TransferRecord {
+        try require(.hqAdmin, to: "true up transfers")
+        guard let found = try await transfer(id: id) else { throw StoreError(.notFound, "No transfer \(id) in your sandbox.") }
+        guard found.status == "received", found.flagged, let actual = found.actualTotalFen else {
+            throw StoreError(.conflict, "Only a received, flagged transfer is trued up; transfer \(id) is \(found.status)\(found.flagged ? "" : ", not flagged").")
+        }
+        guard found.trueUpFen == nil else { throw StoreError(.conflict, "Transfer \(id) is trued up already.") }
+        let trueUp = actual - found.estimateTotalFen
+        try await connection.query(
+            """
+            UPDATE transfers SET true_up_fen = \(trueUp), trued_up_by = \(principal.principalID), trued_up_at = now()
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
+            """, logger: logger)
+        try await audit("transfer.true_up", subject: String(id), detail: ["true_up_fen": String(trueUp)])
+        return try await transfer(id: id)!
+    }
+
     /// A transfer either party can see; nil outside the sandbox.
     public func transfer(id: Int64) async throws -> TransferRecord? {
         let header = try await connection.query(
             """
             SELECT from_code, to_code, status, rules_version, estimate_total_fen, actual_freight_fen, actual_insurance_fen,
-                actual_total_fen, error_ppm, flagged
+                actual_total_fen, error_ppm, flagged, true_up_fen
             FROM transfers WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
             """, logger: logger
         ).collect().first
         guard let header else { return nil }
-        let h = try header.decode((String, String, String, String, Int64, Int64?, Int64?, Int64?, Int64?, Bool).self)
+        let h = try header.decode((String, String, String, String, Int64, Int64?, Int64?, Int64?, Int64?, Bool, Int64?).self)
         let catalogue = Dictionary(uniqueKeysWithValues: try await items().map { ($0.id, $0) })
         var lines: [TransferRecord.Line] = []
         let rows = try await connection.query(
@@ -266,7 +287,7 @@ extension Sandbox {
         }
         return TransferRecord(
             id: id, fromCode: h.0, toCode: h.1, status: h.2, rulesVersion: h.3, estimateTotalFen: h.4, actualFreightFen: h.5,
-            actualInsuranceFen: h.6, actualTotalFen: h.7, errorPartsPerMillion: h.8, flagged: h.9, lines: lines)
+            actualInsuranceFen: h.6, actualTotalFen: h.7, errorPartsPerMillion: h.8, flagged: h.9, trueUpFen: h.10, lines: lines)
     }
 
     // MARK: private

@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import OrgMatrixAPI
+import OrgMatrixStore
+import PostgresNIO
 import OrgMatrixTestSupport
 import Testing
 
@@ -321,8 +323,54 @@ import Testing
             let received = json(try await api.post("/v1/transfers/\(id)/receive", key: b, #"{"freightFen":20000,"insuranceFen":139}"#))
             #expect(received["flagged"] as? Bool == true)
             #expect(((received["errorPpm"] as? Int) ?? 0) < -8000)
+            // Only HQ trues up, once; the receivable and payable become the actual cost.
+            #expect(try await api.post("/v1/transfers/\(id)/true-up", key: a).status == .forbidden)
+            let trued = json(try await api.post("/v1/transfers/\(id)/true-up", key: fixture.key("hq-admin")))
+            let actual = try #require(received["actualTotalFen"] as? Int)
+            let estimate = try #require(received["estimateTotalFen"] as? Int)
+            #expect(trued["trueUpFen"] as? Int == actual - estimate)
+            #expect(((trued["views"] as? [String: Any])?["receiver"] as? [String: Any])?["payableFen"] as? Int == actual)
+            #expect(try await api.post("/v1/transfers/\(id)/true-up", key: fixture.key("hq-admin")).status == .conflict)
+            #expect(try await api.post("/v1/transfers/\(cancelID)/true-up", key: fixture.key("hq-admin")).status == .conflict)
             #expect(try await api.post("/v1/transfers", key: a, #"{"to":"WH-C","lines":[{"item":"MILK-FRESH","quantity":"1"}]}"#).status == .unprocessableContent)
             #expect(try await api.post("/v1/transfers", key: a, #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"99999"}]}"#).status == .conflict)
+        }
+    }
+
+    /// The database, not only Swift, decides who advances a transfer: HQ's raw SQL cannot
+    /// dispatch it, the receiver cannot cancel it, nobody can move it backwards.
+    @Test func onlyTheRightPartyAdvancesATransferEvenInRawSQL() async throws {
+        let fixture = try await TenantFixture.create()
+        let environment = try await SharedDatabase.environment()
+        let id = try await makeApp(databaseURL: environment.appURL).test(.router) { client in
+            let api = API(client: client)
+            try await setUp(api, fixture)
+            let created = try await api.post(
+                "/v1/transfers", key: fixture.key("a-operator"), #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"5"}]}"#)
+            return try #require(json(created)["id"] as? Int)
+        }
+        for (principal, statement) in [
+            ("hq-admin", "UPDATE transfers SET status = 'dispatched'"),
+            ("b-operator", "UPDATE transfers SET status = 'cancelled'"),
+            ("b-operator", "UPDATE transfers SET status = 'received'"),
+            ("a-operator", "UPDATE transfers SET status = 'received'"),
+        ] {
+            let refused = try await withConnection(environment.appURL) { connection -> Bool in
+                try await connection.query("BEGIN", logger: testLogger)
+                let apiKey = APIKey(fixture.key(principal))!
+                _ = try await connection.query(
+                    "SELECT 1 FROM app_begin(\(apiKey.tenant.rawValue), \(ByteBuffer(bytes: apiKey.hash)))", logger: testLogger
+                ).collect()
+                do {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement + " WHERE transfer_id = \(id)"), logger: testLogger)
+                    try await connection.query("ROLLBACK", logger: testLogger)
+                    return false
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: testLogger)
+                    return true
+                }
+            }
+            #expect(refused, "\(principal): \(statement)")
         }
     }
 }

@@ -88,6 +88,10 @@ struct InventoryController {
             let id = try transferID(context)
             return try await post(request, context) { (200, try encode(TransferView(try await $0.cancelTransfer(id: id)))) }
         }
+        v1.post("transfers/:id/true-up") { request, context in
+            let id = try transferID(context)
+            return try await post(request, context) { (200, try encode(TransferView(try await $0.trueUpTransfer(id: id)))) }
+        }
         v1.post("transfers/:id/receive") { request, context in
             let id = try transferID(context)
             let (body, bytes) = try await decodeKeepingBytes(TransferReceipt.self, request, context)

@@ -284,6 +284,7 @@ struct TransferView: Encodable, ResponseEncodable, Sendable {
     /// (estimate − actual) / actual in parts per million; beyond the rules' tolerance it is flagged.
     let errorPpm: Int64?
     let flagged: Bool
+    let trueUpFen: Int64?
     let lines: [Line]
     let views: Views
 
@@ -291,7 +292,7 @@ struct TransferView: Encodable, ResponseEncodable, Sendable {
         (id, from, to, status, rulesVersion) = (transfer.id, transfer.fromCode, transfer.toCode, transfer.status, transfer.rulesVersion)
         (estimateTotalFen, actualFreightFen, actualInsuranceFen, actualTotalFen) =
             (transfer.estimateTotalFen, transfer.actualFreightFen, transfer.actualInsuranceFen, transfer.actualTotalFen)
-        (errorPpm, flagged) = (transfer.errorPartsPerMillion, transfer.flagged)
+        (errorPpm, flagged, trueUpFen) = (transfer.errorPartsPerMillion, transfer.flagged, transfer.trueUpFen)
         lines = transfer.lines.map { line in
             let scale = line.item.quantityScale
             return Line(
@@ -304,10 +305,10 @@ struct TransferView: Encodable, ResponseEncodable, Sendable {
                 landedValueFen: line.landedValueFen)
         }
         let landed = transfer.lines.compactMap(\.landedValueFen)
+        let settled = transfer.status == "cancelled" ? 0 : transfer.estimateTotalFen + (transfer.trueUpFen ?? 0)
         views = Views(
-            sender: .init(internalSaleFen: transfer.estimateTotalFen, receivableFen: transfer.status == "cancelled" ? 0 : transfer.estimateTotalFen),
+            sender: .init(internalSaleFen: settled, receivableFen: settled),
             receiver: .init(
-                internalPurchaseFen: transfer.estimateTotalFen, payableFen: transfer.status == "cancelled" ? 0 : transfer.estimateTotalFen,
-                landedValueFen: landed.count == transfer.lines.count ? landed.reduce(0, +) : nil))
+                internalPurchaseFen: settled, payableFen: settled, landedValueFen: landed.count == transfer.lines.count ? landed.reduce(0, +) : nil))
     }
 }
