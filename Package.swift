@@ -57,6 +57,7 @@ let package = Package(
                 "SMCrypto",
                 "CGcrypt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         .target(

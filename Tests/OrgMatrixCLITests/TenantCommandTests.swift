@@ -62,4 +62,27 @@ import Testing
         #expect(output.status == 2)
         #expect(output.standardError.contains("tenant.code"))
     }
+
+    /// The shipped dairy tenant (under a unique code) with its demo seed: receipts, transfers
+    /// and sales through the whole lifecycle, once.
+    @Test func theDairyDemoSeedsOnce() async throws {
+        let environment = try await SharedDatabase.environment()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("seed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let code = "t-" + UUID().uuidString.prefix(12).lowercased()
+        let original = try String(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("Tenants/dairy.yaml"), encoding: .utf8)
+        let file = directory.appendingPathComponent("dairy.yaml").path
+        let keys = directory.appendingPathComponent("keys.json").path
+        try original.replacingOccurrences(of: "code: \"dairy\"", with: "code: \"\(code)\"").write(toFile: file, atomically: true, encoding: .utf8)
+        let applied = try runProcess(
+            TestEnvironment.orgmatrixExecutable, ["tenant", "apply", file, "--keys-out", keys, "--database-url", environment.ownerURLText])
+        #expect(applied.status == 0, "\(applied.standardError)")
+        let seed = ["seed", "demo", "--keys", keys, "--database-url", environment.appURLText]
+        let first = try runProcess(TestEnvironment.orgmatrixExecutable, seed)
+        #expect(first.status == 0, "\(first.standardError)")
+        #expect(first.text.contains("16 transfers dispatched and received, 16 sales"))
+        let second = try runProcess(TestEnvironment.orgmatrixExecutable, seed)
+        #expect(second.text.contains("present already"))
+    }
 }

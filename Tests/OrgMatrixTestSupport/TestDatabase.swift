@@ -6,8 +6,9 @@ import PostgresNIO
 /// Where the tests' PostgreSQL is: the cluster `ops/test` starts (its URLs exported, or read from
 /// `.data/test/pg.env`). Tests never skip for want of a database: they fail and say how to get one.
 public struct TestEnvironment: Sendable {
-    /// The owner's URL as text, for handing to the `orgmatrix` executable.
+    /// The owner's and the application's URLs as text, for handing to the `orgmatrix` executable.
     public let ownerURLText: String
+    public let appURLText: String
     public let ownerURL: DatabaseURL
     public let appURL: DatabaseURL
     public let auditorURL: DatabaseURL
@@ -43,7 +44,7 @@ public struct TestEnvironment: Sendable {
             throw TestSetupError("no test database: run the tests with ops/test (or `ops/pg start --dir .data/test` first)")
         }
         return TestEnvironment(
-            ownerURLText: owner, ownerURL: try DatabaseURL(owner), appURL: try DatabaseURL(app), auditorURL: try DatabaseURL(auditor))
+            ownerURLText: owner, appURLText: app, ownerURL: try DatabaseURL(owner), appURL: try DatabaseURL(app), auditorURL: try DatabaseURL(auditor))
     }
 }
 
