@@ -10,7 +10,7 @@ import PostgresNIO
 /// Store calls the API uses, as the demo principals, so that the run command shows a living
 /// group. Runs once: it does nothing when the tenant has items already.
 struct SeedCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "seed", abstract: "Demo business data.", subcommands: [Demo.self])
+    static let configuration = CommandConfiguration(commandName: "seed", abstract: "Demo business data.", subcommands: [Demo.self, SeedGenerate.self])
 
     struct Demo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
