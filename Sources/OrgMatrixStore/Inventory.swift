@@ -211,14 +211,7 @@ extension Sandbox {
         ).collect().first!.decode(Int64.self)
         var posted: [PostedDocument.Line] = []
         for (index, (item, quantity, unitPrice)) in resolved.enumerated() {
-            let balanceRow = try await connection.query(
-                """
-                SELECT on_hand_scaled, value_fen FROM stock_balances
-                WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(item.id)
-                FOR UPDATE
-                """, logger: logger
-            ).collect().first
-            let balance: (Int64, Int64) = try balanceRow?.decode((Int64, Int64).self) ?? (0, 0)
+            let balance = try await lockedBalance(itemID: item.id)
             guard balance.0 >= quantity else {
                 let shortfall = ScaledQuantity.format(quantity - balance.0, scale: item.quantityScale)
                 throw StoreError(
@@ -329,6 +322,21 @@ extension Sandbox {
                 field: "settlementOrg")
         }
         return rows[0]
+    }
+
+    /// The acting org's balance of an item, locked until the transaction ends, so concurrent
+    /// postings on it queue instead of overselling or losing an update; (0, 0) when there is none.
+    func lockedBalance(itemID: Int64) async throws -> (onHand: Int64, value: Int64) {
+        let row = try await connection.query(
+            """
+            SELECT on_hand_scaled, value_fen FROM stock_balances
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(itemID)
+            FOR UPDATE
+            """, logger: logger
+        ).collect().first
+        guard let row else { return (0, 0) }
+        let (onHand, value) = try row.decode((Int64, Int64).self)
+        return (onHand, value)
     }
 
     func insertMove(item: Item, quantity: Int64, value: Int64, unitCost: Int64, document: (String, Int64)) async throws {
@@ -445,14 +453,7 @@ extension Sandbox {
             } catch {
                 throw StoreError(.invalid, "counted must be a decimal of at most the item's decimals, zero or more.", field: "lines[\(index)].counted")
             }
-            let balanceRow = try await connection.query(
-                """
-                SELECT on_hand_scaled, value_fen FROM stock_balances
-                WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(item.id)
-                FOR UPDATE
-                """, logger: logger
-            ).collect().first
-            let (book, value): (Int64, Int64) = try balanceRow?.decode((Int64, Int64).self) ?? (0, 0)
+            let (book, value) = try await lockedBalance(itemID: item.id)
             let difference = counted - book
             var adjustment: Int64 = 0
             if difference < 0 {

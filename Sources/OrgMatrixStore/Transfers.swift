@@ -102,14 +102,7 @@ extension Sandbox {
         try await requirePhysicalWriter()
         let order = try await ownTransfer(id, as: \.fromCode, "dispatch it (only its sender does)", status: "created")
         for (index, line) in order.lines.enumerated() {
-            let balanceRow = try await connection.query(
-                """
-                SELECT on_hand_scaled, value_fen FROM stock_balances
-                WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(line.item.id)
-                FOR UPDATE
-                """, logger: logger
-            ).collect().first
-            let (onHand, value): (Int64, Int64) = try balanceRow?.decode((Int64, Int64).self) ?? (0, 0)
+            let (onHand, value) = try await lockedBalance(itemID: line.item.id)
             guard onHand >= line.quantityScaled else {
                 throw StoreError(
                     .conflict,
