@@ -234,13 +234,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION app_context_valid() RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER AS $$
-BEGIN
-    RETURN public.app_context_checked(true);
-END
-$$;
-
 CREATE FUNCTION app_tenant_id() RETURNS uuid
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER AS $$
 BEGIN
@@ -268,16 +261,6 @@ LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER AS $$
 BEGIN
     IF public.app_context_checked(false) THEN
         RETURN pg_catalog.current_setting('app.org_id')::bigint;
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-CREATE FUNCTION app_principal_id() RETURNS bigint
-LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER AS $$
-BEGIN
-    IF public.app_context_checked(false) THEN
-        RETURN pg_catalog.current_setting('app.principal_id')::bigint;
     END IF;
     RETURN NULL;
 END
@@ -409,9 +392,8 @@ $$;
 
 GRANT EXECUTE ON FUNCTION app_place_new_org(text, text, timestamptz) TO orgmatrix_app;
 
-GRANT EXECUTE ON FUNCTION app_begin(text, bytea), app_tenant_id(), app_tenant_for_roles(text[]), app_org_id(),
-    app_principal_id(), app_writer(), app_role(), app_visible_orgs(),
-    app_context_valid(), app_visible_set_as_of(text, timestamptz) TO orgmatrix_app, orgmatrix_auditor;
+GRANT EXECUTE ON FUNCTION app_begin(text, bytea), app_tenant_id(), app_tenant_for_roles(text[]), app_org_id(), app_writer(),
+    app_role(), app_visible_orgs(), app_visible_set_as_of(text, timestamptz) TO orgmatrix_app, orgmatrix_auditor;
 
 -- ---- policies ------------------------------------------------------------------------------------
 -- Read policies compare the tenant with `= ANY (ARRAY[getter])` rather than `= getter`: with

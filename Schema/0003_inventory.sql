@@ -169,27 +169,23 @@ CREATE POLICY items_admin_update ON items FOR UPDATE TO orgmatrix_app
     WITH CHECK (tenant_id = (SELECT app_tenant_for_roles('{hq_admin}')));
 CREATE POLICY items_owner ON items FOR ALL TO orgmatrix_owner USING (true) WITH CHECK (true);
 
-DO $$
-DECLARE
-    org_table text;
+-- Org-owned tables are declared once, here: read within the visible set, insert only as the
+-- acting org with a writing role, the owner unrestricted. Later migrations call it too.
+CREATE FUNCTION declare_org_owned_table(p_table regclass) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
-    -- Org-owned tables: read within the visible set, insert only as the acting org with a
-    -- writing role; balances are also updated that way.
-    FOREACH org_table IN ARRAY ARRAY['stock_balances', 'stock_moves', 'purchase_receipts', 'purchase_receipt_lines',
-                                     'sales_issues', 'sales_issue_lines', 'idempotency_keys'] LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', org_table);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', org_table);
-        EXECUTE format($p$CREATE POLICY %I ON %I FOR SELECT TO orgmatrix_app, orgmatrix_auditor
-            USING (tenant_id = ANY ((SELECT ARRAY[app_tenant_id()])::uuid[])
-                AND org_id = ANY ((SELECT app_visible_orgs())::bigint[]))$p$, org_table || '_read', org_table);
-        EXECUTE format($p$CREATE POLICY %I ON %I FOR INSERT TO orgmatrix_app
-            WITH CHECK ((tenant_id, org_id) = (SELECT p.tenant_id, p.org_id FROM app_poster() p))$p$,
-            org_table || '_post', org_table);
-        EXECUTE format('CREATE POLICY %I ON %I FOR ALL TO orgmatrix_owner USING (true) WITH CHECK (true)',
-            org_table || '_owner', org_table);
-    END LOOP;
+    EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', p_table);
+    EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', p_table);
+    EXECUTE format($p$CREATE POLICY read ON %s FOR SELECT TO orgmatrix_app, orgmatrix_auditor
+        USING (tenant_id = ANY ((SELECT ARRAY[app_tenant_id()])::uuid[])
+            AND org_id = ANY ((SELECT app_visible_orgs())::bigint[]))$p$, p_table);
+    EXECUTE format($p$CREATE POLICY post ON %s FOR INSERT TO orgmatrix_app
+        WITH CHECK ((tenant_id, org_id) = (SELECT p.tenant_id, p.org_id FROM app_poster() p))$p$, p_table);
+    EXECUTE format('CREATE POLICY owner ON %s FOR ALL TO orgmatrix_owner USING (true) WITH CHECK (true)', p_table);
 END
 $$;
+
+SELECT declare_org_owned_table(t) FROM unnest(ARRAY['stock_balances', 'stock_moves', 'purchase_receipts', 'purchase_receipt_lines',
+    'sales_issues', 'sales_issue_lines', 'idempotency_keys']::regclass[]) t;
 CREATE POLICY stock_balances_update ON stock_balances FOR UPDATE TO orgmatrix_app
     USING ((tenant_id, org_id) = (SELECT p.tenant_id, p.org_id FROM app_poster() p))
     WITH CHECK ((tenant_id, org_id) = (SELECT p.tenant_id, p.org_id FROM app_poster() p));

@@ -34,24 +34,7 @@ ALTER TABLE stock_moves DROP CONSTRAINT stock_moves_document_type_check;
 ALTER TABLE stock_moves ADD CONSTRAINT stock_moves_document_type_check
     CHECK (document_type IN ('purchase_receipt', 'sales_issue', 'stock_count'));
 
-DO $$
-DECLARE
-    org_table text;
-BEGIN
-    FOREACH org_table IN ARRAY ARRAY['stock_counts', 'stock_count_lines'] LOOP
-        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', org_table);
-        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', org_table);
-        EXECUTE format($p$CREATE POLICY %I ON %I FOR SELECT TO orgmatrix_app, orgmatrix_auditor
-            USING (tenant_id = ANY ((SELECT ARRAY[app_tenant_id()])::uuid[])
-                AND org_id = ANY ((SELECT app_visible_orgs())::bigint[]))$p$, org_table || '_read', org_table);
-        EXECUTE format($p$CREATE POLICY %I ON %I FOR INSERT TO orgmatrix_app
-            WITH CHECK ((tenant_id, org_id) = (SELECT p.tenant_id, p.org_id FROM app_poster() p))$p$,
-            org_table || '_post', org_table);
-        EXECUTE format('CREATE POLICY %I ON %I FOR ALL TO orgmatrix_owner USING (true) WITH CHECK (true)',
-            org_table || '_owner', org_table);
-    END LOOP;
-END
-$$;
+SELECT declare_org_owned_table(t) FROM unnest(ARRAY['stock_counts', 'stock_count_lines']::regclass[]) t;
 
 GRANT SELECT ON stock_counts, stock_count_lines TO orgmatrix_app, orgmatrix_auditor;
 GRANT INSERT ON stock_counts, stock_count_lines TO orgmatrix_app;

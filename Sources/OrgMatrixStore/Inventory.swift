@@ -104,15 +104,20 @@ extension Sandbox {
         if try await items().contains(where: { $0.code == item.code }) {
             throw StoreError(.conflict, "An item with code \(item.code) exists already.", field: "code")
         }
-        try await connection.query(
+        let id = try await connection.query(
             """
             INSERT INTO items (tenant_id, code, name, base_unit, quantity_scale, weight_grams_per_unit, category, shelf_life_days,
                 tax_code, tax_rate_basis_points)
             VALUES (\(principal.tenantID.rawValue), \(item.code), \(item.name), \(item.baseUnit), \(item.quantityScale),
                 \(item.weightGramsPerUnit), \(item.category), \(item.shelfLifeDays), \(item.taxCode), \(item.taxRateBasisPoints))
-            """, logger: logger)
+            RETURNING item_id
+            """, logger: logger
+        ).collect().first!.decode(Int64.self)
         try await audit("item.create", subject: item.code, detail: ["name": item.name])
-        return try await items().first { $0.code == item.code }!
+        return Item(
+            id: id, code: item.code, name: item.name, baseUnit: item.baseUnit, quantityScale: item.quantityScale,
+            weightGramsPerUnit: item.weightGramsPerUnit, category: item.category, shelfLifeDays: item.shelfLifeDays, taxCode: item.taxCode,
+            taxRateBasisPoints: item.taxRateBasisPoints)
     }
 
     public func balances(org: String?, item: String?) async throws -> [StockBalance] {

@@ -157,3 +157,34 @@ extension PSQLError {
         return parts.compactMap { $0 }.joined(separator: " ")
     }
 }
+
+/// Databases made and dropped whole (benchmarks, tests). A database name cannot be a bound
+/// parameter, so this is, with the migrations above, the one place that writes SQL text itself:
+/// the name is checked against a strict pattern first.
+public enum ScratchDatabase {
+    public struct Name: Sendable, CustomStringConvertible {
+        public let rawValue: String
+
+        public init(_ rawValue: String) throws {
+            guard rawValue.wholeMatch(of: /[a-z][a-z0-9_]{0,62}/) != nil else {
+                throw MigrationFailure(file: "-", message: "database name \(rawValue) must be lower-case letters, digits and underscores")
+            }
+            self.rawValue = rawValue
+        }
+
+        /// `prefix_` and 12 random hex digits.
+        public init(random prefix: String) throws {
+            try self.init(prefix + "_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12))
+        }
+
+        public var description: String { rawValue }
+    }
+
+    public static func create(_ name: Name, connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name.rawValue)"), logger: logger)
+    }
+
+    public static func drop(_ name: Name, connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name.rawValue) WITH (FORCE)"), logger: logger)
+    }
+}

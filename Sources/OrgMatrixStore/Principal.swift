@@ -46,8 +46,6 @@ public struct Principal: Sendable, Hashable {
     public let orgID: OrgID
     public let orgCode: OrgCode
     public let role: PrincipalRole
-    /// The acting org and every org below it in the matrix valid now.
-    public let visibleOrgs: [OrgID]
 }
 
 /// One request's transaction inside a principal's sandbox. Row-level security holds whatever
@@ -70,17 +68,16 @@ extension Database {
         try await withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """
-                SELECT tenant_id, principal_id, principal_name, org_id, org_code, role, visible_orgs
+                SELECT tenant_id, principal_id, principal_name, org_id, org_code, role
                 FROM app_begin(\(key.tenant.rawValue), \(ByteBuffer(bytes: key.hash)))
                 """, logger: logger
             ).collect()
             guard let row = rows.first else { throw StoreError(.unauthenticated, "The API key is unknown or revoked.") }
-            let (tenantID, principalID, name, orgID, orgCode, role, visible) = try row.decode(
-                (UUID, Int64, String, Int64, String, String, [Int64]).self)
+            let (tenantID, principalID, name, orgID, orgCode, role) = try row.decode((UUID, Int64, String, Int64, String, String).self)
             guard let role = PrincipalRole(rawValue: role) else { throw StoreError(.unauthenticated, "Unknown role \(role).") }
             let principal = Principal(
                 tenantID: TenantID(tenantID), tenantCode: key.tenant, principalID: principalID, name: name, orgID: OrgID(orgID),
-                orgCode: try OrgCode(orgCode), role: role, visibleOrgs: visible.map(OrgID.init))
+                orgCode: try OrgCode(orgCode), role: role)
             return try await body(
                 Sandbox(principal: principal, key: key, connection: connection, logger: logger, requestID: requestID))
         }

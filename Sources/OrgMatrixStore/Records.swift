@@ -32,6 +32,11 @@ public struct RelationRecord: Sendable, Hashable {
     public let id: Int64
     public let relation: Relation
 
+    init(id: Int64, relation: Relation) {
+        self.id = id
+        self.relation = relation
+    }
+
     /// From `relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours,
     /// markup_basis_points, valid_from, valid_to`.
     init(row: PostgresRow) throws {

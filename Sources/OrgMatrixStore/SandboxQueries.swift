@@ -139,7 +139,9 @@ extension Sandbox {
             "UPDATE relations SET valid_to = \(moment) WHERE tenant_id = \(principal.tenantID.rawValue) AND relation_id = \(id)",
             logger: logger)
         try await audit("relation.end", subject: String(id), detail: ["at": moment.formatted(.iso8601)])
-        return try await relations(at: nil, touching: nil).first { $0.id == id }!
+        var ended = current.relation
+        ended.validTo = moment
+        return RelationRecord(id: id, relation: ended)
     }
 
     public func createPrincipal(_ spec: PrincipalSpec) async throws -> (PrincipalRecord, APIKey) {
@@ -166,7 +168,8 @@ extension Sandbox {
         guard record.revokedAt == nil else { throw StoreError(.conflict, "Principal \(id) is revoked already.") }
         try await MatrixWrites.revokePrincipal(id: id, at: now, tenantID: principal.tenantID, connection: connection, logger: logger)
         try await audit("principal.revoke", subject: record.name, detail: [:])
-        return try await principals().first { $0.id == id }!
+        return PrincipalRecord(
+            id: record.id, name: record.name, orgCode: record.orgCode, role: record.role, createdAt: record.createdAt, revokedAt: now)
     }
 
     public func principals() async throws -> [PrincipalRecord] {
@@ -254,6 +257,6 @@ extension Sandbox {
         let id = try await MatrixWrites.insertRelation(
             relation, fromID: ids[relation.from]!, toID: ids[relation.to]!, tenantID: principal.tenantID, connection: connection,
             logger: logger)
-        return try await relations(at: nil, touching: nil).first { $0.id == id }!
+        return RelationRecord(id: id, relation: relation)
     }
 }

@@ -9,6 +9,7 @@ public struct TransferRecord: Sendable {
         public let item: Item
         public let quantityScaled: Int64
         public let unitCostFen: Int64
+        public let freightFen: Int64
         public let totalFen: Int64
         public let breakdown: String
         public let lostScaled: Int64?
@@ -268,15 +269,15 @@ extension Sandbox {
         var lines: [TransferRecord.Line] = []
         let rows = try await connection.query(
             """
-            SELECT item_id, quantity_scaled, unit_cost_fen, total_fen, breakdown::text, lost_scaled, allowance_scaled, claim_scaled,
-                claim_value_fen, landed_value_fen
+            SELECT item_id, quantity_scaled, unit_cost_fen, freight_fen, total_fen, breakdown::text, lost_scaled, allowance_scaled,
+                claim_scaled, claim_value_fen, landed_value_fen
             FROM transfer_lines WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id) ORDER BY line_no
             """, logger: logger)
         for try await row in rows {
-            let c = try row.decode((Int64, Int64, Int64, Int64, String, Int64?, Int64?, Int64?, Int64?, Int64?).self)
+            let c = try row.decode((Int64, Int64, Int64, Int64, Int64, String, Int64?, Int64?, Int64?, Int64?, Int64?).self)
             lines.append(.init(
-                item: catalogue[c.0]!, quantityScaled: c.1, unitCostFen: c.2, totalFen: c.3, breakdown: c.4, lostScaled: c.5,
-                allowanceScaled: c.6, claimScaled: c.7, claimValueFen: c.8, landedValueFen: c.9))
+                item: catalogue[c.0]!, quantityScaled: c.1, unitCostFen: c.2, freightFen: c.3, totalFen: c.4, breakdown: c.5, lostScaled: c.6,
+                allowanceScaled: c.7, claimScaled: c.8, claimValueFen: c.9, landedValueFen: c.10))
         }
         return TransferRecord(
             id: id, fromCode: h.0, toCode: h.1, status: h.2, rulesVersion: h.3, estimateTotalFen: h.4, actualFreightFen: h.5,

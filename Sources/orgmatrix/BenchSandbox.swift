@@ -35,11 +35,11 @@ struct BenchSandbox: AsyncParsableCommand {
         let logger = Logger(label: "orgmatrix.bench")
         let ownerURL = try Settings.databaseURL(flag: nil, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
         let appURL = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
-        let name = "bench_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
-        try await connect(ownerURL, logger) { try await $0.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger) }
+        let name = try ScratchDatabase.Name(random: "bench")
+        try await connect(ownerURL, logger) { try await ScratchDatabase.create(name, connection: $0, logger: logger) }
         let outcome: Result<Void, any Error>
         do {
-            try await benchmark(ownerURL: ownerURL, appURL: appURL, name: String(name), logger: logger)
+            try await benchmark(ownerURL: ownerURL, appURL: appURL, name: name.rawValue, logger: logger)
             outcome = .success(())
         } catch {
             outcome = .failure(error)
@@ -47,9 +47,7 @@ struct BenchSandbox: AsyncParsableCommand {
         if keepDatabase {
             print("kept database \(name)")
         } else {
-            try await connect(ownerURL, logger) {
-                try await $0.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
-            }
+            try await connect(ownerURL, logger) { try await ScratchDatabase.drop(name, connection: $0, logger: logger) }
         }
         do {
             try outcome.get()
@@ -82,32 +80,44 @@ struct BenchSandbox: AsyncParsableCommand {
     /// Fills the scratch database; returns the key of the measured principal (an auditor at region A).
     private func load(_ connection: PostgresConnection, _ logger: Logger) async throws -> APIKey {
         let key = APIKey.generate(tenant: try .init("bench-0"))
-        let sql = """
-            ALTER TABLE audit_events NO FORCE ROW LEVEL SECURITY;
-            INSERT INTO tenants (tenant_id, code, name) SELECT gen_random_uuid(), 'bench-' || t, 'bench ' || t FROM generate_series(0, \(tenants - 1)) t;
+        let lastTenant = tenants - 1
+        let lastOrg = orgs - 1
+        let otherRows = rows / 10
+        let statements: [PostgresQuery] = [
+            "ALTER TABLE audit_events NO FORCE ROW LEVEL SECURITY",
+            """
+            INSERT INTO tenants (tenant_id, code, name)
+            SELECT gen_random_uuid(), 'bench-' || t, 'bench ' || t FROM generate_series(0, \(lastTenant)) t
+            """,
+            """
             INSERT INTO orgs (tenant_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code, county_code,
                 latitude_microdegrees, longitude_microdegrees)
             SELECT tenant_id, CASE o WHEN 0 THEN 'HQ' WHEN 1 THEN 'REGION-A' WHEN 2 THEN 'REGION-B' ELSE 'WH-' || o END,
                    'org ' || o, CASE WHEN o < 3 THEN 'virtual' ELSE 'physical' END, o < 3, o >= 3, o = 0,
                    CASE WHEN o >= 3 THEN '110000' END, CASE WHEN o >= 3 THEN '110100' END, CASE WHEN o >= 3 THEN '110105' END,
                    CASE WHEN o >= 3 THEN 39904200 END, CASE WHEN o >= 3 THEN 116407400 END
-            FROM tenants, generate_series(0, \(orgs - 1)) o;
+            FROM tenants, generate_series(0, \(lastOrg)) o
+            """,
+            """
             INSERT INTO relations (tenant_id, kind, from_org_id, from_code, to_org_id, to_code, valid_from)
             SELECT c.tenant_id, 'reports_to', c.org_id, c.code, p.org_id, p.code, '2026-01-01'
             FROM orgs c JOIN orgs p ON p.tenant_id = c.tenant_id
              AND p.code = CASE WHEN c.code LIKE 'REGION-%' THEN 'HQ'
-                               WHEN c.code LIKE 'WH-%' THEN CASE WHEN substr(c.code, 4)::int % 2 = 0 THEN 'REGION-A' ELSE 'REGION-B' END END;
+                               WHEN c.code LIKE 'WH-%' THEN CASE WHEN substr(c.code, 4)::int % 2 = 0 THEN 'REGION-A' ELSE 'REGION-B' END END
+            """,
+            """
             INSERT INTO principals (tenant_id, name, org_id, role)
-            SELECT tenant_id, 'region-auditor', org_id, 'auditor' FROM orgs WHERE code = 'REGION-A';
+            SELECT tenant_id, 'region-auditor', org_id, 'auditor' FROM orgs WHERE code = 'REGION-A'
+            """,
+            """
             INSERT INTO audit_events (tenant_id, actor, org_id, action, subject)
             SELECT t.tenant_id, 'bench', t.ids[1 + (g.i % t.org_count)], 'bench.load', 'row ' || g.i
             FROM (SELECT tenant_id, array_agg(org_id) AS ids, count(*)::int AS org_count FROM orgs GROUP BY tenant_id) t
             JOIN tenants USING (tenant_id)
-            CROSS JOIN LATERAL generate_series(1, CASE WHEN tenants.code = 'bench-0' THEN \(rows) ELSE \(rows / 10) END) AS g (i);
-            """
-        for statement in sql.split(separator: ";\n") where !statement.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-            try await connection.query(PostgresQuery(unsafeSQL: String(statement)), logger: logger)
-        }
+            CROSS JOIN LATERAL generate_series(1, CASE WHEN tenants.code = 'bench-0' THEN \(rows) ELSE \(otherRows) END) AS g (i)
+            """,
+        ]
+        for statement in statements { try await connection.query(statement, logger: logger) }
         try await connection.query(
             """
             INSERT INTO api_keys (tenant_id, principal_id, org_id, key_hash)

@@ -123,10 +123,7 @@ struct DemoSeed {
             try await $0.createTransfer(to: try OrgCode(to), lines: lines.map { PostingLine(itemCode: $0.0, quantity: $0.1, unitFen: 0) })
         }
         _ = try await `as`(sender) { try await $0.dispatchTransfer(id: created.id) }
-        let freight = created.lines.reduce(Int64(0)) { total, line in
-            total + ((try? JSONSerialization.jsonObject(with: Data(line.breakdown.utf8)) as? [[String: Any]])?
-                .first { $0["name"] as? String == "freight" }?["amountFen"] as? Int64 ?? 0)
-        }
+        let freight = created.lines.reduce(Int64(0)) { $0 + $1.freightFen }
         let actualFreight = Rounding.halfEven(Int128(freight) * Int128(1_000_000 + freightVariancePpm), dividedBy: 1_000_000)
         _ = try await `as`(receiver) {
             try await $0.receiveTransfer(

@@ -127,12 +127,12 @@ import Testing
         let attempts: [(String, String)] = [
             ("b-operator", "INSERT INTO orgs (tenant_id, code, name, kind, can_settle, can_fulfil, can_supervise) SELECT tenant_id, 'ROGUE', 'x', 'virtual', true, false, false FROM tenants"),
             ("hq-auditor", "INSERT INTO audit_events (tenant_id, principal_id, actor, org_id, action, subject) SELECT tenant_id, 1, 'x', org_id, 'forged', 'x' FROM orgs LIMIT 1"),
-            ("b-operator", "UPDATE relations SET valid_to = now() + interval '1 day'"),
-            ("b-operator", "UPDATE principals SET revoked_at = now()"),
+            ("b-operator", "UPDATE relations SET valid_to = now() + interval '1 day' RETURNING 1"),
+            ("b-operator", "UPDATE principals SET revoked_at = now() RETURNING 1"),
             ("hq-admin", "DELETE FROM relations"),
             ("hq-admin", "DELETE FROM audit_events"),
-            ("hq-admin", "UPDATE audit_events SET action = 'tampered'"),
-            ("hq-admin", "UPDATE orgs SET code = 'RENAMED'"),
+            ("hq-admin", "UPDATE audit_events SET action = 'tampered' RETURNING 1"),
+            ("hq-admin", "UPDATE orgs SET code = 'RENAMED' RETURNING 1"),
             ("hq-admin", "SELECT key_hash FROM api_keys"),
             ("hq-admin", "SELECT * FROM principal_context_key"),
             ("hq-admin", "SELECT app_context_mac('x')"),
@@ -148,7 +148,7 @@ import Testing
                 do {
                     let rows = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: testLogger).collect()
                     try await connection.query("COMMIT", logger: testLogger)
-                    // An UPDATE that RLS filters to zero rows is refused too: nothing may change.
+                    // An UPDATE that RLS filters to zero rows (RETURNING nothing) is refused too.
                     return rows.isEmpty && statement.hasPrefix("UPDATE")
                 } catch {
                     _ = try? await connection.query("ROLLBACK", logger: testLogger)

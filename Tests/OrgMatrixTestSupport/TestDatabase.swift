@@ -66,14 +66,14 @@ public struct ThrowawayDatabase: Sendable {
         _ body: @Sendable (ThrowawayDatabase) async throws -> T
     ) async throws -> T {
         let environment = try TestEnvironment.load()
-        let name = "test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let scratch = try ScratchDatabase.Name(random: "test")
+        let name = scratch.rawValue
         let database = ThrowawayDatabase(
             name: name, ownerURL: environment.ownerURL.replacingDatabase(name),
             appURL: environment.appURL.replacingDatabase(name), auditorURL: environment.auditorURL.replacingDatabase(name))
-        // Database names cannot be bound parameters; `name` is generated above from hex digits only.
         do {
             try await withConnection(environment.ownerURL) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: testLogger)
+                try await ScratchDatabase.create(scratch, connection: connection, logger: testLogger)
             }
         } catch let error as PSQLError {
             throw TestSetupError("CREATE DATABASE: " + String(reflecting: error))
@@ -92,7 +92,7 @@ public struct ThrowawayDatabase: Sendable {
         } catch {
             result = .failure(error)
         }
-        try await drop(name, ownerURL: environment.ownerURL)
+        try await drop(scratch, ownerURL: environment.ownerURL)
         return try result.get()
     }
 }
@@ -100,12 +100,12 @@ public struct ThrowawayDatabase: Sendable {
 /// Drops a test database. The owner may not terminate the application role's backends (FORCE
 /// needs pg_signal_backend), and a pool closes its connections asynchronously after its
 /// service stops, so a drop that finds them still there waits for them, for up to 10 s.
-private func drop(_ name: String, ownerURL: DatabaseURL) async throws {
+private func drop(_ name: ScratchDatabase.Name, ownerURL: DatabaseURL) async throws {
     let deadline = ContinuousClock.now + .seconds(10)
     while true {
         do {
             try await withConnection(ownerURL) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: testLogger)
+                try await ScratchDatabase.drop(name, connection: connection, logger: testLogger)
             }
             return
         } catch let error as PSQLError where error.sqlState == "42501" && ContinuousClock.now < deadline {

@@ -41,8 +41,11 @@ import Testing
 
         var raw = signature.rawRepresentation
         raw[40] ^= 0x01
-        if let flipped = try? SM2Signature(rawRepresentation: raw) {
+        do {
+            let flipped = try SM2Signature(rawRepresentation: raw)
             #expect(try !key.publicKey.isValidSignature(flipped, for: message))
+        } catch {
+            #expect(error.code == .signatureOutOfRange)
         }
         #expect(try !key.publicKey.isValidSignature(signature, for: message, id: Array("another-org".utf8)))
         #expect(try !SM2PrivateKey.generate().publicKey.isValidSignature(signature, for: message))
