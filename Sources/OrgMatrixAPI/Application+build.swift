@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import NIOCore
 import OrgMatrixStore
 import PostgresNIO
 import Prometheus
@@ -79,13 +80,17 @@ public func buildRouter(_ dependencies: AppDependencies) throws -> Router<AppReq
 }
 
 /// The whole server: router, HTTP listener and the database pool as a service that shuts down
-/// after the listener has drained its in-flight requests.
-public func buildApplication(_ configuration: AppConfiguration, logger: Logger) throws -> some ApplicationProtocol {
+/// after the listener has drained its in-flight requests. `onServerRunning` learns the bound
+/// channel (its port, when `configuration.port` is 0).
+public func buildApplication(
+    _ configuration: AppConfiguration, logger: Logger, onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
     let dependencies = try AppDependencies.make(configuration, logger: logger)
     return Application(
         router: try buildRouter(dependencies),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "OrgMatrix"),
         services: [dependencies.database.client],
+        onServerRunning: onServerRunning,
         logger: logger
     )
 }

@@ -177,6 +177,7 @@ extension Sandbox {
             """, logger: logger
         ).collect().first!.decode(Int64.self)
         var posted: [PostedDocument.Line] = []
+        var moves: [Move] = []
         for (index, (item, quantity, unitCost)) in resolved.enumerated() {
             let amount = MovingAverage.lineValue(unitCostFen: unitCost, quantityScaled: quantity, scale: item.quantityScale)
             try await connection.query(
@@ -193,9 +194,10 @@ extension Sandbox {
                 SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled,
                     value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now()
                 """, logger: logger)
-            try await insertMove(item: item, quantity: quantity, value: amount, unitCost: unitCost, document: ("purchase_receipt", receiptID))
+            moves.append(Move(itemID: item.id, quantityScaled: quantity, valueFen: amount, unitCostFen: unitCost))
             posted.append(.init(itemCode: item.code, quantityScaled: quantity, quantityScale: item.quantityScale, unitFen: unitCost, amountFen: amount, costFen: amount))
         }
+        try await insertMoves(moves, document: ("purchase_receipt", receiptID))
         try await audit("purchase_receipt.post", subject: String(receiptID), detail: ["supplier": supplier, "lines": String(posted.count)])
         return PostedDocument(id: receiptID, type: "purchase_receipt", orgCode: principal.orgCode.rawValue, counterparty: supplier, settlementOrgCode: nil, lines: posted)
     }
@@ -215,17 +217,22 @@ extension Sandbox {
             """, logger: logger
         ).collect().first!.decode(Int64.self)
         var posted: [PostedDocument.Line] = []
+        var moves: [Move] = []
+        var balances = try await lockedBalances(itemIDs: resolved.map(\.0.id))
         for (index, (item, quantity, unitPrice)) in resolved.enumerated() {
-            let balance = try await lockedBalance(itemID: item.id)
-            guard balance.0 >= quantity else {
-                let shortfall = ScaledQuantity.format(quantity - balance.0, scale: item.quantityScale)
+            let balance = balances[item.id] ?? Balance(onHandScaled: 0, valueFen: 0)
+            guard balance.onHandScaled >= quantity else {
+                let shortfall = ScaledQuantity.format(quantity - balance.onHandScaled, scale: item.quantityScale)
                 throw StoreError(
                     .conflict,
-                    "Insufficient stock of \(item.code) at \(principal.orgCode): \(ScaledQuantity.format(balance.0, scale: item.quantityScale)) "
-                        + "\(item.baseUnit) on hand, short by \(shortfall) \(item.baseUnit).",
+                    "Insufficient stock of \(item.code) at \(principal.orgCode): "
+                        + "\(ScaledQuantity.format(balance.onHandScaled, scale: item.quantityScale)) \(item.baseUnit) on hand, "
+                        + "short by \(shortfall) \(item.baseUnit).",
                     field: "lines[\(index)].quantity")
             }
-            let cost = MovingAverage.issueCost(valueFen: balance.1, onHandScaled: balance.0, quantityScaled: quantity)
+            let cost = MovingAverage.issueCost(valueFen: balance.valueFen, onHandScaled: balance.onHandScaled, quantityScaled: quantity)
+            // A later line of the same item issues from what this one left.
+            balances[item.id] = Balance(onHandScaled: balance.onHandScaled - quantity, valueFen: balance.valueFen - cost)
             let revenue = MovingAverage.lineValue(unitCostFen: unitPrice, quantityScaled: quantity, scale: item.quantityScale)
             try await connection.query(
                 """
@@ -239,9 +246,10 @@ extension Sandbox {
                     \(unitPrice), \(revenue), \(cost))
                 """, logger: logger)
             let unitCost = Rounding.halfEven(Int128(cost) * Int128(item.quantityScale), dividedBy: Int128(quantity))
-            try await insertMove(item: item, quantity: -quantity, value: -cost, unitCost: unitCost, document: ("sales_issue", issueID))
+            moves.append(Move(itemID: item.id, quantityScaled: -quantity, valueFen: -cost, unitCostFen: unitCost))
             posted.append(.init(itemCode: item.code, quantityScaled: quantity, quantityScale: item.quantityScale, unitFen: unitPrice, amountFen: revenue, costFen: cost))
         }
+        try await insertMoves(moves, document: ("sales_issue", issueID))
         try await audit(
             "sales_issue.post", subject: String(issueID), detail: ["customer": customer, "settlement_org": settlement.code, "lines": String(posted.count)])
         return PostedDocument(
@@ -329,30 +337,52 @@ extension Sandbox {
         return rows[0]
     }
 
-    /// The acting org's balance of an item, locked until the transaction ends, so concurrent
-    /// postings on it queue instead of overselling or losing an update; (0, 0) when there is none.
-    func lockedBalance(itemID: Int64) async throws -> (onHand: Int64, value: Int64) {
-        let row = try await connection.query(
+    /// The acting org's balances of `itemIDs`, locked until the transaction ends so concurrent
+    /// postings on them queue instead of overselling or losing an update. All are locked by one
+    /// statement in item order, so two postings never hold one row each while waiting for the
+    /// other's. An item without a balance row is absent.
+    func lockedBalances(itemIDs: [Int64]) async throws -> [Int64: Balance] {
+        let rows = try await connection.query(
             """
-            SELECT on_hand_scaled, value_fen FROM stock_balances
-            WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(itemID)
+            SELECT item_id, on_hand_scaled, value_fen FROM stock_balances
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = ANY(\(itemIDs))
+            ORDER BY item_id
             FOR UPDATE
-            """, logger: logger
-        ).collect().first
-        guard let row else { return (0, 0) }
-        let (onHand, value) = try row.decode((Int64, Int64).self)
-        return (onHand, value)
+            """, logger: logger)
+        var balances: [Int64: Balance] = [:]
+        for try await (itemID, onHand, value) in rows.decode((Int64, Int64, Int64).self) {
+            balances[itemID] = Balance(onHandScaled: onHand, valueFen: value)
+        }
+        return balances
     }
 
-    func insertMove(item: Item, quantity: Int64, value: Int64, unitCost: Int64, document: (String, Int64)) async throws {
+    /// Appends stock moves of one document, in the given order, with one statement.
+    func insertMoves(_ moves: [Move], document: (type: String, id: Int64)) async throws {
         try await connection.query(
             """
             INSERT INTO stock_moves (tenant_id, org_id, item_id, quantity_scaled, value_fen, unit_cost_fen, document_type, document_id,
                 principal_id)
-            VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(item.id), \(quantity), \(value), \(unitCost),
-                \(document.0), \(document.1), \(principal.principalID))
+            SELECT \(principal.tenantID.rawValue), \(principal.orgID.rawValue), m.item_id, m.quantity, m.value, m.unit_cost,
+                \(document.type), \(document.id), \(principal.principalID)
+            FROM unnest(\(moves.map(\.itemID))::bigint[], \(moves.map(\.quantityScaled))::bigint[], \(moves.map(\.valueFen))::bigint[],
+                \(moves.map(\.unitCostFen))::bigint[]) WITH ORDINALITY AS m (item_id, quantity, value, unit_cost, position)
+            ORDER BY m.position
             """, logger: logger)
     }
+}
+
+/// A locked stock balance as read.
+struct Balance {
+    var onHandScaled: Int64
+    var valueFen: Int64
+}
+
+/// A stock move about to be appended: signed quantity and value, unit cost at the move.
+struct Move {
+    let itemID: Int64
+    let quantityScaled: Int64
+    let valueFen: Int64
+    let unitCostFen: Int64
 }
 
 extension Sandbox {
@@ -444,21 +474,26 @@ extension Sandbox {
             """, logger: logger
         ).collect().first!.decode(Int64.self)
         var seen: Set<String> = []
-        var posted: [PostedCount.Line] = []
-        for (index, line) in lines.enumerated() {
+        let countedItems = try lines.enumerated().map { index, line throws -> Item in
             guard let item = catalogue[line.itemCode] else {
                 throw StoreError(.invalid, "No item \(line.itemCode) in this tenant.", field: "lines[\(index)].item")
             }
             guard seen.insert(item.code).inserted else {
                 throw StoreError(.invalid, "\(item.code) is counted twice.", field: "lines[\(index)].item")
             }
+            return item
+        }
+        let balances = try await lockedBalances(itemIDs: countedItems.map(\.id))
+        var posted: [PostedCount.Line] = []
+        var moves: [Move] = []
+        for (index, (line, item)) in zip(lines, countedItems).enumerated() {
             let counted: Int64
             do {
                 counted = try ScaledQuantity.parse(line.counted, scale: item.quantityScale, allowZero: true)
             } catch {
                 throw StoreError(.invalid, "counted must be a decimal of at most the item's decimals, zero or more.", field: "lines[\(index)].counted")
             }
-            let (book, value) = try await lockedBalance(itemID: item.id)
+            let (book, value) = balances[item.id].map { ($0.onHandScaled, $0.valueFen) } ?? (0, 0)
             let difference = counted - book
             var adjustment: Int64 = 0
             if difference < 0 {
@@ -488,10 +523,11 @@ extension Sandbox {
                     SET on_hand_scaled = EXCLUDED.on_hand_scaled, value_fen = EXCLUDED.value_fen, updated_at = now()
                     """, logger: logger)
                 let unitCost = Rounding.halfEven(Int128(adjustment.magnitude) * Int128(item.quantityScale), dividedBy: Int128(difference.magnitude))
-                try await insertMove(item: item, quantity: difference, value: adjustment, unitCost: unitCost, document: ("stock_count", countID))
+                moves.append(Move(itemID: item.id, quantityScaled: difference, valueFen: adjustment, unitCostFen: unitCost))
             }
             posted.append(.init(item: item, bookScaled: book, countedScaled: counted, adjustmentValueFen: adjustment))
         }
+        if !moves.isEmpty { try await insertMoves(moves, document: ("stock_count", countID)) }
         try await audit("stock_count.post", subject: String(countID), detail: ["reason": reason, "lines": String(posted.count)])
         return PostedCount(id: countID, orgCode: principal.orgCode.rawValue, reason: reason, lines: posted)
     }

@@ -17,22 +17,37 @@ public struct TransferRecord: Sendable {
         public let claimScaled: Int64?
         public let claimValueFen: Int64?
         public let landedValueFen: Int64?
+
+        /// The line as its receipt books it.
+        func booked(lost: Int64, allowance: Int64, claim: Int64, claimValueFen: Int64, landedValueFen: Int64) -> Line {
+            Line(
+                item: item, quantityScaled: quantityScaled, unitCostFen: unitCostFen, freightFen: freightFen, totalFen: totalFen,
+                breakdown: breakdown, lostScaled: lost, allowanceScaled: allowance, claimScaled: claim, claimValueFen: claimValueFen,
+                landedValueFen: landedValueFen)
+        }
     }
 
     public let id: Int64
     public let fromCode: String
     public let toCode: String
-    public let status: String
+    public internal(set) var status: String
     public let rulesVersion: String
     public let estimateTotalFen: Int64
-    public let actualFreightFen: Int64?
-    public let actualInsuranceFen: Int64?
-    public let actualTotalFen: Int64?
-    public let errorPartsPerMillion: Int64?
-    public let flagged: Bool
+    public internal(set) var actualFreightFen: Int64?
+    public internal(set) var actualInsuranceFen: Int64?
+    public internal(set) var actualTotalFen: Int64?
+    public internal(set) var errorPartsPerMillion: Int64?
+    public internal(set) var flagged: Bool
     /// Actual − estimate, settled by HQ's true-up of a flagged transfer.
     public let trueUpFen: Int64?
-    public let lines: [Line]
+    public internal(set) var lines: [Line]
+
+    /// The same transfer after a step that changed only its status.
+    func advanced(to status: String) -> TransferRecord {
+        var next = self
+        next.status = status
+        return next
+    }
 }
 
 /// What the receiver reports: actual freight and insurance for the whole transfer, and per line
@@ -102,33 +117,41 @@ extension Sandbox {
     public func dispatchTransfer(id: Int64) async throws -> TransferRecord {
         try await requirePhysicalWriter()
         let order = try await ownTransfer(id, as: \.fromCode, "dispatch it (only its sender does)", status: "created")
-        for (index, line) in order.lines.enumerated() {
-            let (onHand, value) = try await lockedBalance(itemID: line.item.id)
-            guard onHand >= line.quantityScaled else {
-                throw StoreError(
-                    .conflict,
-                    "Insufficient stock of \(line.item.code) at \(principal.orgCode): short by "
-                        + "\(ScaledQuantity.format(line.quantityScaled - onHand, scale: line.item.quantityScale)) \(line.item.baseUnit).",
-                    field: "lines[\(index)].quantity")
-            }
-            let cost = MovingAverage.issueCost(valueFen: value, onHandScaled: onHand, quantityScaled: line.quantityScaled)
-            try await connection.query(
-                """
-                UPDATE stock_balances SET on_hand_scaled = on_hand_scaled - \(line.quantityScaled), value_fen = value_fen - \(cost),
-                    in_transit_scaled = in_transit_scaled + \(line.quantityScaled), updated_at = now()
-                WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(line.item.id)
-                """, logger: logger)
-            try await insertMove(
-                item: line.item, quantity: -line.quantityScaled, value: -cost,
-                unitCost: Self.unitCost(cost, line.quantityScaled, line.item.quantityScale), document: ("transfer_dispatch", id))
-        }
         try await connection.query(
             """
             UPDATE transfers SET status = 'dispatched', dispatched_at = now()
             WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
             """, logger: logger)
         try await audit("transfer.dispatch", subject: String(id), detail: [:])
-        return try await transfer(id: id)!
+        // The sender's balances are the rows every posting at this warehouse queues on, so they
+        // are locked last and held for two statements only.
+        let balances = try await lockedBalances(itemIDs: order.lines.map(\.item.id))
+        var moves: [Move] = []
+        for (index, line) in order.lines.enumerated() {
+            let balance = balances[line.item.id] ?? Balance(onHandScaled: 0, valueFen: 0)
+            guard balance.onHandScaled >= line.quantityScaled else {
+                throw StoreError(
+                    .conflict,
+                    "Insufficient stock of \(line.item.code) at \(principal.orgCode): short by "
+                        + "\(ScaledQuantity.format(line.quantityScaled - balance.onHandScaled, scale: line.item.quantityScale)) \(line.item.baseUnit).",
+                    field: "lines[\(index)].quantity")
+            }
+            let cost = MovingAverage.issueCost(valueFen: balance.valueFen, onHandScaled: balance.onHandScaled, quantityScaled: line.quantityScaled)
+            moves.append(Move(
+                itemID: line.item.id, quantityScaled: -line.quantityScaled, valueFen: -cost,
+                unitCostFen: Self.unitCost(cost, line.quantityScaled, line.item.quantityScale)))
+        }
+        try await connection.query(
+            """
+            UPDATE stock_balances b
+            SET on_hand_scaled = b.on_hand_scaled + m.quantity, value_fen = b.value_fen + m.value,
+                in_transit_scaled = b.in_transit_scaled - m.quantity, updated_at = now()
+            FROM unnest(\(moves.map(\.itemID))::bigint[], \(moves.map(\.quantityScaled))::bigint[], \(moves.map(\.valueFen))::bigint[])
+                AS m (item_id, quantity, value)
+            WHERE b.tenant_id = \(principal.tenantID.rawValue) AND b.org_id = \(principal.orgID.rawValue) AND b.item_id = m.item_id
+            """, logger: logger)
+        try await insertMoves(moves, document: ("transfer_dispatch", id))
+        return order.advanced(to: "dispatched")
     }
 
     /// The sender cancels a transfer it has not dispatched.
@@ -173,7 +196,8 @@ extension Sandbox {
         }
         let freightShares = Self.allocate(report.freightFen, by: estimates.map(\.freight.fen))
         let insuranceShares = Self.allocate(report.insuranceFen, by: estimates.map(\.insurance.fen))
-        try await connection.query("SELECT app_transfer_arrived(\(id))", logger: logger)
+        var received = order
+        var arrivals: [Move] = []
         var actualTotal: Int64 = 0
         for (index, line) in order.lines.enumerated() {
             let lost: Int64
@@ -203,36 +227,55 @@ extension Sandbox {
             let arrived = line.quantityScaled - lost
             let landed = Rounding.halfEven(Int128(line.totalFen) * Int128(arrived), dividedBy: Int128(line.quantityScaled))
             if arrived > 0 {
-                try await connection.query(
-                    """
-                    INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
-                    VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(line.item.id), \(arrived), \(landed))
-                    ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
-                    SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled,
-                        value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now()
-                    """, logger: logger)
-                try await insertMove(
-                    item: line.item, quantity: arrived, value: landed, unitCost: Self.unitCost(landed, arrived, line.item.quantityScale),
-                    document: ("transfer_receipt", id))
+                arrivals.append(Move(
+                    itemID: line.item.id, quantityScaled: arrived, valueFen: landed, unitCostFen: Self.unitCost(landed, arrived, line.item.quantityScale)))
             }
-            try await connection.query(
-                """
-                UPDATE transfer_lines SET lost_scaled = \(lost), allowance_scaled = \(allowance), claim_scaled = \(claim),
-                    claim_value_fen = \(claimValue), landed_value_fen = \(landed)
-                WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id) AND line_no = \(index + 1)
-                """, logger: logger)
+            received.lines[index] = line.booked(lost: lost, allowance: allowance, claim: claim, claimValueFen: claimValue, landedValueFen: landed)
         }
         let error = TransferPricing.errorPartsPerMillion(estimate: Money(fen: order.estimateTotalFen), actual: Money(fen: actualTotal))
         let flagged = error.map { abs($0) > rules.errorTolerancePartsPerMillion } ?? false
+        let lines = received.lines
+        try await connection.query(
+            """
+            UPDATE transfer_lines l
+            SET lost_scaled = b.lost, allowance_scaled = b.allowance, claim_scaled = b.claim, claim_value_fen = b.claim_value,
+                landed_value_fen = b.landed
+            FROM unnest(\(lines.map { $0.lostScaled! })::bigint[], \(lines.map { $0.allowanceScaled! })::bigint[],
+                \(lines.map { $0.claimScaled! })::bigint[], \(lines.map { $0.claimValueFen! })::bigint[], \(lines.map { $0.landedValueFen! })::bigint[])
+                WITH ORDINALITY AS b (lost, allowance, claim, claim_value, landed, line_no)
+            WHERE l.tenant_id = \(principal.tenantID.rawValue) AND l.transfer_id = \(id) AND l.line_no = b.line_no
+            """, logger: logger)
+        try await audit(
+            "transfer.receive", subject: String(id), detail: ["actual_fen": String(actualTotal), "error_ppm": error.map(String.init) ?? "-"])
+        if !arrivals.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
+                SELECT \(principal.tenantID.rawValue), \(principal.orgID.rawValue), a.item_id, a.quantity, a.value
+                FROM unnest(\(arrivals.map(\.itemID))::bigint[], \(arrivals.map(\.quantityScaled))::bigint[], \(arrivals.map(\.valueFen))::bigint[])
+                    AS a (item_id, quantity, value)
+                ORDER BY a.item_id
+                ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
+                SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled,
+                    value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now()
+                """, logger: logger)
+            try await insertMoves(arrivals, document: ("transfer_receipt", id))
+        }
+        // The sender's in-transit: its balances are the hot rows, so they come last.
+        try await connection.query("SELECT app_transfer_arrived(\(id))", logger: logger)
         try await connection.query(
             """
             UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = \(report.freightFen),
                 actual_insurance_fen = \(report.insuranceFen), actual_total_fen = \(actualTotal), error_ppm = \(error), flagged = \(flagged)
             WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
             """, logger: logger)
-        try await audit(
-            "transfer.receive", subject: String(id), detail: ["actual_fen": String(actualTotal), "error_ppm": error.map(String.init) ?? "-"])
-        return try await transfer(id: id)!
+        received.status = "received"
+        received.actualFreightFen = report.freightFen
+        received.actualInsuranceFen = report.insuranceFen
+        received.actualTotalFen = actualTotal
+        received.errorPartsPerMillion = error
+        received.flagged = flagged
+        return received
     }
 
     /// HQ approves a flagged transfer's true-up: the difference actual − estimate is settled
@@ -256,32 +299,9 @@ extension Sandbox {
 
     /// A transfer either party can see; nil outside the sandbox.
     public func transfer(id: Int64) async throws -> TransferRecord? {
-        let header = try await connection.query(
-            """
-            SELECT from_code, to_code, status, rules_version, estimate_total_fen, actual_freight_fen, actual_insurance_fen,
-                actual_total_fen, error_ppm, flagged, true_up_fen
-            FROM transfers WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
-            """, logger: logger
-        ).collect().first
-        guard let header else { return nil }
-        let h = try header.decode((String, String, String, String, Int64, Int64?, Int64?, Int64?, Int64?, Bool, Int64?).self)
-        let catalogue = Dictionary(uniqueKeysWithValues: try await items().map { ($0.id, $0) })
-        var lines: [TransferRecord.Line] = []
-        let rows = try await connection.query(
-            """
-            SELECT item_id, quantity_scaled, unit_cost_fen, freight_fen, total_fen, breakdown::text, lost_scaled, allowance_scaled,
-                claim_scaled, claim_value_fen, landed_value_fen
-            FROM transfer_lines WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id) ORDER BY line_no
-            """, logger: logger)
-        for try await row in rows {
-            let c = try row.decode((Int64, Int64, Int64, Int64, Int64, String, Int64?, Int64?, Int64?, Int64?, Int64?).self)
-            lines.append(.init(
-                item: catalogue[c.0]!, quantityScaled: c.1, unitCostFen: c.2, freightFen: c.3, totalFen: c.4, breakdown: c.5, lostScaled: c.6,
-                allowanceScaled: c.7, claimScaled: c.8, claimValueFen: c.9, landedValueFen: c.10))
-        }
-        return TransferRecord(
-            id: id, fromCode: h.0, toCode: h.1, status: h.2, rulesVersion: h.3, estimateTotalFen: h.4, actualFreightFen: h.5,
-            actualInsuranceFen: h.6, actualTotalFen: h.7, errorPartsPerMillion: h.8, flagged: h.9, trueUpFen: h.10, lines: lines)
+        guard var found = try await transferHeader(id: id) else { return nil }
+        found.lines = try await transferLines(id: id)
+        return found
     }
 
     // MARK: private
@@ -293,21 +313,68 @@ extension Sandbox {
         }
     }
 
-    /// The transfer, if the principal's org is its `side` and it is in `status`.
+    /// The header, without lines.
+    private func transferHeader(id: Int64) async throws -> TransferRecord? {
+        let header = try await connection.query(
+            """
+            SELECT from_code, to_code, status, rules_version, estimate_total_fen, actual_freight_fen, actual_insurance_fen,
+                actual_total_fen, error_ppm, flagged, true_up_fen
+            FROM transfers WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
+            """, logger: logger
+        ).collect().first
+        guard let header else { return nil }
+        let h = try header.decode((String, String, String, String, Int64, Int64?, Int64?, Int64?, Int64?, Bool, Int64?).self)
+        return TransferRecord(
+            id: id, fromCode: h.0, toCode: h.1, status: h.2, rulesVersion: h.3, estimateTotalFen: h.4, actualFreightFen: h.5,
+            actualInsuranceFen: h.6, actualTotalFen: h.7, errorPartsPerMillion: h.8, flagged: h.9, trueUpFen: h.10, lines: [])
+    }
+
+    /// The lines with their items, in line order.
+    private func transferLines(id: Int64) async throws -> [TransferRecord.Line] {
+        let rows = try await connection.query(
+            """
+            SELECT l.quantity_scaled, l.unit_cost_fen, l.freight_fen, l.total_fen, l.breakdown::text, l.lost_scaled, l.allowance_scaled,
+                l.claim_scaled, l.claim_value_fen, l.landed_value_fen,
+                i.item_id, i.code, i.name, i.base_unit, i.quantity_scale, i.weight_grams_per_unit, i.category, i.shelf_life_days, i.tax_code,
+                i.tax_rate_basis_points
+            FROM transfer_lines l JOIN items i ON i.tenant_id = l.tenant_id AND i.item_id = l.item_id
+            WHERE l.tenant_id = \(principal.tenantID.rawValue) AND l.transfer_id = \(id) ORDER BY l.line_no
+            """, logger: logger)
+        var lines: [TransferRecord.Line] = []
+        for try await row in rows {
+            let c = try row.decode(
+                (Int64, Int64, Int64, Int64, String, Int64?, Int64?, Int64?, Int64?, Int64?, Int64, String, String, String, Int64, Int64, String,
+                    Int32, String, Int32).self)
+            let item = Item(
+                id: c.10, code: c.11, name: c.12, baseUnit: c.13, quantityScale: c.14, weightGramsPerUnit: c.15, category: c.16,
+                shelfLifeDays: c.17, taxCode: c.18, taxRateBasisPoints: c.19)
+            lines.append(.init(
+                item: item, quantityScaled: c.0, unitCostFen: c.1, freightFen: c.2, totalFen: c.3, breakdown: c.4, lostScaled: c.5,
+                allowanceScaled: c.6, claimScaled: c.7, claimValueFen: c.8, landedValueFen: c.9))
+        }
+        return lines
+    }
+
+    /// The transfer, if the principal's org is its `side` and it is in `status`, with its header
+    /// locked so two requests cannot both advance it.
     private func ownTransfer(
         _ id: Int64, as side: KeyPath<TransferRecord, String>, _ action: String, status: String
     ) async throws -> TransferRecord {
-        guard let found = try await transfer(id: id) else { throw StoreError(.notFound, "No transfer \(id) in your sandbox.") }
+        guard var found = try await transferHeader(id: id) else { throw StoreError(.notFound, "No transfer \(id) in your sandbox.") }
         guard found[keyPath: side] == principal.orgCode.rawValue else {
             throw StoreError(.forbidden, "Transfer \(id) is not yours to \(action).")
         }
-        // Lock the header so two requests cannot both advance it.
-        try await connection.query(
-            "SELECT 1 FROM transfers WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id) FOR UPDATE", logger: logger)
-        guard let current = try await self.transfer(id: id), current.status == status else {
-            throw StoreError(.conflict, "Transfer \(id) is \(found.status); it must be \(status) to \(action.split(separator: " ").first ?? "").")
+        // Only the status moves while the header is unlocked; the rest changes only when it does.
+        let current = try await connection.query(
+            "SELECT status FROM transfers WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id) FOR UPDATE", logger: logger
+        ).collect().first?.decode(String.self)
+        guard let current, current == status else {
+            throw StoreError(.conflict, "Transfer \(id) is \(current ?? found.status); it must be \(status) to \(action.split(separator: " ").first ?? "").")
         }
-        return current
+        found.status = current
+        found.status = current
+        found.lines = try await transferLines(id: id)
+        return found
     }
 
     private static func price(_ line: TransferRecord.Line, lane: PricedLane, rules: PricingRules) throws -> TransferPrice {

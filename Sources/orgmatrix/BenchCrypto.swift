@@ -8,7 +8,7 @@ import Synchronization
 /// `orgmatrix bench …`: executables that print figures; speed targets live here, never in tests.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Benchmarks that print figures.", subcommands: [BenchCrypto.self, BenchSandbox.self])
+        abstract: "Benchmarks that print figures.", subcommands: [BenchCrypto.self, BenchSandbox.self, BenchPostings.self])
 }
 
 /// Our SMCrypto API against raw libgcrypt calls (same library, no Z_A, no encoding, no checks)

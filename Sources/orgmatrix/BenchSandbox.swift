@@ -36,7 +36,7 @@ struct BenchSandbox: AsyncParsableCommand {
         let ownerURL = try Settings.databaseURL(flag: nil, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
         let appURL = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
         let name = try ScratchDatabase.Name(random: "bench")
-        try await connect(ownerURL, logger) { try await ScratchDatabase.create(name, connection: $0, logger: logger) }
+        try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.create(name, connection: $0, logger: logger) }
         let outcome: Result<Void, any Error>
         do {
             try await benchmark(ownerURL: ownerURL, appURL: appURL, name: name.rawValue, logger: logger)
@@ -47,7 +47,7 @@ struct BenchSandbox: AsyncParsableCommand {
         if keepDatabase {
             print("kept database \(name)")
         } else {
-            try await connect(ownerURL, logger) { try await ScratchDatabase.drop(name, connection: $0, logger: logger) }
+            try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.drop(name, connection: $0, logger: logger) }
         }
         do {
             try outcome.get()
@@ -70,10 +70,10 @@ struct BenchSandbox: AsyncParsableCommand {
         }
         print("building \(tenants) tenants × \(orgs) orgs and \(rows) audit rows in \(name) …")
         let started = ContinuousClock.now
-        let key = try await connect(owner, logger) { try await load($0, logger) }
+        let key = try await BenchConnection.with(owner, logger) { try await load($0, logger) }
         print("loaded in \(ContinuousClock.now - started)\n")
-        try await connect(owner, logger) { ownerConnection in
-            try await connect(app, logger) { appConnection in try await measure(owner: ownerConnection, app: appConnection, key: key, logger) }
+        try await BenchConnection.with(owner, logger) { ownerConnection in
+            try await BenchConnection.with(app, logger) { appConnection in try await measure(owner: ownerConnection, app: appConnection, key: key, logger) }
         }
     }
 
@@ -194,22 +194,6 @@ struct BenchSandbox: AsyncParsableCommand {
     private func time(_ body: () async throws -> Void) async throws -> Double {
         let started = ContinuousClock.now
         try await body()
-        let elapsed = ContinuousClock.now - started
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-    }
-
-    @discardableResult
-    private func connect<T>(_ url: DatabaseURL, _ logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        let configuration = PostgresConnection.Configuration(
-            host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: .disable)
-        let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
-        do {
-            let result = try await body(connection)
-            try await connection.close()
-            return result
-        } catch {
-            try? await connection.close()
-            throw error
-        }
+        return seconds(ContinuousClock.now - started)
     }
 }

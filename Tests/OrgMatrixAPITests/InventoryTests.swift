@@ -26,6 +26,14 @@ import Testing
         (try? JSONSerialization.jsonObject(with: Data(reply.text.utf8))) as? [String: Any] ?? [:]
     }
 
+    /// What a posting answered is what reading it back answers.
+    private func sameJSON(_ a: IsolationTests.Reply, _ b: IsolationTests.Reply) -> Bool {
+        func canonical(_ reply: IsolationTests.Reply) -> String? {
+            (try? JSONSerialization.data(withJSONObject: json(reply), options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
+        }
+        return !json(a).isEmpty && canonical(a) == canonical(b)
+    }
+
     private func balance(_ api: API, _ key: String, org: String) async throws -> [String: Any]? {
         let reply = try await api.get("/v1/stock?org=\(org)&item=MILK-FRESH", key: key)
         return (json(reply)["items"] as? [[String: Any]])?.first
@@ -271,6 +279,7 @@ import Testing
             let dispatched = try await api.post("/v1/transfers/\(id)/dispatch", key: a)
             #expect(dispatched.status == .ok, "\(dispatched.text)")
             #expect(json(dispatched)["status"] as? String == "dispatched")
+            #expect(sameJSON(try await api.get("/v1/transfers/\(id)", key: a), dispatched))
             var sender = try #require(try await balance(api, a, org: "WH-A"))
             #expect(sender["onHand"] as? String == "1400.500")
             #expect(sender["inTransit"] as? String == "1000.000")
@@ -281,6 +290,7 @@ import Testing
             let received = try await api.post(
                 "/v1/transfers/\(id)/receive", key: b, #"{"freightFen":7600,"insuranceFen":1389,"lost":{"MILK-FRESH":"6"}}"#)
             #expect(received.status == .ok, "\(received.text)")
+            #expect(sameJSON(try await api.get("/v1/transfers/\(id)", key: b), received))
             let done = json(received)
             // Actual: 463,000 + 7,600 + 1,389 + lost 6 L × 4.63 = 2,778 + premium 15 % of 7,600 = 1,140 = 475,907;
             // markup 2.5 % = 11,897.675 → 11,898; actual 487,805. Error (487,113 − 487,805) / 487,805 = −1,418.6 ppm → −1,419.
@@ -334,6 +344,56 @@ import Testing
             #expect(try await api.post("/v1/transfers/\(cancelID)/true-up", key: fixture.key("hq-admin")).status == .conflict)
             #expect(try await api.post("/v1/transfers", key: a, #"{"to":"WH-C","lines":[{"item":"MILK-FRESH","quantity":"1"}]}"#).status == .unprocessableContent)
             #expect(try await api.post("/v1/transfers", key: a, #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"99999"}]}"#).status == .conflict)
+        }
+    }
+
+    /// Postings whose lines name the same two items in opposite orders, and receipts releasing
+    /// the sender's in-transit while it dispatches more, all at once: balances are locked in item
+    /// order everywhere, so none deadlocks and every one posts.
+    @Test func postingsInAnyLineOrderNeverDeadlock() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            let (a, b) = (fixture.key("a-operator"), fixture.key("b-operator"))
+            let skim = Self.milkItem.replacingOccurrences(of: "MILK-FRESH", with: "MILK-SKIM")
+            for item in [Self.milkItem, skim] {
+                #expect(try await api.post("/v1/items", key: fixture.key("hq-admin"), item).status == .created)
+            }
+            let receipt = try await api.post(
+                "/v1/purchase-receipts", key: a,
+                #"{"supplier":"牧场","lines":[{"item":"MILK-FRESH","quantity":"1000","unitCostFen":400},{"item":"MILK-SKIM","quantity":"1000","unitCostFen":300}]}"#)
+            #expect(receipt.status == .created, "\(receipt.text)")
+            func lines(_ index: Int, quantity: String) -> String {
+                let pair = [#"{"item":"MILK-FRESH","quantity":"\#(quantity)","unitPriceFen":600}"#, #"{"item":"MILK-SKIM","quantity":"\#(quantity)","unitPriceFen":500}"#]
+                return "[" + (index % 2 == 0 ? pair : pair.reversed()).joined(separator: ",") + "]"
+            }
+            var transfers: [Int] = []
+            for index in 0..<8 {
+                let created = try await api.post("/v1/transfers", key: a, #"{"to":"WH-B","lines":\#(lines(index, quantity: "10"))}"#)
+                transfers.append(try #require(json(created)["id"] as? Int, "\(created.text)"))
+            }
+            for id in transfers.prefix(4) { #expect(try await api.post("/v1/transfers/\(id)/dispatch", key: a).status == .ok) }
+            let statuses = try await withThrowingTaskGroup(of: (String, HTTPResponse.Status).self) { group in
+                for (index, id) in transfers.enumerated() {
+                    group.addTask {
+                        index < 4
+                            ? ("receive", try await api.post("/v1/transfers/\(id)/receive", key: b, #"{"freightFen":100,"insuranceFen":10}"#).status)
+                            : ("dispatch", try await api.post("/v1/transfers/\(id)/dispatch", key: a).status)
+                    }
+                }
+                for index in 0..<16 {
+                    group.addTask {
+                        ("sale", try await api.post("/v1/sales-issues", key: a, #"{"customer":"c\#(index)","lines":\#(lines(index, quantity: "5"))}"#).status)
+                    }
+                }
+                return try await group.reduce(into: [(String, HTTPResponse.Status)]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0.1 == .ok || ($0.0 == "sale" && $0.1 == .created) }, "\(statuses)")
+            // 1,000 − 8 transfers × 10 − 16 sales × 5 = 840 of each; the last four transfers are on the road.
+            for item in ["MILK-FRESH", "MILK-SKIM"] {
+                let stock = try #require((json(try await api.get("/v1/stock?org=WH-A&item=\(item)", key: a))["items"] as? [[String: Any]])?.first)
+                #expect(stock["onHand"] as? String == "840.000")
+                #expect(stock["inTransit"] as? String == "40.000")
+            }
         }
     }
 

@@ -1,0 +1,501 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import OrgMatrixAPI
+import OrgMatrixCore
+import OrgMatrixStore
+import PostgresNIO
+import SMCrypto
+import ServiceLifecycle
+import Synchronization
+
+/// `orgmatrix bench postings`: transfers dispatched and received per second through the HTTP API
+/// against the same database work done by pgbench, on the same scratch database in the same run.
+///
+/// The scratch database gets the dairy tenant and its demo data, then a block of transfers from
+/// the central warehouse to four forward warehouses, created in pairs: the API takes one of each
+/// pair, pgbench the other, so both sides work on the same rows. PostgreSQL's own per-table
+/// access counts, read before and after each side, show that both did the same work.
+struct BenchPostings: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "postings", abstract: "Transfer dispatch + receipt per second: HTTP API vs pgbench on the same database.")
+
+    @Option(help: "Transfers each side dispatches and receives (a multiple of --clients).") var transfers: Int = 2000
+    @Option(help: "Concurrent clients on each side.") var clients: Int = 16
+    @Option(help: "Transfers the API runs first to open its connections (counted in the work check, not in the figures).")
+    var warmup: Int = 64
+    @Option(help: "The tenant file with the demo tenant.") var tenantFile: String = "Tenants/dairy.yaml"
+    @Option(help: "The pgbench executable (default: pgbench on PATH, else the newest /usr/lib/postgresql/*/bin/pgbench).")
+    var pgbench: String?
+    @Flag(help: "Keep the scratch database afterwards.") var keepDatabase = false
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        guard (1...256).contains(clients) else { throw ValidationError("--clients must be 1–256") }
+        guard (1...1_000_000).contains(transfers), transfers % clients == 0 else {
+            throw ValidationError("--transfers must be 1–1000000 and a multiple of --clients (\(clients))")
+        }
+        guard (0...10_000).contains(warmup) else { throw ValidationError("--warmup must be 0–10000") }
+    }
+
+    func run() async throws {
+        try Settings.bootstrapLogging(format: .text, level: "warning")
+        let logger = Logger(label: "orgmatrix.bench")
+        let pgbenchPath = try PgbenchRun.locate(pgbench)
+        let text: String
+        do {
+            text = try String(contentsOfFile: tenantFile, encoding: .utf8)
+        } catch {
+            throw UnusableInput("cannot read \(tenantFile): \(error.localizedDescription)")
+        }
+        let definition = try TenantDefinition.validate(try TenantFile.decode(yaml: text))
+        let ownerURL = try Settings.databaseURL(flag: nil, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
+        let appURL = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
+        let name = try ScratchDatabase.Name(random: "bench")
+        try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.create(name, connection: $0, logger: logger) }
+        let outcome: Result<Bool, any Error>
+        do {
+            let run = PostingsRun(
+                options: self, definition: definition, pgbenchPath: pgbenchPath, monitorURL: ownerURL,
+                ownerURL: ownerURL.replacingDatabase(name.rawValue), appURL: appURL.replacingDatabase(name.rawValue), logger: logger)
+            outcome = .success(try await run.run())
+        } catch {
+            outcome = .failure(error)
+        }
+        if keepDatabase {
+            print("kept database \(name)")
+        } else {
+            try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.drop(name, connection: $0, logger: logger) }
+        }
+        do {
+            guard try outcome.get() else {
+                FileHandle.standardError.write(Data("orgmatrix: the two sides did not do the same database work (see above)\n".utf8))
+                throw ExitCode(1)
+            }
+        } catch let error as PSQLError {
+            throw SettingsError("PostgreSQL: " + String(reflecting: error))
+        }
+    }
+}
+
+/// The dairy demo's flow the benchmark drives: the central warehouse ships four lines to four
+/// forward warehouses, each with its own operator.
+private enum Flow {
+    static let sender = "central-operator"
+    static let receivers = [("SJZ-FW", "sjz-operator"), ("TY-FW", "ty-operator"), ("SH-FW", "sh-operator"), ("GZ-FW", "gz-operator")]
+    /// Item, whole units per transfer, purchase cost in fen per unit for the top-up.
+    static let lines: [(item: String, units: Int64, unitFen: Int64)] = [
+        ("MILK-FRESH", 40, 380), ("YOGURT", 6, 960), ("MILK-POWDER", 15, 2800), ("CHEESE", 2, 6200),
+    ]
+    /// Fresh milk lost on each trip (within the tolerance of 40 L), and the actual freight's
+    /// difference from the estimate.
+    static let lostMilk = "0.035"
+    static let freightVariancePartsPerMillion: Int64 = 3000
+}
+
+/// A transfer the API side dispatches and receives.
+private struct PlannedTransfer: Sendable {
+    let id: Int64
+    let receiver: Int
+    let receiptJSON: String
+}
+
+private struct PostingsRun {
+    let options: BenchPostings
+    let definition: TenantDefinition
+    let pgbenchPath: String
+    /// A connection outside the scratch database, so watching it adds nothing to its statistics.
+    let monitorURL: DatabaseURL
+    let ownerURL: DatabaseURL
+    let appURL: DatabaseURL
+    let logger: Logger
+
+    private var scratchName: String { appURL.database }
+
+    /// Prints the figures; false when the two sides' database work differs.
+    func run() async throws -> Bool {
+        let started = ContinuousClock.now
+        let keys = try await prepareTenant()
+        let (warmups, measured, firstPair) = try await createTransfers(keys: keys)
+        try await BenchConnection.with(ownerURL, logger) { try await $0.query("ANALYZE", logger: logger) }
+        print(String(format: "prepared in %.1f s: ", seconds(ContinuousClock.now - started)) + "\(definition.orgs.count) orgs with the demo data, "
+            + "\(warmups.count + 2 * measured.count) transfers created (\(Flow.lines.count) lines each)\n")
+
+        let beforeAPI = try await quietSnapshot()
+        let api = try await runAPI(keys: keys, warmups: warmups, measured: measured)
+        let afterAPI = try await quietSnapshot()
+        let script = try await scriptStandIn(keys: keys, sample: measured[0].id)
+        let beforePgbench = try await quietSnapshot()
+        let pgbenchResult = try await PgbenchRun(
+            executable: pgbenchPath, url: appURL, clients: options.clients, transfers: options.transfers
+        ).run(script: script, variables: try pgbenchVariables(keys: keys, script: script, firstPair: firstPair))
+        let afterPgbench = try await quietSnapshot()
+        try await checkAllReceived(keys: keys, ids: measured.map(\.id) + measured.map { $0.id + 1 })
+
+        let apiWork = afterAPI.minus(beforeAPI).perTransfer(warmups.count + measured.count)
+        let pgbenchWork = afterPgbench.minus(beforePgbench).perTransfer(options.transfers)
+        report(api: api, pgbench: pgbenchResult, apiWork: apiWork, pgbenchWork: pgbenchWork)
+        return apiWork.differences(from: pgbenchWork).isEmpty
+    }
+
+    // MARK: preparation
+
+    /// Applies the tenant file (new principals' keys come back) and posts its demo data.
+    private func prepareTenant() async throws -> [String: String] {
+        let migrator = try Migrator.load(directory: options.database.schemaDir)
+        let outcome = try await withClient(ownerURL) { client in
+            _ = try await migrator.migrate(client: client, logger: logger)
+            return try await TenantAdmin(client: client, logger: logger).apply(definition, dryRun: false)
+        }
+        try await withDatabase { database in
+            try await DemoSeed(database: database, keys: outcome.keys, logger: logger).run()
+        }
+        return outcome.keys
+    }
+
+    /// Tops up the central warehouse and creates the warm-up transfers, then the measured block
+    /// in pairs (API: even offset, pgbench: odd). Returns the API's transfers and the block's first id.
+    private func createTransfers(keys: [String: String]) async throws -> ([PlannedTransfer], [PlannedTransfer], Int64) {
+        let total = options.warmup + 2 * options.transfers
+        let sender = try key(Flow.sender, keys)
+        let postingLines = Flow.lines.map { PostingLine(itemCode: $0.item, quantity: String($0.units), unitFen: 0) }
+        try await withDatabase { database in
+            _ = try await database.withSandbox(key: sender, requestID: "bench", logger: logger) { sandbox in
+                try await sandbox.postPurchaseReceipt(
+                    supplier: "bench top-up",
+                    lines: Flow.lines.map { PostingLine(itemCode: $0.item, quantity: String($0.units * Int64(total + 1)), unitFen: $0.unitFen) })
+            }
+        }
+        var created: [PlannedTransfer] = []
+        created.reserveCapacity(total)
+        // Numbered by creation order: warm-ups first, then pair p as transfers 2p and 2p + 1.
+        let warmup = options.warmup
+        let receiver: @Sendable (Int) -> Int = { index in
+            index < warmup ? index % Flow.receivers.count : ((index - warmup) / 2) % Flow.receivers.count
+        }
+        try await withDatabase { database in
+            let batch = 50
+            for start in stride(from: 0, to: total, by: batch) {
+                let indices = Array(start..<min(start + batch, total))
+                let records = try await database.withSandbox(key: sender, requestID: "bench", logger: logger) { sandbox in
+                    var records: [TransferRecord] = []
+                    for index in indices {
+                        records.append(try await sandbox.createTransfer(to: try OrgCode(Flow.receivers[receiver(index)].0), lines: postingLines))
+                    }
+                    return records
+                }
+                for (index, record) in zip(indices, records) {
+                    let freight = record.lines.reduce(Int64(0)) { $0 + $1.freightFen }
+                    let actual = Rounding.halfEven(
+                        Int128(freight) * Int128(1_000_000 + Flow.freightVariancePartsPerMillion), dividedBy: 1_000_000)
+                    created.append(PlannedTransfer(
+                        id: record.id, receiver: receiver(index),
+                        receiptJSON: #"{"freightFen": \#(actual), "insuranceFen": 0, "lost": {"MILK-FRESH": "\#(Flow.lostMilk)"}}"#))
+                }
+            }
+        }
+        // pgbench finds its transfers by arithmetic on the ids, so they must be consecutive.
+        for (offset, transfer) in created.enumerated() where transfer.id != created[0].id + Int64(offset) {
+            throw SettingsError("transfer ids are not consecutive (another writer in the scratch database?)")
+        }
+        let block = created.dropFirst(options.warmup)
+        let measured = block.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
+        return (Array(created.prefix(options.warmup)), measured, block.first!.id)
+    }
+
+    // MARK: the API side
+
+    struct APIResult {
+        let transfersPerSecond: Double
+        let transfer: Percentiles
+        let dispatch: Percentiles
+        let receive: Percentiles
+    }
+
+    /// The real router and pool (as `serve` builds them) on a loopback port; clients take the next
+    /// transfer, dispatch it with the sender's key and receive it with the receiver's.
+    private func runAPI(keys: [String: String], warmups: [PlannedTransfer], measured: [PlannedTransfer]) async throws -> APIResult {
+        let port = Mutex<Int?>(nil)
+        let configuration = AppConfiguration(
+            host: "127.0.0.1", port: 0, databaseURL: appURL, schemaDirectory: options.database.schemaDir)
+        let app = try buildApplication(configuration, logger: logger) { channel in port.withLock { $0 = channel.localAddress?.port } }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let sender = try key(Flow.sender, keys).text
+        let receivers = try Flow.receivers.map { try key($0.1, keys).text }
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while port.withLock({ $0 }) == nil {
+                guard ContinuousClock.now < deadline else { throw SettingsError("the API server did not start within 30 s") }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            let boundPort = port.withLock { $0 }!
+            let load = Load(port: boundPort, clients: options.clients, sender: sender, receivers: receivers)
+            _ = try await load.run(warmups)
+            let started = ContinuousClock.now
+            let samples = try await load.run(measured)
+            let elapsed = ContinuousClock.now - started
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return APIResult(
+                transfersPerSecond: Double(measured.count) / seconds(elapsed),
+                transfer: Percentiles(samples.map { $0.dispatch + $0.receive }),
+                dispatch: Percentiles(samples.map(\.dispatch)), receive: Percentiles(samples.map(\.receive)))
+        }
+    }
+
+    // MARK: the pgbench side
+
+    /// The receipt pgbench stands in for: what the API booked for a measured transfer.
+    private func scriptStandIn(keys: [String: String], sample: Int64) async throws -> PostingsScript {
+        let receiver = try key(Flow.receivers[0].1, keys)
+        let record = try await withDatabase { database in
+            try await database.withSandbox(key: receiver, requestID: "bench", logger: logger) { try await $0.transfer(id: sample) }
+        }
+        guard let record, record.status == "received", let actual = record.actualTotalFen else {
+            throw SettingsError("transfer \(sample) was not received through the API")
+        }
+        return PostingsScript(
+            lines: record.lines.map {
+                PostingsScript.Line(
+                    itemID: $0.item.id, quantityScaled: $0.quantityScaled, scale: $0.item.quantityScale, unitCostFen: $0.unitCostFen,
+                    lostScaled: $0.lostScaled ?? 0,
+                    allowanceScaled: $0.allowanceScaled ?? 0, claimScaled: $0.claimScaled ?? 0, claimValueFen: $0.claimValueFen ?? 0,
+                    landedValueFen: $0.landedValueFen ?? 0)
+            },
+            receiverCount: Flow.receivers.count, freightFen: record.actualFreightFen ?? 0, insuranceFen: record.actualInsuranceFen ?? 0,
+            actualTotalFen: actual, errorPartsPerMillion: record.errorPartsPerMillion ?? 0, flagged: record.flagged)
+    }
+
+    private func pgbenchVariables(keys: [String: String], script: PostingsScript, firstPair: Int64) throws -> [String: String] {
+        var variables = script.variables
+        variables["n"] = "-1"
+        variables["clients"] = String(options.clients)
+        variables["first"] = String(firstPair)
+        variables["tenant"] = definition.code.rawValue
+        variables["sender"] = "\\x" + Hex.encode(try key(Flow.sender, keys).hash)
+        for (index, receiver) in Flow.receivers.enumerated() {
+            variables["receiver\(index)"] = "\\x" + Hex.encode(try key(receiver.1, keys).hash)
+        }
+        return variables
+    }
+
+    // MARK: checks and figures
+
+    /// Every transfer of the measured block arrived, and nothing is left in transit at the sender.
+    private func checkAllReceived(keys: [String: String], ids: [Int64]) async throws {
+        let hq = try key("hq-auditor", keys)
+        let (received, inTransit) = try await BenchConnection.with(appURL, logger) { connection in
+            try await connection.query("BEGIN", logger: logger)
+            _ = try await connection.query("SELECT 1 FROM app_begin(\(hq.tenant.rawValue), \(ByteBuffer(bytes: hq.hash)))", logger: logger)
+                .collect()
+            let row = try await connection.query(
+                """
+                SELECT (SELECT count(*) FROM transfers WHERE transfer_id = ANY(\(ids)) AND status = 'received'),
+                       (SELECT coalesce(sum(b.in_transit_scaled), 0)::bigint FROM stock_balances b JOIN orgs o USING (tenant_id, org_id)
+                        WHERE o.code = 'BJ-CW')
+                """, logger: logger
+            ).collect().first!.decode((Int64, Int64).self)
+            try await connection.query("COMMIT", logger: logger)
+            return row
+        }
+        guard received == ids.count, inTransit == 0 else {
+            throw SettingsError("after the run \(received) of \(ids.count) transfers are received and \(inTransit) units are in transit")
+        }
+    }
+
+    private func report(api: APIResult, pgbench: PgbenchRun.Result, apiWork: TableWork, pgbenchWork: TableWork) {
+        let ratio = api.transfersPerSecond / pgbench.transfersPerSecond
+        print("each side: \(options.transfers) transfers dispatched + received, \(options.clients) concurrent clients")
+        print(String(format: "  HTTP API   %8.1f transfers/s   per transfer p50 %6.1f ms  p99 %6.1f ms   (p99 dispatch %.1f ms, receive %.1f ms)",
+            api.transfersPerSecond, api.transfer.p50, api.transfer.p99, api.dispatch.p99, api.receive.p99))
+        print(String(format: "  pgbench    %8.1f transfers/s   per transfer p50 %6.1f ms  p99 %6.1f ms   (-M extended, %d threads)",
+            pgbench.transfersPerSecond, pgbench.latency.p50, pgbench.latency.p99, pgbench.threads))
+        print(String(format: "\nratio API / pgbench: %.2f (target ≥ 0.50: %@)", ratio, ratio >= 0.5 ? "met" : "NOT met"))
+        print("\ndatabase work per transfer (pg_stat_user_tables)     API   pgbench")
+        let (a, b) = (apiWork.total, pgbenchWork.total)
+        for (label, x, y) in [
+            ("table scans (sequential + index)", a.scans, b.scans), ("rows inserted", a.inserted, b.inserted), ("rows updated", a.updated, b.updated),
+        ] {
+            print("  " + label.padding(toLength: 45, withPad: " ", startingAt: 0) + String(format: " %8.2f %8.2f", x, y))
+        }
+        print("  per table: scans, rows inserted, rows updated (API | pgbench)")
+        for name in Set(apiWork.tables.keys).union(pgbenchWork.tables.keys).sorted() {
+            let (x, y) = (apiWork.tables[name] ?? .init(), pgbenchWork.tables[name] ?? .init())
+            guard x.scans + x.inserted + x.updated + y.scans + y.inserted + y.updated > 0 else { continue }
+            print("    " + name.padding(toLength: 22, withPad: " ", startingAt: 0)
+                + String(format: "%7.2f %5.2f %5.2f | %7.2f %5.2f %5.2f", x.scans, x.inserted, x.updated, y.scans, y.inserted, y.updated))
+        }
+        let differing = apiWork.differences(from: pgbenchWork)
+        if differing.isEmpty {
+            print("the same rows written on both sides, table by table")
+        } else {
+            print("the two sides wrote DIFFERENT rows in: " + differing.joined(separator: ", "))
+        }
+    }
+
+    /// Table statistics once no client is connected to the scratch database: a backend reports its
+    /// counts when it ends, so every finished transfer is in them.
+    private func quietSnapshot() async throws -> TableWork {
+        try await BenchConnection.with(monitorURL, logger) { monitor in
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try await monitor.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = \(scratchName) AND backend_type = 'client backend'", logger: logger
+            ).collect().first!.decode(Int64.self) > 0 {
+                guard ContinuousClock.now < deadline else { throw SettingsError("clients of \(scratchName) did not disconnect within 30 s") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        return try await BenchConnection.with(ownerURL, logger) { connection in
+            var work = TableWork(tables: [:])
+            let rows = try await connection.query(
+                """
+                SELECT relname::text, coalesce(seq_scan, 0), coalesce(idx_scan, 0), n_tup_ins, n_tup_upd FROM pg_stat_user_tables
+                """, logger: logger)
+            for try await (name, sequential, index, inserted, updated) in rows.decode((String, Int64, Int64, Int64, Int64).self) {
+                work.tables[name] = .init(
+                    sequentialScans: Double(sequential), indexScans: Double(index), inserted: Double(inserted), updated: Double(updated))
+            }
+            return work
+        }
+    }
+
+    // MARK: plumbing
+
+    private func key(_ principal: String, _ keys: [String: String]) throws -> APIKey {
+        guard let text = keys[principal], let key = APIKey(text) else {
+            throw UnusableInput("\(options.tenantFile) has no principal \(principal), which the benchmark posts as")
+        }
+        return key
+    }
+
+    private func withClient<T: Sendable>(_ url: DatabaseURL, _ body: (PostgresClient) async throws -> T) async throws -> T {
+        let client = PostgresClient(
+            configuration: url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)), backgroundLogger: Settings.quiet(logger))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
+    }
+
+    /// A one-connection store as the application role; its connection closes when `body` ends,
+    /// so what it did is in the next statistics snapshot.
+    private func withDatabase<T: Sendable>(_ body: (Database) async throws -> T) async throws -> T {
+        try await withClient(appURL) { client in
+            try await body(Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance))
+        }
+    }
+}
+
+/// The API side's clients: each takes the next transfer and posts its dispatch and its receipt.
+private struct Load {
+    struct Sample {
+        let dispatch: Double
+        let receive: Double
+    }
+
+    let port: Int
+    let clients: Int
+    let sender: String
+    let receivers: [String]
+
+    /// Client `c` takes transfers `c`, `c + clients`, … — the split pgbench makes of its own.
+    func run(_ transfers: [PlannedTransfer]) async throws -> [Sample] {
+        try await withThrowingTaskGroup(of: [Sample].self) { group in
+            for client in 0..<clients {
+                group.addTask {
+                    try await HTTPLoadConnection.with(port: port) { connection in
+                        var samples: [Sample] = []
+                        for transfer in stride(from: client, to: transfers.count, by: clients).map({ transfers[$0] }) {
+                            let dispatch = try await timed {
+                                try await expectOK(connection.post("/v1/transfers/\(transfer.id)/dispatch", bearer: sender, json: "{}"), transfer.id)
+                            }
+                            let receive = try await timed {
+                                try await expectOK(
+                                    connection.post(
+                                        "/v1/transfers/\(transfer.id)/receive", bearer: receivers[transfer.receiver], json: transfer.receiptJSON),
+                                    transfer.id)
+                            }
+                            samples.append(Sample(dispatch: dispatch, receive: receive))
+                        }
+                        return samples
+                    }
+                }
+            }
+            var all: [Sample] = []
+            for try await samples in group { all += samples }
+            return all
+        }
+    }
+
+    private func expectOK(_ response: HTTPLoadConnection.Response, _ id: Int64) throws {
+        guard response.status == 200 else {
+            throw SettingsError("transfer \(id): HTTP \(response.status): \(String(buffer: response.body))")
+        }
+    }
+
+    /// Milliseconds `body` took.
+    private func timed(_ body: () async throws -> Void) async throws -> Double {
+        let started = ContinuousClock.now
+        try await body()
+        return seconds(ContinuousClock.now - started) * 1000
+    }
+}
+
+/// The access counts PostgreSQL keeps per table of the scratch database.
+private struct TableWork {
+    struct Counts {
+        var sequentialScans: Double = 0
+        var indexScans: Double = 0
+        var inserted: Double = 0
+        var updated: Double = 0
+
+        var scans: Double { sequentialScans + indexScans }
+    }
+
+    var tables: [String: Counts]
+
+    func minus(_ other: TableWork) -> TableWork {
+        var difference = self
+        for (name, counts) in other.tables {
+            var entry = difference.tables[name] ?? Counts()
+            entry.sequentialScans -= counts.sequentialScans
+            entry.indexScans -= counts.indexScans
+            entry.inserted -= counts.inserted
+            entry.updated -= counts.updated
+            difference.tables[name] = entry
+        }
+        return difference
+    }
+
+    func perTransfer(_ count: Int) -> TableWork {
+        let n = Double(max(count, 1))
+        return TableWork(tables: tables.mapValues {
+            Counts(sequentialScans: $0.sequentialScans / n, indexScans: $0.indexScans / n, inserted: $0.inserted / n, updated: $0.updated / n)
+        })
+    }
+
+    var total: Counts {
+        tables.values.reduce(into: Counts()) {
+            $0.sequentialScans += $1.sequentialScans
+            $0.indexScans += $1.indexScans
+            $0.inserted += $1.inserted
+            $0.updated += $1.updated
+        }
+    }
+
+    /// Tables where the two wrote different numbers of rows. Scans are not compared: as updates
+    /// bloat the small, hot balance table and autovacuum re-analyzes it, the planner moves
+    /// between one sequential scan and an index scan per row for the same statement.
+    func differences(from other: TableWork) -> [String] {
+        Set(tables.keys).union(other.tables.keys).sorted().filter { name in
+            // A key's last use is stamped at most once a minute: that count follows the clock.
+            guard name != "api_keys" else { return false }
+            let (a, b) = (tables[name] ?? Counts(), other.tables[name] ?? Counts())
+            return abs(a.inserted - b.inserted) > 0.005 || abs(a.updated - b.updated) > 0.005
+        }
+    }
+}

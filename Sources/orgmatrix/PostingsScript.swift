@@ -1,0 +1,171 @@
+/// The pgbench side of `orgmatrix bench postings`: one pgbench transaction is one transfer
+/// dispatched by its sender and then received by its receiver, statement for statement what the
+/// Store sends for `POST /v1/transfers/{id}/dispatch` and `/receive` (Transfers.swift), in the
+/// same two database transactions, as the same `NOBYPASSRLS` role under the same policies.
+///
+/// pgbench cannot run Swift, so the values the Store computes are stood in for: the dispatch is
+/// costed at the moving average the transfer was priced at, and the receipt writes the landed
+/// values, loss split and pricing error of a transfer the API received. The statements, the rows
+/// they read and write and the locks they take are the same; the benchmark checks that by
+/// comparing the per-table access counts PostgreSQL keeps.
+struct PostingsScript {
+    /// One transfer line: how the sender ships it and how the receiver books it.
+    struct Line {
+        let itemID: Int64
+        let quantityScaled: Int64
+        let scale: Int64
+        /// The sender's moving average when the transfer was priced.
+        let unitCostFen: Int64
+        let lostScaled: Int64
+        let allowanceScaled: Int64
+        let claimScaled: Int64
+        let claimValueFen: Int64
+        let landedValueFen: Int64
+    }
+
+    let lines: [Line]
+    let receiverCount: Int
+    /// The actual freight and insurance, total, error and flag of the receipt stood in for.
+    let freightFen: Int64
+    let insuranceFen: Int64
+    let actualTotalFen: Int64
+    let errorPartsPerMillion: Int64
+    let flagged: Bool
+
+    /// Variables pgbench needs with `-D`, besides the keys (`sender`, `receiver0`…) and the
+    /// transfer numbering (`first`, `clients`, `n`). Per-line values are PostgreSQL array
+    /// literals, bound as one parameter each the way the Store binds its arrays.
+    var variables: [String: String] {
+        func array(_ values: (Line) -> Int64) -> String { "{" + lines.map { String(values($0)) }.joined(separator: ",") + "}" }
+        func cost(_ line: Line) -> Int64 { (line.unitCostFen * line.quantityScaled + line.scale / 2) / line.scale }
+        func arrived(_ line: Line) -> Int64 { line.quantityScaled - line.lostScaled }
+        return [
+            "freight": String(freightFen), "insurance": String(insuranceFen), "actual": String(actualTotalFen),
+            "error": String(errorPartsPerMillion), "flagged": String(flagged),
+            "items": array(\.itemID), "outquantities": array { -$0.quantityScaled }, "outvalues": array { -cost($0) },
+            "outunits": array(\.unitCostFen), "lost": array(\.lostScaled), "allowances": array(\.allowanceScaled),
+            "claims": array(\.claimScaled), "claimvalues": array(\.claimValueFen), "arrived": array(arrived), "landed": array(\.landedValueFen),
+            "landedunits": array { ($0.landedValueFen * $0.scale + arrived($0) / 2) / arrived($0) },
+        ]
+    }
+
+    /// The pgbench script. Client `c`'s `n`-th transaction handles transfer `first + 2k + 1` with
+    /// `k = c + clients·n`: the odd ones of the interleaved block (the API takes the even ones),
+    /// sent to receiver `k mod receiverCount`.
+    var text: String {
+        var script = [
+            "\\set n :n + 1",
+            "\\set k :client_id + :clients * :n",
+            "\\set transfer :first + 2 * :k + 1",
+            "\\set receiver :k % \(receiverCount)",
+            "BEGIN;",
+            begin(key: ":sender", prefix: "s_"),
+        ]
+        script += ownTransfer("s_")
+        script += [
+            """
+            UPDATE transfers SET status = 'dispatched', dispatched_at = now() \
+            WHERE tenant_id = :s_tenant_id AND transfer_id = :transfer;
+            """,
+            audit("s_", action: "transfer.dispatch", detail: "{}"),
+            """
+            SELECT item_id, on_hand_scaled, value_fen FROM stock_balances \
+            WHERE tenant_id = :s_tenant_id AND org_id = :s_org_id AND item_id = ANY(:items::bigint[]) ORDER BY item_id FOR UPDATE;
+            """,
+            """
+            UPDATE stock_balances b SET on_hand_scaled = b.on_hand_scaled + m.quantity, value_fen = b.value_fen + m.value, \
+            in_transit_scaled = b.in_transit_scaled - m.quantity, updated_at = now() \
+            FROM unnest(:items::bigint[], :outquantities::bigint[], :outvalues::bigint[]) AS m (item_id, quantity, value) \
+            WHERE b.tenant_id = :s_tenant_id AND b.org_id = :s_org_id AND b.item_id = m.item_id;
+            """,
+            insertMoves("s_", quantities: ":outquantities", values: ":outvalues", units: ":outunits", document: "transfer_dispatch"),
+            "COMMIT;",
+            "BEGIN;",
+        ]
+        // pgbench cannot pick a string variable by number, so each receiver gets its own branch.
+        for receiver in 0..<receiverCount {
+            script.append(receiver == 0 ? "\\if :receiver = 0" : "\\elif :receiver = \(receiver)")
+            script.append(begin(key: ":receiver\(receiver)", prefix: "r_"))
+        }
+        script.append("\\endif")
+        script += ownTransfer("r_")
+        script += [
+            "SELECT body::text FROM pricing_rules WHERE tenant_id = :r_tenant_id ORDER BY effective_from;",
+            """
+            SELECT r.distance_km, r.lead_time_hours, coalesce(r.markup_basis_points, 0) \
+            FROM transfers t JOIN relations r ON r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id \
+            WHERE t.tenant_id = :r_tenant_id AND t.transfer_id = :transfer;
+            """,
+            """
+            UPDATE transfer_lines l SET lost_scaled = b.lost, allowance_scaled = b.allowance, claim_scaled = b.claim, \
+            claim_value_fen = b.claim_value, landed_value_fen = b.landed \
+            FROM unnest(:lost::bigint[], :allowances::bigint[], :claims::bigint[], :claimvalues::bigint[], :landed::bigint[]) \
+            WITH ORDINALITY AS b (lost, allowance, claim, claim_value, landed, line_no) \
+            WHERE l.tenant_id = :r_tenant_id AND l.transfer_id = :transfer AND l.line_no = b.line_no;
+            """,
+            audit("r_", action: "transfer.receive", detail: #"{"actual_fen": "0", "error_ppm": "0"}"#),
+            """
+            INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen) \
+            SELECT :r_tenant_id, :r_org_id, a.item_id, a.quantity, a.value \
+            FROM unnest(:items::bigint[], :arrived::bigint[], :landed::bigint[]) AS a (item_id, quantity, value) ORDER BY a.item_id \
+            ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE \
+            SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled, \
+            value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now();
+            """,
+            insertMoves("r_", quantities: ":arrived", values: ":landed", units: ":landedunits", document: "transfer_receipt"),
+            "SELECT app_transfer_arrived(:transfer);",
+            """
+            UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = :freight, \
+            actual_insurance_fen = :insurance, actual_total_fen = :actual, error_ppm = :error, flagged = :flagged \
+            WHERE tenant_id = :r_tenant_id AND transfer_id = :transfer;
+            """,
+            "COMMIT;",
+        ]
+        return script.joined(separator: "\n") + "\n"
+    }
+
+    /// `withSandbox`: the key's principal, its tenant and org, as `\gset` variables.
+    private func begin(key: String, prefix: String) -> String {
+        "SELECT tenant_id, principal_id, principal_name, org_id, org_code, role FROM app_begin(:tenant, \(key)) \\gset \(prefix)"
+    }
+
+    /// `requirePhysicalWriter` and `ownTransfer`: the principal's org, the header, its status
+    /// locked, the lines with their items.
+    private func ownTransfer(_ prefix: String) -> [String] {
+        [
+            """
+            SELECT org_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code, county_code, \
+            latitude_microdegrees, longitude_microdegrees FROM orgs WHERE tenant_id = :\(prefix)tenant_id AND code = :\(prefix)org_code;
+            """,
+            """
+            SELECT from_code, to_code, status, rules_version, estimate_total_fen, actual_freight_fen, actual_insurance_fen, \
+            actual_total_fen, error_ppm, flagged, true_up_fen FROM transfers WHERE tenant_id = :\(prefix)tenant_id AND transfer_id = :transfer;
+            """,
+            "SELECT status FROM transfers WHERE tenant_id = :\(prefix)tenant_id AND transfer_id = :transfer FOR UPDATE;",
+            """
+            SELECT l.quantity_scaled, l.unit_cost_fen, l.freight_fen, l.total_fen, l.breakdown::text, l.lost_scaled, l.allowance_scaled, \
+            l.claim_scaled, l.claim_value_fen, l.landed_value_fen, i.item_id, i.code, i.name, i.base_unit, i.quantity_scale, \
+            i.weight_grams_per_unit, i.category, i.shelf_life_days, i.tax_code, i.tax_rate_basis_points \
+            FROM transfer_lines l JOIN items i ON i.tenant_id = l.tenant_id AND i.item_id = l.item_id \
+            WHERE l.tenant_id = :\(prefix)tenant_id AND l.transfer_id = :transfer ORDER BY l.line_no;
+            """,
+        ]
+    }
+
+    private func insertMoves(_ prefix: String, quantities: String, values: String, units: String, document: String) -> String {
+        """
+        INSERT INTO stock_moves (tenant_id, org_id, item_id, quantity_scaled, value_fen, unit_cost_fen, document_type, document_id, \
+        principal_id) SELECT :\(prefix)tenant_id, :\(prefix)org_id, m.item_id, m.quantity, m.value, m.unit_cost, '\(document)', :transfer, \
+        :\(prefix)principal_id FROM unnest(:items::bigint[], \(quantities)::bigint[], \(values)::bigint[], \(units)::bigint[]) \
+        WITH ORDINALITY AS m (item_id, quantity, value, unit_cost, position) ORDER BY m.position;
+        """
+    }
+
+    private func audit(_ prefix: String, action: String, detail: String) -> String {
+        """
+        INSERT INTO audit_events (tenant_id, principal_id, actor, org_id, request_id, action, subject, detail) \
+        VALUES (:\(prefix)tenant_id, :\(prefix)principal_id, :\(prefix)principal_name, :\(prefix)org_id, 'pgbench', '\(action)', \
+        :transfer, '\(detail)'::jsonb);
+        """
+    }
+}

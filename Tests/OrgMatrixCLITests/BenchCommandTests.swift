@@ -1,0 +1,38 @@
+import Foundation
+import OrgMatrixTestSupport
+import Testing
+
+/// `orgmatrix bench postings` end to end at a small scale: it prints both figures and their
+/// ratio, and PostgreSQL's own counts show that pgbench wrote exactly the rows the API wrote.
+/// (Its speed is the benchmark's business, not a test's.)
+@Suite struct BenchCommandTests {
+    @Test func postingsBenchmarkRunsBothSidesOnTheSameWork() throws {
+        _ = try TestEnvironment.load()
+        let root = TestEnvironment.repositoryRoot
+        let run = try runProcess(
+            TestEnvironment.orgmatrixExecutable,
+            [
+                "bench", "postings", "--transfers", "24", "--clients", "4", "--warmup", "4",
+                "--tenant-file", root.appendingPathComponent("Tenants/dairy.yaml").path, "--schema-dir", TestEnvironment.schemaDirectory,
+            ])
+        #expect(run.status == 0, "\(run.text)\n\(run.standardError)")
+        let lines = run.text.split(separator: "\n").map(String.init)
+        for side in ["HTTP API", "pgbench"] {
+            let line = try #require(lines.first { $0.trimmingCharacters(in: .whitespaces).hasPrefix(side) }, "\(run.text)")
+            let rate = try #require(line.firstMatch(of: /([0-9.]+) transfers\/s/).flatMap { Double($0.1) })
+            #expect(rate > 0)
+            #expect(line.contains("p99"))
+        }
+        #expect(run.text.contains("ratio API / pgbench: "))
+        #expect(run.text.contains("the same rows written on both sides, table by table"))
+        let writes = try #require(lines.first { $0.contains("rows inserted") })
+        let counts = writes.split(separator: " ").compactMap { Double($0) }
+        #expect(counts.count == 2 && counts[0] == counts[1] && counts[0] > 0, "\(writes)")
+    }
+
+    @Test func postingsBenchmarkRefusesATransferCountThatDoesNotSplitOverTheClients() throws {
+        let run = try runProcess(TestEnvironment.orgmatrixExecutable, ["bench", "postings", "--transfers", "10", "--clients", "4"])
+        #expect(run.status != 0)
+        #expect(run.standardError.contains("--transfers must be"))
+    }
+}
