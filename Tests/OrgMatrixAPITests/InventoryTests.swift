@@ -397,40 +397,61 @@ import Testing
         }
     }
 
-    /// The database, not only Swift, decides who advances a transfer: HQ's raw SQL cannot
-    /// dispatch it, the receiver cannot cancel it, nobody can move it backwards.
+    /// The database, not only Swift, decides who advances a transfer and what a step may change:
+    /// HQ's raw SQL cannot dispatch it, the receiver cannot cancel it, nobody can move it
+    /// backwards, rewrite its price, or book its lines twice; the right step by the right party
+    /// still goes through.
     @Test func onlyTheRightPartyAdvancesATransferEvenInRawSQL() async throws {
         let fixture = try await TenantFixture.create()
         let environment = try await SharedDatabase.environment()
-        let id = try await makeApp(databaseURL: environment.appURL).test(.router) { client in
+        let (created, dispatched, received) = try await makeApp(databaseURL: environment.appURL).test(.router) { client in
             let api = API(client: client)
             try await setUp(api, fixture)
-            let created = try await api.post(
-                "/v1/transfers", key: fixture.key("a-operator"), #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"5"}]}"#)
-            return try #require(json(created)["id"] as? Int)
+            let (a, b) = (fixture.key("a-operator"), fixture.key("b-operator"))
+            var ids: [Int] = []
+            for _ in 0..<3 {
+                let created = try await api.post("/v1/transfers", key: a, #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"5"}]}"#)
+                ids.append(try #require(json(created)["id"] as? Int))
+            }
+            for id in ids.dropFirst() { #expect(try await api.post("/v1/transfers/\(id)/dispatch", key: a).status == .ok) }
+            #expect(try await api.post("/v1/transfers/\(ids[2])/receive", key: b, #"{"freightFen":40,"insuranceFen":7}"#).status == .ok)
+            return (ids[0], ids[1], ids[2])
         }
-        for (principal, statement) in [
-            ("hq-admin", "UPDATE transfers SET status = 'dispatched'"),
-            ("b-operator", "UPDATE transfers SET status = 'cancelled'"),
-            ("b-operator", "UPDATE transfers SET status = 'received'"),
-            ("a-operator", "UPDATE transfers SET status = 'received'"),
-        ] {
-            let refused = try await withConnection(environment.appURL) { connection -> Bool in
+        let attempts: [(principal: String, statement: String, allowed: Bool)] = [
+            ("hq-admin", "UPDATE transfers SET status = 'dispatched' WHERE transfer_id = \(created)", false),
+            ("b-operator", "UPDATE transfers SET status = 'cancelled' WHERE transfer_id = \(created)", false),
+            ("b-operator", "UPDATE transfers SET status = 'received' WHERE transfer_id = \(created)", false),
+            ("a-operator", "UPDATE transfers SET status = 'received' WHERE transfer_id = \(created)", false),
+            ("a-operator", "UPDATE transfers SET status = 'dispatched', flagged = true WHERE transfer_id = \(created)", false),
+            ("a-operator", "UPDATE transfers SET status = 'dispatched', estimate_total_fen = 1 WHERE transfer_id = \(created)", false),
+            ("a-operator", "UPDATE transfer_lines SET total_fen = 1 WHERE transfer_id = \(created)", false),
+            ("a-operator", "UPDATE transfers SET status = 'cancelled', cancelled_at = now() WHERE transfer_id = \(created)", true),
+            ("b-operator", "UPDATE transfers SET status = 'received', dispatched_at = now() WHERE transfer_id = \(dispatched)", false),
+            ("a-operator", "UPDATE transfer_lines SET lost_scaled = 0, landed_value_fen = 0 WHERE transfer_id = \(dispatched)", false),
+            ("b-operator", "UPDATE transfer_lines SET lost_scaled = 0, landed_value_fen = 0 WHERE transfer_id = \(dispatched)", true),
+            ("b-operator", "UPDATE transfer_lines SET landed_value_fen = 0 WHERE transfer_id = \(received)", false),
+            ("a-operator", "UPDATE transfer_lines SET landed_value_fen = 0 WHERE transfer_id = \(received)", false),
+            ("b-operator", "UPDATE transfers SET actual_total_fen = 1 WHERE transfer_id = \(received)", false),
+        ]
+        for attempt in attempts {
+            let outcome = try await withConnection(environment.appURL) { connection -> (updated: Bool, error: String?) in
                 try await connection.query("BEGIN", logger: testLogger)
-                let apiKey = APIKey(fixture.key(principal))!
+                let apiKey = APIKey(fixture.key(attempt.principal))!
                 _ = try await connection.query(
                     "SELECT 1 FROM app_begin(\(apiKey.tenant.rawValue), \(ByteBuffer(bytes: apiKey.hash)))", logger: testLogger
                 ).collect()
                 do {
-                    try await connection.query(PostgresQuery(unsafeSQL: statement + " WHERE transfer_id = \(id)"), logger: testLogger)
+                    let rows = try await connection.query(
+                        PostgresQuery(unsafeSQL: attempt.statement + " RETURNING 1"), logger: testLogger
+                    ).collect()
                     try await connection.query("ROLLBACK", logger: testLogger)
-                    return false
+                    return (!rows.isEmpty, nil)
                 } catch {
                     _ = try? await connection.query("ROLLBACK", logger: testLogger)
-                    return true
+                    return (false, String(reflecting: error))
                 }
             }
-            #expect(refused, "\(principal): \(statement)")
+            #expect(outcome.updated == attempt.allowed, "\(attempt.principal): \(attempt.statement) → \(outcome.error ?? "updated")")
         }
     }
 }
