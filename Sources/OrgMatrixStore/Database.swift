@@ -24,9 +24,11 @@ public struct Database: Sendable {
     }
 
     /// Runs `body` in one transaction on a pooled connection, committing when it returns and
-    /// rolling back when it throws.
+    /// rolling back when it throws. A transaction PostgreSQL aborted to break a deadlock (or a
+    /// serialization failure) is run again from the start, up to `attempts` times in all: it
+    /// changed nothing, and postings lock in item order, so a second try rarely meets one again.
     public func withTransaction<Result: Sendable>(
-        logger: Logger,
+        logger: Logger, attempts: Int = 3,
         _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         inFlight.increment()
@@ -35,11 +37,33 @@ public struct Database: Sendable {
             inFlight.decrement()
             duration.recordNanoseconds((ContinuousClock.now - started).nanoseconds)
         }
-        do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-        } catch {
-            failures.increment()
-            throw error
+        var attempt = 1
+        while true {
+            do {
+                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            } catch where attempt < attempts && Self.isWorthRetrying(error) {
+                logger.notice("transaction retried", metadata: ["attempt": "\(attempt)", "sqlstate": "\(Self.sqlState(error) ?? "-")"])
+                attempt += 1
+            } catch {
+                failures.increment()
+                throw error
+            }
+        }
+    }
+
+    /// Deadlock detected (40P01) or serialization failure (40001).
+    static func isWorthRetrying(_ error: any Error) -> Bool {
+        ["40P01", "40001"].contains(sqlState(error))
+    }
+
+    private static func sqlState(_ error: any Error) -> String? {
+        switch error {
+        case let error as PostgresTransactionError:
+            return [error.closureError, error.commitError].lazy.compactMap { $0.flatMap(sqlState) }.first
+        case let error as PSQLError:
+            return error.serverInfo?[.sqlState]
+        default:
+            return nil
         }
     }
 }

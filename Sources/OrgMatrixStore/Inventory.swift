@@ -186,17 +186,10 @@ extension Sandbox {
                 VALUES (\(principal.tenantID.rawValue), \(receiptID), \(index + 1), \(principal.orgID.rawValue), \(item.id), \(quantity),
                     \(unitCost), \(amount))
                 """, logger: logger)
-            try await connection.query(
-                """
-                INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
-                VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(item.id), \(quantity), \(amount))
-                ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
-                SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled,
-                    value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now()
-                """, logger: logger)
             moves.append(Move(itemID: item.id, quantityScaled: quantity, valueFen: amount, unitCostFen: unitCost))
             posted.append(.init(itemCode: item.code, quantityScaled: quantity, quantityScale: item.quantityScale, unitFen: unitCost, amountFen: amount, costFen: amount))
         }
+        try await addToBalances(moves)
         try await insertMoves(moves, document: ("purchase_receipt", receiptID))
         try await audit("purchase_receipt.post", subject: String(receiptID), detail: ["supplier": supplier, "lines": String(posted.count)])
         return PostedDocument(id: receiptID, type: "purchase_receipt", orgCode: principal.orgCode.rawValue, counterparty: supplier, settlementOrgCode: nil, lines: posted)
@@ -354,6 +347,28 @@ extension Sandbox {
             balances[itemID] = Balance(onHandScaled: onHand, valueFen: value)
         }
         return balances
+    }
+
+    /// Adds incoming moves to the acting org's balances (creating those it lacks) with one
+    /// statement, in item order like every lock on balances; several moves of one item add up.
+    func addToBalances(_ moves: [Move]) async throws {
+        var totals: [Int64: (quantity: Int64, value: Int64)] = [:]
+        for move in moves {
+            let sum = totals[move.itemID] ?? (0, 0)
+            totals[move.itemID] = (sum.quantity + move.quantityScaled, sum.value + move.valueFen)
+        }
+        let items = totals.keys.sorted()
+        try await connection.query(
+            """
+            INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
+            SELECT \(principal.tenantID.rawValue), \(principal.orgID.rawValue), a.item_id, a.quantity, a.value
+            FROM unnest(\(items)::bigint[], \(items.map { totals[$0]!.quantity })::bigint[], \(items.map { totals[$0]!.value })::bigint[])
+                AS a (item_id, quantity, value)
+            ORDER BY a.item_id
+            ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
+            SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled,
+                value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now()
+            """, logger: logger)
     }
 
     /// Appends stock moves of one document, in the given order, with one statement.

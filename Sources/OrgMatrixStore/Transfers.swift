@@ -248,21 +248,11 @@ extension Sandbox {
         try await audit(
             "transfer.receive", subject: String(id), detail: ["actual_fen": String(actualTotal), "error_ppm": error.map(String.init) ?? "-"])
         if !arrivals.isEmpty {
-            try await connection.query(
-                """
-                INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
-                SELECT \(principal.tenantID.rawValue), \(principal.orgID.rawValue), a.item_id, a.quantity, a.value
-                FROM unnest(\(arrivals.map(\.itemID))::bigint[], \(arrivals.map(\.quantityScaled))::bigint[], \(arrivals.map(\.valueFen))::bigint[])
-                    AS a (item_id, quantity, value)
-                ORDER BY a.item_id
-                ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
-                SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled,
-                    value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now()
-                """, logger: logger)
+            try await addToBalances(arrivals)
             try await insertMoves(arrivals, document: ("transfer_receipt", id))
         }
-        // The sender's in-transit: its balances are the hot rows, so they come last.
-        try await connection.query("SELECT app_transfer_arrived(\(id))", logger: logger)
+        // Last, because marking it received releases the sender's in-transit (a trigger), and the
+        // sender's balances are the hot rows every posting there queues on.
         try await connection.query(
             """
             UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = \(report.freightFen),

@@ -113,7 +113,6 @@ struct PostingsScript {
             value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now();
             """,
             insertMoves("r_", quantities: ":arrived", values: ":landed", units: ":landedunits", document: "transfer_receipt"),
-            "SELECT app_transfer_arrived(:transfer);",
             """
             UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = :freight, \
             actual_insurance_fen = :insurance, actual_total_fen = :actual, error_ppm = :error, flagged = :flagged \

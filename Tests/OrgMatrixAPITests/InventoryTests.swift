@@ -399,8 +399,9 @@ import Testing
 
     /// The database, not only Swift, decides who advances a transfer and what a step may change:
     /// HQ's raw SQL cannot dispatch it, the receiver cannot cancel it, nobody can move it
-    /// backwards, rewrite its price, or book its lines twice; the right step by the right party
-    /// still goes through.
+    /// backwards, rewrite its price, add lines to it, create one already received, mark it
+    /// received before its lines are booked, or book its lines twice or inconsistently; the right
+    /// step by the right party still goes through.
     @Test func onlyTheRightPartyAdvancesATransferEvenInRawSQL() async throws {
         let fixture = try await TenantFixture.create()
         let environment = try await SharedDatabase.environment()
@@ -417,6 +418,13 @@ import Testing
             #expect(try await api.post("/v1/transfers/\(ids[2])/receive", key: b, #"{"freightFen":40,"insuranceFen":7}"#).status == .ok)
             return (ids[0], ids[1], ids[2])
         }
+        func booking(lost: Int, claim: Int) -> String {
+            "lost_scaled = \(lost), allowance_scaled = 0, claim_scaled = \(claim), claim_value_fen = 0, landed_value_fen = total_fen"
+        }
+        let receipt = "status = 'received', received_at = now(), actual_freight_fen = 0, actual_insurance_fen = 0, actual_total_fen = 0"
+        let lineColumns = "tenant_id, transfer_id, line_no, from_org_id, to_org_id, item_id, quantity_scaled, unit_cost_fen, base_cost_fen, "
+            + "freight_fen, insurance_fen, loss_allowance_fen, timeliness_fen, markup_fen, total_fen, breakdown"
+        let headerColumns = "tenant_id, from_org_id, from_code, to_org_id, to_code, relation_id, status, rules_version, estimate_total_fen, created_by"
         let attempts: [(principal: String, statement: String, allowed: Bool)] = [
             ("hq-admin", "UPDATE transfers SET status = 'dispatched' WHERE transfer_id = \(created)", false),
             ("b-operator", "UPDATE transfers SET status = 'cancelled' WHERE transfer_id = \(created)", false),
@@ -428,7 +436,19 @@ import Testing
             ("a-operator", "UPDATE transfers SET status = 'cancelled', cancelled_at = now() WHERE transfer_id = \(created)", true),
             ("b-operator", "UPDATE transfers SET status = 'received', dispatched_at = now() WHERE transfer_id = \(dispatched)", false),
             ("a-operator", "UPDATE transfer_lines SET lost_scaled = 0, landed_value_fen = 0 WHERE transfer_id = \(dispatched)", false),
-            ("b-operator", "UPDATE transfer_lines SET lost_scaled = 0, landed_value_fen = 0 WHERE transfer_id = \(dispatched)", true),
+            ("b-operator", "UPDATE transfer_lines SET lost_scaled = 0, landed_value_fen = 0 WHERE transfer_id = \(dispatched)", false),
+            ("b-operator", "UPDATE transfer_lines SET \(booking(lost: 5000, claim: 0)) WHERE transfer_id = \(dispatched)", false),
+            ("b-operator", "UPDATE transfer_lines SET \(booking(lost: 0, claim: 0)) WHERE transfer_id = \(dispatched)", true),
+            ("b-operator", "UPDATE transfers SET \(receipt) WHERE transfer_id = \(dispatched)", false),
+            ("a-operator", "INSERT INTO transfer_lines (\(lineColumns)) SELECT \(lineColumns.replacingOccurrences(of: "line_no", with: "2")) "
+                + "FROM transfer_lines WHERE transfer_id = \(dispatched)", false),
+            ("c-operator", "INSERT INTO transfer_lines (\(lineColumns)) SELECT o.tenant_id, \(created), 2, o.org_id, o.org_id, i.item_id, "
+                + "1000, 1, 1, 0, 0, 0, 0, 0, 1, '[]' FROM orgs o JOIN items i USING (tenant_id) WHERE o.code = 'WH-C' AND i.code = 'MILK-FRESH'",
+                false),
+            ("a-operator", "INSERT INTO transfers (\(headerColumns)) SELECT \(headerColumns.replacingOccurrences(of: "status", with: "'received'")) "
+                + "FROM transfers WHERE transfer_id = \(created)", false),
+            ("a-operator", "INSERT INTO transfers (\(headerColumns)) SELECT \(headerColumns.replacingOccurrences(of: "status", with: "'created'")) "
+                + "FROM transfers WHERE transfer_id = \(created)", true),
             ("b-operator", "UPDATE transfer_lines SET landed_value_fen = 0 WHERE transfer_id = \(received)", false),
             ("a-operator", "UPDATE transfer_lines SET landed_value_fen = 0 WHERE transfer_id = \(received)", false),
             ("b-operator", "UPDATE transfers SET actual_total_fen = 1 WHERE transfer_id = \(received)", false),
