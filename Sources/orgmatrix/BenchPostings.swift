@@ -14,18 +14,20 @@ import Synchronization
 /// `orgmatrix bench postings`: transfers dispatched and received per second through the HTTP API
 /// against the same database work done by pgbench, on the same scratch database in the same run.
 ///
-/// The scratch database gets the dairy tenant and its demo data, then a block of transfers from
-/// the central warehouse to four forward warehouses, created in pairs: the API takes one of each
-/// pair, pgbench the other, so both sides work on the same rows. PostgreSQL's own per-table
-/// access counts, read before and after each side, show that both did the same work.
+/// The scratch database gets the dairy tenant and its demo data, then, per round, a block of
+/// transfers from the central warehouse to four forward warehouses, created in pairs: the API
+/// takes one of each pair, pgbench the other, so both sides work on the same rows. Rounds
+/// alternate which side goes first. PostgreSQL's own per-table counts, read before and after
+/// each side, show that both wrote the same rows.
 struct BenchPostings: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postings", abstract: "Transfer dispatch + receipt per second: HTTP API vs pgbench on the same database.")
 
-    @Option(help: "Transfers each side dispatches and receives (a multiple of --clients).") var transfers: Int = 2000
+    @Option(help: "Transfers each side dispatches and receives per round (a multiple of --clients).") var transfers: Int = 1000
+    @Option(help: "Rounds; they alternate which side goes first, and the median is reported.") var rounds: Int = 3
     @Option(help: "Concurrent clients on each side.") var clients: Int = 16
-    @Option(help: "Transfers the API runs first to open its connections (counted in the work check, not in the figures).")
-    var warmup: Int = 64
+    @Option(help: "Transfers the API runs first in each round to open its connections (in the work check, not the figures).")
+    var warmup: Int = 32
     @Option(help: "The tenant file with the demo tenant.") var tenantFile: String = "Tenants/dairy.yaml"
     @Option(help: "The pgbench executable (default: pgbench on PATH, else the newest /usr/lib/postgresql/*/bin/pgbench).")
     var pgbench: String?
@@ -38,10 +40,17 @@ struct BenchPostings: AsyncParsableCommand {
             throw ValidationError("--transfers must be 1–1000000 and a multiple of --clients (\(clients))")
         }
         guard (0...10_000).contains(warmup) else { throw ValidationError("--warmup must be 0–10000") }
+        guard (1...15).contains(rounds) else { throw ValidationError("--rounds must be 1–15") }
     }
 
     func run() async throws {
-        try Settings.bootstrapLogging(format: .text, level: "warning")
+        // The server logs as `serve` does (a JSON line per request at info), into a scratch file.
+        let serverLog = FileManager.default.temporaryDirectory.appendingPathComponent("orgmatrix-bench-\(UUID().uuidString).log")
+        guard FileManager.default.createFile(atPath: serverLog.path, contents: nil), let logFile = try? FileHandle(forWritingTo: serverLog) else {
+            throw UnusableInput("cannot write \(serverLog.path)")
+        }
+        defer { try? FileManager.default.removeItem(at: serverLog) }
+        try Settings.bootstrapLogging(format: .json, level: "info", output: logFile)
         let logger = Logger(label: "orgmatrix.bench")
         let pgbenchPath = try PgbenchRun.locate(pgbench)
         let text: String
@@ -102,6 +111,25 @@ private struct PlannedTransfer: Sendable {
     let receiptJSON: String
 }
 
+/// One round's transfers: the API's warm-ups, then pairs; the API takes the first transfer of
+/// each pair (`measured`), pgbench the second.
+private struct RoundPlan {
+    let warmups: [PlannedTransfer]
+    let measured: [PlannedTransfer]
+    let firstPair: Int64
+}
+
+/// What one side did in one round: throughput, latencies in milliseconds, and the table work of
+/// `transfers` transfers (the API's include its warm-ups).
+private struct SideResult {
+    let transfersPerSecond: Double
+    let transferLatencies: [Double]
+    let dispatchLatencies: [Double]
+    let receiveLatencies: [Double]
+    let work: TableWork
+    let transfers: Int
+}
+
 private struct PostingsRun {
     let options: BenchPostings
     let definition: TenantDefinition
@@ -118,27 +146,27 @@ private struct PostingsRun {
     func run() async throws -> Bool {
         let started = ContinuousClock.now
         let keys = try await prepareTenant()
-        let (warmups, measured, firstPair) = try await createTransfers(keys: keys)
+        let plans = try await createTransfers(keys: keys)
         print(String(format: "prepared in %.1f s: ", seconds(ContinuousClock.now - started)) + "\(definition.orgs.count) orgs with the demo data, "
-            + "\(warmups.count + 2 * measured.count) transfers created (\(Flow.lines.count) lines each)\n")
-
-        try await vacuum()
-        let beforeAPI = try await quietSnapshot()
-        let api = try await runAPI(keys: keys, warmups: warmups, measured: measured)
-        let afterAPI = try await quietSnapshot()
-        let script = try await scriptStandIn(keys: keys, sample: measured[0].id)
-        try await vacuum()
-        let beforePgbench = try await quietSnapshot()
-        let pgbenchResult = try await PgbenchRun(
-            executable: pgbenchPath, url: appURL, clients: options.clients, transfers: options.transfers
-        ).run(script: script, variables: try pgbenchVariables(keys: keys, script: script, firstPair: firstPair))
-        let afterPgbench = try await quietSnapshot()
-        try await checkAllReceived(keys: keys, ids: measured.map(\.id) + measured.map { $0.id + 1 })
-
-        let apiWork = afterAPI.minus(beforeAPI).perTransfer(warmups.count + measured.count)
-        let pgbenchWork = afterPgbench.minus(beforePgbench).perTransfer(options.transfers)
-        report(api: api, pgbench: pgbenchResult, apiWork: apiWork, pgbenchWork: pgbenchWork)
-        return apiWork.differences(from: pgbenchWork).isEmpty
+            + "\(plans.count) rounds of \(options.warmup) + 2 × \(options.transfers) transfers (\(Flow.lines.count) lines each)\n")
+        var api: [SideResult] = []
+        var pgbench: [SideResult] = []
+        var script: PostingsScript?
+        for (round, plan) in plans.enumerated() {
+            let apiFirst = round % 2 == 0
+            for runsAPI in apiFirst ? [true, false] : [false, true] {
+                if runsAPI {
+                    api.append(try await runAPI(keys: keys, plan: plan))
+                } else {
+                    if script == nil { script = try await scriptStandIn(keys: keys, sample: plans[0].measured[0].id) }
+                    pgbench.append(try await runPgbench(keys: keys, script: script!, plan: plan))
+                }
+            }
+            print(String(format: "round %d (%@ first): API %.1f/s, pgbench %.1f/s, ratio %.2f", round + 1, apiFirst ? "API" : "pgbench",
+                api[round].transfersPerSecond, pgbench[round].transfersPerSecond, api[round].transfersPerSecond / pgbench[round].transfersPerSecond))
+        }
+        try await checkAllReceived(keys: keys, ids: plans.flatMap { $0.measured.flatMap { [$0.id, $0.id + 1] } + $0.warmups.map(\.id) })
+        return report(api: api, pgbench: pgbench)
     }
 
     // MARK: preparation
@@ -156,10 +184,11 @@ private struct PostingsRun {
         return outcome.keys
     }
 
-    /// Tops up the central warehouse and creates the warm-up transfers, then the measured block
-    /// in pairs (API: even offset, pgbench: odd). Returns the API's transfers and the block's first id.
-    private func createTransfers(keys: [String: String]) async throws -> ([PlannedTransfer], [PlannedTransfer], Int64) {
-        let total = options.warmup + 2 * options.transfers
+    /// Tops up the central warehouse and creates each round's transfers: its warm-ups, then its
+    /// pairs (API: even offset, pgbench: odd), in one run of consecutive ids per round.
+    private func createTransfers(keys: [String: String]) async throws -> [RoundPlan] {
+        let perRound = options.warmup + 2 * options.transfers
+        let total = perRound * options.rounds
         let sender = try key(Flow.sender, keys)
         let postingLines = Flow.lines.map { PostingLine(itemCode: $0.item, quantity: String($0.units), unitFen: 0) }
         try await withDatabase { database in
@@ -171,10 +200,10 @@ private struct PostingsRun {
         }
         var created: [PlannedTransfer] = []
         created.reserveCapacity(total)
-        // Numbered by creation order: warm-ups first, then pair p as transfers 2p and 2p + 1.
         let warmup = options.warmup
         let receiver: @Sendable (Int) -> Int = { index in
-            index < warmup ? index % Flow.receivers.count : ((index - warmup) / 2) % Flow.receivers.count
+            let offset = index % perRound
+            return (offset < warmup ? offset : (offset - warmup) / 2) % Flow.receivers.count
         }
         try await withDatabase { database in
             let batch = 50
@@ -201,50 +230,60 @@ private struct PostingsRun {
         for (offset, transfer) in created.enumerated() where transfer.id != created[0].id + Int64(offset) {
             throw SettingsError("transfer ids are not consecutive (another writer in the scratch database?)")
         }
-        let block = created.dropFirst(options.warmup)
-        let measured = block.enumerated().filter { $0.offset % 2 == 0 }.map(\.element)
-        return (Array(created.prefix(options.warmup)), measured, block.first!.id)
+        return stride(from: 0, to: total, by: perRound).map { start in
+            let pairs = created[(start + warmup)..<(start + perRound)]
+            return RoundPlan(
+                warmups: Array(created[start..<(start + warmup)]),
+                measured: pairs.enumerated().filter { $0.offset % 2 == 0 }.map(\.element), firstPair: pairs.first!.id)
+        }
     }
 
     // MARK: the API side
 
-    struct APIResult {
-        let transfersPerSecond: Double
-        let transfer: Percentiles
-        let dispatch: Percentiles
-        let receive: Percentiles
-    }
-
-    /// The real router and pool (as `serve` builds them) on a loopback port; clients take the next
-    /// transfer, dispatch it with the sender's key and receive it with the receiver's.
-    private func runAPI(keys: [String: String], warmups: [PlannedTransfer], measured: [PlannedTransfer]) async throws -> APIResult {
-        let port = Mutex<Int?>(nil)
-        let configuration = AppConfiguration(
-            host: "127.0.0.1", port: 0, databaseURL: appURL, schemaDirectory: options.database.schemaDir)
-        let app = try buildApplication(configuration, logger: logger) { channel in port.withLock { $0 = channel.localAddress?.port } }
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+    /// The real router and pool (as `serve` builds them) on a loopback port, from a vacuumed
+    /// database; clients take the next transfer, dispatch it with the sender's key and receive it
+    /// with the receiver's, each with an Idempotency-Key as an integrating system sends.
+    private func runAPI(keys: [String: String], plan: RoundPlan) async throws -> SideResult {
         let sender = try key(Flow.sender, keys).text
         let receivers = try Flow.receivers.map { try key($0.1, keys).text }
-        return try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            let deadline = ContinuousClock.now + .seconds(30)
-            while port.withLock({ $0 }) == nil {
-                guard ContinuousClock.now < deadline else { throw SettingsError("the API server did not start within 30 s") }
-                try await Task.sleep(for: .milliseconds(10))
+        return try await measuringWork(transfers: plan.warmups.count + plan.measured.count) {
+            let port = Mutex<Int?>(nil)
+            let configuration = AppConfiguration(host: "127.0.0.1", port: 0, databaseURL: appURL, schemaDirectory: options.database.schemaDir)
+            let app = try buildApplication(configuration, logger: logger) { channel in port.withLock { $0 = channel.localAddress?.port } }
+            let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+            return try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                let deadline = ContinuousClock.now + .seconds(30)
+                while port.withLock({ $0 }) == nil {
+                    guard ContinuousClock.now < deadline else { throw SettingsError("the API server did not start within 30 s") }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                let load = Load(port: port.withLock { $0 }!, clients: options.clients, sender: sender, receivers: receivers)
+                _ = try await load.run(plan.warmups)
+                let started = ContinuousClock.now
+                let samples = try await load.run(plan.measured)
+                let elapsed = ContinuousClock.now - started
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+                return (
+                    Double(plan.measured.count) / seconds(elapsed), samples.map { $0.dispatch + $0.receive }, samples.map(\.dispatch),
+                    samples.map(\.receive)
+                )
             }
-            let boundPort = port.withLock { $0 }!
-            let load = Load(port: boundPort, clients: options.clients, sender: sender, receivers: receivers)
-            _ = try await load.run(warmups)
-            let started = ContinuousClock.now
-            let samples = try await load.run(measured)
-            let elapsed = ContinuousClock.now - started
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-            return APIResult(
-                transfersPerSecond: Double(measured.count) / seconds(elapsed),
-                transfer: Percentiles(samples.map { $0.dispatch + $0.receive }),
-                dispatch: Percentiles(samples.map(\.dispatch)), receive: Percentiles(samples.map(\.receive)))
         }
+    }
+
+    /// Runs `body` between two statistics snapshots of a freshly vacuumed database.
+    private func measuringWork(
+        transfers: Int, _ body: () async throws -> (Double, [Double], [Double], [Double])
+    ) async throws -> SideResult {
+        try await vacuum()
+        let before = try await quietSnapshot()
+        let (rate, transfer, dispatch, receive) = try await body()
+        let after = try await quietSnapshot()
+        return SideResult(
+            transfersPerSecond: rate, transferLatencies: transfer, dispatchLatencies: dispatch, receiveLatencies: receive,
+            work: after.minus(before), transfers: transfers)
     }
 
     // MARK: the pgbench side
@@ -258,6 +297,18 @@ private struct PostingsRun {
         guard let record, record.status == "received", let actual = record.actualTotalFen else {
             throw SettingsError("transfer \(sample) was not received through the API")
         }
+        var stored: [String: (hash: String, body: String)] = [:]
+        try await BenchConnection.with(ownerURL, logger) { connection in
+            let rows = try await connection.query(
+                """
+                SELECT idempotency_key, request_hash, response_body FROM idempotency_keys
+                WHERE idempotency_key = ANY(\(["bench-\(sample)-dispatch", "bench-\(sample)-receive"]))
+                """, logger: logger)
+            for try await (key, hash, body) in rows.decode((String, String, String).self) { stored[key] = (hash, body) }
+        }
+        guard let dispatched = stored["bench-\(sample)-dispatch"], let received = stored["bench-\(sample)-receive"] else {
+            throw SettingsError("transfer \(sample)'s responses were not kept under its Idempotency-Keys")
+        }
         return PostingsScript(
             lines: record.lines.map {
                 PostingsScript.Line(
@@ -267,7 +318,17 @@ private struct PostingsRun {
                     landedValueFen: $0.landedValueFen ?? 0)
             },
             receiverCount: Flow.receivers.count, freightFen: record.actualFreightFen ?? 0, insuranceFen: record.actualInsuranceFen ?? 0,
-            actualTotalFen: actual, errorPartsPerMillion: record.errorPartsPerMillion ?? 0, flagged: record.flagged)
+            actualTotalFen: actual, errorPartsPerMillion: record.errorPartsPerMillion ?? 0, flagged: record.flagged,
+            dispatchResponse: dispatched, receiptResponse: received)
+    }
+
+    private func runPgbench(keys: [String: String], script: PostingsScript, plan: RoundPlan) async throws -> SideResult {
+        let variables = try pgbenchVariables(keys: keys, script: script, firstPair: plan.firstPair)
+        return try await measuringWork(transfers: options.transfers) {
+            let result = try await PgbenchRun(executable: pgbenchPath, url: appURL, clients: options.clients, transfers: options.transfers)
+                .run(script: script, variables: variables)
+            return (result.transfersPerSecond, result.latencies, [], [])
+        }
     }
 
     private func pgbenchVariables(keys: [String: String], script: PostingsScript, firstPair: Int64) throws -> [String: String] {
@@ -307,14 +368,35 @@ private struct PostingsRun {
         }
     }
 
-    private func report(api: APIResult, pgbench: PgbenchRun.Result, apiWork: TableWork, pgbenchWork: TableWork) {
-        let ratio = api.transfersPerSecond / pgbench.transfersPerSecond
-        print("each side: \(options.transfers) transfers dispatched + received, \(options.clients) concurrent clients")
+    /// Prints the figures over all rounds; false when the two sides wrote different rows.
+    private func report(api: [SideResult], pgbench: [SideResult]) -> Bool {
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let ratio = median(zip(api, pgbench).map { $0.transfersPerSecond / $1.transfersPerSecond })
+        let (apiTransfer, pgbenchTransfer) = (Percentiles(api.flatMap(\.transferLatencies)), Percentiles(pgbench.flatMap(\.transferLatencies)))
+        let (dispatch, receive) = (Percentiles(api.flatMap(\.dispatchLatencies)), Percentiles(api.flatMap(\.receiveLatencies)))
+        print("\neach side per round: \(options.transfers) transfers dispatched + received by \(options.clients) concurrent clients; "
+            + "median of \(api.count) rounds, latencies over all")
         print(String(format: "  HTTP API   %8.1f transfers/s   per transfer p50 %6.1f ms  p99 %6.1f ms   (p99 dispatch %.1f ms, receive %.1f ms)",
-            api.transfersPerSecond, api.transfer.p50, api.transfer.p99, api.dispatch.p99, api.receive.p99))
+            median(api.map(\.transfersPerSecond)), apiTransfer.p50, apiTransfer.p99, dispatch.p99, receive.p99))
         print(String(format: "  pgbench    %8.1f transfers/s   per transfer p50 %6.1f ms  p99 %6.1f ms   (-M extended, %d threads)",
-            pgbench.transfersPerSecond, pgbench.latency.p50, pgbench.latency.p99, pgbench.threads))
-        print(String(format: "\nratio API / pgbench: %.2f (target ≥ 0.50: %@)", ratio, ratio >= 0.5 ? "met" : "NOT met"))
+            median(pgbench.map(\.transfersPerSecond)), pgbenchTransfer.p50, pgbenchTransfer.p99, PgbenchRun.threads(clients: options.clients)))
+        print(String(format: "\nratio API / pgbench: %.2f (median of the rounds' ratios; target ≥ 0.50: %@)", ratio, ratio >= 0.5 ? "met" : "NOT met"))
+
+        func perTransfer(_ sides: [SideResult]) -> TableWork {
+            sides.dropFirst().reduce(sides[0].work) { total, side in
+                var sum = total
+                for (name, counts) in side.work.tables {
+                    var entry = sum.tables[name] ?? .init()
+                    entry.sequentialScans += counts.sequentialScans
+                    entry.indexScans += counts.indexScans
+                    entry.inserted += counts.inserted
+                    entry.updated += counts.updated
+                    sum.tables[name] = entry
+                }
+                return sum
+            }.perTransfer(sides.map(\.transfers).reduce(0, +))
+        }
+        let (apiWork, pgbenchWork) = (perTransfer(api), perTransfer(pgbench))
         print("\ndatabase work per transfer (pg_stat_user_tables)     API   pgbench")
         let (a, b) = (apiWork.total, pgbenchWork.total)
         for (label, x, y) in [
@@ -335,6 +417,7 @@ private struct PostingsRun {
         } else {
             print("the two sides wrote DIFFERENT rows in: " + differing.joined(separator: ", "))
         }
+        return differing.isEmpty
     }
 
     /// Each side starts from a vacuumed and analyzed database, so neither inherits the other's
@@ -418,12 +501,16 @@ private struct Load {
                         var samples: [Sample] = []
                         for transfer in stride(from: client, to: transfers.count, by: clients).map({ transfers[$0] }) {
                             let dispatch = try await timed {
-                                try await expectOK(connection.post("/v1/transfers/\(transfer.id)/dispatch", bearer: sender, json: "{}"), transfer.id)
+                                try await expectOK(
+                                    connection.post(
+                                        "/v1/transfers/\(transfer.id)/dispatch", bearer: sender, idempotencyKey: "bench-\(transfer.id)-dispatch", json: "{}"),
+                                    transfer.id)
                             }
                             let receive = try await timed {
                                 try await expectOK(
                                     connection.post(
-                                        "/v1/transfers/\(transfer.id)/receive", bearer: receivers[transfer.receiver], json: transfer.receiptJSON),
+                                        "/v1/transfers/\(transfer.id)/receive", bearer: receivers[transfer.receiver],
+                                        idempotencyKey: "bench-\(transfer.id)-receive", json: transfer.receiptJSON),
                                     transfer.id)
                             }
                             samples.append(Sample(dispatch: dispatch, receive: receive))

@@ -42,12 +42,13 @@ struct HTTPLoadConnection {
         self.outbound = outbound
     }
 
-    mutating func post(_ path: String, bearer: String, json: String) async throws -> Response {
+    mutating func post(_ path: String, bearer: String, idempotencyKey: String, json: String) async throws -> Response {
         let body = ByteBuffer(string: json)
         var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: path)
         head.headers.add(name: "Host", value: "127.0.0.1")
         head.headers.add(name: "Authorization", value: "Bearer \(bearer)")
         head.headers.add(name: "Content-Type", value: "application/json")
+        head.headers.add(name: "Idempotency-Key", value: idempotencyKey)
         head.headers.add(name: "Content-Length", value: String(body.readableBytes))
         try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(body)), .end(nil)])
         var status: Int?

@@ -6,10 +6,11 @@ enum LogFormat: String, ExpressibleByArgument, CaseIterable {
     case json, text
 }
 
-/// Writes one JSON object per log line to standard error, so logs can be searched by field
-/// (`hb.request.id` is the request id every request's lines carry).
+/// Writes one JSON object per log line (to standard error unless told otherwise), so logs can be
+/// searched by field (`hb.request.id` is the request id every request's lines carry).
 struct JSONLogHandler: LogHandler {
     let label: String
+    var output: FileHandle = .standardError
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
@@ -31,6 +32,6 @@ struct JSONLogHandler: LogHandler {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var line = try? encoder.encode(fields) else { return }
         line.append(UInt8(ascii: "\n"))
-        FileHandle.standardError.write(line)
+        output.write(line)
     }
 }

@@ -9,9 +9,12 @@ import OrgMatrixStore
 struct PgbenchRun {
     struct Result {
         let transfersPerSecond: Double
-        let latency: Percentiles
-        let threads: Int
+        /// Milliseconds per transaction, from pgbench's per-transaction log.
+        let latencies: [Double]
     }
+
+    /// pgbench's threads: one per core, at most one per client.
+    static func threads(clients: Int) -> Int { max(1, min(clients, ProcessInfo.processInfo.activeProcessorCount)) }
 
     let executable: String
     let url: DatabaseURL
@@ -40,7 +43,7 @@ struct PgbenchRun {
         defer { try? FileManager.default.removeItem(at: directory) }
         let scriptFile = directory.appendingPathComponent("transfer.sql")
         try script.text.write(to: scriptFile, atomically: true, encoding: .utf8)
-        let threads = max(1, min(clients, ProcessInfo.processInfo.activeProcessorCount))
+        let threads = Self.threads(clients: clients)
         var arguments = [
             "--no-vacuum", "--protocol=extended", "--client=\(clients)", "--jobs=\(threads)", "--transactions=\(transfers / clients)",
             "--file=\(scriptFile.path)", "--log", "--log-prefix=\(directory.appendingPathComponent("log").path)",
@@ -71,7 +74,7 @@ struct PgbenchRun {
         guard latencies.count == transfers else {
             throw SettingsError("pgbench logged \(latencies.count) transactions, expected \(transfers)")
         }
-        return Result(transfersPerSecond: tps, latency: Percentiles(latencies), threads: threads)
+        return Result(transfersPerSecond: tps, latencies: latencies)
     }
 }
 

@@ -4,10 +4,10 @@
 /// same two database transactions, as the same `NOBYPASSRLS` role under the same policies.
 ///
 /// pgbench cannot run Swift, so the values the Store computes are stood in for: the dispatch is
-/// costed at the moving average the transfer was priced at, and the receipt writes the landed
-/// values, loss split and pricing error of a transfer the API received. The statements, the rows
-/// they read and write and the locks they take are the same; the benchmark checks that by
-/// comparing the per-table access counts PostgreSQL keeps.
+/// costed at the moving average the transfer was priced at, and the receipt and the responses
+/// kept under the Idempotency-Keys are those of a transfer the API posted. The statements are the
+/// Store's, in its order, so they read and lock the same rows; the benchmark checks the rows
+/// written, table by table, in PostgreSQL's own counts, and prints the scans beside them.
 struct PostingsScript {
     /// One transfer line: how the sender ships it and how the receiver books it.
     struct Line {
@@ -31,6 +31,9 @@ struct PostingsScript {
     let actualTotalFen: Int64
     let errorPartsPerMillion: Int64
     let flagged: Bool
+    /// The request hash and response the API kept under each step's Idempotency-Key.
+    let dispatchResponse: (hash: String, body: String)
+    let receiptResponse: (hash: String, body: String)
 
     /// Variables pgbench needs with `-D`, besides the keys (`sender`, `receiver0`…) and the
     /// transfer numbering (`first`, `clients`, `n`). Per-line values are PostgreSQL array
@@ -42,6 +45,8 @@ struct PostingsScript {
         return [
             "freight": String(freightFen), "insurance": String(insuranceFen), "actual": String(actualTotalFen),
             "error": String(errorPartsPerMillion), "flagged": String(flagged),
+            "dispatchhash": dispatchResponse.hash, "dispatchbody": dispatchResponse.body,
+            "receipthash": receiptResponse.hash, "receiptbody": receiptResponse.body,
             "items": array(\.itemID), "outquantities": array { -$0.quantityScaled }, "outvalues": array { -cost($0) },
             "outunits": array(\.unitCostFen), "lost": array(\.lostScaled), "allowances": array(\.allowanceScaled),
             "claims": array(\.claimScaled), "claimvalues": array(\.claimValueFen), "arrived": array(arrived), "landed": array(\.landedValueFen),
@@ -61,6 +66,7 @@ struct PostingsScript {
             "BEGIN;",
             begin(key: ":sender", prefix: "s_"),
         ]
+        script += idempotencyCheck("s_", step: "dispatch")
         script += ownTransfer("s_")
         script += [
             """
@@ -79,6 +85,7 @@ struct PostingsScript {
             WHERE b.tenant_id = :s_tenant_id AND b.org_id = :s_org_id AND b.item_id = m.item_id;
             """,
             insertMoves("s_", quantities: ":outquantities", values: ":outvalues", units: ":outunits", document: "transfer_dispatch"),
+            idempotencyRecord("s_", step: "dispatch", hash: ":dispatchhash", body: ":dispatchbody"),
             "COMMIT;",
             "BEGIN;",
         ]
@@ -88,6 +95,7 @@ struct PostingsScript {
             script.append(begin(key: ":receiver\(receiver)", prefix: "r_"))
         }
         script.append("\\endif")
+        script += idempotencyCheck("r_", step: "receive")
         script += ownTransfer("r_")
         script += [
             "SELECT body::text FROM pricing_rules WHERE tenant_id = :r_tenant_id ORDER BY effective_from;",
@@ -118,6 +126,7 @@ struct PostingsScript {
             actual_insurance_fen = :insurance, actual_total_fen = :actual, error_ppm = :error, flagged = :flagged \
             WHERE tenant_id = :r_tenant_id AND transfer_id = :transfer;
             """,
+            idempotencyRecord("r_", step: "receive", hash: ":receipthash", body: ":receiptbody"),
             "COMMIT;",
         ]
         return script.joined(separator: "\n") + "\n"
@@ -149,6 +158,28 @@ struct PostingsScript {
             WHERE l.tenant_id = :\(prefix)tenant_id AND l.transfer_id = :transfer ORDER BY l.line_no;
             """,
         ]
+    }
+
+    /// `idempotent(key:…)`: the key's advisory lock, then any response kept under it.
+    private func idempotencyCheck(_ prefix: String, step: String) -> [String] {
+        [
+            """
+            SELECT pg_advisory_xact_lock(hashtext(:\(prefix)tenant_id), hashtext(:\(prefix)principal_id || '/bench-' || :transfer || '-\(step)'));
+            """,
+            """
+            SELECT request_hash, response_status, response_body FROM idempotency_keys \
+            WHERE tenant_id = :\(prefix)tenant_id AND principal_id = :\(prefix)principal_id \
+            AND idempotency_key = 'bench-' || :transfer || '-\(step)';
+            """,
+        ]
+    }
+
+    /// The response kept under the key, in the posting's transaction.
+    private func idempotencyRecord(_ prefix: String, step: String, hash: String, body: String) -> String {
+        """
+        INSERT INTO idempotency_keys (tenant_id, principal_id, idempotency_key, org_id, request_hash, response_status, response_body) \
+        VALUES (:\(prefix)tenant_id, :\(prefix)principal_id, 'bench-' || :transfer || '-\(step)', :\(prefix)org_id, \(hash), 200, \(body));
+        """
     }
 
     private func insertMoves(_ prefix: String, quantities: String, values: String, units: String, document: String) -> String {

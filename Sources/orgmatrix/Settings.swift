@@ -28,12 +28,12 @@ enum Settings {
         return quiet
     }
 
-    static func bootstrapLogging(format: LogFormat, level: String) throws {
+    static func bootstrapLogging(format: LogFormat, level: String, output: FileHandle = .standardError) throws {
         guard let logLevel = Logger.Level(rawValue: level) else { throw SettingsError("unknown log level \(level)") }
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler =
                 switch format {
-                case .json: JSONLogHandler(label: label)
+                case .json: JSONLogHandler(label: label, output: output)
                 case .text: StreamLogHandler.standardError(label: label)
                 }
             handler.logLevel = logLevel

@@ -12,7 +12,7 @@ import Testing
         let run = try runProcess(
             TestEnvironment.orgmatrixExecutable,
             [
-                "bench", "postings", "--transfers", "24", "--clients", "4", "--warmup", "4",
+                "bench", "postings", "--transfers", "24", "--clients", "4", "--warmup", "4", "--rounds", "2",
                 "--tenant-file", root.appendingPathComponent("Tenants/dairy.yaml").path, "--schema-dir", TestEnvironment.schemaDirectory,
             ])
         #expect(run.status == 0, "\(run.text)\n\(run.standardError)")
@@ -24,6 +24,7 @@ import Testing
             #expect(line.contains("p99"))
         }
         #expect(run.text.contains("ratio API / pgbench: "))
+        #expect(run.text.contains("round 1 (API first)") && run.text.contains("round 2 (pgbench first)"))
         #expect(run.text.contains("the same rows written on both sides, table by table"))
         let writes = try #require(lines.first { $0.contains("rows inserted") })
         let counts = writes.split(separator: " ").compactMap { Double($0) }
