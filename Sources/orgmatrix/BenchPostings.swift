@@ -23,7 +23,7 @@ struct BenchPostings: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postings", abstract: "Transfer dispatch + receipt per second: HTTP API vs pgbench on the same database.")
 
-    @Option(help: "Transfers each side dispatches and receives per round (a multiple of --clients).") var transfers: Int = 1000
+    @Option(help: "Transfers each side dispatches and receives per round (a multiple of --clients).") var transfers: Int = 1024
     @Option(help: "Rounds; they alternate which side goes first, and the median is reported.") var rounds: Int = 3
     @Option(help: "Concurrent clients on each side.") var clients: Int = 16
     @Option(help: "Transfers the API runs first in each round to open its connections (in the work check, not the figures).")
@@ -44,13 +44,14 @@ struct BenchPostings: AsyncParsableCommand {
     }
 
     func run() async throws {
-        // The server logs as `serve` does (a JSON line per request at info), into a scratch file.
+        // The server logs as `serve` does (JSON lines, at --log-level, by default a line per request),
+        // into a scratch file.
         let serverLog = FileManager.default.temporaryDirectory.appendingPathComponent("orgmatrix-bench-\(UUID().uuidString).log")
         guard FileManager.default.createFile(atPath: serverLog.path, contents: nil), let logFile = try? FileHandle(forWritingTo: serverLog) else {
             throw UnusableInput("cannot write \(serverLog.path)")
         }
         defer { try? FileManager.default.removeItem(at: serverLog) }
-        try Settings.bootstrapLogging(format: .json, level: "info", output: logFile)
+        try Settings.bootstrapLogging(format: .json, level: database.logLevel, output: logFile)
         let logger = Logger(label: "orgmatrix.bench")
         let pgbenchPath = try PgbenchRun.locate(pgbench)
         let text: String
