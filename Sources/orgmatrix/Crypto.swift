@@ -57,15 +57,12 @@ enum Files {
             FileManager.default.createFile(
                 atPath: temporary.path, contents: Data(bytes), attributes: [.posixPermissions: mode])
         else { throw UnusableInput("cannot write \(path)") }
-        do {
-            if FileManager.default.fileExists(atPath: path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
-            } else {
-                try FileManager.default.moveItem(at: temporary, to: url)
-            }
-        } catch {
+        // rename(2) replaces an existing file in one step. (Foundation's replaceItemAt on Linux
+        // can remove the original and then fail, losing a keys file written only once.)
+        guard rename(temporary.path, url.path) == 0 else {
+            let failure = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: temporary)
-            throw UnusableInput("cannot write \(path): \(reason(error))")
+            throw UnusableInput("cannot write \(path): \(failure)")
         }
     }
 

@@ -100,11 +100,17 @@ struct SeedGenerate: AsyncParsableCommand {
             """
             INSERT INTO relations (tenant_id, kind, from_org_id, from_code, to_org_id, to_code, distance_km, lead_time_hours,
                 markup_basis_points, valid_from)
-            SELECT a.tenant_id, 'transfers_with', a.org_id, a.code, b.org_id, b.code, 50 + floor(random() * 1450)::int,
+            SELECT lane.tenant_id, 'transfers_with', lane.from_id, lane.from_code, lane.to_id, lane.to_code, 50 + floor(random() * 1450)::int,
                 4 + floor(random() * 36)::int, 200 + floor(random() * 300)::int, '2026-01-01T00:00:00Z'::timestamptz
-            FROM orgs a JOIN orgs b ON b.tenant_id = a.tenant_id
-             AND b.code = 'WH-' || lpad((1 + substr(a.code, 4)::int % \(orgs))::text, 4, '0')
-            WHERE a.tenant_id = \(tenantID) AND a.code LIKE 'WH-%'
+            FROM (
+                -- Ordered before random() is drawn, so the same seed gives each lane the same figures
+                -- whatever join the planner picks.
+                SELECT a.tenant_id, a.org_id AS from_id, a.code AS from_code, b.org_id AS to_id, b.code AS to_code
+                FROM orgs a JOIN orgs b ON b.tenant_id = a.tenant_id
+                 AND b.code = 'WH-' || lpad((1 + substr(a.code, 4)::int % \(orgs))::text, 4, '0')
+                WHERE a.tenant_id = \(tenantID) AND a.code LIKE 'WH-%'
+                ORDER BY a.code
+            ) lane
             """, logger: logger)
         try await connection.query(
             """

@@ -15,7 +15,9 @@ import Testing
     @Test func healthzAndReadyzAnswerOnAMigratedDatabase() async throws {
         let fileCount = try Migrator.load(directory: TestEnvironment.schemaDirectory).files.count
         try await ThrowawayDatabase.with { database in
-            try await makeApp(databaseURL: database.appURL).test(.router) { client in
+            // A generous readiness timeout: these check what /readyz says, not how fast, and the
+            // suite runs benchmarks beside them.
+            try await makeApp(databaseURL: database.appURL, readinessTimeout: .seconds(15)).test(.router) { client in
                 try await client.execute(uri: "/healthz", method: .get) { response in
                     #expect(response.status == .ok)
                     #expect(String(buffer: response.body) == #"{"status":"ok"}"#)
@@ -32,7 +34,7 @@ import Testing
 
     @Test func readyzIs503WhileMigrationsArePending() async throws {
         try await ThrowawayDatabase.with(migrated: false) { database in
-            try await makeApp(databaseURL: database.ownerURL).test(.router) { client in
+            try await makeApp(databaseURL: database.ownerURL, readinessTimeout: .seconds(15)).test(.router) { client in
                 try await client.execute(uri: "/readyz", method: .get) { response in
                     #expect(response.status == .serviceUnavailable)
                     #expect(response.headers[.contentType] == "application/problem+json")

@@ -51,6 +51,16 @@ import Testing
         #expect(second.status == 0)
         #expect(second.text.contains("up to date"))
         #expect(try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: keys))) == written)
+
+        // A new principal's key joins the existing file; the keys already there stay.
+        try (yaml(code: code) + "\n  - {name: \"wh-integration\", org: \"WH-1\", role: \"integration\"}")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let third = try runProcess(TestEnvironment.orgmatrixExecutable, arguments + ["--keys-out", keys])
+        #expect(third.status == 0, "\(third.standardError) \(third.text)")
+        let merged = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: keys)))
+        #expect(Set(merged.keys) == ["hq-admin", "wh-operator", "wh-integration"])
+        #expect(merged["hq-admin"] == written["hq-admin"] && merged["wh-operator"] == written["wh-operator"])
+        #expect(try FileManager.default.attributesOfItem(atPath: keys)[.posixPermissions] as? Int == 0o600)
     }
 
     @Test func anInvalidFileExitsTwoNamingTheFields() throws {
@@ -103,7 +113,7 @@ import Testing
                 try await connection.query(
                     """
                     SELECT md5(string_agg(o.code || '/' || i.code || '/' || m.quantity_scaled || '/' || m.value_fen, ',' ORDER BY m.move_id))
-                           || (SELECT md5(string_agg(from_code || to_code || coalesce(distance_km, 0), ',' ORDER BY relation_id))
+                           || (SELECT md5(string_agg(kind || from_code || to_code || coalesce(distance_km, 0), ',' ORDER BY kind, from_code, to_code))
                                FROM relations r WHERE r.tenant_id = t.tenant_id)
                     FROM tenants t JOIN stock_moves m ON m.tenant_id = t.tenant_id
                     JOIN orgs o ON o.tenant_id = m.tenant_id AND o.org_id = m.org_id
