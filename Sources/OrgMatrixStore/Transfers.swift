@@ -117,14 +117,9 @@ extension Sandbox {
     public func dispatchTransfer(id: Int64) async throws -> TransferRecord {
         try await requirePhysicalWriter()
         let order = try await ownTransfer(id, as: \.fromCode, "dispatch it (only its sender does)", status: "created")
-        try await connection.query(
-            """
-            UPDATE transfers SET status = 'dispatched', dispatched_at = now()
-            WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
-            """, logger: logger)
         try await audit("transfer.dispatch", subject: String(id), detail: [:])
         // The sender's balances are the rows every posting at this warehouse queues on, so they
-        // are locked last and held for two statements only.
+        // are locked last and held for three statements only.
         let balances = try await lockedBalances(itemIDs: order.lines.map(\.item.id))
         var moves: [Move] = []
         for (index, line) in order.lines.enumerated() {
@@ -143,14 +138,18 @@ extension Sandbox {
         }
         try await connection.query(
             """
-            UPDATE stock_balances b
-            SET on_hand_scaled = b.on_hand_scaled + m.quantity, value_fen = b.value_fen + m.value,
-                in_transit_scaled = b.in_transit_scaled - m.quantity, updated_at = now()
+            UPDATE stock_balances b SET on_hand_scaled = b.on_hand_scaled + m.quantity, value_fen = b.value_fen + m.value, updated_at = now()
             FROM unnest(\(moves.map(\.itemID))::bigint[], \(moves.map(\.quantityScaled))::bigint[], \(moves.map(\.valueFen))::bigint[])
                 AS m (item_id, quantity, value)
             WHERE b.tenant_id = \(principal.tenantID.rawValue) AND b.org_id = \(principal.orgID.rawValue) AND b.item_id = m.item_id
             """, logger: logger)
         try await insertMoves(moves, document: ("transfer_dispatch", id))
+        // Dispatched, the lines enter the sender's in-transit (a trigger: no principal writes it).
+        try await connection.query(
+            """
+            UPDATE transfers SET status = 'dispatched', dispatched_at = now()
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
+            """, logger: logger)
         return order.advanced(to: "dispatched")
     }
 
@@ -247,18 +246,24 @@ extension Sandbox {
             """, logger: logger)
         try await audit(
             "transfer.receive", subject: String(id), detail: ["actual_fen": String(actualTotal), "error_ppm": error.map(String.init) ?? "-"])
+        // Marking it received takes the lines out of the sender's in-transit (a trigger), and the
+        // receiver's balances take them in. Balances of two orgs are locked in the order of their
+        // codes, so receipts on a lane and on its reverse never wait on each other crosswise.
+        let markReceived = {
+            try await connection.query(
+                """
+                UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = \(report.freightFen),
+                    actual_insurance_fen = \(report.insuranceFen), actual_total_fen = \(actualTotal), error_ppm = \(error), flagged = \(flagged)
+                WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
+                """, logger: logger)
+        }
+        let senderFirst = order.fromCode < order.toCode
+        if senderFirst { try await markReceived() }
         if !arrivals.isEmpty {
             try await addToBalances(arrivals)
             try await insertMoves(arrivals, document: ("transfer_receipt", id))
         }
-        // Last, because marking it received releases the sender's in-transit (a trigger), and the
-        // sender's balances are the hot rows every posting there queues on.
-        try await connection.query(
-            """
-            UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = \(report.freightFen),
-                actual_insurance_fen = \(report.insuranceFen), actual_total_fen = \(actualTotal), error_ppm = \(error), flagged = \(flagged)
-            WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
-            """, logger: logger)
+        if !senderFirst { try await markReceived() }
         received.status = "received"
         received.actualFreightFen = report.freightFen
         received.actualInsuranceFen = report.insuranceFen

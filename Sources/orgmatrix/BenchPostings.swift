@@ -159,7 +159,7 @@ private struct PostingsRun {
                 if runsAPI {
                     api.append(try await runAPI(keys: keys, plan: plan))
                 } else {
-                    if script == nil { script = try await scriptStandIn(keys: keys, sample: plans[0].measured[0].id) }
+                    if script == nil { script = try await scriptStandIn(keys: keys, plan: plans[0]) }
                     pgbench.append(try await runPgbench(keys: keys, script: script!, plan: plan))
                 }
             }
@@ -289,15 +289,24 @@ private struct PostingsRun {
 
     // MARK: the pgbench side
 
-    /// The receipt pgbench stands in for: what the API booked for a measured transfer.
-    private func scriptStandIn(keys: [String: String], sample: Int64) async throws -> PostingsScript {
-        let receiver = try key(Flow.receivers[0].1, keys)
-        let record = try await withDatabase { database in
-            try await database.withSandbox(key: receiver, requestID: "bench", logger: logger) { try await $0.transfer(id: sample) }
+    /// What pgbench stands in for: per receiver, what the API booked for a measured transfer to
+    /// it, and the responses the API kept under one transfer's Idempotency-Keys.
+    private func scriptStandIn(keys: [String: String], plan: RoundPlan) async throws -> PostingsScript {
+        var records: [TransferRecord] = []
+        for receiver in Flow.receivers.indices {
+            guard let sample = plan.measured.first(where: { $0.receiver == receiver }) else {
+                throw SettingsError("no measured transfer went to \(Flow.receivers[receiver].0); use more --transfers")
+            }
+            let key = try key(Flow.receivers[receiver].1, keys)
+            let record = try await withDatabase { database in
+                try await database.withSandbox(key: key, requestID: "bench", logger: logger) { try await $0.transfer(id: sample.id) }
+            }
+            guard let record, record.status == "received", record.actualTotalFen != nil, record.errorPartsPerMillion != nil else {
+                throw SettingsError("transfer \(sample.id) was not received through the API")
+            }
+            records.append(record)
         }
-        guard let record, record.status == "received", let actual = record.actualTotalFen else {
-            throw SettingsError("transfer \(sample) was not received through the API")
-        }
+        let sample = records[0].id
         var stored: [String: (hash: String, body: String)] = [:]
         try await BenchConnection.with(ownerURL, logger) { connection in
             let rows = try await connection.query(
@@ -310,17 +319,29 @@ private struct PostingsRun {
         guard let dispatched = stored["bench-\(sample)-dispatch"], let received = stored["bench-\(sample)-receive"] else {
             throw SettingsError("transfer \(sample)'s responses were not kept under its Idempotency-Keys")
         }
+        let senderCode = records[0].fromCode
         return PostingsScript(
-            lines: record.lines.map {
-                PostingsScript.Line(
-                    itemID: $0.item.id, quantityScaled: $0.quantityScaled, scale: $0.item.quantityScale, unitCostFen: $0.unitCostFen,
-                    lostScaled: $0.lostScaled ?? 0,
-                    allowanceScaled: $0.allowanceScaled ?? 0, claimScaled: $0.claimScaled ?? 0, claimValueFen: $0.claimValueFen ?? 0,
-                    landedValueFen: $0.landedValueFen ?? 0)
+            lines: records[0].lines.map {
+                PostingsScript.Line(itemID: $0.item.id, quantityScaled: $0.quantityScaled, scale: $0.item.quantityScale, unitCostFen: $0.unitCostFen)
             },
-            receiverCount: Flow.receivers.count, freightFen: record.actualFreightFen ?? 0, insuranceFen: record.actualInsuranceFen ?? 0,
-            actualTotalFen: actual, errorPartsPerMillion: record.errorPartsPerMillion ?? 0, flagged: record.flagged,
+            receipts: records.map { record in
+                PostingsScript.Receipt(
+                    lostScaled: record.lines.map { $0.lostScaled ?? 0 }, allowanceScaled: record.lines.map { $0.allowanceScaled ?? 0 },
+                    claimScaled: record.lines.map { $0.claimScaled ?? 0 }, claimValueFen: record.lines.map { $0.claimValueFen ?? 0 },
+                    landedValueFen: record.lines.map { $0.landedValueFen ?? 0 }, freightFen: record.actualFreightFen ?? 0,
+                    insuranceFen: record.actualInsuranceFen ?? 0, actualTotalFen: record.actualTotalFen!,
+                    errorPartsPerMillion: record.errorPartsPerMillion!, flagged: record.flagged)
+            },
+            senderFirst: try Self.senderSortsFirst(senderCode),
             dispatchResponse: dispatched, receiptResponse: received)
+    }
+
+    /// The Store's receipt order depends on whether the sender's code sorts before the
+    /// receiver's; the script has one order, so all receivers must agree.
+    private static func senderSortsFirst(_ sender: String) throws -> Bool {
+        let orders = Set(Flow.receivers.map { sender < $0.0 })
+        guard orders.count == 1 else { throw SettingsError("the receivers' codes sort on both sides of \(sender)") }
+        return orders.first!
     }
 
     private func runPgbench(keys: [String: String], script: PostingsScript, plan: RoundPlan) async throws -> SideResult {

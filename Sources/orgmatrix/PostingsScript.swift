@@ -1,36 +1,46 @@
 /// The pgbench side of `orgmatrix bench postings`: one pgbench transaction is one transfer
 /// dispatched by its sender and then received by its receiver, statement for statement what the
 /// Store sends for `POST /v1/transfers/{id}/dispatch` and `/receive` (Transfers.swift), in the
-/// same two database transactions, as the same `NOBYPASSRLS` role under the same policies.
+/// same two database transactions, as the same `NOBYPASSRLS` role under the same policies and
+/// triggers.
 ///
 /// pgbench cannot run Swift, so the values the Store computes are stood in for: the dispatch is
-/// costed at the moving average the transfer was priced at, and the receipt and the responses
-/// kept under the Idempotency-Keys are those of a transfer the API posted. The statements are the
-/// Store's, in its order, so they read and lock the same rows; the benchmark checks the rows
-/// written, table by table, in PostgreSQL's own counts, and prints the scans beside them.
+/// costed at the moving average the transfers were priced at, and each receiver's receipt and
+/// the responses kept under the Idempotency-Keys are those of a transfer the API posted to that
+/// receiver (transfers on one lane are alike, and the database checks the receipt's arithmetic).
+/// The statements are the Store's, in its order, so they read and lock the same rows; the
+/// benchmark checks the rows written, table by table, in PostgreSQL's own counts, and prints the
+/// scans beside them.
 struct PostingsScript {
-    /// One transfer line: how the sender ships it and how the receiver books it.
+    /// One transfer line as the sender ships it.
     struct Line {
         let itemID: Int64
         let quantityScaled: Int64
         let scale: Int64
         /// The sender's moving average when the transfer was priced.
         let unitCostFen: Int64
-        let lostScaled: Int64
-        let allowanceScaled: Int64
-        let claimScaled: Int64
-        let claimValueFen: Int64
-        let landedValueFen: Int64
+    }
+
+    /// How one receiver books a transfer: per line, then for the whole.
+    struct Receipt {
+        let lostScaled: [Int64]
+        let allowanceScaled: [Int64]
+        let claimScaled: [Int64]
+        let claimValueFen: [Int64]
+        let landedValueFen: [Int64]
+        let freightFen: Int64
+        let insuranceFen: Int64
+        let actualTotalFen: Int64
+        let errorPartsPerMillion: Int64
+        let flagged: Bool
     }
 
     let lines: [Line]
-    let receiverCount: Int
-    /// The actual freight and insurance, total, error and flag of the receipt stood in for.
-    let freightFen: Int64
-    let insuranceFen: Int64
-    let actualTotalFen: Int64
-    let errorPartsPerMillion: Int64
-    let flagged: Bool
+    /// One per receiver, in the order of the receivers' keys (`receiver0`…).
+    let receipts: [Receipt]
+    /// Whether the sender's code sorts before every receiver's: the Store then marks a transfer
+    /// received (releasing the sender's in-transit) before adding to the receiver's balances.
+    let senderFirst: Bool
     /// The request hash and response the API kept under each step's Idempotency-Key.
     let dispatchResponse: (hash: String, body: String)
     let receiptResponse: (hash: String, body: String)
@@ -39,40 +49,45 @@ struct PostingsScript {
     /// transfer numbering (`first`, `clients`, `n`). Per-line values are PostgreSQL array
     /// literals, bound as one parameter each the way the Store binds its arrays.
     var variables: [String: String] {
-        func array(_ values: (Line) -> Int64) -> String { "{" + lines.map { String(values($0)) }.joined(separator: ",") + "}" }
-        func cost(_ line: Line) -> Int64 { (line.unitCostFen * line.quantityScaled + line.scale / 2) / line.scale }
-        func arrived(_ line: Line) -> Int64 { line.quantityScaled - line.lostScaled }
-        return [
-            "freight": String(freightFen), "insurance": String(insuranceFen), "actual": String(actualTotalFen),
-            "error": String(errorPartsPerMillion), "flagged": String(flagged),
+        func array(_ values: [Int64]) -> String { "{" + values.map(String.init).joined(separator: ",") + "}" }
+        var values: [String: String] = [
             "dispatchhash": dispatchResponse.hash, "dispatchbody": dispatchResponse.body,
             "receipthash": receiptResponse.hash, "receiptbody": receiptResponse.body,
-            "items": array(\.itemID), "outquantities": array { -$0.quantityScaled }, "outvalues": array { -cost($0) },
-            "outunits": array(\.unitCostFen), "lost": array(\.lostScaled), "allowances": array(\.allowanceScaled),
-            "claims": array(\.claimScaled), "claimvalues": array(\.claimValueFen), "arrived": array(arrived), "landed": array(\.landedValueFen),
-            "landedunits": array { ($0.landedValueFen * $0.scale + arrived($0) / 2) / arrived($0) },
+            "items": array(lines.map(\.itemID)), "outquantities": array(lines.map { -$0.quantityScaled }),
+            "outvalues": array(lines.map { -(($0.unitCostFen * $0.quantityScaled + $0.scale / 2) / $0.scale) }),
+            "outunits": array(lines.map(\.unitCostFen)),
         ]
+        for (receiver, receipt) in receipts.enumerated() {
+            let arrived = zip(lines, receipt.lostScaled).map { $0.quantityScaled - $1 }
+            let landedUnits = zip(lines, zip(receipt.landedValueFen, arrived)).map { line, pair in
+                (pair.0 * line.scale + pair.1 / 2) / pair.1
+            }
+            let perReceiver: [String: String] = [
+                "lost": array(receipt.lostScaled), "allowances": array(receipt.allowanceScaled), "claims": array(receipt.claimScaled),
+                "claimvalues": array(receipt.claimValueFen), "landed": array(receipt.landedValueFen), "arrived": array(arrived),
+                "landedunits": array(landedUnits), "freight": String(receipt.freightFen), "insurance": String(receipt.insuranceFen),
+                "actual": String(receipt.actualTotalFen), "error": String(receipt.errorPartsPerMillion), "flagged": String(receipt.flagged),
+            ]
+            for (name, value) in perReceiver { values[name + String(receiver)] = value }
+        }
+        return values
     }
 
     /// The pgbench script. Client `c`'s `n`-th transaction handles transfer `first + 2k + 1` with
     /// `k = c + clients·n`: the odd ones of the interleaved block (the API takes the even ones),
-    /// sent to receiver `k mod receiverCount`.
+    /// sent to receiver `k mod receivers`.
     var text: String {
         var script = [
             "\\set n :n + 1",
             "\\set k :client_id + :clients * :n",
             "\\set transfer :first + 2 * :k + 1",
-            "\\set receiver :k % \(receiverCount)",
+            "\\set receiver :k % \(receipts.count)",
             "BEGIN;",
             begin(key: ":sender", prefix: "s_"),
         ]
         script += idempotencyCheck("s_", step: "dispatch")
         script += ownTransfer("s_")
         script += [
-            """
-            UPDATE transfers SET status = 'dispatched', dispatched_at = now() \
-            WHERE tenant_id = :s_tenant_id AND transfer_id = :transfer;
-            """,
             audit("s_", action: "transfer.dispatch", detail: "{}"),
             """
             SELECT item_id, on_hand_scaled, value_fen FROM stock_balances \
@@ -80,21 +95,20 @@ struct PostingsScript {
             """,
             """
             UPDATE stock_balances b SET on_hand_scaled = b.on_hand_scaled + m.quantity, value_fen = b.value_fen + m.value, \
-            in_transit_scaled = b.in_transit_scaled - m.quantity, updated_at = now() \
+            updated_at = now() \
             FROM unnest(:items::bigint[], :outquantities::bigint[], :outvalues::bigint[]) AS m (item_id, quantity, value) \
             WHERE b.tenant_id = :s_tenant_id AND b.org_id = :s_org_id AND b.item_id = m.item_id;
             """,
             insertMoves("s_", quantities: ":outquantities", values: ":outvalues", units: ":outunits", document: "transfer_dispatch"),
+            """
+            UPDATE transfers SET status = 'dispatched', dispatched_at = now() \
+            WHERE tenant_id = :s_tenant_id AND transfer_id = :transfer;
+            """,
             idempotencyRecord("s_", step: "dispatch", hash: ":dispatchhash", body: ":dispatchbody"),
             "COMMIT;",
             "BEGIN;",
         ]
-        // pgbench cannot pick a string variable by number, so each receiver gets its own branch.
-        for receiver in 0..<receiverCount {
-            script.append(receiver == 0 ? "\\if :receiver = 0" : "\\elif :receiver = \(receiver)")
-            script.append(begin(key: ":receiver\(receiver)", prefix: "r_"))
-        }
-        script.append("\\endif")
+        script += perReceiver { [begin(key: ":receiver\($0)", prefix: "r_")] }
         script += idempotencyCheck("r_", step: "receive")
         script += ownTransfer("r_")
         script += [
@@ -104,37 +118,78 @@ struct PostingsScript {
             FROM transfers t JOIN relations r ON r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id \
             WHERE t.tenant_id = :r_tenant_id AND t.transfer_id = :transfer;
             """,
-            """
-            UPDATE transfer_lines l SET lost_scaled = b.lost, allowance_scaled = b.allowance, claim_scaled = b.claim, \
-            claim_value_fen = b.claim_value, landed_value_fen = b.landed \
-            FROM unnest(:lost::bigint[], :allowances::bigint[], :claims::bigint[], :claimvalues::bigint[], :landed::bigint[]) \
-            WITH ORDINALITY AS b (lost, allowance, claim, claim_value, landed, line_no) \
-            WHERE l.tenant_id = :r_tenant_id AND l.transfer_id = :transfer AND l.line_no = b.line_no;
-            """,
-            audit("r_", action: "transfer.receive", detail: #"{"actual_fen": "0", "error_ppm": "0"}"#),
-            """
-            INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen) \
-            SELECT :r_tenant_id, :r_org_id, a.item_id, a.quantity, a.value \
-            FROM unnest(:items::bigint[], :arrived::bigint[], :landed::bigint[]) AS a (item_id, quantity, value) ORDER BY a.item_id \
-            ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE \
-            SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled, \
-            value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now();
-            """,
-            insertMoves("r_", quantities: ":arrived", values: ":landed", units: ":landedunits", document: "transfer_receipt"),
-            """
-            UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = :freight, \
-            actual_insurance_fen = :insurance, actual_total_fen = :actual, error_ppm = :error, flagged = :flagged \
-            WHERE tenant_id = :r_tenant_id AND transfer_id = :transfer;
-            """,
-            idempotencyRecord("r_", step: "receive", hash: ":receipthash", body: ":receiptbody"),
-            "COMMIT;",
         ]
+        script += perReceiver { r in
+            [
+                """
+                UPDATE transfer_lines l SET lost_scaled = b.lost, allowance_scaled = b.allowance, claim_scaled = b.claim, \
+                claim_value_fen = b.claim_value, landed_value_fen = b.landed \
+                FROM unnest(:lost\(r)::bigint[], :allowances\(r)::bigint[], :claims\(r)::bigint[], :claimvalues\(r)::bigint[], \
+                :landed\(r)::bigint[]) WITH ORDINALITY AS b (lost, allowance, claim, claim_value, landed, line_no) \
+                WHERE l.tenant_id = :r_tenant_id AND l.transfer_id = :transfer AND l.line_no = b.line_no;
+                """
+            ]
+        }
+        script.append(audit("r_", action: "transfer.receive", detail: #"{"actual_fen": "0", "error_ppm": "0"}"#))
+        let markReceived = perReceiver { r in
+            [
+                """
+                UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = :freight\(r), \
+                actual_insurance_fen = :insurance\(r), actual_total_fen = :actual\(r), error_ppm = :error\(r), flagged = :flagged\(r) \
+                WHERE tenant_id = :r_tenant_id AND transfer_id = :transfer;
+                """
+            ]
+        }
+        if senderFirst { script += markReceived }
+        script += perReceiver { r in
+            [
+                """
+                INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen) \
+                SELECT :r_tenant_id, :r_org_id, a.item_id, a.quantity, a.value \
+                FROM unnest(:items::bigint[], :arrived\(r)::bigint[], :landed\(r)::bigint[]) AS a (item_id, quantity, value) \
+                ORDER BY a.item_id \
+                ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE \
+                SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled, \
+                value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now();
+                """,
+                insertMoves("r_", quantities: ":arrived\(r)", values: ":landed\(r)", units: ":landedunits\(r)", document: "transfer_receipt"),
+            ]
+        }
+        if !senderFirst { script += markReceived }
+        script += [idempotencyRecord("r_", step: "receive", hash: ":receipthash", body: ":receiptbody"), "COMMIT;"]
         return script.joined(separator: "\n") + "\n"
+    }
+
+    /// pgbench cannot pick a string variable by number, so each receiver gets its own branch.
+    private func perReceiver(_ statements: (Int) -> [String]) -> [String] {
+        receipts.indices.flatMap { r in [r == 0 ? "\\if :receiver = 0" : "\\elif :receiver = \(r)"] + statements(r) } + ["\\endif"]
     }
 
     /// `withSandbox`: the key's principal, its tenant and org, as `\gset` variables.
     private func begin(key: String, prefix: String) -> String {
         "SELECT tenant_id, principal_id, principal_name, org_id, org_code, role FROM app_begin(:tenant, \(key)) \\gset \(prefix)"
+    }
+
+    /// `idempotent(key:…)`: the key's advisory lock, then any response kept under it.
+    private func idempotencyCheck(_ prefix: String, step: String) -> [String] {
+        [
+            """
+            SELECT pg_advisory_xact_lock(hashtext(:\(prefix)tenant_id), hashtext(:\(prefix)principal_id || '/bench-' || :transfer || '-\(step)'));
+            """,
+            """
+            SELECT request_hash, response_status, response_body FROM idempotency_keys \
+            WHERE tenant_id = :\(prefix)tenant_id AND principal_id = :\(prefix)principal_id \
+            AND idempotency_key = 'bench-' || :transfer || '-\(step)';
+            """,
+        ]
+    }
+
+    /// The response kept under the key, in the posting's transaction.
+    private func idempotencyRecord(_ prefix: String, step: String, hash: String, body: String) -> String {
+        """
+        INSERT INTO idempotency_keys (tenant_id, principal_id, idempotency_key, org_id, request_hash, response_status, response_body) \
+        VALUES (:\(prefix)tenant_id, :\(prefix)principal_id, 'bench-' || :transfer || '-\(step)', :\(prefix)org_id, \(hash), 200, \(body));
+        """
     }
 
     /// `requirePhysicalWriter` and `ownTransfer`: the principal's org, the header, its status
@@ -158,28 +213,6 @@ struct PostingsScript {
             WHERE l.tenant_id = :\(prefix)tenant_id AND l.transfer_id = :transfer ORDER BY l.line_no;
             """,
         ]
-    }
-
-    /// `idempotent(key:…)`: the key's advisory lock, then any response kept under it.
-    private func idempotencyCheck(_ prefix: String, step: String) -> [String] {
-        [
-            """
-            SELECT pg_advisory_xact_lock(hashtext(:\(prefix)tenant_id), hashtext(:\(prefix)principal_id || '/bench-' || :transfer || '-\(step)'));
-            """,
-            """
-            SELECT request_hash, response_status, response_body FROM idempotency_keys \
-            WHERE tenant_id = :\(prefix)tenant_id AND principal_id = :\(prefix)principal_id \
-            AND idempotency_key = 'bench-' || :transfer || '-\(step)';
-            """,
-        ]
-    }
-
-    /// The response kept under the key, in the posting's transaction.
-    private func idempotencyRecord(_ prefix: String, step: String, hash: String, body: String) -> String {
-        """
-        INSERT INTO idempotency_keys (tenant_id, principal_id, idempotency_key, org_id, request_hash, response_status, response_body) \
-        VALUES (:\(prefix)tenant_id, :\(prefix)principal_id, 'bench-' || :transfer || '-\(step)', :\(prefix)org_id, \(hash), 200, \(body));
-        """
     }
 
     private func insertMoves(_ prefix: String, quantities: String, values: String, units: String, document: String) -> String {

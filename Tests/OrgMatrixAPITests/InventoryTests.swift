@@ -399,15 +399,18 @@ import Testing
 
     /// The database, not only Swift, decides who advances a transfer and what a step may change:
     /// HQ's raw SQL cannot dispatch it, the receiver cannot cancel it, nobody can move it
-    /// backwards, rewrite its price, add lines to it, create one already received, mark it
-    /// received before its lines are booked, or book its lines twice or inconsistently; the right
-    /// step by the right party still goes through.
+    /// backwards, rewrite its price, add lines to it, create one already received, touch
+    /// in-transit stock, mark it received before its lines are booked, book a line twice or with
+    /// figures that do not follow from what was lost, or report a pricing error or flag that does
+    /// not follow from the actual cost; the right step by the right party still goes through.
     @Test func onlyTheRightPartyAdvancesATransferEvenInRawSQL() async throws {
         let fixture = try await TenantFixture.create()
         let environment = try await SharedDatabase.environment()
         let (created, dispatched, received) = try await makeApp(databaseURL: environment.appURL).test(.router) { client in
             let api = API(client: client)
             try await setUp(api, fixture)
+            let skim = Self.milkItem.replacingOccurrences(of: "MILK-FRESH", with: "MILK-SKIM")
+            #expect(try await api.post("/v1/items", key: fixture.key("hq-admin"), skim).status == .created)
             let (a, b) = (fixture.key("a-operator"), fixture.key("b-operator"))
             var ids: [Int] = []
             for _ in 0..<3 {
@@ -418,40 +421,63 @@ import Testing
             #expect(try await api.post("/v1/transfers/\(ids[2])/receive", key: b, #"{"freightFen":40,"insuranceFen":7}"#).status == .ok)
             return (ids[0], ids[1], ids[2])
         }
-        func booking(lost: Int, claim: Int) -> String {
-            "lost_scaled = \(lost), allowance_scaled = 0, claim_scaled = \(claim), claim_value_fen = 0, landed_value_fen = total_fen"
+        // 5 L of fresh milk: 5,000 ppm of 5,000 ml is absorbed (25); beyond it, a claim at ¥4.63/L.
+        func booking(lost: Int, allowance: Int = 25, claim: Int, claimValue: Int = 0) -> String {
+            "UPDATE transfer_lines SET lost_scaled = \(lost), allowance_scaled = \(allowance), claim_scaled = \(claim), "
+                + "claim_value_fen = \(claimValue), landed_value_fen = total_fen * (5000 - \(lost)) / 5000 WHERE transfer_id = \(dispatched)"
         }
-        let receipt = "status = 'received', received_at = now(), actual_freight_fen = 0, actual_insurance_fen = 0, actual_total_fen = 0"
+        func receipt(total: String, error: String, flagged: Bool) -> String {
+            "UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = 0, actual_insurance_fen = 0, "
+                + "actual_total_fen = \(total), error_ppm = \(error), flagged = \(flagged) WHERE transfer_id = \(dispatched)"
+        }
         let lineColumns = "tenant_id, transfer_id, line_no, from_org_id, to_org_id, item_id, quantity_scaled, unit_cost_fen, base_cost_fen, "
             + "freight_fen, insurance_fen, loss_allowance_fen, timeliness_fen, markup_fen, total_fen, breakdown"
         let headerColumns = "tenant_id, from_org_id, from_code, to_org_id, to_code, relation_id, status, rules_version, estimate_total_fen, created_by"
-        let attempts: [(principal: String, statement: String, allowed: Bool)] = [
-            ("hq-admin", "UPDATE transfers SET status = 'dispatched' WHERE transfer_id = \(created)", false),
-            ("b-operator", "UPDATE transfers SET status = 'cancelled' WHERE transfer_id = \(created)", false),
-            ("b-operator", "UPDATE transfers SET status = 'received' WHERE transfer_id = \(created)", false),
-            ("a-operator", "UPDATE transfers SET status = 'received' WHERE transfer_id = \(created)", false),
-            ("a-operator", "UPDATE transfers SET status = 'dispatched', flagged = true WHERE transfer_id = \(created)", false),
-            ("a-operator", "UPDATE transfers SET status = 'dispatched', estimate_total_fen = 1 WHERE transfer_id = \(created)", false),
-            ("a-operator", "UPDATE transfer_lines SET total_fen = 1 WHERE transfer_id = \(created)", false),
-            ("a-operator", "UPDATE transfers SET status = 'cancelled', cancelled_at = now() WHERE transfer_id = \(created)", true),
-            ("b-operator", "UPDATE transfers SET status = 'received', dispatched_at = now() WHERE transfer_id = \(dispatched)", false),
-            ("a-operator", "UPDATE transfer_lines SET lost_scaled = 0, landed_value_fen = 0 WHERE transfer_id = \(dispatched)", false),
-            ("b-operator", "UPDATE transfer_lines SET lost_scaled = 0, landed_value_fen = 0 WHERE transfer_id = \(dispatched)", false),
-            ("b-operator", "UPDATE transfer_lines SET \(booking(lost: 5000, claim: 0)) WHERE transfer_id = \(dispatched)", false),
-            ("b-operator", "UPDATE transfer_lines SET \(booking(lost: 0, claim: 0)) WHERE transfer_id = \(dispatched)", true),
-            ("b-operator", "UPDATE transfers SET \(receipt) WHERE transfer_id = \(dispatched)", false),
-            ("a-operator", "INSERT INTO transfer_lines (\(lineColumns)) SELECT \(lineColumns.replacingOccurrences(of: "line_no", with: "2")) "
+        let copyHeader = "INSERT INTO transfers (\(headerColumns)) SELECT \(headerColumns.replacingOccurrences(of: "status", with: "'created'")) "
+            + "FROM transfers WHERE transfer_id = \(created)"
+        // The created transfer's line, copied into the newest transfer (the sender's copy of the header).
+        func copiedLine(number: Int, item: String) -> String {
+            let values = lineColumns.replacingOccurrences(of: "transfer_id", with: "(SELECT max(transfer_id) FROM transfers)")
+                .replacingOccurrences(of: "line_no", with: String(number))
+                .replacingOccurrences(of: ", item_id,", with: ", (SELECT item_id FROM items WHERE code = '\(item)'),")
+            return "INSERT INTO transfer_lines (\(lineColumns)) SELECT \(values) FROM transfer_lines WHERE transfer_id = \(created)"
+        }
+        let copyLine = copiedLine(number: 1, item: "MILK-FRESH")
+        let secondLine = copiedLine(number: 2, item: "MILK-SKIM")
+        let attempts: [(principal: String, setup: [String], statement: String, allowed: Bool)] = [
+            ("hq-admin", [], "UPDATE transfers SET status = 'dispatched' WHERE transfer_id = \(created)", false),
+            ("b-operator", [], "UPDATE transfers SET status = 'cancelled' WHERE transfer_id = \(created)", false),
+            ("b-operator", [], "UPDATE transfers SET status = 'received' WHERE transfer_id = \(created)", false),
+            ("a-operator", [], "UPDATE transfers SET status = 'received' WHERE transfer_id = \(created)", false),
+            ("a-operator", [], "UPDATE transfers SET status = 'dispatched', flagged = true WHERE transfer_id = \(created)", false),
+            ("a-operator", [], "UPDATE transfers SET status = 'dispatched', estimate_total_fen = 1 WHERE transfer_id = \(created)", false),
+            ("a-operator", [], "UPDATE transfer_lines SET total_fen = 1 WHERE transfer_id = \(created)", false),
+            ("a-operator", [], "UPDATE transfers SET status = 'cancelled', cancelled_at = now() WHERE transfer_id = \(created)", true),
+            ("a-operator", [], "UPDATE stock_balances SET in_transit_scaled = 0", false),
+            ("b-operator", [], "UPDATE transfers SET status = 'received', dispatched_at = now() WHERE transfer_id = \(dispatched)", false),
+            ("a-operator", [], booking(lost: 0, claim: 0), false),
+            ("b-operator", [], "UPDATE transfer_lines SET lost_scaled = 0, landed_value_fen = 0 WHERE transfer_id = \(dispatched)", false),
+            ("b-operator", [], booking(lost: 5000, claim: 0), false),
+            ("b-operator", [], booking(lost: 0, allowance: 0, claim: 0), false),
+            ("b-operator", [], booking(lost: 100, claim: 75, claimValue: 1_000_000_000), false),
+            ("b-operator", [], booking(lost: 100, claim: 75, claimValue: 35), true),
+            ("b-operator", [], booking(lost: 0, claim: 0), true),
+            ("b-operator", [], receipt(total: "estimate_total_fen", error: "0", flagged: false), false),
+            ("b-operator", [booking(lost: 0, claim: 0)], receipt(total: "1", error: "0", flagged: false), false),
+            ("b-operator", [booking(lost: 0, claim: 0)], receipt(total: "estimate_total_fen", error: "0", flagged: false), true),
+            ("a-operator", [], "INSERT INTO transfer_lines (\(lineColumns)) SELECT \(lineColumns.replacingOccurrences(of: "line_no", with: "2")) "
                 + "FROM transfer_lines WHERE transfer_id = \(dispatched)", false),
-            ("c-operator", "INSERT INTO transfer_lines (\(lineColumns)) SELECT o.tenant_id, \(created), 2, o.org_id, o.org_id, i.item_id, "
+            ("c-operator", [], "INSERT INTO transfer_lines (\(lineColumns)) SELECT o.tenant_id, \(created), 2, o.org_id, o.org_id, i.item_id, "
                 + "1000, 1, 1, 0, 0, 0, 0, 0, 1, '[]' FROM orgs o JOIN items i USING (tenant_id) WHERE o.code = 'WH-C' AND i.code = 'MILK-FRESH'",
                 false),
-            ("a-operator", "INSERT INTO transfers (\(headerColumns)) SELECT \(headerColumns.replacingOccurrences(of: "status", with: "'received'")) "
-                + "FROM transfers WHERE transfer_id = \(created)", false),
-            ("a-operator", "INSERT INTO transfers (\(headerColumns)) SELECT \(headerColumns.replacingOccurrences(of: "status", with: "'created'")) "
-                + "FROM transfers WHERE transfer_id = \(created)", true),
-            ("b-operator", "UPDATE transfer_lines SET landed_value_fen = 0 WHERE transfer_id = \(received)", false),
-            ("a-operator", "UPDATE transfer_lines SET landed_value_fen = 0 WHERE transfer_id = \(received)", false),
-            ("b-operator", "UPDATE transfers SET actual_total_fen = 1 WHERE transfer_id = \(received)", false),
+            ("a-operator", [], copyHeader.replacingOccurrences(of: "'created'", with: "'received'"), false),
+            ("a-operator", [], copyHeader, true),
+            ("a-operator", [copyHeader], copyLine, true),
+            // Checked once early, the estimate would let a later line through: every line is checked.
+            ("a-operator", [copyHeader, copyLine, "SET CONSTRAINTS ALL IMMEDIATE"], secondLine, false),
+            ("b-operator", [], "UPDATE transfer_lines SET landed_value_fen = 0 WHERE transfer_id = \(received)", false),
+            ("a-operator", [], "UPDATE transfer_lines SET landed_value_fen = 0 WHERE transfer_id = \(received)", false),
+            ("b-operator", [], "UPDATE transfers SET actual_total_fen = 1 WHERE transfer_id = \(received)", false),
         ]
         for attempt in attempts {
             let outcome = try await withConnection(environment.appURL) { connection -> (updated: Bool, error: String?) in
@@ -460,10 +486,10 @@ import Testing
                 _ = try await connection.query(
                     "SELECT 1 FROM app_begin(\(apiKey.tenant.rawValue), \(ByteBuffer(bytes: apiKey.hash)))", logger: testLogger
                 ).collect()
+                for statement in attempt.setup { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: testLogger) }
                 do {
-                    let rows = try await connection.query(
-                        PostgresQuery(unsafeSQL: attempt.statement + " RETURNING 1"), logger: testLogger
-                    ).collect()
+                    let returning = attempt.statement.hasPrefix("SET") ? "" : " RETURNING 1"
+                    let rows = try await connection.query(PostgresQuery(unsafeSQL: attempt.statement + returning), logger: testLogger).collect()
                     try await connection.query("ROLLBACK", logger: testLogger)
                     return (!rows.isEmpty, nil)
                 } catch {
