@@ -460,17 +460,30 @@ private struct PostingsRun {
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
+        // A backend leaves pg_stat_activity a moment before its last counts land, so read until
+        // two readings a quarter second apart agree.
         return try await BenchConnection.with(ownerURL, logger) { connection in
-            var work = TableWork(tables: [:])
-            let rows = try await connection.query(
-                """
-                SELECT relname::text, coalesce(seq_scan, 0), coalesce(idx_scan, 0), n_tup_ins, n_tup_upd FROM pg_stat_user_tables
-                """, logger: logger)
-            for try await (name, sequential, index, inserted, updated) in rows.decode((String, Int64, Int64, Int64, Int64).self) {
-                work.tables[name] = .init(
-                    sequentialScans: Double(sequential), indexScans: Double(index), inserted: Double(inserted), updated: Double(updated))
+            func read() async throws -> TableWork {
+                var work = TableWork(tables: [:])
+                let rows = try await connection.query(
+                    """
+                    SELECT relname::text, coalesce(seq_scan, 0), coalesce(idx_scan, 0), n_tup_ins, n_tup_upd FROM pg_stat_user_tables
+                    """, logger: logger)
+                for try await (name, sequential, index, inserted, updated) in rows.decode((String, Int64, Int64, Int64, Int64).self) {
+                    work.tables[name] = .init(
+                        sequentialScans: Double(sequential), indexScans: Double(index), inserted: Double(inserted), updated: Double(updated))
+                }
+                return work
             }
-            return work
+            var previous = try await read()
+            let deadline = ContinuousClock.now + .seconds(30)
+            while true {
+                try await Task.sleep(for: .milliseconds(250))
+                let current = try await read()
+                if current.tables == previous.tables { return current }
+                guard ContinuousClock.now < deadline else { throw SettingsError("the statistics of \(scratchName) did not settle within 30 s") }
+                previous = current
+            }
         }
     }
 
@@ -563,7 +576,7 @@ private struct Load {
 
 /// The access counts PostgreSQL keeps per table of the scratch database.
 private struct TableWork {
-    struct Counts {
+    struct Counts: Equatable {
         var sequentialScans: Double = 0
         var indexScans: Double = 0
         var inserted: Double = 0
