@@ -13,6 +13,7 @@ public struct Database: Sendable {
     private let inFlight: Meter
     private let duration: Metrics.Timer
     private let failures: Counter
+    private let retries: Counter
 
     public init(client: PostgresClient, maximumConnections: Int, metricsFactory: any MetricsFactory) {
         self.client = client
@@ -20,6 +21,7 @@ public struct Database: Sendable {
         self.inFlight = Meter(label: "orgmatrix_db_transactions_in_flight", factory: metricsFactory)
         self.duration = Metrics.Timer(label: "orgmatrix_db_transaction_duration_seconds", factory: metricsFactory)
         self.failures = Counter(label: "orgmatrix_db_transaction_failures_total", factory: metricsFactory)
+        self.retries = Counter(label: "orgmatrix_db_transaction_retries_total", factory: metricsFactory)
         Gauge(label: "orgmatrix_db_pool_max_connections", factory: metricsFactory).record(maximumConnections)
     }
 
@@ -43,6 +45,7 @@ public struct Database: Sendable {
                 return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
             } catch where attempt < attempts && Self.isWorthRetrying(error) {
                 logger.notice("transaction retried", metadata: ["attempt": "\(attempt)", "sqlstate": "\(Self.sqlState(error) ?? "-")"])
+                retries.increment()
                 attempt += 1
             } catch {
                 failures.increment()

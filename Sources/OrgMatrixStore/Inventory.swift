@@ -35,7 +35,7 @@ public struct StockBalance: Sendable, Hashable {
 
     /// The moving-average unit cost in fen per base unit, rounded half-even; 0 when nothing is on hand.
     public var unitCostFen: Int64 {
-        onHandScaled == 0 ? 0 : Rounding.halfEven(Int128(valueFen) * Int128(item.quantityScale), dividedBy: Int128(onHandScaled))
+        MovingAverage.unitCost(valueFen: valueFen, quantityScaled: onHandScaled, scale: item.quantityScale)
     }
 }
 
@@ -238,8 +238,9 @@ extension Sandbox {
                 VALUES (\(principal.tenantID.rawValue), \(issueID), \(index + 1), \(principal.orgID.rawValue), \(item.id), \(quantity),
                     \(unitPrice), \(revenue), \(cost))
                 """, logger: logger)
-            let unitCost = Rounding.halfEven(Int128(cost) * Int128(item.quantityScale), dividedBy: Int128(quantity))
-            moves.append(Move(itemID: item.id, quantityScaled: -quantity, valueFen: -cost, unitCostFen: unitCost))
+            moves.append(Move(
+                itemID: item.id, quantityScaled: -quantity, valueFen: -cost,
+                unitCostFen: MovingAverage.unitCost(valueFen: cost, quantityScaled: quantity, scale: item.quantityScale)))
             posted.append(.init(itemCode: item.code, quantityScaled: quantity, quantityScale: item.quantityScale, unitFen: unitPrice, amountFen: revenue, costFen: cost))
         }
         try await insertMoves(moves, document: ("sales_issue", issueID))
@@ -537,8 +538,9 @@ extension Sandbox {
                     ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
                     SET on_hand_scaled = EXCLUDED.on_hand_scaled, value_fen = EXCLUDED.value_fen, updated_at = now()
                     """, logger: logger)
-                let unitCost = Rounding.halfEven(Int128(adjustment.magnitude) * Int128(item.quantityScale), dividedBy: Int128(difference.magnitude))
-                moves.append(Move(itemID: item.id, quantityScaled: difference, valueFen: adjustment, unitCostFen: unitCost))
+                moves.append(Move(
+                    itemID: item.id, quantityScaled: difference, valueFen: adjustment,
+                    unitCostFen: MovingAverage.unitCost(valueFen: adjustment, quantityScaled: difference, scale: item.quantityScale)))
             }
             posted.append(.init(item: item, bookScaled: book, countedScaled: counted, adjustmentValueFen: adjustment))
         }

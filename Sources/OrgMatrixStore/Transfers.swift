@@ -41,13 +41,6 @@ public struct TransferRecord: Sendable {
     /// Actual − estimate, settled by HQ's true-up of a flagged transfer.
     public let trueUpFen: Int64?
     public internal(set) var lines: [Line]
-
-    /// The same transfer after a step that changed only its status.
-    func advanced(to status: String) -> TransferRecord {
-        var next = self
-        next.status = status
-        return next
-    }
 }
 
 /// What the receiver reports: actual freight and insurance for the whole transfer, and per line
@@ -104,7 +97,7 @@ extension Sandbox {
                 INSERT INTO transfer_lines (tenant_id, transfer_id, line_no, from_org_id, to_org_id, item_id, quantity_scaled, unit_cost_fen,
                     base_cost_fen, freight_fen, insurance_fen, loss_allowance_fen, timeliness_fen, markup_fen, total_fen, breakdown)
                 VALUES (\(principal.tenantID.rawValue), \(id), \(index + 1), \(principal.orgID.rawValue), \(toID), \(line.item.id),
-                    \(line.quantityScaled), \(Self.unitCost(price.baseCost.fen, line.quantityScaled, line.item.quantityScale)), \(price.baseCost.fen),
+                    \(line.quantityScaled), \(MovingAverage.unitCost(valueFen: price.baseCost.fen, quantityScaled: line.quantityScaled, scale: line.item.quantityScale)), \(price.baseCost.fen),
                     \(price.freight.fen), \(price.insurance.fen), \(price.lossAllowance.fen), \(price.timelinessPremium.fen), \(price.markup.fen),
                     \(price.total.fen), \(Self.breakdownJSON(price))::jsonb)
                 """, logger: logger)
@@ -116,7 +109,7 @@ extension Sandbox {
     /// The sender ships: stock leaves its balance at the moving average into its in-transit.
     public func dispatchTransfer(id: Int64) async throws -> TransferRecord {
         try await requirePhysicalWriter()
-        let order = try await ownTransfer(id, as: \.fromCode, "dispatch it (only its sender does)", status: "created")
+        var order = try await ownTransfer(id, as: \.fromCode, "dispatch it (only its sender does)", status: "created")
         try await audit("transfer.dispatch", subject: String(id), detail: [:])
         // The sender's balances are the rows every posting at this warehouse queues on, so they
         // are locked last and held for three statements only.
@@ -134,7 +127,7 @@ extension Sandbox {
             let cost = MovingAverage.issueCost(valueFen: balance.valueFen, onHandScaled: balance.onHandScaled, quantityScaled: line.quantityScaled)
             moves.append(Move(
                 itemID: line.item.id, quantityScaled: -line.quantityScaled, valueFen: -cost,
-                unitCostFen: Self.unitCost(cost, line.quantityScaled, line.item.quantityScale)))
+                unitCostFen: MovingAverage.unitCost(valueFen: cost, quantityScaled: line.quantityScaled, scale: line.item.quantityScale)))
         }
         try await connection.query(
             """
@@ -150,7 +143,8 @@ extension Sandbox {
             UPDATE transfers SET status = 'dispatched', dispatched_at = now()
             WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
             """, logger: logger)
-        return order.advanced(to: "dispatched")
+        order.status = "dispatched"
+        return order
     }
 
     /// The sender cancels a transfer it has not dispatched.
@@ -217,19 +211,16 @@ extension Sandbox {
                 priced, lane: lane, rules: rules, freight: Money(fen: freightShares[index]), insurance: Money(fen: insuranceShares[index]),
                 lostScaledQuantity: lost)
             actualTotal += actual.total.fen
-            let category = rules.categories[line.item.category]!
-            let lossRate = category.lossPartsPerMillion
-                + (line.item.shelfLifeDays <= rules.shortShelfLifeDays ? category.shortShelfLifeExtraLossPartsPerMillion : 0)
-            let allowance = Rounding.halfEven(Int128(line.quantityScaled) * Int128(lossRate), dividedBy: 1_000_000)
-            let claim = max(0, lost - allowance)
-            let claimValue = MovingAverage.lineValue(unitCostFen: line.unitCostFen, quantityScaled: claim, scale: line.item.quantityScale)
+            let split = try TransferPricing.lossSplit(priced, rules: rules, lostScaledQuantity: lost)
             let arrived = line.quantityScaled - lost
             let landed = Rounding.halfEven(Int128(line.totalFen) * Int128(arrived), dividedBy: Int128(line.quantityScaled))
             if arrived > 0 {
                 arrivals.append(Move(
-                    itemID: line.item.id, quantityScaled: arrived, valueFen: landed, unitCostFen: Self.unitCost(landed, arrived, line.item.quantityScale)))
+                    itemID: line.item.id, quantityScaled: arrived, valueFen: landed, 
+                    unitCostFen: MovingAverage.unitCost(valueFen: landed, quantityScaled: arrived, scale: line.item.quantityScale)))
             }
-            received.lines[index] = line.booked(lost: lost, allowance: allowance, claim: claim, claimValueFen: claimValue, landedValueFen: landed)
+            received.lines[index] = line.booked(
+                lost: lost, allowance: split.allowanceScaled, claim: split.claimScaled, claimValueFen: split.claimValueFen, landedValueFen: landed)
         }
         let error = TransferPricing.errorPartsPerMillion(estimate: Money(fen: order.estimateTotalFen), actual: Money(fen: actualTotal))
         let flagged = error.map { abs($0) > rules.errorTolerancePartsPerMillion } ?? false
@@ -393,10 +384,6 @@ extension Sandbox {
             shares[entry.index] += 1
         }
         return shares
-    }
-
-    private static func unitCost(_ amount: Int64, _ quantity: Int64, _ scale: Int64) -> Int64 {
-        Rounding.halfEven(Int128(amount.magnitude) * Int128(scale), dividedBy: Int128(quantity))
     }
 
     private static func breakdownJSON(_ price: TransferPrice) -> String {

@@ -175,7 +175,7 @@ private struct PostingsRun {
     /// Applies the tenant file (new principals' keys come back) and posts its demo data.
     private func prepareTenant() async throws -> [String: String] {
         let migrator = try Migrator.load(directory: options.database.schemaDir)
-        let outcome = try await withClient(ownerURL) { client in
+        let outcome = try await Settings.withClient(ownerURL, logger: logger) { client in
             _ = try await migrator.migrate(client: client, logger: logger)
             return try await TenantAdmin(client: client, logger: logger).apply(definition, dryRun: false)
         }
@@ -284,7 +284,7 @@ private struct PostingsRun {
         let after = try await quietSnapshot()
         return SideResult(
             transfersPerSecond: rate, transferLatencies: transfer, dispatchLatencies: dispatch, receiveLatencies: receive,
-            work: after.minus(before), transfers: transfers)
+            work: after - before, transfers: transfers)
     }
 
     // MARK: the pgbench side
@@ -405,18 +405,7 @@ private struct PostingsRun {
         print(String(format: "\nratio API / pgbench: %.2f (median of the rounds' ratios; target ≥ 0.50: %@)", ratio, ratio >= 0.5 ? "met" : "NOT met"))
 
         func perTransfer(_ sides: [SideResult]) -> TableWork {
-            sides.dropFirst().reduce(sides[0].work) { total, side in
-                var sum = total
-                for (name, counts) in side.work.tables {
-                    var entry = sum.tables[name] ?? .init()
-                    entry.sequentialScans += counts.sequentialScans
-                    entry.indexScans += counts.indexScans
-                    entry.inserted += counts.inserted
-                    entry.updated += counts.updated
-                    sum.tables[name] = entry
-                }
-                return sum
-            }.perTransfer(sides.map(\.transfers).reduce(0, +))
+            sides.map(\.work).reduce(TableWork(tables: [:]), +).perTransfer(sides.map(\.transfers).reduce(0, +))
         }
         let (apiWork, pgbenchWork) = (perTransfer(api), perTransfer(pgbench))
         print("\ndatabase work per transfer (pg_stat_user_tables)     API   pgbench")
@@ -496,20 +485,10 @@ private struct PostingsRun {
         return key
     }
 
-    private func withClient<T: Sendable>(_ url: DatabaseURL, _ body: (PostgresClient) async throws -> T) async throws -> T {
-        let client = PostgresClient(
-            configuration: url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)), backgroundLogger: Settings.quiet(logger))
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            return try await body(client)
-        }
-    }
-
     /// A one-connection store as the application role; its connection closes when `body` ends,
     /// so what it did is in the next statistics snapshot.
     private func withDatabase<T: Sendable>(_ body: (Database) async throws -> T) async throws -> T {
-        try await withClient(appURL) { client in
+        try await Settings.withClient(appURL, logger: logger) { client in
             try await body(Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance))
         }
     }
@@ -535,13 +514,13 @@ private struct Load {
                     try await HTTPLoadConnection.with(port: port) { connection in
                         var samples: [Sample] = []
                         for transfer in stride(from: client, to: transfers.count, by: clients).map({ transfers[$0] }) {
-                            let dispatch = try await timed {
+                            let dispatch = try await milliseconds {
                                 try await expectOK(
                                     connection.post(
                                         "/v1/transfers/\(transfer.id)/dispatch", bearer: sender, idempotencyKey: "bench-\(transfer.id)-dispatch", json: "{}"),
                                     transfer.id)
                             }
-                            let receive = try await timed {
+                            let receive = try await milliseconds {
                                 try await expectOK(
                                     connection.post(
                                         "/v1/transfers/\(transfer.id)/receive", bearer: receivers[transfer.receiver],
@@ -565,13 +544,6 @@ private struct Load {
             throw SettingsError("transfer \(id): HTTP \(response.status): \(String(buffer: response.body))")
         }
     }
-
-    /// Milliseconds `body` took.
-    private func timed(_ body: () async throws -> Void) async throws -> Double {
-        let started = ContinuousClock.now
-        try await body()
-        return seconds(ContinuousClock.now - started) * 1000
-    }
 }
 
 /// The access counts PostgreSQL keeps per table of the scratch database.
@@ -583,38 +555,34 @@ private struct TableWork {
         var updated: Double = 0
 
         var scans: Double { sequentialScans + indexScans }
+
+        /// `operation` applied field by field.
+        func combined(with other: Counts, _ operation: (Double, Double) -> Double) -> Counts {
+            Counts(
+                sequentialScans: operation(sequentialScans, other.sequentialScans), indexScans: operation(indexScans, other.indexScans),
+                inserted: operation(inserted, other.inserted), updated: operation(updated, other.updated))
+        }
     }
 
     var tables: [String: Counts]
 
-    func minus(_ other: TableWork) -> TableWork {
-        var difference = self
-        for (name, counts) in other.tables {
-            var entry = difference.tables[name] ?? Counts()
-            entry.sequentialScans -= counts.sequentialScans
-            entry.indexScans -= counts.indexScans
-            entry.inserted -= counts.inserted
-            entry.updated -= counts.updated
-            difference.tables[name] = entry
-        }
-        return difference
+    /// `operation` applied table by table and field by field; a table one side lacks counts 0.
+    func combined(with other: TableWork, _ operation: (Double, Double) -> Double) -> TableWork {
+        let names = Set(tables.keys).union(other.tables.keys)
+        return TableWork(tables: Dictionary(uniqueKeysWithValues: names.map { name in
+            (name, (tables[name] ?? Counts()).combined(with: other.tables[name] ?? Counts(), operation))
+        }))
     }
+
+    static func + (a: TableWork, b: TableWork) -> TableWork { a.combined(with: b, +) }
+    static func - (a: TableWork, b: TableWork) -> TableWork { a.combined(with: b, -) }
 
     func perTransfer(_ count: Int) -> TableWork {
         let n = Double(max(count, 1))
-        return TableWork(tables: tables.mapValues {
-            Counts(sequentialScans: $0.sequentialScans / n, indexScans: $0.indexScans / n, inserted: $0.inserted / n, updated: $0.updated / n)
-        })
+        return TableWork(tables: tables.mapValues { $0.combined(with: Counts()) { value, _ in value / n } })
     }
 
-    var total: Counts {
-        tables.values.reduce(into: Counts()) {
-            $0.sequentialScans += $1.sequentialScans
-            $0.indexScans += $1.indexScans
-            $0.inserted += $1.inserted
-            $0.updated += $1.updated
-        }
-    }
+    var total: Counts { tables.values.reduce(Counts()) { $0.combined(with: $1, +) } }
 
     /// Tables where the two wrote different numbers of rows. Scans are not compared: as updates
     /// bloat the small, hot balance table and autovacuum re-analyzes it, the planner moves

@@ -60,14 +60,7 @@ struct BenchSandbox: AsyncParsableCommand {
         let owner = ownerURL.replacingDatabase(String(name))
         let app = appURL.replacingDatabase(String(name))
         let migrator = try Migrator.load(directory: database.schemaDir)
-        let client = PostgresClient(
-            configuration: owner.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)),
-            backgroundLogger: Settings.quiet(logger))
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            _ = try await migrator.migrate(client: client, logger: logger)
-        }
+        _ = try await Settings.withClient(owner, logger: logger) { try await migrator.migrate(client: $0, logger: logger) }
         print("building \(tenants) tenants × \(orgs) orgs and \(rows) audit rows in \(name) …")
         let started = ContinuousClock.now
         let key = try await BenchConnection.with(owner, logger) { try await load($0, logger) }
@@ -153,22 +146,22 @@ struct BenchSandbox: AsyncParsableCommand {
         var writeWithBeginRatios: [Double] = []
         var samples: [String: [Double]] = [:]
         for round in 0..<rounds {
-            let ownerRead = try await time { _ = try await owner.query(ownerRead, logger: logger).collect() }
-            let appRead = try await time {
+            let ownerRead = try await milliseconds { _ = try await owner.query(ownerRead, logger: logger).collect() }
+            let appRead = try await milliseconds {
                 try await app.query("BEGIN", logger: logger)
                 _ = try await app.query("SELECT 1 FROM app_begin('bench-0', \(hash))", logger: logger).collect()
                 _ = try await app.query(appRead, logger: logger).collect()
                 try await app.query("COMMIT", logger: logger)
             }
-            let ownerWrite = try await time {
+            let ownerWrite = try await milliseconds {
                 try await owner.query("BEGIN", logger: logger)
                 for _ in 0..<rowsPerTransaction { try await owner.query(insert(round), logger: logger) }
                 try await owner.query("COMMIT", logger: logger)
             }
             var beginOnly = 0.0
-            let appWrite = try await time {
+            let appWrite = try await milliseconds {
                 try await app.query("BEGIN", logger: logger)
-                beginOnly = try await time { _ = try await app.query("SELECT 1 FROM app_begin('bench-0', \(hash))", logger: logger).collect() }
+                beginOnly = try await milliseconds { _ = try await app.query("SELECT 1 FROM app_begin('bench-0', \(hash))", logger: logger).collect() }
                 for _ in 0..<rowsPerTransaction { try await app.query(insert(round), logger: logger) }
                 try await app.query("COMMIT", logger: logger)
             }
@@ -181,7 +174,7 @@ struct BenchSandbox: AsyncParsableCommand {
             }
         }
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-        func ms(_ seconds: Double) -> String { String(format: "%.2f ms", seconds * 1000) }
+        func ms(_ milliseconds: Double) -> String { String(format: "%.2f ms", milliseconds) }
         print("median of \(rounds) paired rounds:")
         print("  read  (aggregate over the visible \(visible.count) orgs' rows): owner \(ms(median(samples["owner read"]!))), app \(ms(median(samples["app read"]!)))")
         print("  write (\(rowsPerTransaction) inserts in one transaction):        owner \(ms(median(samples["owner write"]!))), app \(ms(median(samples["app write"]!)))")
@@ -189,11 +182,5 @@ struct BenchSandbox: AsyncParsableCommand {
         print(String(format: "\nratio app/owner: reads %.3f (context setup included), writes %.3f (policies only), %.3f (with context setup)",
             median(readRatios), median(writeRatios), median(writeWithBeginRatios)))
         print("target: policies cost at most 15 % (ratio ≤ 1.15) on reads and writes")
-    }
-
-    private func time(_ body: () async throws -> Void) async throws -> Double {
-        let started = ContinuousClock.now
-        try await body()
-        return seconds(ContinuousClock.now - started)
     }
 }

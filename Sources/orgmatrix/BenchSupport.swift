@@ -17,6 +17,13 @@ struct Percentiles {
     }
 }
 
+/// Milliseconds `body` took.
+func milliseconds(_ body: () async throws -> Void) async throws -> Double {
+    let started = ContinuousClock.now
+    try await body()
+    return seconds(ContinuousClock.now - started) * 1000
+}
+
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }

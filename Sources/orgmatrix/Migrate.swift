@@ -15,13 +15,7 @@ struct Migrate: AsyncParsableCommand {
         let url = try Settings.databaseURL(
             flag: database.databaseURL, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
         let migrator = try Migrator.load(directory: database.schemaDir)
-        let client = PostgresClient(
-            configuration: url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)), backgroundLogger: Settings.quiet(logger))
-        let applied = try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            return try await migrator.migrate(client: client, logger: logger)
-        }
+        let applied = try await Settings.withClient(url, logger: logger) { try await migrator.migrate(client: $0, logger: logger) }
         print(applied.isEmpty ? "schema is current (\(migrator.files.count) migrations)" : "applied: \(applied.joined(separator: ", "))")
     }
 }

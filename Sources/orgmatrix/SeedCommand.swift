@@ -30,12 +30,8 @@ struct SeedCommand: AsyncParsableCommand {
                 throw UnusableInput("cannot read the demo keys in \(keys): \(error.localizedDescription)")
             }
             let url = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
-            let client = PostgresClient(
-                configuration: url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)), backgroundLogger: Settings.quiet(logger))
-            let store = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
-            try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { await client.run() }
-                defer { group.cancelAll() }
+            try await Settings.withClient(url, logger: logger) { client in
+                let store = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
                 try await DemoSeed(database: store, keys: keyFile, logger: logger).run()
             }
         }

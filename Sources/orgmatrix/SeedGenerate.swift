@@ -33,14 +33,10 @@ struct SeedGenerate: AsyncParsableCommand {
         let logger = Logger(label: "orgmatrix.seed")
         let code = try TenantCode(tenant)
         let url = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
-        let client = PostgresClient(
-            configuration: url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)), backgroundLogger: Settings.quiet(logger))
         let hqKey = APIKey.generate(tenant: code)
         let operatorKey = APIKey.generate(tenant: code)
         let started = ContinuousClock.now
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
+        try await Settings.withClient(url, logger: logger) { client in
             try await client.withTransaction(logger: logger) { connection in
                 try await generate(code: code, keys: (hqKey, operatorKey), connection: connection, logger: logger)
             }

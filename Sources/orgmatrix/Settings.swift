@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import OrgMatrixStore
+import PostgresNIO
 
 /// Resolves which database a command talks to: an explicit flag, then the environment, then the
 /// private cluster's `pg.env` — so `DATABASE_URL` always wins over the private cluster.
@@ -18,6 +19,17 @@ enum Settings {
             return try DatabaseURL(String(line.dropFirst(environmentKey.count + 1)))
         }
         throw SettingsError("\(envFile.path) has no \(environmentKey) line")
+    }
+
+    /// Runs `body` with a one-connection pool for a short-lived command, shut down afterwards.
+    static func withClient<T>(_ url: DatabaseURL, logger: Logger, _ body: (PostgresClient) async throws -> T) async throws -> T {
+        let client = PostgresClient(
+            configuration: url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)), backgroundLogger: quiet(logger))
+        return try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            return try await body(client)
+        }
     }
 
     /// A short-lived command starts its pool and uses it at once, and the pool warns when the

@@ -36,13 +36,9 @@ struct TenantCommand: AsyncParsableCommand {
             }
             let url = try Settings.databaseURL(
                 flag: database.databaseURL, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
-            let client = PostgresClient(
-                configuration: url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)), backgroundLogger: Settings.quiet(logger))
             let outcome: TenantAdmin.Outcome
             do {
-                outcome = try await withThrowingDiscardingTaskGroup { group in
-                    group.addTask { await client.run() }
-                    defer { group.cancelAll() }
+                outcome = try await Settings.withClient(url, logger: logger) { client in
                     let admin = TenantAdmin(client: client, logger: logger)
                     // A new principal's key exists only in this run's output: refuse to lose it.
                     if !dryRun, keysOut == nil,

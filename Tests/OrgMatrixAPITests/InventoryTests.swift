@@ -349,7 +349,7 @@ import Testing
 
     /// Postings whose lines name the same two items in opposite orders, and receipts releasing
     /// the sender's in-transit while it dispatches more, all at once: balances are locked in item
-    /// order everywhere, so none deadlocks and every one posts.
+    /// order everywhere, so none deadlocks (no transaction had to be retried) and every one posts.
     @Test func postingsInAnyLineOrderNeverDeadlock() async throws {
         let fixture = try await TenantFixture.create()
         try await withAPI { api in
@@ -388,6 +388,9 @@ import Testing
                 return try await group.reduce(into: [(String, HTTPResponse.Status)]()) { $0.append($1) }
             }
             #expect(statuses.allSatisfy { $0.1 == .ok || ($0.0 == "sale" && $0.1 == .created) }, "\(statuses)")
+            let metrics = try await api.get("/metrics", key: nil).text
+            let retried = metrics.split(separator: "\n").first { $0.hasPrefix("orgmatrix_db_transaction_retries_total ") }
+            #expect(retried.flatMap { Double($0.split(separator: " ").last!) } == 0, "\(retried ?? "no retries counter")")
             // 1,000 − 8 transfers × 10 − 16 sales × 5 = 840 of each; the last four transfers are on the road.
             for item in ["MILK-FRESH", "MILK-SKIM"] {
                 let stock = try #require((json(try await api.get("/v1/stock?org=WH-A&item=\(item)", key: a))["items"] as? [[String: Any]])?.first)

@@ -96,6 +96,20 @@ import Testing
         #expect(TransferPricing.errorPartsPerMillion(estimate: Money(fen: 100), actual: .zero) == nil)
     }
 
+    @Test func aTransitLossSplitsIntoTheToleranceAndAClaim() throws {
+        // Tolerance: 2,000 + 3,000 ppm (short shelf life) of 2,400,500 mL = 12,002.5 → tie, even neighbour → 12,002 mL.
+        let within = try TransferPricing.lossSplit(Self.milk, rules: Self.rules, lostScaledQuantity: 3_000)
+        #expect([within.allowanceScaled, within.claimScaled, within.claimValueFen] == [12_002, 0, 0])
+        // 20 L lost: 20,000 − 12,002 = 7,998 mL claimed at 4.63 元/L = 3,703.07 → 3,703 fen.
+        let beyond = try TransferPricing.lossSplit(Self.milk, rules: Self.rules, lostScaledQuantity: 20_000)
+        #expect([beyond.allowanceScaled, beyond.claimScaled, beyond.claimValueFen] == [12_002, 7_998, 3_703])
+        // Milk powder keeps 540 days: 500 ppm only, of 1,000 g = 0.5 → tie, even neighbour → 0.
+        let powder = PricedLine(
+            unitCostFen: 2800, scaledQuantity: 1000, quantityScale: 1000, weightGramsPerUnit: 1000, category: "milk_powder", shelfLifeDays: 540)
+        #expect(try TransferPricing.lossSplit(powder, rules: Self.rules, lostScaledQuantity: 1).claimScaled == 1)
+        #expect(throws: PricingError.self) { try TransferPricing.lossSplit(Self.milk, rules: Self.rules, lostScaledQuantity: 2_400_501) }
+    }
+
     @Test func rulesAreChosenByEffectiveDate() {
         let july = Self.january.addingTimeInterval(181 * 86_400)
         let later = PricingRules(

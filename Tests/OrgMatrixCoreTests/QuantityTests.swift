@@ -26,6 +26,13 @@ import Testing
     @Test func movingAverageIssuesTakeTheirShareAndTheLastTakesTheRest() {
         // 3 units worth 100 fen: one unit costs 33.33 → 33; the last of them takes what is left.
         #expect(MovingAverage.issueCost(valueFen: 100, onHandScaled: 3, quantityScaled: 1) == 33)
+        // Unit cost per base unit: 1,111,432 fen over 2,400.500 L = 463.0002 → 463; an issue's
+        // negative move has the same; 2.5 and 3.5 fen per unit go to the even neighbour.
+        #expect(MovingAverage.unitCost(valueFen: 1_111_432, quantityScaled: 2_400_500, scale: 1000) == 463)
+        #expect(MovingAverage.unitCost(valueFen: -1_111_432, quantityScaled: -2_400_500, scale: 1000) == 463)
+        #expect(MovingAverage.unitCost(valueFen: 5, quantityScaled: 2, scale: 1) == 2)
+        #expect(MovingAverage.unitCost(valueFen: 7, quantityScaled: 2, scale: 1) == 4)
+        #expect(MovingAverage.unitCost(valueFen: 0, quantityScaled: 0, scale: 1000) == 0)
         #expect(MovingAverage.issueCost(valueFen: 67, onHandScaled: 2, quantityScaled: 2) == 67)
         // 2 units worth 5 fen: 2.5 → 2 (half-even)
         #expect(MovingAverage.issueCost(valueFen: 5, onHandScaled: 2, quantityScaled: 1) == 2)

@@ -58,6 +58,13 @@ public enum MovingAverage {
         return Rounding.halfEven(Int128(valueFen) * Int128(quantityScaled), dividedBy: Int128(onHandScaled))
     }
 
+    /// The unit cost (fen per base unit) of `valueFen` spread over `quantityScaled`, by
+    /// magnitude (an issue's negative move has the same unit cost), rounded half-even; 0 for no
+    /// quantity.
+    public static func unitCost(valueFen: Int64, quantityScaled: Int64, scale: Int64) -> Int64 {
+        quantityScaled == 0 ? 0 : Rounding.halfEven(Int128(valueFen.magnitude) * Int128(scale), dividedBy: Int128(quantityScaled.magnitude))
+    }
+
     /// The value of a receipt line: unit cost (fen per base unit) × quantity, rounded half-even.
     public static func lineValue(unitCostFen: Int64, quantityScaled: Int64, scale: Int64) -> Int64 {
         Rounding.halfEven(Int128(unitCostFen) * Int128(quantityScaled), dividedBy: Int128(scale))

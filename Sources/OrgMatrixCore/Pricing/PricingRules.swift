@@ -59,6 +59,19 @@ public struct PricingRules: Sendable, Hashable {
         self.errorTolerancePartsPerMillion = errorTolerancePartsPerMillion
     }
 
+    /// Expected transit loss of goods of `category` keeping `shelfLifeDays`, parts per million:
+    /// the category's rate, plus its extra when the shelf life is short.
+    public func lossPartsPerMillion(_ category: Category, shelfLifeDays: Int32) -> Int64 {
+        category.lossPartsPerMillion + (shelfLifeDays <= shortShelfLifeDays ? category.shortShelfLifeExtraLossPartsPerMillion : 0)
+    }
+
+    /// The timeliness premium, basis points of freight, for a lane of `leadTimeHours`, and
+    /// whether that lane is express.
+    public func timelinessPremium(leadTimeHours: Int32) -> (basisPoints: Int64, express: Bool) {
+        let express = leadTimeHours <= expressLeadTimeHoursMax
+        return (express ? expressPremiumBasisPoints : standardPremiumBasisPoints, express)
+    }
+
     /// Every rule a version breaks, each naming its field.
     public func problems(field: String) -> [MatrixProblem] {
         var problems: [MatrixProblem] = []

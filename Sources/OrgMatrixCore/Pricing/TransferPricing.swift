@@ -70,6 +70,13 @@ public enum PricingError: Error, Sendable, Hashable {
 ///     loss        = round(base cost × (loss ppm [+ short-shelf-life ppm]) / 10^6)  (4)
 ///     timeliness  = round(freight × (express or standard) bp / 10 000)            (5)
 ///     markup      = round((1)+(2)+(3)+(4)+(5) × markup bp / 10 000)              (6)
+/// A transit loss, split into what the tolerance absorbs and what is claimed.
+public struct LossSplit: Sendable, Hashable {
+    public let allowanceScaled: Int64
+    public let claimScaled: Int64
+    public let claimValueFen: Int64
+}
+
 public enum TransferPricing {
     public static func price(_ line: PricedLine, lane: PricedLane, rules: PricingRules) throws(PricingError) -> TransferPrice {
         guard let category = rules.categories[line.category] else { throw .unknownCategory(line.category) }
@@ -96,11 +103,9 @@ public enum TransferPricing {
         }
         let freight = Money(fen: Rounding.halfEven(freightNumerator, dividedBy: scale * 1_000_000))
         let insurance = Money(fen: Rounding.halfEven(Int128(base.fen) * Int128(category.insuranceBasisPoints), dividedBy: 10_000))
-        let shortShelfLife = line.shelfLifeDays <= rules.shortShelfLifeDays
-        let lossRate = category.lossPartsPerMillion + (shortShelfLife ? category.shortShelfLifeExtraLossPartsPerMillion : 0)
+        let lossRate = rules.lossPartsPerMillion(category, shelfLifeDays: line.shelfLifeDays)
         let loss = Money(fen: Rounding.halfEven(Int128(base.fen) * Int128(lossRate), dividedBy: 1_000_000))
-        let express = lane.leadTimeHours <= rules.expressLeadTimeHoursMax
-        let premiumRate = express ? rules.expressPremiumBasisPoints : rules.standardPremiumBasisPoints
+        let (premiumRate, express) = rules.timelinessPremium(leadTimeHours: lane.leadTimeHours)
         let premium = Money(fen: Rounding.halfEven(Int128(freight.fen) * Int128(premiumRate), dividedBy: 10_000))
         let subtotal = base + freight + insurance + loss + premium
         let markup = Money(fen: Rounding.halfEven(Int128(subtotal.fen) * Int128(lane.markupBasisPoints), dividedBy: 10_000))
@@ -116,7 +121,8 @@ public enum TransferPricing {
                 .init(name: "insurance", amount: insurance, explanation: "\(category.insuranceBasisPoints) bp of the base cost (\(line.category))"),
                 .init(
                     name: "loss_allowance", amount: loss,
-                    explanation: "\(lossRate) ppm of the base cost (\(line.category)\(shortShelfLife ? ", short shelf life" : ""))"),
+                    explanation: "\(lossRate) ppm of the base cost (\(line.category)"
+                        + "\(line.shelfLifeDays <= rules.shortShelfLifeDays ? ", short shelf life" : ""))"),
                 .init(
                     name: "timeliness_premium", amount: premium,
                     explanation: "\(premiumRate) bp of freight (\(express ? "express" : "standard"): \(lane.leadTimeHours) h lead time)"),
@@ -133,9 +139,8 @@ public enum TransferPricing {
         guard lostScaledQuantity >= 0, lostScaledQuantity <= line.scaledQuantity else {
             throw .invalidLine(field: "loss_quantity", reason: "must be between 0 and the quantity sent")
         }
-        let lost = Money(fen: Rounding.halfEven(Int128(line.unitCostFen) * Int128(lostScaledQuantity), dividedBy: Int128(line.quantityScale)))
-        let express = lane.leadTimeHours <= rules.expressLeadTimeHoursMax
-        let premiumRate = express ? rules.expressPremiumBasisPoints : rules.standardPremiumBasisPoints
+        let lost = Money(fen: MovingAverage.lineValue(unitCostFen: line.unitCostFen, quantityScaled: lostScaledQuantity, scale: line.quantityScale))
+        let premiumRate = rules.timelinessPremium(leadTimeHours: lane.leadTimeHours).basisPoints
         let premium = Money(fen: Rounding.halfEven(Int128(freight.fen) * Int128(premiumRate), dividedBy: 10_000))
         let subtotal = estimate.baseCost + freight + insurance + lost + premium
         let markup = Money(fen: Rounding.halfEven(Int128(subtotal.fen) * Int128(lane.markupBasisPoints), dividedBy: 10_000))
@@ -150,6 +155,24 @@ public enum TransferPricing {
                 .init(name: "timeliness_premium", amount: premium, explanation: "\(premiumRate) bp of the actual freight"),
                 .init(name: "markup", amount: markup, explanation: "\(lane.markupBasisPoints) bp cost-plus on \(subtotal)"),
             ])
+    }
+
+    /// How a transit loss splits: the category's tolerance of the quantity sent (合理损耗) is
+    /// absorbed; what was lost beyond it is claimed against the carrier or insurer, valued at the
+    /// line's unit cost. Rounded half-even, as the database checks it (Schema/0007).
+    public static func lossSplit(
+        _ line: PricedLine, rules: PricingRules, lostScaledQuantity: Int64
+    ) throws(PricingError) -> LossSplit {
+        guard let category = rules.categories[line.category] else { throw .unknownCategory(line.category) }
+        guard lostScaledQuantity >= 0, lostScaledQuantity <= line.scaledQuantity else {
+            throw .invalidLine(field: "loss_quantity", reason: "must be between 0 and the quantity sent")
+        }
+        let rate = rules.lossPartsPerMillion(category, shelfLifeDays: line.shelfLifeDays)
+        let allowance = Rounding.halfEven(Int128(line.scaledQuantity) * Int128(rate), dividedBy: 1_000_000)
+        let claim = max(0, lostScaledQuantity - allowance)
+        return LossSplit(
+            allowanceScaled: allowance, claimScaled: claim,
+            claimValueFen: MovingAverage.lineValue(unitCostFen: line.unitCostFen, quantityScaled: claim, scale: line.quantityScale))
     }
 
     /// (estimate − actual) / actual in parts per million, rounded half-even; nil when actual is 0.
