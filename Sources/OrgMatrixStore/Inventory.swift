@@ -99,9 +99,26 @@ extension Sandbox {
         return items
     }
 
+    /// The tenant's items with these codes, by code: what a posting or quote looks its lines up
+    /// in, whatever the size of the catalogue.
+    func items(codes: [String]) async throws -> [String: Item] {
+        let rows = try await connection.query(
+            """
+            SELECT item_id, code, name, base_unit, quantity_scale, weight_grams_per_unit, category, shelf_life_days, tax_code,
+                tax_rate_basis_points
+            FROM items WHERE tenant_id = \(principal.tenantID.rawValue) AND code = ANY(\(codes))
+            """, logger: logger)
+        var items: [String: Item] = [:]
+        for try await row in rows {
+            let item = try Self.item(row)
+            items[item.code] = item
+        }
+        return items
+    }
+
     public func createItem(_ item: Item) async throws -> Item {
         try require(.hqAdmin, to: "maintain items")
-        if try await items().contains(where: { $0.code == item.code }) {
+        if try await !items(codes: [item.code]).isEmpty {
             throw StoreError(.conflict, "An item with code \(item.code) exists already.", field: "code")
         }
         let id = try await connection.query(
@@ -275,7 +292,7 @@ extension Sandbox {
         guard !lines.isEmpty, lines.count <= PostingLimits.linesMax else {
             throw StoreError(.invalid, "A document has 1–\(PostingLimits.linesMax) lines.", field: "lines")
         }
-        let catalogue = Dictionary(uniqueKeysWithValues: try await items().map { ($0.code, $0) })
+        let catalogue = try await items(codes: lines.map(\.itemCode))
         var resolved: [(Item, Int64, Int64)] = []
         for (index, line) in lines.enumerated() {
             guard let item = catalogue[line.itemCode] else {
@@ -481,7 +498,7 @@ extension Sandbox {
         guard !lines.isEmpty, lines.count <= PostingLimits.linesMax else {
             throw StoreError(.invalid, "A count has 1–\(PostingLimits.linesMax) lines.", field: "lines")
         }
-        let catalogue = Dictionary(uniqueKeysWithValues: try await items().map { ($0.code, $0) })
+        let catalogue = try await items(codes: lines.map(\.itemCode))
         let countID = try await connection.query(
             """
             INSERT INTO stock_counts (tenant_id, org_id, reason, principal_id, request_id)

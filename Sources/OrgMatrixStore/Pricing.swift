@@ -58,7 +58,7 @@ extension Sandbox {
         }
         let pricedLane = PricedLane(
             distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(laneRecord.relation.markupBasisPoints ?? 0))
-        let catalogue = Dictionary(uniqueKeysWithValues: try await items().map { ($0.code, $0) })
+        let catalogue = try await items(codes: lines.map(\.itemCode))
         let stock = Dictionary(
             try await balances(org: from.rawValue, item: nil).map { ($0.item.code, $0.unitCostFen) }, uniquingKeysWith: { first, _ in first })
         var priced: [Quote.Line] = []

@@ -103,7 +103,10 @@ public struct TenantFixture: Sendable {
         let environment = try await SharedDatabase.environment()
         return try await withConnection(environment.ownerURL) { connection in
             var counts: [String: Int] = [:]
-            for table in ["tenants", "orgs", "relations", "principals", "api_keys", "audit_events"] {
+            for table in [
+                "tenants", "orgs", "relations", "principals", "api_keys", "audit_events", "items", "stock_balances", "stock_moves",
+                "purchase_receipts", "sales_issues", "stock_counts", "transfers", "transfer_lines", "idempotency_keys",
+            ] {
                 counts[table] = try await connection.query(
                     PostgresQuery(unsafeSQL: "SELECT count(*)::int FROM \(table) WHERE tenant_id = $1", binds: binds(tenantID.rawValue)),
                     logger: testLogger
