@@ -11,7 +11,8 @@ public struct TransferRecord: Sendable {
         public let unitCostFen: Int64
         public let freightFen: Int64
         public let totalFen: Int64
-        public let breakdown: String
+        /// The estimate, component by component, as stored when the transfer was priced.
+        public let components: [TransferPrice.Component]
         public let lostScaled: Int64?
         public let allowanceScaled: Int64?
         public let claimScaled: Int64?
@@ -22,7 +23,7 @@ public struct TransferRecord: Sendable {
         func booked(lost: Int64, allowance: Int64, claim: Int64, claimValueFen: Int64, landedValueFen: Int64) -> Line {
             Line(
                 item: item, quantityScaled: quantityScaled, unitCostFen: unitCostFen, freightFen: freightFen, totalFen: totalFen,
-                breakdown: breakdown, lostScaled: lost, allowanceScaled: allowance, claimScaled: claim, claimValueFen: claimValueFen,
+                components: components, lostScaled: lost, allowanceScaled: allowance, claimScaled: claim, claimValueFen: claimValueFen,
                 landedValueFen: landedValueFen)
         }
     }
@@ -99,7 +100,7 @@ extension Sandbox {
                 VALUES (\(principal.tenantID.rawValue), \(id), \(index + 1), \(principal.orgID.rawValue), \(toID), \(line.item.id),
                     \(line.quantityScaled), \(MovingAverage.unitCost(valueFen: price.baseCost.fen, quantityScaled: line.quantityScaled, scale: line.item.quantityScale)), \(price.baseCost.fen),
                     \(price.freight.fen), \(price.insurance.fen), \(price.lossAllowance.fen), \(price.timelinessPremium.fen), \(price.markup.fen),
-                    \(price.total.fen), \(Self.breakdownJSON(price))::jsonb)
+                    \(price.total.fen), \(try Self.breakdownJSON(price))::jsonb)
                 """, logger: logger)
         }
         try await audit("transfer.create", subject: String(id), detail: ["to": to.rawValue, "estimate_fen": String(quote.total.fen)])
@@ -335,7 +336,7 @@ extension Sandbox {
                 id: c.10, code: c.11, name: c.12, baseUnit: c.13, quantityScale: c.14, weightGramsPerUnit: c.15, category: c.16,
                 shelfLifeDays: c.17, taxCode: c.18, taxRateBasisPoints: c.19)
             lines.append(.init(
-                item: item, quantityScaled: c.0, unitCostFen: c.1, freightFen: c.2, totalFen: c.3, breakdown: c.4, lostScaled: c.5,
+                item: item, quantityScaled: c.0, unitCostFen: c.1, freightFen: c.2, totalFen: c.3, components: try Self.components(c.4), lostScaled: c.5,
                 allowanceScaled: c.6, claimScaled: c.7, claimValueFen: c.8, landedValueFen: c.9))
         }
         return lines
@@ -386,9 +387,21 @@ extension Sandbox {
         return shares
     }
 
-    private static func breakdownJSON(_ price: TransferPrice) -> String {
-        let components: [[String: Any]] = price.components.map { ["name": $0.name, "amountFen": $0.amount.fen, "explanation": $0.explanation] }
-        let data = (try? JSONSerialization.data(withJSONObject: components, options: [.sortedKeys])) ?? Data("[]".utf8)
-        return String(decoding: data, as: UTF8.self)
+    /// How a line's price components are kept in `transfer_lines.breakdown`.
+    private struct StoredComponent: Codable {
+        let name: String
+        let amountFen: Int64
+        let explanation: String
+    }
+
+    private static func breakdownJSON(_ price: TransferPrice) throws -> String {
+        let stored = price.components.map { StoredComponent(name: $0.name, amountFen: $0.amount.fen, explanation: $0.explanation) }
+        return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
+    }
+
+    private static func components(_ breakdown: String) throws -> [TransferPrice.Component] {
+        try JSONDecoder().decode([StoredComponent].self, from: Data(breakdown.utf8)).map {
+            TransferPrice.Component(name: $0.name, amount: Money(fen: $0.amountFen), explanation: $0.explanation)
+        }
     }
 }

@@ -92,6 +92,18 @@ import Testing
         let first = try runProcess(TestEnvironment.orgmatrixExecutable, seed)
         #expect(first.status == 0, "\(first.standardError)")
         #expect(first.text.contains("16 transfers dispatched and received, 16 sales"))
+        let stored = try await withConnection(environment.ownerURL) { connection in
+            try await connection.query(
+                """
+                SELECT (SELECT count(*) FROM items i WHERE i.tenant_id = t.tenant_id),
+                       (SELECT count(*) FROM purchase_receipts r WHERE r.tenant_id = t.tenant_id),
+                       (SELECT count(*) FROM transfers r WHERE r.tenant_id = t.tenant_id AND r.status = 'received'),
+                       (SELECT count(*) FROM sales_issues s WHERE s.tenant_id = t.tenant_id)
+                FROM tenants t WHERE t.code = \(code)
+                """, logger: testLogger
+            ).collect().first!.decode((Int64, Int64, Int64, Int64).self)
+        }
+        #expect([stored.0, stored.1, stored.2, stored.3] == [4, 15, 16, 16])
         let second = try runProcess(TestEnvironment.orgmatrixExecutable, seed)
         #expect(second.text.contains("present already"))
     }

@@ -74,26 +74,26 @@ struct InventoryController {
             }
         }
         v1.get("transfers/:id") { request, context in
-            let id = try transferID(context)
+            let id = try pathID(context)
             return try await database.sandbox(context) { sandbox -> TransferView in
                 guard let transfer = try await sandbox.transfer(id: id) else { throw APIError(.notFound, detail: "No transfer \(id) in your sandbox.") }
                 return TransferView(transfer)
             }
         }
         v1.post("transfers/:id/dispatch") { request, context in
-            let id = try transferID(context)
+            let id = try pathID(context)
             return try await post(request, context) { (200, try encode(TransferView(try await $0.dispatchTransfer(id: id)))) }
         }
         v1.post("transfers/:id/cancel") { request, context in
-            let id = try transferID(context)
+            let id = try pathID(context)
             return try await post(request, context) { (200, try encode(TransferView(try await $0.cancelTransfer(id: id)))) }
         }
         v1.post("transfers/:id/true-up") { request, context in
-            let id = try transferID(context)
+            let id = try pathID(context)
             return try await post(request, context) { (200, try encode(TransferView(try await $0.trueUpTransfer(id: id)))) }
         }
         v1.post("transfers/:id/receive") { request, context in
-            let id = try transferID(context)
+            let id = try pathID(context)
             let (body, bytes) = try await decodeKeepingBytes(TransferReceipt.self, request, context)
             let report = ReceiptReport(freightFen: body.freightFen, insuranceFen: body.insuranceFen, lost: body.lost ?? [:])
             return try await post(request, context, bytes: bytes) { (200, try encode(TransferView(try await $0.receiveTransfer(id: id, report: report)))) }
@@ -109,11 +109,6 @@ struct InventoryController {
     }
 
     // MARK: plumbing
-
-    private func transferID(_ context: AppRequestContext) throws -> Int64 {
-        guard let text = context.parameters.get("id"), let id = Int64(text), id > 0 else { throw APIError(.notFound, detail: "No such transfer.") }
-        return id
-    }
 
     /// A posting: idempotent by `Idempotency-Key` over the method, path and body bytes.
     private func post(

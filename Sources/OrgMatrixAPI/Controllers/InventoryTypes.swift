@@ -142,19 +142,24 @@ struct QuoteRequest: Decodable {
     let lines: [Line]
 }
 
+/// One component of a transfer price, with the words finance reads.
+struct ComponentView: Encodable, Sendable {
+    let name: String
+    let amountFen: Int64
+    let explanation: String
+
+    init(_ component: TransferPrice.Component) {
+        (name, amountFen, explanation) = (component.name, component.amount.fen, component.explanation)
+    }
+}
+
 /// A price component by component, with the words finance reads.
 struct QuoteView: ResponseEncodable {
-    struct Component: Encodable {
-        let name: String
-        let amountFen: Int64
-        let explanation: String
-    }
-
     struct Line: Encodable {
         let item: String
         let quantity: String
         let totalFen: Int64
-        let components: [Component]
+        let components: [ComponentView]
     }
 
     let rulesVersion: String
@@ -174,7 +179,7 @@ struct QuoteView: ResponseEncodable {
             Line(
                 item: line.item.code, quantity: ScaledQuantity.format(line.quantityScaled, scale: line.item.quantityScale),
                 totalFen: line.price.total.fen,
-                components: line.price.components.map { Component(name: $0.name, amountFen: $0.amount.fen, explanation: $0.explanation) })
+                components: line.price.components.map(ComponentView.init))
         }
         totalFen = quote.total.fen
     }
@@ -237,18 +242,12 @@ struct TransferReceipt: Decodable, Sendable {
 /// One transfer, two views: the sender's internal sale and receivable, the receiver's internal
 /// purchase and payable, with the price component by component.
 struct TransferView: Encodable, ResponseEncodable, Sendable {
-    struct Component: Codable, Sendable {
-        let name: String
-        let amountFen: Int64
-        let explanation: String
-    }
-
     struct Line: Encodable, Sendable {
         let item: String
         let quantity: String
         let unitCostFen: Int64
         let totalFen: Int64
-        let components: [Component]
+        let components: [ComponentView]
         let lost: String?
         let lossAllowance: String?
         let claim: String?
@@ -298,7 +297,7 @@ struct TransferView: Encodable, ResponseEncodable, Sendable {
             return Line(
                 item: line.item.code, quantity: ScaledQuantity.format(line.quantityScaled, scale: scale), unitCostFen: line.unitCostFen,
                 totalFen: line.totalFen,
-                components: (try? JSONDecoder().decode([Component].self, from: Data(line.breakdown.utf8))) ?? [],
+                components: line.components.map(ComponentView.init),
                 lost: line.lostScaled.map { ScaledQuantity.format($0, scale: scale) },
                 lossAllowance: line.allowanceScaled.map { ScaledQuantity.format($0, scale: scale) },
                 claim: line.claimScaled.map { ScaledQuantity.format($0, scale: scale) }, claimValueFen: line.claimValueFen,

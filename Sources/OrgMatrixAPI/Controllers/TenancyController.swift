@@ -48,7 +48,7 @@ struct TenancyController {
             return EditedResponse(status: .created, response: view)
         }
         v1.post("relations/:id/end") { request, context in
-            let id = try numericID(context)
+            let id = try pathID(context)
             let body = try await decodeOptional(EndRelation.self, request, context)
             let moment = try body?.at.map { try parseTime($0, field: "at") } ?? Date()
             return try await database.sandbox(context) { RelationView(try await $0.endRelation(id: id, at: moment)) }
@@ -60,7 +60,7 @@ struct TenancyController {
             return EditedResponse(status: .created, response: CreatedPrincipalView(principal: PrincipalView(record), key: key.text))
         }
         v1.post("principals/:id/revoke") { request, context in
-            let id = try numericID(context)
+            let id = try pathID(context)
             return try await database.sandbox(context) { PrincipalView(try await $0.revokePrincipal(id: id, now: Date())) }
         }
         v1.get("audit-events") { request, context in
@@ -107,13 +107,6 @@ struct TenancyController {
         try OrgCode(context.parameters.get("code") ?? "", field: "code")
     }
 
-    private func numericID(_ context: AppRequestContext) throws -> Int64 {
-        guard let text = context.parameters.get("id"), let id = Int64(text), id > 0 else {
-            throw APIError(.notFound, detail: "No such id.")
-        }
-        return id
-    }
-
     private func notFound(_ what: String, _ key: String) -> APIError {
         APIError(.notFound, detail: "No \(what) \(key) in your sandbox.")
     }
@@ -134,6 +127,12 @@ extension Database {
         guard let key = context.apiKey else { throw APIError(.unauthenticated, detail: "No API key.") }
         return try await withSandbox(key: key, requestID: context.id, logger: context.logger, body)
     }
+}
+
+/// The `{id}` of a path: a positive integer, else 404 (an id that cannot exist is not there).
+func pathID(_ context: AppRequestContext) throws -> Int64 {
+    guard let text = context.parameters.get("id"), let id = Int64(text), id > 0 else { throw APIError(.notFound, detail: "No such id.") }
+    return id
 }
 
 /// `?limit=` of a list: 1–`PageLimits.maximumCount`, default `PageLimits.defaultCount`.

@@ -42,6 +42,10 @@ public struct TransferPrice: Sendable, Hashable {
         public let name: String
         public let amount: Money
         public let explanation: String
+
+        public init(name: String, amount: Money, explanation: String) {
+            (self.name, self.amount, self.explanation) = (name, amount, explanation)
+        }
     }
 
     public let rulesVersion: String
