@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import OrgMatrixStore
 import PostgresNIO
@@ -42,6 +43,66 @@ enum BenchConnection {
         } catch {
             try? await connection.close()
             throw error
+        }
+    }
+}
+
+/// Runs another program to completion (openssl for `bench crypto`, pgbench for `bench postings`)
+/// and returns its exit status and output.
+///
+/// Spawned with `posix_spawnp` and a clean signal mask, and reaped with `waitpid`. A child
+/// inheriting the Swift runtime's blocked signals never sees the SIGALRM `openssl speed` stops
+/// its loops with, and Foundation's `Process` on Linux can miss a child's exit when started from
+/// a task.
+enum ChildProcess {
+    /// `executable` is a path or a name looked up on PATH; `environment` nil keeps this process's.
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, includeStandardError: Bool
+    ) throws -> (status: Int32, output: String) {
+        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("orgmatrix-child-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if includeStandardError {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        }
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGALRM)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
+        defer { (argv + (envp ?? [])).forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = envp.map { posix_spawnp(&pid, executable, &actions, &attributes, argv, $0) }
+            ?? posix_spawnp(&pid, executable, &actions, &attributes, argv, environ)
+        guard spawned == 0 else { throw SettingsError("cannot start \(executable): errno \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        return (exitStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
+    }
+
+    /// The same, waiting on a dispatch thread instead of a task's.
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, includeStandardError: Bool
+    ) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try run(executable, arguments, environment: environment, includeStandardError: includeStandardError) })
+            }
         }
     }
 }

@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(Glibc)
-    import Glibc
-#endif
 import OrgMatrixStore
 
 /// Runs pgbench with a script against a database as its application role, and reads its
@@ -55,7 +52,7 @@ struct PgbenchRun {
         var environment = ProcessInfo.processInfo.environment
         environment["PGPASSWORD"] = url.password
         environment["PGSSLMODE"] = "disable"
-        let (status, text) = try await ChildProcess.run(executable, arguments, environment: environment)
+        let (status, text) = try await ChildProcess.run(executable, arguments, environment: environment, includeStandardError: true)
 
         let processed = text.firstMatch(of: /number of transactions actually processed: (\d+)/).flatMap { Int($0.1) }
         let tps = text.firstMatch(of: /tps = ([0-9.]+)/).flatMap { Double($0.1) }
@@ -75,37 +72,5 @@ struct PgbenchRun {
             throw SettingsError("pgbench logged \(latencies.count) transactions, expected \(transfers)")
         }
         return Result(transfersPerSecond: tps, latencies: latencies)
-    }
-}
-
-/// Runs a program to completion with its output (standard output and error together) captured.
-///
-/// Spawned with `posix_spawn` and reaped with `waitpid` on a dispatch thread: Foundation's
-/// `Process` on Linux can miss a child's exit when started from a task.
-enum ChildProcess {
-    static func run(_ executable: String, _ arguments: [String], environment: [String: String]) async throws -> (status: Int32, output: String) {
-        let outputPath = FileManager.default.temporaryDirectory.appendingPathComponent("orgmatrix-child-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-        guard spawned == 0 else { throw SettingsError("cannot start \(executable): errno \(spawned)") }
-        let child = pid
-        let status = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                var status: Int32 = 0
-                while waitpid(child, &status, 0) == -1 && errno == EINTR {}
-                continuation.resume(returning: (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F))
-            }
-        }
-        return (status, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 }
