@@ -76,6 +76,7 @@ public func buildRouter(_ dependencies: AppDependencies) throws -> Router<AppReq
     InventoryController(database: dependencies.database).register(on: router)
     MetaController(registry: dependencies.metrics, openAPIDocument: try MetaController.loadOpenAPIDocument())
         .register(on: router)
+    router.add(middleware: MethodNotAllowedMiddleware(router.routes))
     return router
 }
 

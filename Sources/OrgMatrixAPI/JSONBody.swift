@@ -1,26 +1,53 @@
 import Foundation
 import Hummingbird
 
-extension Request {
-    /// Decodes a JSON body, turning every failure into an error that names the field and why.
+extension AppRequestContext {
+    /// Decodes the collected JSON body, turning every failure into an error that names the
+    /// field and why: 413 over the limit, 415 for another media type, 400 for broken JSON, 422
+    /// for a duplicate key, a NUL character or a field of the wrong shape.
     ///
     /// Hummingbird's own decoding reports only "bad request"; callers of an ERP need to know which
     /// field of which line was wrong.
-    public func decodeJSON<T: Decodable>(as type: T.Type, context: some RequestContext) async throws -> T {
-        if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
+    public func decodeJSON<T: Decodable>(as type: T.Type, _ request: Request) throws -> T {
+        let bytes: [UInt8]
+        switch body {
+        case .tooLarge: throw APIError(.bodyTooLarge, detail: "The body exceeds \(maxUploadSize) bytes.")
+        case .empty: bytes = []
+        case .bytes(let collected): bytes = collected
+        }
+        if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, detail: "Send the body as application/json, not \(contentType).")
         }
-        let buffer: ByteBuffer
+        if let problem = StrictJSON.problem(in: bytes) { throw problem }
         do {
-            buffer = try await body.collect(upTo: context.maxUploadSize)
-        } catch {
-            throw APIError(.bodyTooLarge, detail: "The body exceeds \(context.maxUploadSize) bytes.")
-        }
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+            return try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch let error as DecodingError {
             throw APIError(decodingError: error)
         }
+    }
+
+    /// The body's bytes, for the idempotency hash of a posting.
+    var bodyBytes: [UInt8] {
+        if case .bytes(let bytes) = body { return bytes }
+        return []
+    }
+
+    /// Whether the request came with a body at all (an optional body may be left out).
+    var hasBody: Bool {
+        if case .empty = body { return false }
+        return true
+    }
+}
+
+extension Request {
+    /// Query parameter `name`, refused with 422 when it carries a NUL character (PostgreSQL
+    /// cannot store or compare one).
+    func query(_ name: String) throws -> String? {
+        guard let value = uri.queryParameters[Substring(name)].map(String.init) else { return nil }
+        guard !value.unicodeScalars.contains("\u{0}") else {
+            throw APIError(.invalidField, detail: "\(name) must not contain NUL characters.", field: name)
+        }
+        return value
     }
 }
 

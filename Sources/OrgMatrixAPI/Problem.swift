@@ -62,6 +62,9 @@ struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError(.invalidField, detail: "\(error.field) \(error.reason).", field: error.field)
         case let error as MatrixInvalid:
             return APIError(.invalidField, detail: error.description, field: error.problems.first?.field)
+        case let error as OutOfRange:
+            // Stores name the field; this is the net for arithmetic a handler did not wrap.
+            return APIError(.invalidField, detail: "\(error.description).", field: "body")
         case let error as PostgresTransactionError where error.closureError != nil:
             return apiError(for: error.closureError!, context: context)
         case let error as HTTPError:
@@ -95,5 +98,40 @@ extension APIError {
             default: .invalidField
             }
         self.init(code, detail: error.detail, field: error.field)
+    }
+}
+
+/// Answers 405 with `Allow` when the path exists under other methods, instead of the router's
+/// 404. Added after every route, so it wraps only the not-found responder.
+struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Each route's path segments (nil for a capture) and its methods.
+    let routes: [(segments: [Substring?], methods: [HTTPRequest.Method])]
+
+    init(_ descriptions: [Router<Context>.RouteDescription]) {
+        var byPath: [String: [HTTPRequest.Method]] = [:]
+        for route in descriptions { byPath["\(route.path)", default: []].append(route.method) }
+        routes = byPath.map { path, methods in
+            (
+                path.split(separator: "/").map { $0.hasPrefix(":") || $0.hasPrefix("{") ? nil : $0 },
+                methods.sorted { $0.rawValue < $1.rawValue }
+            )
+        }
+    }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            let segments = request.uri.path.split(separator: "/")
+            let allowed = routes.filter { route in
+                route.segments.count == segments.count && zip(route.segments, segments).allSatisfy { $0.0 == nil || $0.0 == $0.1 }
+            }.flatMap(\.methods)
+            guard !allowed.isEmpty else { throw error }
+            let names = allowed.map(\.rawValue).joined(separator: ", ")
+            let apiError = APIError(.methodNotAllowed, detail: "\(request.uri.path) answers \(names), not \(request.method).")
+            var response = Problem(apiError, path: request.uri.path, requestID: context.id).response()
+            response.headers[.allow] = names
+            return response
+        }
     }
 }

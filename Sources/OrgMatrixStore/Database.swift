@@ -59,7 +59,7 @@ public struct Database: Sendable {
         ["40P01", "40001"].contains(sqlState(error))
     }
 
-    private static func sqlState(_ error: any Error) -> String? {
+    static func sqlState(_ error: any Error) -> String? {
         switch error {
         case let error as PostgresTransactionError:
             return [error.closureError, error.commitError].lazy.compactMap { $0.flatMap(sqlState) }.first

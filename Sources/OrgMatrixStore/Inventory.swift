@@ -33,9 +33,10 @@ public struct StockBalance: Sendable, Hashable {
     public let inTransitScaled: Int64
     public let valueFen: Int64
 
-    /// The moving-average unit cost in fen per base unit, rounded half-even; 0 when nothing is on hand.
-    public var unitCostFen: Int64 {
-        MovingAverage.unitCost(valueFen: valueFen, quantityScaled: onHandScaled, scale: item.quantityScale)
+    /// The moving-average unit cost in fen per base unit, rounded half-even; 0 when nothing is
+    /// on hand, nil when the stored value spread over the stored quantity does not fit `Int64`.
+    public var unitCostFen: Int64? {
+        try? MovingAverage.unitCost(valueFen: valueFen, quantityScaled: onHandScaled, scale: item.quantityScale)
     }
 }
 
@@ -87,12 +88,14 @@ public enum PostingLimits {
 }
 
 extension Sandbox {
-    public func items() async throws -> [Item] {
+    /// A page of the catalogue in code order, after the code `cursor`.
+    public func items(after cursor: String?, limit: Int) async throws -> [Item] {
         let rows = try await connection.query(
             """
             SELECT item_id, code, name, base_unit, quantity_scale, weight_grams_per_unit, category, shelf_life_days, tax_code,
                 tax_rate_basis_points
-            FROM items WHERE tenant_id = \(principal.tenantID.rawValue) ORDER BY code LIMIT \(PageLimits.maximumCount)
+            FROM items WHERE tenant_id = \(principal.tenantID.rawValue) AND code > \(cursor ?? "")
+            ORDER BY code LIMIT \(limit)
             """, logger: logger)
         var items: [Item] = []
         for try await row in rows { items.append(try Self.item(row)) }
@@ -117,7 +120,7 @@ extension Sandbox {
     }
 
     public func createItem(_ item: Item) async throws -> Item {
-        try require(.hqAdmin, to: "maintain items")
+        try require(.administer)
         if try await !items(codes: [item.code]).isEmpty {
             throw StoreError(.conflict, "An item with code \(item.code) exists already.", field: "code")
         }
@@ -137,7 +140,22 @@ extension Sandbox {
             taxRateBasisPoints: item.taxRateBasisPoints)
     }
 
-    public func balances(org: String?, item: String?) async throws -> [StockBalance] {
+    /// A page of the balances the principal can see, in (org code, item code) order after
+    /// `cursor`, optionally of one org and of some items only.
+    public func balances(
+        org: String?, item: String?, after cursor: (orgCode: String, itemCode: String)? = nil, limit: Int = PageLimits.maximumCount
+    ) async throws -> [StockBalance] {
+        try await balances(org: org, itemCodes: item.map { [$0] }, after: cursor, limit: limit)
+    }
+
+    /// The balances of `org` in these items, however many: what a quote or a transfer looks up.
+    func balances(org: String, itemCodes: [String]) async throws -> [StockBalance] {
+        try await balances(org: org, itemCodes: itemCodes, after: nil, limit: itemCodes.count)
+    }
+
+    private func balances(
+        org: String?, itemCodes: [String]?, after cursor: (orgCode: String, itemCode: String)?, limit: Int
+    ) async throws -> [StockBalance] {
         let rows = try await connection.query(
             """
             SELECT o.code, i.item_id, i.code, i.name, i.base_unit, i.quantity_scale, i.weight_grams_per_unit, i.category,
@@ -146,8 +164,9 @@ extension Sandbox {
             JOIN orgs o ON o.tenant_id = b.tenant_id AND o.org_id = b.org_id
             JOIN items i ON i.tenant_id = b.tenant_id AND i.item_id = b.item_id
             WHERE b.tenant_id = \(principal.tenantID.rawValue) AND (\(org)::text IS NULL OR o.code = \(org))
-              AND (\(item)::text IS NULL OR i.code = \(item))
-            ORDER BY o.code, i.code LIMIT \(PageLimits.maximumCount)
+              AND (\(itemCodes)::text[] IS NULL OR i.code = ANY(\(itemCodes)))
+              AND (o.code, i.code) > (\(cursor?.orgCode ?? ""), \(cursor?.itemCode ?? ""))
+            ORDER BY o.code, i.code LIMIT \(limit)
             """, logger: logger)
         var balances: [StockBalance] = []
         for try await row in rows {
@@ -185,7 +204,7 @@ extension Sandbox {
     /// Goods received from a supplier into the principal's own (physical) org; the cost raises the
     /// moving average.
     public func postPurchaseReceipt(supplier: String, lines: [PostingLine]) async throws -> PostedDocument {
-        let resolved = try await resolvePosting(lines, counterparty: supplier, counterpartyField: "supplier")
+        let resolved = try await resolvePosting(lines, counterparty: supplier, counterpartyField: "supplier", unitField: "unitCostFen")
         let receiptID = try await connection.query(
             """
             INSERT INTO purchase_receipts (tenant_id, org_id, supplier, principal_id, request_id)
@@ -196,7 +215,9 @@ extension Sandbox {
         var posted: [PostedDocument.Line] = []
         var moves: [Move] = []
         for (index, (item, quantity, unitCost)) in resolved.enumerated() {
-            let amount = MovingAverage.lineValue(unitCostFen: unitCost, quantityScaled: quantity, scale: item.quantityScale)
+            let amount = try inRange("lines[\(index)]") { () throws(OutOfRange) in
+                try MovingAverage.lineValue(unitCostFen: unitCost, quantityScaled: quantity, scale: item.quantityScale)
+            }
             try await connection.query(
                 """
                 INSERT INTO purchase_receipt_lines (tenant_id, receipt_id, line_no, org_id, item_id, quantity_scaled, unit_cost_fen, amount_fen)
@@ -216,7 +237,7 @@ extension Sandbox {
     /// sales; cost of goods at the moving average. Stock never goes negative: the balance row is
     /// locked, and the database's CHECK stands behind it.
     public func postSalesIssue(customer: String, settlementOrg: String?, lines: [PostingLine]) async throws -> PostedDocument {
-        let resolved = try await resolvePosting(lines, counterparty: customer, counterpartyField: "customer")
+        let resolved = try await resolvePosting(lines, counterparty: customer, counterpartyField: "customer", unitField: "unitPriceFen")
         let settlement = try await settlingOrg(requested: settlementOrg)
         let issueID = try await connection.query(
             """
@@ -240,10 +261,15 @@ extension Sandbox {
                         + "short by \(shortfall) \(item.baseUnit).",
                     field: "lines[\(index)].quantity")
             }
-            let cost = MovingAverage.issueCost(valueFen: balance.valueFen, onHandScaled: balance.onHandScaled, quantityScaled: quantity)
+            let (cost, revenue, unitCost) = try inRange("lines[\(index)]") { () throws(OutOfRange) in
+                let cost = try MovingAverage.issueCost(valueFen: balance.valueFen, onHandScaled: balance.onHandScaled, quantityScaled: quantity)
+                return (
+                    cost, try MovingAverage.lineValue(unitCostFen: unitPrice, quantityScaled: quantity, scale: item.quantityScale),
+                    try MovingAverage.unitCost(valueFen: cost, quantityScaled: quantity, scale: item.quantityScale)
+                )
+            }
             // A later line of the same item issues from what this one left.
             balances[item.id] = Balance(onHandScaled: balance.onHandScaled - quantity, valueFen: balance.valueFen - cost)
-            let revenue = MovingAverage.lineValue(unitCostFen: unitPrice, quantityScaled: quantity, scale: item.quantityScale)
             try await connection.query(
                 """
                 UPDATE stock_balances SET on_hand_scaled = on_hand_scaled - \(quantity), value_fen = value_fen - \(cost), updated_at = now()
@@ -255,9 +281,7 @@ extension Sandbox {
                 VALUES (\(principal.tenantID.rawValue), \(issueID), \(index + 1), \(principal.orgID.rawValue), \(item.id), \(quantity),
                     \(unitPrice), \(revenue), \(cost))
                 """, logger: logger)
-            moves.append(Move(
-                itemID: item.id, quantityScaled: -quantity, valueFen: -cost,
-                unitCostFen: MovingAverage.unitCost(valueFen: cost, quantityScaled: quantity, scale: item.quantityScale)))
+            moves.append(Move(itemID: item.id, quantityScaled: -quantity, valueFen: -cost, unitCostFen: unitCost))
             posted.append(.init(itemCode: item.code, quantityScaled: quantity, quantityScale: item.quantityScale, unitFen: unitPrice, amountFen: revenue, costFen: cost))
         }
         try await insertMoves(moves, document: ("sales_issue", issueID))
@@ -280,12 +304,9 @@ extension Sandbox {
     /// Checks who may post and what: a writing role, a physical acting org, known items,
     /// quantities that fit each item's scale. Every problem names its field.
     private func resolvePosting(
-        _ lines: [PostingLine], counterparty: String, counterpartyField: String
+        _ lines: [PostingLine], counterparty: String, counterpartyField: String, unitField: String
     ) async throws -> [(Item, Int64, Int64)] {
-        guard principal.role.canWrite else { throw StoreError(.forbidden, "The \(principal.role.rawValue) role may not post documents.") }
-        guard let org = try await org(code: principal.orgCode), org.org.kind == .physical else {
-            throw StoreError(.forbidden, "\(principal.orgCode) holds no stock: only physical orgs post stock documents.")
-        }
+        try await authorize(.postDocuments)
         guard !counterparty.isEmpty, counterparty.count <= 200 else {
             throw StoreError(.invalid, "\(counterpartyField) must be 1–200 characters.", field: counterpartyField)
         }
@@ -304,8 +325,8 @@ extension Sandbox {
             } catch {
                 throw StoreError(.invalid, Self.describe(error, item: item), field: "lines[\(index)].quantity")
             }
-            guard line.unitFen >= 0, line.unitFen <= 1_000_000_000_000 else {
-                throw StoreError(.invalid, "Unit amounts are 0–10^12 fen.", field: "lines[\(index)].unit")
+            guard (0...Bounds.unitFenMax).contains(line.unitFen) else {
+                throw StoreError(.invalid, "Unit amounts are 0–\(Bounds.unitFenMax) fen per base unit.", field: "lines[\(index)].\(unitField)")
             }
             resolved.append((item, quantity, line.unitFen))
         }
@@ -373,7 +394,10 @@ extension Sandbox {
         var totals: [Int64: (quantity: Int64, value: Int64)] = [:]
         for move in moves {
             let sum = totals[move.itemID] ?? (0, 0)
-            totals[move.itemID] = (sum.quantity + move.quantityScaled, sum.value + move.valueFen)
+            totals[move.itemID] = try inRange("lines") { () throws(OutOfRange) in
+                (try Checked.sum([sum.quantity, move.quantityScaled], what: "the quantity of an item"),
+                 try Checked.sum([sum.value, move.valueFen], what: "the value of an item"))
+            }
         }
         let items = totals.keys.sorted()
         try await connection.query(
@@ -490,10 +514,7 @@ extension Sandbox {
     /// becomes an adjustment move, valued at the moving average (a gain needs a unit cost when
     /// the book holds nothing to average).
     public func postStockCount(reason: String, lines: [CountLine]) async throws -> PostedCount {
-        guard principal.role.canWrite else { throw StoreError(.forbidden, "The \(principal.role.rawValue) role may not post documents.") }
-        guard let org = try await org(code: principal.orgCode), org.org.kind == .physical else {
-            throw StoreError(.forbidden, "\(principal.orgCode) holds no stock: only physical orgs count stock.")
-        }
+        try await authorize(.postDocuments)
         guard (3...500).contains(reason.count) else { throw StoreError(.invalid, "A count needs a reason of 3–500 characters.", field: "reason") }
         guard !lines.isEmpty, lines.count <= PostingLimits.linesMax else {
             throw StoreError(.invalid, "A count has 1–\(PostingLimits.linesMax) lines.", field: "lines")
@@ -527,19 +548,29 @@ extension Sandbox {
                 throw StoreError(.invalid, "counted must be a decimal of at most the item's decimals, zero or more.", field: "lines[\(index)].counted")
             }
             let (book, value) = balances[item.id].map { ($0.onHandScaled, $0.valueFen) } ?? (0, 0)
+            if let unitCost = line.unitCostFen, !(0...Bounds.unitFenMax).contains(unitCost) {
+                throw StoreError(.invalid, "Unit amounts are 0–\(Bounds.unitFenMax) fen per base unit.", field: "lines[\(index)].unitCostFen")
+            }
+            // Both are non-negative, so the difference fits.
             let difference = counted - book
-            var adjustment: Int64 = 0
-            if difference < 0 {
-                adjustment = -MovingAverage.issueCost(valueFen: value, onHandScaled: book, quantityScaled: -difference)
-            } else if difference > 0 {
-                if book > 0 {
-                    adjustment = Rounding.halfEven(Int128(value) * Int128(difference), dividedBy: Int128(book))
-                } else if let unitCost = line.unitCostFen, unitCost >= 0 {
-                    adjustment = MovingAverage.lineValue(unitCostFen: unitCost, quantityScaled: difference, scale: item.quantityScale)
-                } else {
-                    throw StoreError(
-                        .invalid, "The book holds no \(item.code) to value the stock found by: give unitCostFen.", field: "lines[\(index)].unitCostFen")
+            if difference > 0, book == 0, line.unitCostFen == nil {
+                throw StoreError(
+                    .invalid, "The book holds no \(item.code) to value the stock found by: give unitCostFen.", field: "lines[\(index)].unitCostFen")
+            }
+            let (adjustment, newValue, unitCost) = try inRange("lines[\(index)]") { () throws(OutOfRange) in
+                var adjustment: Int64 = 0
+                if difference < 0 {
+                    adjustment = -(try MovingAverage.issueCost(valueFen: value, onHandScaled: book, quantityScaled: -difference))
+                } else if difference > 0 && book > 0 {
+                    adjustment = try Rounding.halfEven(Int128(value) * Int128(difference), dividedBy: Int128(book), what: "the adjustment's value")
+                } else if difference > 0 {
+                    adjustment = try MovingAverage.lineValue(unitCostFen: line.unitCostFen ?? 0, quantityScaled: difference, scale: item.quantityScale)
                 }
+                return (
+                    try Bounds.amount(adjustment, "the adjustment's value").fen,
+                    try Checked.sum([value, adjustment], what: "the counted stock's value"),
+                    try MovingAverage.unitCost(valueFen: adjustment, quantityScaled: difference, scale: item.quantityScale)
+                )
             }
             try await connection.query(
                 """
@@ -551,18 +582,27 @@ extension Sandbox {
                 try await connection.query(
                     """
                     INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
-                    VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(item.id), \(counted), \(value + adjustment))
+                    VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(item.id), \(counted), \(newValue))
                     ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
                     SET on_hand_scaled = EXCLUDED.on_hand_scaled, value_fen = EXCLUDED.value_fen, updated_at = now()
                     """, logger: logger)
-                moves.append(Move(
-                    itemID: item.id, quantityScaled: difference, valueFen: adjustment,
-                    unitCostFen: MovingAverage.unitCost(valueFen: adjustment, quantityScaled: difference, scale: item.quantityScale)))
+                moves.append(Move(itemID: item.id, quantityScaled: difference, valueFen: adjustment, unitCostFen: unitCost))
             }
             posted.append(.init(item: item, bookScaled: book, countedScaled: counted, adjustmentValueFen: adjustment))
         }
         if !moves.isEmpty { try await insertMoves(moves, document: ("stock_count", countID)) }
         try await audit("stock_count.post", subject: String(countID), detail: ["reason": reason, "lines": String(posted.count)])
         return PostedCount(id: countID, orgCode: principal.orgCode.rawValue, reason: reason, lines: posted)
+    }
+}
+
+extension Sandbox {
+    /// Runs Core arithmetic on request figures, turning `OutOfRange` into a 422 naming `field`.
+    func inRange<T>(_ field: String, _ body: () throws(OutOfRange) -> T) throws(StoreError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw StoreError(.invalid, "\(error.what.prefix(1).uppercased() + error.what.dropFirst()) exceeds \(error.limit).", field: field)
+        }
     }
 }

@@ -25,7 +25,8 @@ public struct Quote: Sendable {
     public let lane: PricedLane
     public let laneRelationID: Int64
     public let lines: [Line]
-    public var total: Money { lines.reduce(Money.zero) { $0 + $1.price.total } }
+    /// The sum of the lines; each is bounded, and so is the sum (`Bounds.amountFenMax`).
+    public let total: Money
 }
 
 extension Sandbox {
@@ -60,7 +61,8 @@ extension Sandbox {
             distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(laneRecord.relation.markupBasisPoints ?? 0))
         let catalogue = try await items(codes: lines.map(\.itemCode))
         let stock = Dictionary(
-            try await balances(org: from.rawValue, item: nil).map { ($0.item.code, $0.unitCostFen) }, uniquingKeysWith: { first, _ in first })
+            try await balances(org: from.rawValue, itemCodes: lines.map(\.itemCode)).compactMap { balance in balance.unitCostFen.map { (balance.item.code, $0) } },
+            uniquingKeysWith: { first, _ in first })
         var priced: [Quote.Line] = []
         for (index, line) in lines.enumerated() {
             guard let item = catalogue[line.itemCode] else {
@@ -85,9 +87,16 @@ extension Sandbox {
                 throw StoreError(
                     .invalid, "Pricing rules \(rules.version) have no category \(category) (item \(item.code)).", field: "lines[\(index)].item")
             } catch .invalidLine(let field, let reason) {
-                throw StoreError(.invalid, reason, field: "lines[\(index)].\(field)")
+                throw StoreError(.invalid, "\(field) \(reason).", field: "lines[\(index)].\(field)")
+            } catch .outOfRange(let error) {
+                throw StoreError(.invalid, "\(error.description.prefix(1).uppercased() + error.description.dropFirst()).", field: "lines[\(index)]")
             }
         }
-        return Quote(rulesVersion: rules.version, lane: pricedLane, laneRelationID: laneRecord.id, lines: priced)
+        let total = try inRange("lines") { () throws(OutOfRange) in
+            var sum = Money.zero
+            for line in priced { sum = try sum + line.price.total }
+            return try Bounds.amount(sum.fen, "the transfer's total")
+        }
+        return Quote(rulesVersion: rules.version, lane: pricedLane, laneRelationID: laneRecord.id, lines: priced, total: total)
     }
 }

@@ -65,6 +65,33 @@ extension Database {
     public func withSandbox<Result: Sendable>(
         key: APIKey, requestID: String, logger: Logger, _ body: @Sendable (Sandbox) async throws -> Result
     ) async throws -> Result {
+        do {
+            return try await sandboxTransaction(key: key, requestID: requestID, logger: logger, body)
+        } catch let error where Self.sqlState(error).flatMap(Self.refusal) != nil {
+            let sqlState = Self.sqlState(error)!
+            logger.warning("the database refused a request's values", metadata: ["sqlstate": "\(sqlState)"])
+            throw Self.refusal(sqlState)!
+        }
+    }
+
+    /// What a data exception of PostgreSQL means to the caller: the request's values, not the
+    /// server, are at fault. Edge checks catch these first; this is the net behind them.
+    private static func refusal(_ sqlState: String) -> StoreError? {
+        switch sqlState {
+        case "22003":
+            StoreError(.invalid, "The posting would push a stored total (a balance's quantity or value) past 2^63 − 1.", field: "lines")
+        case "22021", "22P05":
+            StoreError(.invalid, "Text must be UTF-8 without NUL characters.", field: "body")
+        case "23514", "22001", "22008", "22007":
+            StoreError(.invalid, "A value is outside what the database accepts for it.", field: "body")
+        default:
+            nil
+        }
+    }
+
+    private func sandboxTransaction<Result: Sendable>(
+        key: APIKey, requestID: String, logger: Logger, _ body: @Sendable (Sandbox) async throws -> Result
+    ) async throws -> Result {
         try await withTransaction(logger: logger) { connection in
             let rows = try await connection.query(
                 """

@@ -32,10 +32,21 @@ public enum PageLimits {
 }
 
 extension Sandbox {
-    /// Fails with 403 unless the principal's role is one of `roles`; the database checks again.
-    public func require(_ roles: PrincipalRole..., to action: String) throws {
-        guard roles.contains(principal.role) else {
+    /// Fails with 403 unless the principal's role may do `action`; the database checks again.
+    public func require(_ action: Action) throws {
+        guard principal.role.may(action) else {
             throw StoreError(.forbidden, "The \(principal.role.rawValue) role may not \(action).")
+        }
+    }
+
+    /// `require`, and for postings an acting org that holds stock: everything that decides 403,
+    /// so the API can answer it before it reads the body.
+    public func authorize(_ action: Action) async throws {
+        try require(action)
+        if action == .postDocuments {
+            guard let org = try await org(code: principal.orgCode), org.org.kind == .physical else {
+                throw StoreError(.forbidden, "\(principal.orgCode) holds no stock: only physical orgs post stock documents.")
+            }
         }
     }
 
@@ -73,27 +84,49 @@ extension Sandbox {
         return try codes.map { try OrgCode($0) }
     }
 
-    /// Relations touching the sandbox valid at `moment` (every one ever stored when nil),
-    /// optionally only those touching `org`.
+    /// Every relation touching the sandbox valid at `moment` (every one ever stored when nil),
+    /// optionally only those touching `org`: what validation and pricing read, the whole matrix.
     public func relations(at moment: Date?, touching org: OrgCode?) async throws -> [RelationRecord] {
+        try await relations(at: moment, touching: org, after: nil, limit: nil)
+    }
+
+    /// A page of those relations in id order after `cursor`; no limit reads them all.
+    public func relations(at moment: Date?, touching org: OrgCode?, after cursor: Int64?, limit: Int?) async throws -> [RelationRecord] {
         let rows = try await connection.query(
             """
             SELECT relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, markup_basis_points, valid_from, valid_to
             FROM relations
-            WHERE tenant_id = \(principal.tenantID.rawValue)
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND relation_id > \(cursor ?? 0)
               AND (\(moment)::timestamptz IS NULL OR (valid_from <= \(moment) AND (valid_to IS NULL OR \(moment) < valid_to)))
               AND (\(org?.rawValue)::text IS NULL OR from_code = \(org?.rawValue) OR to_code = \(org?.rawValue))
-            ORDER BY relation_id LIMIT \(PageLimits.maximumCount * 10)
+            ORDER BY relation_id LIMIT \(limit)
             """, logger: logger)
         var records: [RelationRecord] = []
         for try await row in rows { records.append(try RelationRecord(row: row)) }
         return records
     }
 
+    /// Every org of the sandbox, in code order: the whole matrix a change is validated against.
+    func allOrgs() async throws -> [OrgRecord] {
+        var all: [OrgRecord] = []
+        var cursor: String?
+        while true {
+            let page = try await orgs(after: cursor, limit: PageLimits.maximumCount)
+            all += page
+            guard page.count == PageLimits.maximumCount, let last = page.last else { return all }
+            cursor = last.org.code.rawValue
+        }
+    }
+
+    /// The codes of the orgs the principal can see, in code order.
+    public func visibleOrgCodes() async throws -> [OrgCode] {
+        try await allOrgs().map(\.org.code)
+    }
+
     /// A new org placed under `parent` from the transaction's start on (an org outside the
     /// hierarchy would be invisible to HQ). HQ administers the matrix.
     public func createOrg(_ org: Org, reportingTo parent: OrgCode) async throws -> OrgRecord {
-        try require(.hqAdmin, to: "create orgs")
+        try require(.administer)
         try await lockMatrix()
         guard try await self.org(code: parent) != nil else {
             throw StoreError(.invalid, "No org \(parent) in your sandbox.", field: "reports_to")
@@ -115,7 +148,7 @@ extension Sandbox {
 
     /// A new relation, checked against the whole matrix (kinds, roles, overlaps, no cycles).
     public func createRelation(_ relation: Relation) async throws -> RelationRecord {
-        try require(.hqAdmin, to: "change the matrix")
+        try require(.administer)
         try await lockMatrix()
         let record = try await insertRelation(relation)
         try await audit(
@@ -126,7 +159,7 @@ extension Sandbox {
 
     /// Ends a relation at `moment` (never deletes it).
     public func endRelation(id: Int64, at moment: Date) async throws -> RelationRecord {
-        try require(.hqAdmin, to: "change the matrix")
+        try require(.administer)
         try await lockMatrix()
         guard let current = try await relations(at: nil, touching: nil).first(where: { $0.id == id }) else {
             throw StoreError(.notFound, "No relation \(id) in your sandbox.")
@@ -145,7 +178,7 @@ extension Sandbox {
     }
 
     public func createPrincipal(_ spec: PrincipalSpec) async throws -> (PrincipalRecord, APIKey) {
-        try require(.hqAdmin, to: "create principals")
+        try require(.administer)
         guard let org = try await org(code: spec.org) else { throw StoreError(.invalid, "No org \(spec.org) in your sandbox.", field: "org") }
         let headquarters = try await headquartersCode()
         let problems = TenantDefinition.roleProblems(spec, org: org.org, headquarters: headquarters, field: "body")
@@ -161,11 +194,19 @@ extension Sandbox {
     }
 
     public func revokePrincipal(id: Int64, now: Date) async throws -> PrincipalRecord {
-        try require(.hqAdmin, to: "revoke principals")
+        try require(.administer)
         guard let record = try await principals().first(where: { $0.id == id }) else {
             throw StoreError(.notFound, "No principal \(id) in your sandbox.")
         }
         guard record.revokedAt == nil else { throw StoreError(.conflict, "Principal \(id) is revoked already.") }
+        if record.role == .hqAdmin {
+            // One revocation at a time, so two admins cannot revoke each other into a locked-out tenant.
+            try await lockMatrix()
+            let others = try await principals().filter { $0.role == .hqAdmin && $0.revokedAt == nil && $0.id != id }
+            guard !others.isEmpty else {
+                throw StoreError(.conflict, "\(record.name) is the tenant's last active hq_admin; create another before revoking it.")
+            }
+        }
         try await MatrixWrites.revokePrincipal(id: id, at: now, tenantID: principal.tenantID, connection: connection, logger: logger)
         try await audit("principal.revoke", subject: record.name, detail: [:])
         return PrincipalRecord(
@@ -177,7 +218,7 @@ extension Sandbox {
             """
             SELECT p.principal_id, p.name, o.code, p.role, p.created_at, p.revoked_at
             FROM principals p JOIN orgs o ON o.tenant_id = p.tenant_id AND o.org_id = p.org_id
-            WHERE p.tenant_id = \(principal.tenantID.rawValue) ORDER BY p.principal_id LIMIT \(PageLimits.maximumCount * 10)
+            WHERE p.tenant_id = \(principal.tenantID.rawValue) ORDER BY p.principal_id
             """, logger: logger)
         var records: [PrincipalRecord] = []
         for try await (id, name, code, role, created, revoked) in rows.decode((Int64, String, String, String, Date, Date?).self) {
@@ -188,7 +229,7 @@ extension Sandbox {
     }
 
     public func auditEvents(after cursor: Int64?, limit: Int) async throws -> [AuditEvent] {
-        try require(.hqAdmin, .auditor, to: "read the audit log")
+        try require(.readAuditLog)
         let rows = try await connection.query(
             """
             SELECT e.event_id, e.occurred_at, e.actor, o.code, e.request_id, e.action, e.subject, e.detail::text
@@ -231,7 +272,7 @@ extension Sandbox {
     }
 
     private func headquartersCode() async throws -> OrgCode {
-        let all = try await orgs(after: nil, limit: PageLimits.maximumCount * 10)
+        let all = try await allOrgs()
         let relations = try await relations(at: Date(), touching: nil)
         let children = Set(relations.filter { $0.relation.kind == .reportsTo }.map(\.relation.from))
         return all.first { !children.contains($0.org.code) }?.org.code ?? principal.orgCode
@@ -240,7 +281,7 @@ extension Sandbox {
     private func insertRelation(_ relation: Relation) async throws -> RelationRecord {
         var orgs: [Org] = []
         var ids: [OrgCode: Int64] = [:]
-        for record in try await self.orgs(after: nil, limit: PageLimits.maximumCount * 10) {
+        for record in try await allOrgs() {
             orgs.append(record.org)
             ids[record.org.code] = record.id.rawValue
         }

@@ -60,7 +60,7 @@ public struct ReceiptReport: Sendable {
 extension Sandbox {
     /// A priced transfer from the principal's own org to `to`, on the lane between them.
     public func createTransfer(to: OrgCode, lines: [PostingLine]) async throws -> TransferRecord {
-        try await requirePhysicalWriter()
+        try await authorize(.postDocuments)
         var seen: Set<String> = []
         for (index, line) in lines.enumerated() where !seen.insert(line.itemCode).inserted {
             throw StoreError(.invalid, "\(line.itemCode) appears twice; put its quantities on one line.", field: "lines[\(index)].item")
@@ -68,8 +68,11 @@ extension Sandbox {
         let quote = try await self.quote(
             from: principal.orgCode, to: to, lines: lines.map { QuoteLine(itemCode: $0.itemCode, quantity: $0.quantity, unitCostFen: nil) },
             at: Date())
+        let stock = Dictionary(
+            try await balances(org: principal.orgCode.rawValue, itemCodes: lines.map(\.itemCode)).map { ($0.item.code, $0.onHandScaled) },
+            uniquingKeysWith: { first, _ in first })
         for (index, line) in quote.lines.enumerated() {
-            let onHand = try await balances(org: principal.orgCode.rawValue, item: line.item.code).first?.onHandScaled ?? 0
+            let onHand = stock[line.item.code] ?? 0
             guard onHand >= line.quantityScaled else {
                 throw StoreError(
                     .conflict,
@@ -93,14 +96,18 @@ extension Sandbox {
         ).collect().first!.decode(Int64.self)
         for (index, line) in quote.lines.enumerated() {
             let price = line.price
+            let (unitCost, total) = try inRange("lines[\(index)]") { () throws(OutOfRange) in
+                (try MovingAverage.unitCost(valueFen: price.baseCost.fen, quantityScaled: line.quantityScaled, scale: line.item.quantityScale),
+                 price.total.fen)
+            }
             try await connection.query(
                 """
                 INSERT INTO transfer_lines (tenant_id, transfer_id, line_no, from_org_id, to_org_id, item_id, quantity_scaled, unit_cost_fen,
                     base_cost_fen, freight_fen, insurance_fen, loss_allowance_fen, timeliness_fen, markup_fen, total_fen, breakdown)
                 VALUES (\(principal.tenantID.rawValue), \(id), \(index + 1), \(principal.orgID.rawValue), \(toID), \(line.item.id),
-                    \(line.quantityScaled), \(MovingAverage.unitCost(valueFen: price.baseCost.fen, quantityScaled: line.quantityScaled, scale: line.item.quantityScale)), \(price.baseCost.fen),
+                    \(line.quantityScaled), \(unitCost), \(price.baseCost.fen),
                     \(price.freight.fen), \(price.insurance.fen), \(price.lossAllowance.fen), \(price.timelinessPremium.fen), \(price.markup.fen),
-                    \(price.total.fen), \(try Self.breakdownJSON(price))::jsonb)
+                    \(total), \(try Self.breakdownJSON(price))::jsonb)
                 """, logger: logger)
         }
         try await audit("transfer.create", subject: String(id), detail: ["to": to.rawValue, "estimate_fen": String(quote.total.fen)])
@@ -109,7 +116,7 @@ extension Sandbox {
 
     /// The sender ships: stock leaves its balance at the moving average into its in-transit.
     public func dispatchTransfer(id: Int64) async throws -> TransferRecord {
-        try await requirePhysicalWriter()
+        try await authorize(.postDocuments)
         var order = try await ownTransfer(id, as: \.fromCode, "dispatch it (only its sender does)", status: "created")
         try await audit("transfer.dispatch", subject: String(id), detail: [:])
         // The sender's balances are the rows every posting at this warehouse queues on, so they
@@ -125,10 +132,11 @@ extension Sandbox {
                         + "\(ScaledQuantity.format(line.quantityScaled - balance.onHandScaled, scale: line.item.quantityScale)) \(line.item.baseUnit).",
                     field: "lines[\(index)].quantity")
             }
-            let cost = MovingAverage.issueCost(valueFen: balance.valueFen, onHandScaled: balance.onHandScaled, quantityScaled: line.quantityScaled)
-            moves.append(Move(
-                itemID: line.item.id, quantityScaled: -line.quantityScaled, valueFen: -cost,
-                unitCostFen: MovingAverage.unitCost(valueFen: cost, quantityScaled: line.quantityScaled, scale: line.item.quantityScale)))
+            let (cost, unitCost) = try inRange("lines[\(index)]") { () throws(OutOfRange) in
+                let cost = try MovingAverage.issueCost(valueFen: balance.valueFen, onHandScaled: balance.onHandScaled, quantityScaled: line.quantityScaled)
+                return (cost, try MovingAverage.unitCost(valueFen: cost, quantityScaled: line.quantityScaled, scale: line.item.quantityScale))
+            }
+            moves.append(Move(itemID: line.item.id, quantityScaled: -line.quantityScaled, valueFen: -cost, unitCostFen: unitCost))
         }
         try await connection.query(
             """
@@ -150,7 +158,7 @@ extension Sandbox {
 
     /// The sender cancels a transfer it has not dispatched.
     public func cancelTransfer(id: Int64) async throws -> TransferRecord {
-        try await requirePhysicalWriter()
+        try await authorize(.postDocuments)
         _ = try await ownTransfer(id, as: \.fromCode, "cancel it (only its sender does)", status: "created")
         try await connection.query(
             """
@@ -165,10 +173,12 @@ extension Sandbox {
     /// the actual freight and insurance and the loss: within the category's tolerance it is
     /// absorbed, beyond it an open claim. The actual cost gives the pricing error.
     public func receiveTransfer(id: Int64, report: ReceiptReport) async throws -> TransferRecord {
-        try await requirePhysicalWriter()
+        try await authorize(.postDocuments)
         let order = try await ownTransfer(id, as: \.toCode, "receive it (only its receiver does)", status: "dispatched")
-        guard report.freightFen >= 0 else { throw StoreError(.invalid, "Freight must not be negative.", field: "freightFen") }
-        guard report.insuranceFen >= 0 else { throw StoreError(.invalid, "Insurance must not be negative.", field: "insuranceFen") }
+        for (field, amount) in [("freightFen", report.freightFen), ("insuranceFen", report.insuranceFen)]
+        where !(0...Bounds.amountFenMax).contains(amount) {
+            throw StoreError(.invalid, "\(field) must be 0–\(Bounds.amountFenMax) fen.", field: field)
+        }
         for code in report.lost.keys where !order.lines.contains(where: { $0.item.code == code }) {
             throw StoreError(.invalid, "\(code) is not on this transfer.", field: "lost.\(code)")
         }
@@ -188,8 +198,8 @@ extension Sandbox {
         let estimates = try order.lines.map { line throws -> TransferPrice in
             try Self.price(line, lane: lane, rules: rules)
         }
-        let freightShares = Self.allocate(report.freightFen, by: estimates.map(\.freight.fen))
-        let insuranceShares = Self.allocate(report.insuranceFen, by: estimates.map(\.insurance.fen))
+        let freightShares = TransferPricing.allocate(report.freightFen, by: estimates.map(\.freight.fen))
+        let insuranceShares = TransferPricing.allocate(report.insuranceFen, by: estimates.map(\.insurance.fen))
         var received = order
         var arrivals: [Move] = []
         var actualTotal: Int64 = 0
@@ -208,22 +218,36 @@ extension Sandbox {
             let priced = PricedLine(
                 unitCostFen: line.unitCostFen, scaledQuantity: line.quantityScaled, quantityScale: line.item.quantityScale,
                 weightGramsPerUnit: line.item.weightGramsPerUnit, category: line.item.category, shelfLifeDays: line.item.shelfLifeDays)
-            let actual = try TransferPricing.actual(
-                priced, lane: lane, rules: rules, freight: Money(fen: freightShares[index]), insurance: Money(fen: insuranceShares[index]),
-                lostScaledQuantity: lost)
-            actualTotal += actual.total.fen
-            let split = try TransferPricing.lossSplit(priced, rules: rules, lostScaledQuantity: lost)
+            let actual: TransferPrice
+            let split: LossSplit
+            do {
+                actual = try TransferPricing.actual(
+                    priced, lane: lane, rules: rules, freight: Money(fen: freightShares[index]), insurance: Money(fen: insuranceShares[index]),
+                    lostScaledQuantity: lost)
+                split = try TransferPricing.lossSplit(priced, rules: rules, lostScaledQuantity: lost)
+            } catch .outOfRange(let error) {
+                throw StoreError(.invalid, "\(error.description.prefix(1).uppercased() + error.description.dropFirst()).", field: "freightFen")
+            } catch {
+                throw StoreError(.conflict, "Transfer \(id)'s line \(index + 1) cannot be priced again: \(error).")
+            }
             let arrived = line.quantityScaled - lost
-            let landed = Rounding.halfEven(Int128(line.totalFen) * Int128(arrived), dividedBy: Int128(line.quantityScaled))
+            let (total, landed, unitCost) = try inRange("freightFen") { () throws(OutOfRange) in
+                let landed = try Rounding.halfEven(Int128(line.totalFen) * Int128(arrived), dividedBy: Int128(line.quantityScaled), what: "the landed value")
+                return (
+                    try Bounds.amount(try Checked.sum([actualTotal, actual.total.fen], what: "the actual total"), "the actual total").fen,
+                    landed, try MovingAverage.unitCost(valueFen: landed, quantityScaled: arrived, scale: line.item.quantityScale)
+                )
+            }
+            actualTotal = total
             if arrived > 0 {
-                arrivals.append(Move(
-                    itemID: line.item.id, quantityScaled: arrived, valueFen: landed, 
-                    unitCostFen: MovingAverage.unitCost(valueFen: landed, quantityScaled: arrived, scale: line.item.quantityScale)))
+                arrivals.append(Move(itemID: line.item.id, quantityScaled: arrived, valueFen: landed, unitCostFen: unitCost))
             }
             received.lines[index] = line.booked(
                 lost: lost, allowance: split.allowanceScaled, claim: split.claimScaled, claimValueFen: split.claimValueFen, landedValueFen: landed)
         }
-        let error = TransferPricing.errorPartsPerMillion(estimate: Money(fen: order.estimateTotalFen), actual: Money(fen: actualTotal))
+        let error = try inRange("freightFen") { () throws(OutOfRange) in
+            try TransferPricing.errorPartsPerMillion(estimate: Money(fen: order.estimateTotalFen), actual: Money(fen: actualTotal))
+        }
         let flagged = error.map { abs($0) > rules.errorTolerancePartsPerMillion } ?? false
         let lines = received.lines
         try await connection.query(
@@ -268,12 +292,13 @@ extension Sandbox {
     /// HQ approves a flagged transfer's true-up: the difference actual − estimate is settled
     /// between the two orgs (the receivable and payable become the actual cost).
     public func trueUpTransfer(id: Int64) async throws -> TransferRecord {
-        try require(.hqAdmin, to: "true up transfers")
+        try require(.trueUpTransfers)
         guard let found = try await transfer(id: id) else { throw StoreError(.notFound, "No transfer \(id) in your sandbox.") }
         guard found.status == "received", found.flagged, let actual = found.actualTotalFen else {
             throw StoreError(.conflict, "Only a received, flagged transfer is trued up; transfer \(id) is \(found.status)\(found.flagged ? "" : ", not flagged").")
         }
         guard found.trueUpFen == nil else { throw StoreError(.conflict, "Transfer \(id) is trued up already.") }
+        // Both are stored, non-negative amounts, so the difference fits.
         let trueUp = actual - found.estimateTotalFen
         try await connection.query(
             """
@@ -292,13 +317,6 @@ extension Sandbox {
     }
 
     // MARK: private
-
-    private func requirePhysicalWriter() async throws {
-        guard principal.role.canWrite else { throw StoreError(.forbidden, "The \(principal.role.rawValue) role may not post documents.") }
-        guard let org = try await org(code: principal.orgCode), org.org.kind == .physical else {
-            throw StoreError(.forbidden, "\(principal.orgCode) holds no stock: only physical orgs move stock.")
-        }
-    }
 
     /// The header, without lines.
     private func transferHeader(id: Int64) async throws -> TransferRecord? {
@@ -370,21 +388,6 @@ extension Sandbox {
                 unitCostFen: line.unitCostFen, scaledQuantity: line.quantityScaled, quantityScale: line.item.quantityScale,
                 weightGramsPerUnit: line.item.weightGramsPerUnit, category: line.item.category, shelfLifeDays: line.item.shelfLifeDays),
             lane: lane, rules: rules)
-    }
-
-    /// Splits `total` over lines in proportion to `weights` (largest remainder), so the shares
-    /// add up to the total exactly; equal shares when every weight is zero.
-    static func allocate(_ total: Int64, by weights: [Int64]) -> [Int64] {
-        guard !weights.isEmpty else { return [] }
-        let effective = weights.allSatisfy { $0 == 0 } ? weights.map { _ in Int64(1) } : weights
-        let sum = Int128(effective.reduce(0, +))
-        var shares = effective.map { Int64(Int128(total) * Int128($0) / sum) }
-        let remainders = effective.enumerated().map { (index: $0.offset, remainder: Int128(total) * Int128($0.element) % sum) }
-        let missing = Int(total - shares.reduce(0, +))
-        for entry in remainders.sorted(by: { $0.remainder != $1.remainder ? $0.remainder > $1.remainder : $0.index < $1.index }).prefix(missing) {
-            shares[entry.index] += 1
-        }
-        return shares
     }
 
     /// How a line's price components are kept in `transfer_lines.breakdown`.

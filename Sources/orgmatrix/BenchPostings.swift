@@ -219,7 +219,7 @@ private struct PostingsRun {
                 }
                 for (index, record) in zip(indices, records) {
                     let freight = record.lines.reduce(Int64(0)) { $0 + $1.freightFen }
-                    let actual = Rounding.halfEven(
+                    let actual = try Rounding.halfEven(
                         Int128(freight) * Int128(1_000_000 + Flow.freightVariancePartsPerMillion), dividedBy: 1_000_000)
                     created.append(PlannedTransfer(
                         id: record.id, receiver: receiver(index),

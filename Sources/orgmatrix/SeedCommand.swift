@@ -49,7 +49,7 @@ struct DemoSeed {
     }
 
     func run() async throws {
-        if try await `as`("hq-admin", { try await $0.items() }).isEmpty == false {
+        if try await `as`("hq-admin", { try await $0.items(after: nil, limit: 1) }).isEmpty == false {
             print("demo data is present already; nothing to do")
             return
         }
@@ -120,7 +120,7 @@ struct DemoSeed {
         }
         _ = try await `as`(sender) { try await $0.dispatchTransfer(id: created.id) }
         let freight = created.lines.reduce(Int64(0)) { $0 + $1.freightFen }
-        let actualFreight = Rounding.halfEven(Int128(freight) * Int128(1_000_000 + freightVariancePpm), dividedBy: 1_000_000)
+        let actualFreight = try Rounding.halfEven(Int128(freight) * Int128(1_000_000 + freightVariancePpm), dividedBy: 1_000_000)
         _ = try await `as`(receiver) {
             try await $0.receiveTransfer(
                 id: created.id, report: ReceiptReport(freightFen: actualFreight, insuranceFen: 0, lost: ["MILK-FRESH": "3.5"]))

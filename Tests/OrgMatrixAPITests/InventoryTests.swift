@@ -117,7 +117,7 @@ import Testing
                 (#"{"item":"MILK-FRESH","quantity":"1.0001","unitPriceFen":1}"#, "lines[1].quantity", .unprocessableContent),
                 (#"{"item":"CHEESE","quantity":"1","unitPriceFen":1}"#, "lines[1].item", .unprocessableContent),
                 (#"{"item":"MILK-FRESH","quantity":"-1","unitPriceFen":1}"#, "lines[1].quantity", .unprocessableContent),
-                (#"{"item":"MILK-FRESH","quantity":"1","unitPriceFen":-5}"#, "lines[1].unit", .unprocessableContent),
+                (#"{"item":"MILK-FRESH","quantity":"1","unitPriceFen":-5}"#, "lines[1].unitPriceFen", .unprocessableContent),
                 (#"{"item":"MILK-FRESH","quantity":"9.5","unitPriceFen":1}"#, "lines[1].quantity", .conflict),
             ]
             for (second, field, status) in cases {

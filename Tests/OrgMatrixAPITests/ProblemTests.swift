@@ -21,8 +21,8 @@ import Testing
     private func withEchoApp(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
         try await ThrowawayDatabase.with { database in
             let app = try makeApp(databaseURL: database.appURL) { router in
-                router.post("test/orders") { request, context in
-                    let order = try await request.decodeJSON(as: Order.self, context: context)
+                router.group("test").add(middleware: CollectBodyMiddleware()).post("orders") { request, context in
+                    let order = try context.decodeJSON(as: Order.self, request)
                     return "\(order.name):\(order.lines.count)"
                 }
             }

@@ -8,13 +8,19 @@ import Testing
         #expect(ScaledQuantity.format(Int64(expected), scale: Int64(scale)).hasPrefix(text.split(separator: ".").first.map(String.init)!))
     }
 
-    @Test func badQuantitiesSayWhy() {
+    @Test func badQuantitiesSayWhy() throws {
         #expect(throws: ScaledQuantity.Problem.tooManyDecimals(allowed: 3)) { try ScaledQuantity.parse("1.0001", scale: 1000) }
         #expect(throws: ScaledQuantity.Problem.tooManyDecimals(allowed: 0)) { try ScaledQuantity.parse("1.5", scale: 1) }
         #expect(throws: ScaledQuantity.Problem.notADecimal) { try ScaledQuantity.parse("-3", scale: 1) }
         #expect(throws: ScaledQuantity.Problem.notADecimal) { try ScaledQuantity.parse("1e3", scale: 1) }
         #expect(throws: ScaledQuantity.Problem.notPositive) { try ScaledQuantity.parse("0.000", scale: 1000) }
         #expect(throws: ScaledQuantity.Problem.tooLarge) { try ScaledQuantity.parse("999999999999999", scale: 1_000_000) }
+        // The bound is 10^9 base units, whatever the scale; more digits than any Int64 are too large, not a trap.
+        #expect(try ScaledQuantity.parse("1000000000", scale: 1_000_000) == 1_000_000_000_000_000)
+        #expect(throws: ScaledQuantity.Problem.tooLarge) { try ScaledQuantity.parse("1000000000.000001", scale: 1_000_000) }
+        #expect(throws: ScaledQuantity.Problem.tooLarge) { try ScaledQuantity.parse("1000000001", scale: 1) }
+        #expect(throws: ScaledQuantity.Problem.tooLarge) { try ScaledQuantity.parse("9223372036854775808", scale: 1) }
+        #expect(throws: ScaledQuantity.Problem.tooLarge) { try ScaledQuantity.parse(String(repeating: "9", count: 30), scale: 1) }
     }
 
     @Test func formatPadsTheFraction() {
@@ -23,19 +29,19 @@ import Testing
         #expect(ScaledQuantity.format(-1200, scale: 100) == "-12.00")
     }
 
-    @Test func movingAverageIssuesTakeTheirShareAndTheLastTakesTheRest() {
+    @Test func movingAverageIssuesTakeTheirShareAndTheLastTakesTheRest() throws {
         // 3 units worth 100 fen: one unit costs 33.33 → 33; the last of them takes what is left.
-        #expect(MovingAverage.issueCost(valueFen: 100, onHandScaled: 3, quantityScaled: 1) == 33)
+        #expect(try MovingAverage.issueCost(valueFen: 100, onHandScaled: 3, quantityScaled: 1) == 33)
         // Unit cost per base unit: 1,111,432 fen over 2,400.500 L = 463.0002 → 463; an issue's
         // negative move has the same; 2.5 and 3.5 fen per unit go to the even neighbour.
-        #expect(MovingAverage.unitCost(valueFen: 1_111_432, quantityScaled: 2_400_500, scale: 1000) == 463)
-        #expect(MovingAverage.unitCost(valueFen: -1_111_432, quantityScaled: -2_400_500, scale: 1000) == 463)
-        #expect(MovingAverage.unitCost(valueFen: 5, quantityScaled: 2, scale: 1) == 2)
-        #expect(MovingAverage.unitCost(valueFen: 7, quantityScaled: 2, scale: 1) == 4)
-        #expect(MovingAverage.unitCost(valueFen: 0, quantityScaled: 0, scale: 1000) == 0)
-        #expect(MovingAverage.issueCost(valueFen: 67, onHandScaled: 2, quantityScaled: 2) == 67)
+        #expect(try MovingAverage.unitCost(valueFen: 1_111_432, quantityScaled: 2_400_500, scale: 1000) == 463)
+        #expect(try MovingAverage.unitCost(valueFen: -1_111_432, quantityScaled: -2_400_500, scale: 1000) == 463)
+        #expect(try MovingAverage.unitCost(valueFen: 5, quantityScaled: 2, scale: 1) == 2)
+        #expect(try MovingAverage.unitCost(valueFen: 7, quantityScaled: 2, scale: 1) == 4)
+        #expect(try MovingAverage.unitCost(valueFen: 0, quantityScaled: 0, scale: 1000) == 0)
+        #expect(try MovingAverage.issueCost(valueFen: 67, onHandScaled: 2, quantityScaled: 2) == 67)
         // 2 units worth 5 fen: 2.5 → 2 (half-even)
-        #expect(MovingAverage.issueCost(valueFen: 5, onHandScaled: 2, quantityScaled: 1) == 2)
-        #expect(MovingAverage.lineValue(unitCostFen: 463, quantityScaled: 2_400_500, scale: 1000) == 1_111_432)
+        #expect(try MovingAverage.issueCost(valueFen: 5, onHandScaled: 2, quantityScaled: 1) == 2)
+        #expect(try MovingAverage.lineValue(unitCostFen: 463, quantityScaled: 2_400_500, scale: 1000) == 1_111_432)
     }
 }

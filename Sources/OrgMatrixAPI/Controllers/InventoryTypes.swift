@@ -12,7 +12,7 @@ struct BalanceView: ResponseEncodable, Sendable {
     let onHandScaled: Int64
     let inTransit: String
     let valueFen: Int64
-    let unitCostFen: Int64
+    let unitCostFen: Int64?
 
     init(_ balance: StockBalance) {
         org = balance.orgCode

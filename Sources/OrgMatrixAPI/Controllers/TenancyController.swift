@@ -10,69 +10,72 @@ struct TenancyController {
     let database: Database
 
     func register(on router: Router<AppRequestContext>) {
-        let v1 = router.group("v1").add(middleware: BearerAuthMiddleware())
+        let v1 = router.group("v1").add(middleware: BearerAuthMiddleware()).add(middleware: CollectBodyMiddleware())
         v1.get("me") { request, context in try await database.sandbox(context) { try await me($0) } }
         v1.get("orgs") { request, context in try await database.sandbox(context) { try await listOrgs(request, $0) } }
         v1.post("orgs") { request, context in
-            let body = try await request.decodeJSON(as: NewOrg.self, context: context)
-            return try await createOrg(body, request, context)
+            let view = try await database.sandbox(context, may: .administer) { sandbox in
+                let (org, parent) = try context.decodeJSON(as: NewOrg.self, request).org()
+                return OrgView(try await sandbox.createOrg(org, reportingTo: parent))
+            }
+            return EditedResponse(status: .created, response: view)
         }
         v1.get("orgs/:code") { request, context in
-            let code = try orgCode(context)
-            return try await database.sandbox(context) { sandbox in
+            try await database.sandbox(context) { sandbox in
+                let code = try orgCode(context)
                 guard let record = try await sandbox.org(code: code) else { throw notFound("org", code.rawValue) }
                 return OrgView(record)
             }
         }
         v1.get("orgs/:code/visible") { request, context in
-            let code = try orgCode(context)
-            let moment = try asOf(request) ?? Date()
-            return try await database.sandbox(context) { sandbox in
+            try await database.sandbox(context) { sandbox in
+                let code = try orgCode(context)
+                let moment = try asOf(request) ?? Date()
                 guard let codes = try await sandbox.visibleSet(of: code, at: moment) else { throw notFound("org", code.rawValue) }
                 return VisibleView(org: code.rawValue, asOf: moment, visibleOrgs: codes.map(\.rawValue))
             }
         }
         v1.get("relations") { request, context in
-            let moment = try asOf(request)
-            let org = try request.uri.queryParameters["org"].map { try OrgCode(String($0), field: "org") }
-            return try await database.sandbox(context) { sandbox in
+            try await database.sandbox(context) { sandbox in
+                let moment = try asOf(request)
+                let org = try request.query("org").map { try OrgCode($0, field: "org") }
+                let limit = try pageLimit(request)
                 if let org, try await sandbox.org(code: org) == nil { throw notFound("org", org.rawValue) }
-                let records = try await sandbox.relations(at: moment, touching: org)
-                return ListView(items: records.map(RelationView.init), nextCursor: nil)
+                let records = try await sandbox.relations(at: moment, touching: org, after: try numericCursor(request), limit: limit)
+                return ListView(items: records.map(RelationView.init), nextCursor: records.count == limit ? records.last.map { String($0.id) } : nil)
             }
         }
         v1.post("relations") { request, context in
-            let body = try await request.decodeJSON(as: NewRelation.self, context: context)
-            let relation = try body.relation()
-            let view = try await database.sandbox(context) { RelationView(try await $0.createRelation(relation)) }
+            let view = try await database.sandbox(context, may: .administer) { sandbox in
+                let relation = try context.decodeJSON(as: NewRelation.self, request).relation()
+                return RelationView(try await sandbox.createRelation(relation))
+            }
             return EditedResponse(status: .created, response: view)
         }
         v1.post("relations/:id/end") { request, context in
-            let id = try pathID(context)
-            let body = try await decodeOptional(EndRelation.self, request, context)
-            let moment = try body?.at.map { try parseTime($0, field: "at") } ?? Date()
-            return try await database.sandbox(context) { RelationView(try await $0.endRelation(id: id, at: moment)) }
+            try await database.sandbox(context, may: .administer) { sandbox in
+                let id = try pathID(context)
+                let body = context.hasBody ? try context.decodeJSON(as: EndRelation.self, request) : nil
+                let moment = try body?.at.map { try parseTime($0, field: "at") } ?? Date()
+                return RelationView(try await sandbox.endRelation(id: id, at: moment))
+            }
         }
         v1.post("principals") { request, context in
-            let body = try await request.decodeJSON(as: NewPrincipal.self, context: context)
-            let spec = try body.spec()
-            let (record, key) = try await database.sandbox(context) { try await $0.createPrincipal(spec) }
+            let (record, key) = try await database.sandbox(context, may: .administer) { sandbox in
+                let spec = try context.decodeJSON(as: NewPrincipal.self, request).spec()
+                return try await sandbox.createPrincipal(spec)
+            }
             return EditedResponse(status: .created, response: CreatedPrincipalView(principal: PrincipalView(record), key: key.text))
         }
         v1.post("principals/:id/revoke") { request, context in
-            let id = try pathID(context)
-            return try await database.sandbox(context) { PrincipalView(try await $0.revokePrincipal(id: id, now: Date())) }
+            try await database.sandbox(context, may: .administer) { sandbox in
+                PrincipalView(try await sandbox.revokePrincipal(id: try pathID(context), now: Date()))
+            }
         }
         v1.get("audit-events") { request, context in
-            let limit = try pageLimit(request)
-            let cursor = try request.uri.queryParameters["cursor"].map { value in
-                guard let number = Int64(String(value)), number >= 0 else {
-                    throw APIError(.invalidField, detail: "cursor must be the nextCursor of a previous page.", field: "cursor")
-                }
-                return number
-            }
-            return try await database.sandbox(context) { sandbox in
-                let events = try await sandbox.auditEvents(after: cursor, limit: limit)
+            try await database.sandbox(context, may: .readAuditLog) { sandbox in
+                let limit = try pageLimit(request)
+                let events = try await sandbox.auditEvents(after: try numericCursor(request), limit: limit)
                 return ListView(items: events.map(AuditEventView.init), nextCursor: events.count == limit ? events.last.map { String($0.id) } : nil)
             }
         }
@@ -81,24 +84,17 @@ struct TenancyController {
     // MARK: handlers
 
     private func me(_ sandbox: Sandbox) async throws -> MeView {
-        let visible = try await sandbox.orgs(after: nil, limit: PageLimits.maximumCount * 10)
         let principal = sandbox.principal
         return MeView(
             principal: principal.name, tenant: principal.tenantCode.rawValue, actingOrg: principal.orgCode.rawValue,
-            role: principal.role.rawValue, canWrite: principal.role.canWrite, visibleOrgs: visible.map(\.org.code.rawValue))
+            role: principal.role.rawValue, canWrite: principal.role.canWrite, visibleOrgs: try await sandbox.visibleOrgCodes().map(\.rawValue))
     }
 
     private func listOrgs(_ request: Request, _ sandbox: Sandbox) async throws -> ListView<OrgView> {
         let limit = try pageLimit(request)
-        let cursor = request.uri.queryParameters["cursor"].map(String.init)
+        let cursor = try request.query("cursor")
         let records = try await sandbox.orgs(after: cursor, limit: limit)
         return ListView(items: records.map(OrgView.init), nextCursor: records.count == limit ? records.last?.org.code.rawValue : nil)
-    }
-
-    private func createOrg(_ body: NewOrg, _ request: Request, _ context: AppRequestContext) async throws -> EditedResponse<OrgView> {
-        let (org, parent) = try body.org()
-        let view = try await database.sandbox(context) { OrgView(try await $0.createOrg(org, reportingTo: parent)) }
-        return EditedResponse(status: .created, response: view)
     }
 
     // MARK: plumbing
@@ -112,20 +108,35 @@ struct TenancyController {
     }
 
     private func asOf(_ request: Request) throws -> Date? {
-        try request.uri.queryParameters["as_of"].map { try parseTime(String($0), field: "as_of") }
-    }
-
-    private func decodeOptional<T: Decodable>(_ type: T.Type, _ request: Request, _ context: AppRequestContext) async throws -> T? {
-        guard let length = request.headers[.contentLength], length != "0" else { return nil }
-        return try await request.decodeJSON(as: type, context: context)
+        try request.query("as_of").map { try parseTime($0, field: "as_of") }
     }
 }
 
 extension Database {
-    /// Runs `body` in the request's sandboxed transaction (see `Database.withSandbox`).
-    func sandbox<T: Sendable>(_ context: AppRequestContext, _ body: @Sendable @escaping (Sandbox) async throws -> T) async throws -> T {
+    /// Runs `body` in the request's sandboxed transaction (see `Database.withSandbox`), after
+    /// authorizing `action`: authentication (401), then authorization (403), then whatever
+    /// `body` parses and validates (400/413/415/422).
+    func sandbox<T: Sendable>(
+        _ context: AppRequestContext, may action: Action? = nil, _ body: @Sendable @escaping (Sandbox) async throws -> T
+    ) async throws -> T {
         guard let key = context.apiKey else { throw APIError(.unauthenticated, detail: "No API key.") }
-        return try await withSandbox(key: key, requestID: context.id, logger: context.logger, body)
+        return try await withSandbox(key: key, requestID: context.id, logger: context.logger) { sandbox in
+            if let action { try await sandbox.authorize(action) }
+            if case .tooLarge = context.body {
+                throw APIError(.bodyTooLarge, detail: "The body exceeds \(context.maxUploadSize) bytes.")
+            }
+            return try await body(sandbox)
+        }
+    }
+}
+
+/// `?cursor=` of a list ordered by a numeric id: the `nextCursor` of the previous page.
+func numericCursor(_ request: Request) throws -> Int64? {
+    try request.query("cursor").map { text in
+        guard let value = Int64(text), value >= 0 else {
+            throw APIError(.invalidField, detail: "cursor must be the nextCursor of a previous page.", field: "cursor")
+        }
+        return value
     }
 }
 
@@ -137,8 +148,8 @@ func pathID(_ context: AppRequestContext) throws -> Int64 {
 
 /// `?limit=` of a list: 1–`PageLimits.maximumCount`, default `PageLimits.defaultCount`.
 func pageLimit(_ request: Request) throws -> Int {
-    guard let text = request.uri.queryParameters["limit"] else { return PageLimits.defaultCount }
-    guard let limit = Int(String(text)), (1...PageLimits.maximumCount).contains(limit) else {
+    guard let text = try request.query("limit") else { return PageLimits.defaultCount }
+    guard let limit = Int(text), (1...PageLimits.maximumCount).contains(limit) else {
         throw APIError(.invalidField, detail: "limit must be 1–\(PageLimits.maximumCount).", field: "limit")
     }
     return limit

@@ -13,6 +13,35 @@ public enum PrincipalRole: String, Sendable, Hashable, CaseIterable {
 
     /// Whether the role may write rows of its acting org.
     public var canWrite: Bool { self == .hqAdmin || self == .orgOperator || self == .integration }
+
+    /// Whether the role may do `action` at all; the one table the API checks before it reads a
+    /// request's body, and the Store checks again before it writes.
+    public func may(_ action: Action) -> Bool {
+        switch action {
+        case .postDocuments: canWrite
+        case .administer, .trueUpTransfers: self == .hqAdmin
+        case .readAuditLog: self == .hqAdmin || self == .auditor
+        }
+    }
+}
+
+/// What a request asks to do, as authorization sees it (reads need no more than a sandbox).
+public enum Action: Sendable, Hashable, CustomStringConvertible {
+    /// Post purchases, sales, counts and transfers of the acting (physical) org.
+    case postDocuments
+    /// Maintain the matrix, principals and the item catalogue.
+    case administer
+    case trueUpTransfers
+    case readAuditLog
+
+    public var description: String {
+        switch self {
+        case .postDocuments: "post documents"
+        case .administer: "administer the tenant (orgs, relations, principals, items)"
+        case .trueUpTransfers: "true up transfers"
+        case .readAuditLog: "read the audit log"
+        }
+    }
 }
 
 /// A principal as a tenant file declares it.

@@ -79,7 +79,9 @@ public struct PricingRules: Sendable, Hashable {
         var previous: Int32 = 0
         for (index, tier) in freightTiers.enumerated() {
             let tierField = "\(field).freight_tiers[\(index)]"
-            if tier.fenPerTonneKm < 0 { problems.append(MatrixProblem(field: "\(tierField).fen_per_tonne_km", reason: "must not be negative")) }
+            if !(0...Bounds.fenPerTonneKmMax).contains(tier.fenPerTonneKm) {
+                problems.append(MatrixProblem(field: "\(tierField).fen_per_tonne_km", reason: "must be 0–\(Bounds.fenPerTonneKmMax) fen"))
+            }
             if let upTo = tier.upToKm {
                 if upTo <= previous { problems.append(MatrixProblem(field: "\(tierField).up_to_km", reason: "must increase from tier to tier")) }
                 previous = upTo
@@ -92,13 +94,16 @@ public struct PricingRules: Sendable, Hashable {
         }
         for (name, category) in categories.sorted(by: { $0.key < $1.key }) {
             let values = [category.insuranceBasisPoints, category.lossPartsPerMillion, category.shortShelfLifeExtraLossPartsPerMillion]
-            if values.contains(where: { $0 < 0 }) || category.insuranceBasisPoints > 10_000 || category.lossPartsPerMillion > 1_000_000 {
-                problems.append(MatrixProblem(field: "\(field).categories.\(name)", reason: "rates must be 0–10000 bp and 0–1000000 ppm"))
+            if values.contains(where: { $0 < 0 }) || category.insuranceBasisPoints > 10_000
+                || category.lossPartsPerMillion + category.shortShelfLifeExtraLossPartsPerMillion > 1_000_000
+            {
+                problems.append(MatrixProblem(
+                    field: "\(field).categories.\(name)", reason: "rates must be 0–10000 bp and 0–1000000 ppm (loss and its extra together)"))
             }
         }
         for (name, value) in [("standard_premium_bp", standardPremiumBasisPoints), ("express_premium_bp", expressPremiumBasisPoints)]
-        where value < 0 {
-            problems.append(MatrixProblem(field: "\(field).\(name)", reason: "must not be negative"))
+        where !(0...Bounds.premiumBasisPointsMax).contains(value) {
+            problems.append(MatrixProblem(field: "\(field).\(name)", reason: "must be 0–\(Bounds.premiumBasisPointsMax) bp"))
         }
         return problems
     }

@@ -20,17 +20,18 @@ public enum ScaledQuantity {
     }
 
     /// `"2400.5"` with scale 1000 → 2,400,500. Positive amounts only, unless `allowZero` (a count
-    /// may find nothing).
+    /// may find nothing); at most `Bounds.quantityUnitsMax` base units, so that the scaled value
+    /// (≤ 10^15 with the largest scale) and its products stay in range.
     public static func parse(_ text: String, scale: Int64, allowZero: Bool = false) throws(Problem) -> Int64 {
-        guard let match = text.wholeMatch(of: /([0-9]{1,15})(?:\.([0-9]+))?/) else { throw .notADecimal }
+        guard let match = text.wholeMatch(of: /([0-9]{1,30})(?:\.([0-9]{1,30}))?/) else { throw .notADecimal }
         let allowed = decimals(ofScale: scale)
         let fraction = String(match.2 ?? "")
         guard fraction.count <= allowed else { throw .tooManyDecimals(allowed: allowed) }
+        guard let whole = Int64(match.1), whole <= Bounds.quantityUnitsMax else { throw .tooLarge }
         let padded = fraction + String(repeating: "0", count: allowed - fraction.count)
-        let (whole, overflow) = Int64(match.1)!.multipliedReportingOverflow(by: scale)
-        guard !overflow, let fractional = Int64(padded.isEmpty ? "0" : padded) else { throw .tooLarge }
-        let (value, sumOverflow) = whole.addingReportingOverflow(fractional)
-        guard !sumOverflow else { throw .tooLarge }
+        let fractional = Int64(padded.isEmpty ? "0" : padded) ?? 0
+        let wide = Int128(whole) * Int128(scale) + Int128(fractional)
+        guard wide <= Int128(Bounds.quantityUnitsMax) * Int128(scale), let value = Int64(exactly: wide) else { throw .tooLarge }
         guard value > 0 || (allowZero && value == 0) else { throw .notPositive }
         return value
     }
@@ -52,21 +53,26 @@ public enum MovingAverage {
     /// The cost of issuing `quantity` out of `onHand` worth `value` fen: value × quantity / on
     /// hand, rounded half-even (a documented rounding point); issuing everything takes exactly
     /// the remaining value, so a balance never keeps a stray fen.
-    public static func issueCost(valueFen: Int64, onHandScaled: Int64, quantityScaled: Int64) -> Int64 {
+    public static func issueCost(valueFen: Int64, onHandScaled: Int64, quantityScaled: Int64) throws(OutOfRange) -> Int64 {
         precondition(onHandScaled > 0 && quantityScaled > 0 && quantityScaled <= onHandScaled)
         if quantityScaled == onHandScaled { return valueFen }
-        return Rounding.halfEven(Int128(valueFen) * Int128(quantityScaled), dividedBy: Int128(onHandScaled))
+        return try Rounding.halfEven(Int128(valueFen) * Int128(quantityScaled), dividedBy: Int128(onHandScaled), what: "the cost issued")
     }
 
     /// The unit cost (fen per base unit) of `valueFen` spread over `quantityScaled`, by
     /// magnitude (an issue's negative move has the same unit cost), rounded half-even; 0 for no
     /// quantity.
-    public static func unitCost(valueFen: Int64, quantityScaled: Int64, scale: Int64) -> Int64 {
-        quantityScaled == 0 ? 0 : Rounding.halfEven(Int128(valueFen.magnitude) * Int128(scale), dividedBy: Int128(quantityScaled.magnitude))
+    public static func unitCost(valueFen: Int64, quantityScaled: Int64, scale: Int64) throws(OutOfRange) -> Int64 {
+        quantityScaled == 0
+            ? 0
+            : try Rounding.halfEven(
+                Int128(valueFen.magnitude) * Int128(scale), dividedBy: Int128(quantityScaled.magnitude), what: "the unit cost")
     }
 
-    /// The value of a receipt line: unit cost (fen per base unit) × quantity, rounded half-even.
-    public static func lineValue(unitCostFen: Int64, quantityScaled: Int64, scale: Int64) -> Int64 {
-        Rounding.halfEven(Int128(unitCostFen) * Int128(quantityScaled), dividedBy: Int128(scale))
+    /// The value of a line: unit cost or price (fen per base unit) × quantity, rounded
+    /// half-even; beyond `Bounds.amountFenMax` it is `OutOfRange`.
+    public static func lineValue(unitCostFen: Int64, quantityScaled: Int64, scale: Int64) throws(OutOfRange) -> Int64 {
+        let value = try Rounding.halfEven(Int128(unitCostFen) * Int128(quantityScaled), dividedBy: Int128(scale), what: "the line's value")
+        return try Bounds.amount(value, "the line's value").fen
     }
 }
