@@ -18,6 +18,7 @@ public struct APIError: Error, Sendable {
             slug: "unsupported-media-type", status: .unsupportedMediaType, title: "Unsupported media type")
         public static let bodyTooLarge = Code(slug: "body-too-large", status: .contentTooLarge, title: "Request body too large")
         public static let badRequest = Code(slug: "bad-request", status: .badRequest, title: "Bad request")
+        public static let requestTimeout = Code(slug: "request-timeout", status: .requestTimeout, title: "Request timeout")
         public static let unauthenticated = Code(slug: "unauthenticated", status: .unauthorized, title: "Unauthenticated")
         public static let forbidden = Code(slug: "forbidden", status: .forbidden, title: "Forbidden")
         public static let conflict = Code(slug: "conflict", status: .conflict, title: "Conflict")

@@ -17,10 +17,18 @@ public struct AppConfiguration: Sendable {
     public var readinessTimeout: Duration
     /// How long opening one database connection may take (default 5 s).
     public var connectTimeout: Duration
+    /// The bearer token `/metrics` asks of a scraper; without one, `/metrics` answers 404, so
+    /// that no anonymous caller learns request volumes by route.
+    public var metricsToken: String?
+    /// How long a connection may stay silent, and how long a request's body may take to
+    /// arrive, before the server gives up on it (default 30 s): a client that sends half a
+    /// request holds nothing for long.
+    public var requestReadTimeout: Duration
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, databaseURL: DatabaseURL, schemaDirectory: String = "Schema",
-        poolConnectionsMax: Int = 20, readinessTimeout: Duration = .seconds(2), connectTimeout: Duration = .seconds(5)
+        poolConnectionsMax: Int = 20, readinessTimeout: Duration = .seconds(2), connectTimeout: Duration = .seconds(5),
+        metricsToken: String? = nil, requestReadTimeout: Duration = .seconds(30)
     ) {
         self.host = host
         self.port = port
@@ -29,6 +37,8 @@ public struct AppConfiguration: Sendable {
         self.poolConnectionsMax = poolConnectionsMax
         self.readinessTimeout = readinessTimeout
         self.connectTimeout = connectTimeout
+        self.metricsToken = metricsToken
+        self.requestReadTimeout = requestReadTimeout
     }
 }
 
@@ -38,12 +48,19 @@ public struct AppDependencies: Sendable {
     public let migrator: Migrator
     public let metrics: PrometheusCollectorRegistry
     public let readinessTimeout: Duration
+    public let metricsToken: String?
+    public let requestReadTimeout: Duration
 
-    public init(database: Database, migrator: Migrator, metrics: PrometheusCollectorRegistry, readinessTimeout: Duration) {
+    public init(
+        database: Database, migrator: Migrator, metrics: PrometheusCollectorRegistry, readinessTimeout: Duration, metricsToken: String?,
+        requestReadTimeout: Duration
+    ) {
         self.database = database
         self.migrator = migrator
         self.metrics = metrics
         self.readinessTimeout = readinessTimeout
+        self.metricsToken = metricsToken
+        self.requestReadTimeout = requestReadTimeout
     }
 
     /// Builds the pool (not yet running: it is a service to run) and a private metrics registry.
@@ -59,7 +76,8 @@ public struct AppDependencies: Sendable {
             metricsFactory: PrometheusMetricsFactory(registry: registry))
         return AppDependencies(
             database: database, migrator: try Migrator.load(directory: configuration.schemaDirectory), metrics: registry,
-            readinessTimeout: configuration.readinessTimeout)
+            readinessTimeout: configuration.readinessTimeout, metricsToken: configuration.metricsToken,
+            requestReadTimeout: configuration.requestReadTimeout)
     }
 }
 
@@ -72,9 +90,10 @@ public func buildRouter(_ dependencies: AppDependencies) throws -> Router<AppReq
     HealthController(
         database: dependencies.database, migrator: dependencies.migrator, readinessTimeout: dependencies.readinessTimeout
     ).register(on: router)
-    TenancyController(database: dependencies.database).register(on: router)
-    InventoryController(database: dependencies.database).register(on: router)
-    MetaController(registry: dependencies.metrics, openAPIDocument: try MetaController.loadOpenAPIDocument())
+    TenancyController(database: dependencies.database, bodyTimeout: dependencies.requestReadTimeout).register(on: router)
+    InventoryController(database: dependencies.database, bodyTimeout: dependencies.requestReadTimeout).register(on: router)
+    MetaController(
+        registry: dependencies.metrics, openAPIDocument: try MetaController.loadOpenAPIDocument(), metricsToken: dependencies.metricsToken)
         .register(on: router)
     router.add(middleware: MethodNotAllowedMiddleware(router.routes))
     return router
@@ -89,6 +108,7 @@ public func buildApplication(
     let dependencies = try AppDependencies.make(configuration, logger: logger)
     return Application(
         router: try buildRouter(dependencies),
+        server: .http1(configuration: .init(idleTimeout: .nanoseconds(configuration.requestReadTimeout.nanoseconds))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "OrgMatrix"),
         services: [dependencies.database.client],
         onServerRunning: onServerRunning,

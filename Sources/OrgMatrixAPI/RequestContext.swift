@@ -12,6 +12,18 @@ public struct AppRequestContext: RequestContext {
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        // Hummingbird numbers requests from one counter; a random id tells a caller nothing of
+        // how many requests others made.
+        logger[metadataKey: "hb.request.id"] = .string(Self.randomRequestID())
+    }
+
+    /// 128 bits from the system's cryptographic generator, as 32 hex digits.
+    static func randomRequestID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return [generator.next(), generator.next()].map { (value: UInt64) in
+            let digits = String(value, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }.joined()
     }
 
     /// Largest request body accepted, in bytes (1 MiB): documents are small, bulk goes through
@@ -51,20 +63,42 @@ struct BearerAuthMiddleware: RouterMiddleware {
 
 /// Collects the body, up to the limit, without judging it: authorization comes before
 /// validation, so a body's size, type and shape are answered for only once the caller may act.
+/// A body that has not arrived within `timeout` is answered 408 and the connection's claim
+/// on the server ends.
 public struct CollectBodyMiddleware: RouterMiddleware {
-    public init() {}
+    let timeout: Duration
+
+    public init(timeout: Duration = .seconds(30)) { self.timeout = timeout }
 
     public func handle(
         _ request: Request, context: AppRequestContext, next: (Request, AppRequestContext) async throws -> Response
     ) async throws -> Response {
         var context = context
-        var request = request
-        do {
-            let buffer = try await request.collectBody(upTo: context.maxUploadSize)
-            context.body = buffer.readableBytes == 0 ? .empty : .bytes(Array(buffer.readableBytesView))
-        } catch {
-            context.body = .tooLarge
+        let limit = context.maxUploadSize
+        let (collected, body) = try await withThrowingTaskGroup(of: (CollectedBody, Request)?.self) { group in
+            group.addTask {
+                var request = request
+                do {
+                    let buffer = try await request.collectBody(upTo: limit)
+                    return (buffer.readableBytes == 0 ? .empty : .bytes(Array(buffer.readableBytesView)), request)
+                } catch is CancellationError {
+                    return nil
+                } catch {
+                    return (.tooLarge, request)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            guard let first else {
+                throw APIError(.requestTimeout, detail: "The request body did not arrive within \(timeout).")
+            }
+            return first
         }
-        return try await next(request, context)
+        context.body = collected
+        return try await next(body, context)
     }
 }

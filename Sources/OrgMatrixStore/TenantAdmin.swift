@@ -19,6 +19,12 @@ public struct TenantAdmin: Sendable {
         public let changes: [TenantChange]
         /// Keys of the principals created now, by principal name; shown once, stored only hashed.
         public let keys: [String: String]
+        /// Whether the changes were carried out (false for a dry run, or a plan only shown).
+        public let applied: Bool
+
+        public init(tenantID: TenantID, changes: [TenantChange], keys: [String: String], applied: Bool) {
+            (self.tenantID, self.changes, self.keys, self.applied) = (tenantID, changes, keys, applied)
+        }
     }
 
     /// Plans (and unless `dryRun`, applies) the changes; a second apply of the same file changes nothing.
@@ -40,7 +46,7 @@ public struct TenantAdmin: Sendable {
             let existing = try await snapshot(code: definition.code, connection: connection)
             let changes = try TenantPlanner.plan(current: existing?.1, desired: definition, now: now)
             let tenantID = existing?.0 ?? TenantID(UUID())
-            guard !dryRun, !changes.isEmpty else { return Outcome(tenantID: tenantID, changes: changes, keys: [:]) }
+            guard !dryRun, !changes.isEmpty else { return Outcome(tenantID: tenantID, changes: changes, keys: [:], applied: !dryRun) }
             var keys: [String: String] = [:]
             var orgIDs = try await orgIDs(tenantID, connection: connection)
             for change in changes {
@@ -98,7 +104,7 @@ public struct TenantAdmin: Sendable {
                 VALUES (\(tenantID.rawValue), 'cli:tenant-apply', \(headquarters), 'tenant.apply', \(definition.code.rawValue),
                     jsonb_build_object('changes', \(summary)))
                 """, logger: logger)
-            return Outcome(tenantID: tenantID, changes: changes, keys: keys)
+            return Outcome(tenantID: tenantID, changes: changes, keys: keys, applied: true)
         }
     }
 

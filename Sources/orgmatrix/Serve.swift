@@ -19,6 +19,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Pooled database connections at most.")
     var poolConnectionsMax: Int = 20
 
+    /// From the environment only, so the token never shows in a process listing.
+    private var metricsToken: String? { ProcessInfo.processInfo.environment["ORGMATRIX_METRICS_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } }
+
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
         guard (1...1000).contains(poolConnectionsMax) else { throw ValidationError("--pool-connections-max must be 1–1000") }
@@ -28,10 +31,12 @@ struct Serve: AsyncParsableCommand {
         try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
         let logger = Logger(label: "orgmatrix")
         let url = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
-        logger.info("starting", metadata: ["database": "\(url)", "host": "\(host)", "port": "\(port)"])
+        logger.info(
+            "starting",
+            metadata: ["database": "\(url)", "host": "\(host)", "port": "\(port)", "metrics": "\(metricsToken == nil ? "off" : "token")"])
         let configuration = AppConfiguration(
             host: host, port: port, databaseURL: url, schemaDirectory: database.schemaDir,
-            poolConnectionsMax: poolConnectionsMax)
+            poolConnectionsMax: poolConnectionsMax, metricsToken: metricsToken)
         try await buildApplication(configuration, logger: logger).runService()
     }
 }

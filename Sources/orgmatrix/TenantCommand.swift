@@ -16,6 +16,10 @@ struct TenantCommand: AsyncParsableCommand {
 
         @Argument(help: "The tenant file, e.g. Tenants/dairy.yaml.") var file: String
         @Flag(help: "Print the plan and change nothing.") var dryRun = false
+        @Flag(
+            help: "Create the tenant if it does not exist yet; if it does, only show how it differs from the file (what ops/run does, so that a restart never undoes the operators' changes)."
+        )
+        var ifNew = false
         @Option(help: "Add the keys of newly created principals to this JSON file, {\"principal name\": \"key\"} (mode 0600).")
         var keysOut: String?
         @OptionGroup var database: DatabaseOptions
@@ -40,6 +44,12 @@ struct TenantCommand: AsyncParsableCommand {
             do {
                 outcome = try await Settings.withClient(url, logger: logger) { client in
                     let admin = TenantAdmin(client: client, logger: logger)
+                    if ifNew, !dryRun {
+                        let plan = try await admin.apply(definition, dryRun: true)
+                        if !plan.changes.contains(where: \.createsTenant) {
+                            return TenantAdmin.Outcome(tenantID: plan.tenantID, changes: plan.changes, keys: [:], applied: false)
+                        }
+                    }
                     // A new principal's key exists only in this run's output: refuse to lose it.
                     if !dryRun, keysOut == nil,
                         try await admin.apply(definition, dryRun: true).changes.contains(where: \.createsPrincipal)
@@ -54,6 +64,14 @@ struct TenantCommand: AsyncParsableCommand {
             } catch let error as UnusableInput {
                 FileHandle.standardError.write(Data("orgmatrix: \(error)\n".utf8))
                 throw ExitCode(2)
+            }
+            if ifNew, !outcome.applied {
+                print("tenant \(definition.code) exists; not re-applied (--if-new).")
+                if !outcome.changes.isEmpty {
+                    print("it differs from \(file) in \(outcome.changes.count) ways; `orgmatrix tenant apply \(file)` would:")
+                    for change in outcome.changes { print("  \(change)") }
+                }
+                return
             }
             if outcome.changes.isEmpty {
                 print("tenant \(definition.code) is up to date (\(definition.orgs.count) orgs, \(definition.relations.count) relations, "
@@ -78,5 +96,9 @@ struct TenantCommand: AsyncParsableCommand {
 extension TenantChange {
     var createsPrincipal: Bool {
         if case .createPrincipal = self { true } else { false }
+    }
+
+    var createsTenant: Bool {
+        if case .createTenant = self { true } else { false }
     }
 }

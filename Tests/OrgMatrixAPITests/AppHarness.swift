@@ -7,6 +7,9 @@ import OrgMatrixAPI
 import OrgMatrixStore
 import OrgMatrixTestSupport
 
+/// The scrape token the test servers' `/metrics` asks for.
+let metricsToken = "test-scrape-token"
+
 /// Builds the real router against `databaseURL`, optionally with extra routes that exercise
 /// cross-cutting behaviour (slow handlers, JSON decoding) no production route offers yet.
 func makeApp(
@@ -18,7 +21,7 @@ func makeApp(
 ) throws -> some ApplicationProtocol {
     let configuration = AppConfiguration(
         port: port, databaseURL: databaseURL, schemaDirectory: TestEnvironment.schemaDirectory,
-        poolConnectionsMax: 4, readinessTimeout: readinessTimeout, connectTimeout: .seconds(1))
+        poolConnectionsMax: 4, readinessTimeout: readinessTimeout, connectTimeout: .seconds(1), metricsToken: metricsToken)
     let dependencies = try AppDependencies.make(configuration, logger: testLogger)
     let router = try buildRouter(dependencies)
     extraRoutes(router)

@@ -391,7 +391,7 @@ import Testing
                 return try await group.reduce(into: [(String, HTTPResponse.Status)]()) { $0.append($1) }
             }
             #expect(statuses.allSatisfy { $0.1 == .ok || ($0.0 == "sale" && $0.1 == .created) }, "\(statuses)")
-            let metrics = try await api.get("/metrics", key: nil).text
+            let metrics = try await api.get("/metrics", key: metricsToken).text
             let retried = metrics.split(separator: "\n").first { $0.hasPrefix("orgmatrix_db_transaction_retries_total ") }
             #expect(retried.flatMap { Double($0.split(separator: " ").last!) } == 0, "\(retried ?? "no retries counter")")
             // 1,000 − 8 transfers × 10 − 16 sales × 5 = 840 of each; the last four transfers are on the road.

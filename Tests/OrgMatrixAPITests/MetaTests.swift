@@ -13,7 +13,7 @@ import Testing
                 for _ in 0..<3 { try await client.execute(uri: "/healthz", method: .get) { _ in } }
                 try await client.execute(uri: "/readyz", method: .get) { _ in }
                 try await client.execute(uri: "/nowhere", method: .get) { _ in }
-                try await client.execute(uri: "/metrics", method: .get) { response in
+                try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer \(metricsToken)"]) { response in
                     #expect(response.status == .ok)
                     #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
                     let text = String(buffer: response.body)
@@ -25,6 +25,47 @@ import Testing
                     #expect(text.contains("orgmatrix_db_transaction_duration_seconds_count 1"))
                     #expect(text.contains("orgmatrix_db_transactions_in_flight 0"))
                 }
+            }
+        }
+    }
+}
+
+@Suite struct ExposureTests {
+    @Test func metricsAnswerOnlyToTheScrapeToken() async throws {
+        try await ThrowawayDatabase.with { database in
+            try await makeApp(databaseURL: database.appURL).test(.router) { client in
+                for headers: HTTPFields in [[:], [.authorization: "Bearer wrong"], [.authorization: "Bearer \(metricsToken)x"]] {
+                    try await client.execute(uri: "/metrics", method: .get, headers: headers) { response in
+                        #expect(response.status == .unauthorized)
+                        #expect(!String(buffer: response.body).contains("orgmatrix_http_requests_total"))
+                    }
+                }
+            }
+            let configuration = AppConfiguration(
+                port: 0, databaseURL: database.appURL, schemaDirectory: TestEnvironment.schemaDirectory, poolConnectionsMax: 2)
+            let router = try buildRouter(try AppDependencies.make(configuration, logger: testLogger))
+            try await Application(router: router).test(.router) { client in
+                try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer anything"]) { response in
+                    #expect(response.status == .notFound)
+                }
+            }
+        }
+    }
+
+    @Test func requestIDsAreRandomNotACounter() async throws {
+        try await ThrowawayDatabase.with { database in
+            try await makeApp(databaseURL: database.appURL).test(.router) { client in
+                var ids: [String] = []
+                for _ in 0..<20 {
+                    try await client.execute(uri: "/healthz", method: .get) { response in
+                        ids.append(response.headers[HTTPField.Name("X-Request-Id")!] ?? "")
+                    }
+                }
+                #expect(Set(ids).count == 20)
+                #expect(ids.allSatisfy { $0.count == 32 && $0.allSatisfy(\.isHexDigit) })
+                // Hummingbird's ids share a per-process prefix and count up; these share no prefix.
+                let prefixes = Set(ids.map { $0.prefix(8) })
+                #expect(prefixes.count > 15, "\(ids)")
             }
         }
     }

@@ -19,6 +19,41 @@ import Testing
         """
     }
 
+    /// What ops/run does: the first run creates the tenant; a later run with a file that would
+    /// revoke a principal only shows it and changes nothing.
+    @Test func ifNewCreatesATenantOnceAndAfterwardsOnlyShowsTheDrift() async throws {
+        let environment = try await SharedDatabase.environment()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tenant-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let code = "t-" + UUID().uuidString.prefix(12).lowercased()
+        let file = directory.appendingPathComponent("t.yaml").path
+        let keys = directory.appendingPathComponent("keys.json").path
+        try yaml(code: code).write(toFile: file, atomically: true, encoding: .utf8)
+        let arguments = ["tenant", "apply", file, "--if-new", "--keys-out", keys, "--database-url", environment.ownerURLText]
+        let first = try runProcess(TestEnvironment.orgmatrixExecutable, arguments)
+        #expect(first.status == 0, "\(first.standardError)")
+        #expect(first.text.contains("applied to tenant"), "\(first.text)")
+
+        // The operator's principal is not in the file: a plain apply would revoke it.
+        try yaml(code: code).replacingOccurrences(of: "  - {name: \"wh-operator\", org: \"WH-1\", role: \"org_operator\"}\n", with: "")
+            .replacingOccurrences(of: "  - {name: \"wh-operator\", org: \"WH-1\", role: \"org_operator\"}", with: "")
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let second = try runProcess(TestEnvironment.orgmatrixExecutable, arguments)
+        #expect(second.status == 0, "\(second.standardError)")
+        #expect(second.text.contains("exists; not re-applied"), "\(second.text)")
+        #expect(second.text.contains("wh-operator"), "\(second.text)")
+        let revoked = try await withConnection(environment.ownerURL) { connection in
+            try await connection.query(
+                """
+                SELECT count(*)::int FROM principals p JOIN tenants t ON t.tenant_id = p.tenant_id
+                WHERE t.code = \(code) AND p.revoked_at IS NOT NULL
+                """, logger: testLogger
+            ).collect().first!.decode(Int.self)
+        }
+        #expect(revoked == 0)
+    }
+
     @Test func applyCreatesThenReportsUpToDateAndWritesKeysOnce() async throws {
         let environment = try await SharedDatabase.environment()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tenant-\(UUID().uuidString)")

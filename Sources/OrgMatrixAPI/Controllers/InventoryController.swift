@@ -10,9 +10,10 @@ import SMCrypto
 /// `Idempotency-Key`; each runs in one sandboxed transaction, so a failed posting changes nothing.
 struct InventoryController {
     let database: Database
+    let bodyTimeout: Duration
 
     func register(on router: Router<AppRequestContext>) {
-        let v1 = router.group("v1").add(middleware: BearerAuthMiddleware()).add(middleware: CollectBodyMiddleware())
+        let v1 = router.group("v1").add(middleware: BearerAuthMiddleware()).add(middleware: CollectBodyMiddleware(timeout: bodyTimeout))
         v1.get("items") { request, context in
             try await database.sandbox(context) { sandbox in
                 let limit = try pageLimit(request)

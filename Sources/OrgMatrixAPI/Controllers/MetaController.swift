@@ -6,10 +6,18 @@ import Prometheus
 struct MetaController {
     let registry: PrometheusCollectorRegistry
     let openAPIDocument: ByteBuffer
+    let metricsToken: String?
 
     func register(on router: Router<AppRequestContext>) {
-        router.get("metrics") { _, _ in
-            Response(
+        router.get("metrics") { request, _ in
+            guard let metricsToken else {
+                throw APIError(.notFound, detail: "Metrics are off: start the server with ORGMATRIX_METRICS_TOKEN to scrape them.")
+            }
+            let presented = request.headers[.authorization].map { Array($0.utf8) } ?? []
+            guard constantTimeEqual(presented, Array("Bearer \(metricsToken)".utf8)) else {
+                throw APIError(.unauthenticated, detail: "Send the scrape token as `Authorization: Bearer <token>`.")
+            }
+            return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer()))
@@ -27,4 +35,12 @@ struct MetaController {
         }
         return ByteBuffer(bytes: Array(try Data(contentsOf: url)))
     }
+}
+
+/// Equality whose time depends on the lengths only, so a token cannot be guessed byte by byte.
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count == b.count else { return false }
+    var difference: UInt8 = 0
+    for (x, y) in zip(a, b) { difference |= x ^ y }
+    return difference == 0
 }

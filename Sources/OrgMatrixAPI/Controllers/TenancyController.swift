@@ -8,9 +8,10 @@ import OrgMatrixStore
 /// row-level security, not only these checks, decides what a key sees and writes.
 struct TenancyController {
     let database: Database
+    let bodyTimeout: Duration
 
     func register(on router: Router<AppRequestContext>) {
-        let v1 = router.group("v1").add(middleware: BearerAuthMiddleware()).add(middleware: CollectBodyMiddleware())
+        let v1 = router.group("v1").add(middleware: BearerAuthMiddleware()).add(middleware: CollectBodyMiddleware(timeout: bodyTimeout))
         v1.get("me") { request, context in try await database.sandbox(context) { try await me($0) } }
         v1.get("orgs") { request, context in try await database.sandbox(context) { try await listOrgs(request, $0) } }
         v1.post("orgs") { request, context in
