@@ -82,6 +82,9 @@ extension Database {
             StoreError(.invalid, "The posting would push a stored total (a balance's quantity or value) past 2^63 − 1.", field: "lines")
         case "22021", "22P05":
             StoreError(.invalid, "Text must be UTF-8 without NUL characters.", field: "body")
+        case "23505":
+            // Two requests raced to create the same thing; the loser's check passed before the winner committed.
+            StoreError(.conflict, "That exists already (a concurrent request created it first).")
         case "23514", "22001", "22008", "22007":
             StoreError(.invalid, "A value is outside what the database accepts for it.", field: "body")
         default:

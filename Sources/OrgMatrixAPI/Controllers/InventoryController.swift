@@ -17,7 +17,7 @@ struct InventoryController {
         v1.get("items") { request, context in
             try await database.sandbox(context) { sandbox in
                 let limit = try pageLimit(request)
-                let items = try await sandbox.items(after: try request.query("cursor"), limit: limit)
+                let items = try await sandbox.items(after: try itemCodeQuery(request, "cursor"), limit: limit)
                 return ListView(items: items.map(ItemBody.init), nextCursor: items.count == limit ? items.last?.code : nil)
             }
         }
@@ -30,7 +30,7 @@ struct InventoryController {
         v1.get("stock") { request, context in
             try await database.sandbox(context) { sandbox in
                 let org = try request.query("org")
-                let item = try request.query("item")
+                let item = try itemCodeQuery(request, "item")
                 let limit = try pageLimit(request)
                 let cursor = try request.query("cursor").map { text throws -> BalanceCursor in
                     guard let cursor = BalanceCursor(text) else {
@@ -149,7 +149,7 @@ struct BalanceCursor: Sendable {
 
     init?(_ text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, (try? OrgCode(String(parts[0]))) != nil, parts[1].wholeMatch(of: /[A-Z0-9][A-Z0-9-]{1,39}/) != nil else {
+        guard parts.count == 2, (try? OrgCode(String(parts[0]))) != nil, isItemCode(String(parts[1])) else {
             return nil
         }
         (orgCode, itemCode) = (String(parts[0]), String(parts[1]))

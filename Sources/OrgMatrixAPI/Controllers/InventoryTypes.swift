@@ -91,7 +91,7 @@ struct ItemBody: Codable, ResponseEncodable, Sendable {
         func check(_ condition: Bool, _ field: String, _ reason: String) throws {
             if !condition { throw MatrixProblem(field: field, reason: reason) }
         }
-        try check(code.wholeMatch(of: /[A-Z0-9][A-Z0-9-]{1,39}/) != nil, "code", "must be 2–40 upper-case letters, digits or dashes")
+        try check(isItemCode(code), "code", "must be 2–40 upper-case letters, digits or dashes")
         try check((1...200).contains(name.count), "name", "must be 1–200 characters")
         try check((1...10).contains(baseUnit.count), "baseUnit", "must be 1–10 characters")
         try check([1, 10, 100, 1000, 10000, 100_000, 1_000_000].contains(quantityScale), "quantityScale", "must be a power of ten, 1–1000000")
@@ -309,5 +309,16 @@ struct TransferView: Encodable, ResponseEncodable, Sendable {
             sender: .init(internalSaleFen: settled, receivableFen: settled),
             receiver: .init(
                 internalPurchaseFen: settled, payableFen: settled, landedValueFen: landed.count == transfer.lines.count ? landed.reduce(0, +) : nil))
+    }
+}
+
+/// An item code: 2–40 upper-case letters, digits or dashes, not starting with a dash.
+func isItemCode(_ text: String) -> Bool { text.wholeMatch(of: /[A-Z0-9][A-Z0-9-]{1,39}/) != nil }
+
+/// Query parameter `name` as an item code, or 422 naming it.
+func itemCodeQuery(_ request: Request, _ name: String) throws -> String? {
+    try request.query(name).map { text in
+        guard isItemCode(text) else { throw APIError(.invalidField, detail: "\(name) must be an item code.", field: name) }
+        return text
     }
 }

@@ -93,8 +93,8 @@ struct TenancyController {
 
     private func listOrgs(_ request: Request, _ sandbox: Sandbox) async throws -> ListView<OrgView> {
         let limit = try pageLimit(request)
-        let cursor = try request.query("cursor")
-        let records = try await sandbox.orgs(after: cursor, limit: limit)
+        let cursor = try request.query("cursor").map { try OrgCode($0, field: "cursor") }
+        let records = try await sandbox.orgs(after: cursor?.rawValue, limit: limit)
         return ListView(items: records.map(OrgView.init), nextCursor: records.count == limit ? records.last?.org.code.rawValue : nil)
     }
 
