@@ -52,7 +52,8 @@ import Testing
         return try await withConnection(environment.appURL) { connection in
             try await connection.query("BEGIN", logger: testLogger)
             let begun = try await connection.query(
-                "SELECT principal_id FROM app_begin(\(fixture.code.rawValue), \(hash(fixture.key(principal))))", logger: testLogger
+                "SELECT principal_id FROM app_begin(\(fixture.code.rawValue), \(hash(fixture.key(principal))))",
+                logger: testLogger
             ).collect()
             #expect(begun.count == 1, "\(principal) has a context")
             do {
@@ -83,32 +84,41 @@ import Testing
         let orgB = ids.orgs["WH-B"]!
         // b-integration posts at WH-B too: b-operator must not store a response it would replay.
         for victim in ["b-integration", "hq-admin"] {
-            let forged = try await refused(fixture, "b-operator", [
-                """
-                INSERT INTO idempotency_keys (tenant_id, principal_id, idempotency_key, org_id, request_hash, response_status, response_body)
-                VALUES (\(tenant), \(ids.principals[victim]!), 'planted', \(orgB), 'h', 201, '{"id":1}')
-                """
-            ])
+            let forged = try await refused(
+                fixture, "b-operator",
+                [
+                    """
+                    INSERT INTO idempotency_keys (tenant_id, principal_id, idempotency_key, org_id, request_hash, response_status, response_body)
+                    VALUES (\(tenant), \(ids.principals[victim]!), 'planted', \(orgB), 'h', 201, '{"id":1}')
+                    """
+                ])
             #expect(forged, "a record under \(victim)")
         }
-        let backdated = try await refused(fixture, "b-operator", [
-            """
-            INSERT INTO idempotency_keys (tenant_id, principal_id, idempotency_key, org_id, request_hash, response_status, response_body,
-                created_at)
-            VALUES (\(tenant), \(ids.principals["b-operator"]!), 'backdated', \(orgB), 'h', 201, '{}', '2001-01-01T00:00:00Z')
-            """
-        ])
+        let backdated = try await refused(
+            fixture, "b-operator",
+            [
+                """
+                INSERT INTO idempotency_keys (tenant_id, principal_id, idempotency_key, org_id, request_hash, response_status, response_body,
+                    created_at)
+                VALUES (\(tenant), \(ids.principals["b-operator"]!), 'backdated', \(orgB), 'h', 201, '{}', '2001-01-01T00:00:00Z')
+                """
+            ])
         if !backdated {
             let createdAt = try await ownerRow(
-                "SELECT created_at FROM idempotency_keys WHERE tenant_id = \(tenant) AND idempotency_key = 'backdated'")?.decode(Date.self)
-            #expect(createdAt.map { abs($0.timeIntervalSinceNow) < 600 } == true, "created_at is the database's: \(String(describing: createdAt))")
+                "SELECT created_at FROM idempotency_keys WHERE tenant_id = \(tenant) AND idempotency_key = 'backdated'")?.decode(
+                    Date.self)
+            #expect(
+                createdAt.map { abs($0.timeIntervalSinceNow) < 600 } == true,
+                "created_at is the database's: \(String(describing: createdAt))")
         }
-        let honest = try await refused(fixture, "b-operator", [
-            """
-            INSERT INTO idempotency_keys (tenant_id, principal_id, idempotency_key, org_id, request_hash, response_status, response_body)
-            VALUES (\(tenant), \(ids.principals["b-operator"]!), 'mine', \(orgB), 'h', 201, '{}')
-            """
-        ])
+        let honest = try await refused(
+            fixture, "b-operator",
+            [
+                """
+                INSERT INTO idempotency_keys (tenant_id, principal_id, idempotency_key, org_id, request_hash, response_status, response_body)
+                VALUES (\(tenant), \(ids.principals["b-operator"]!), 'mine', \(orgB), 'h', 201, '{}')
+                """
+            ])
         #expect(!honest)
         let stored = try await ownerRow(
             "SELECT count(*)::int FROM idempotency_keys WHERE tenant_id = \(tenant)")?.decode(Int.self)
@@ -126,18 +136,22 @@ import Testing
         let before = try await fixture.rowCounts()
         // HQ writes a key for a warehouse operator straight into the table: it could then act as them.
         let planted = APIKey.generate(tenant: fixture.code)
-        let direct = try await refused(fixture, "hq-admin", [
-            """
-            INSERT INTO api_keys (tenant_id, principal_id, org_id, key_hash)
-            VALUES (\(tenant), \(ids.principals["b-operator"]!), \(ids.orgs["WH-B"]!), \(ByteBuffer(bytes: planted.hash)))
-            """
-        ])
+        let direct = try await refused(
+            fixture, "hq-admin",
+            [
+                """
+                INSERT INTO api_keys (tenant_id, principal_id, org_id, key_hash)
+                VALUES (\(tenant), \(ids.principals["b-operator"]!), \(ids.orgs["WH-B"]!), \(ByteBuffer(bytes: planted.hash)))
+                """
+            ])
         #expect(direct)
         #expect(try await fixture.rowCounts() == before)
         let environment = try await SharedDatabase.environment()
         let plantedWorks = try await withConnection(environment.appURL) { connection in
-            try await connection.query("SELECT 1 FROM app_begin(\(fixture.code.rawValue), \(hash(planted.text)))", logger: testLogger)
-                .collect().count == 1
+            try await connection.query(
+                "SELECT 1 FROM app_begin(\(fixture.code.rawValue), \(hash(planted.text)))", logger: testLogger
+            )
+            .collect().count == 1
         }
         #expect(!plantedWorks)
 
@@ -149,21 +163,28 @@ import Testing
         ]
         for (caller, holder) in attempts {
             let key = APIKey.generate(tenant: fixture.code)
-            let issued = try await refused(fixture, caller, [
-                "SELECT app_issue_api_key(\(holder), \(ByteBuffer(bytes: key.hash)), 'req-1')"
-            ])
+            let issued = try await refused(
+                fixture, caller,
+                [
+                    "SELECT app_issue_api_key(\(holder), \(ByteBuffer(bytes: key.hash)), 'req-1')"
+                ])
             #expect(issued, "\(caller) issues a key for principal \(holder)")
         }
         #expect(try await fixture.rowCounts() == before)
 
         // HQ issues one properly: the key works, and the audit log names HQ and the holder.
         let key = APIKey.generate(tenant: fixture.code)
-        #expect(try await !refused(fixture, "hq-admin", [
-            "SELECT app_issue_api_key(\(ids.principals["b-operator"]!), \(ByteBuffer(bytes: key.hash)), 'req-issue')"
-        ]))
+        #expect(
+            try await !refused(
+                fixture, "hq-admin",
+                [
+                    "SELECT app_issue_api_key(\(ids.principals["b-operator"]!), \(ByteBuffer(bytes: key.hash)), 'req-issue')"
+                ]))
         let holder = try await withConnection(environment.appURL) { connection in
-            try await connection.query("SELECT principal_name FROM app_begin(\(fixture.code.rawValue), \(hash(key.text)))", logger: testLogger)
-                .collect().first?.decode(String.self)
+            try await connection.query(
+                "SELECT principal_name FROM app_begin(\(fixture.code.rawValue), \(hash(key.text)))", logger: testLogger
+            )
+            .collect().first?.decode(String.self)
         }
         #expect(holder == "b-operator")
         let audit = try await ownerRow(
@@ -184,9 +205,12 @@ import Testing
                 logger: testLogger)
         }
         let revokedKey = APIKey.generate(tenant: fixture.code)
-        #expect(try await refused(fixture, "hq-admin", [
-            "SELECT app_issue_api_key(\(ids.principals["c-operator"]!), \(ByteBuffer(bytes: revokedKey.hash)), 'req-2')"
-        ]))
+        #expect(
+            try await refused(
+                fixture, "hq-admin",
+                [
+                    "SELECT app_issue_api_key(\(ids.principals["c-operator"]!), \(ByteBuffer(bytes: revokedKey.hash)), 'req-2')"
+                ]))
     }
 
     // MARK: (c) postings
@@ -245,9 +269,12 @@ import Testing
             }
         }
         // An id of the sequence's future, claimed with OVERRIDING SYSTEM VALUE, is not the writer's either.
-        #expect(try await refused(fixture, "b-operator", [
-            "INSERT INTO purchase_receipts (receipt_id, tenant_id, org_id, supplier, principal_id) OVERRIDING SYSTEM VALUE VALUES (900000000, \(tenant), \(orgB), 's', \(me))"
-        ]))
+        #expect(
+            try await refused(
+                fixture, "b-operator",
+                [
+                    "INSERT INTO purchase_receipts (receipt_id, tenant_id, org_id, supplier, principal_id) OVERRIDING SYSTEM VALUE VALUES (900000000, \(tenant), \(orgB), 's', \(me))"
+                ]))
         // The honest postings still go through.
         #expect(try await !refused(fixture, "b-operator", [receipt(me), move(me), count(me)]))
         let stored = try await ownerRow(
@@ -277,21 +304,30 @@ import Testing
         }
         // NORTH settles WH-A's sales (the fixture's settles_for, purpose sales); HQ and WH-B do not.
         for code in ["HQ", "WH-B", "QA"] {
-            #expect(try await refused(fixture, "a-operator", [sale(settledBy: ids.orgs[code]!, principal: me, customer: "c")]), "settled by \(code)")
+            #expect(
+                try await refused(fixture, "a-operator", [sale(settledBy: ids.orgs[code]!, principal: me, customer: "c")]),
+                "settled by \(code)")
         }
-        #expect(try await refused(fixture, "a-operator", [sale(settledBy: ids.orgs["NORTH"]!, principal: ids.principals["hq-admin"]!, customer: "c")]))
-        let backdated = try await refused(fixture, "a-operator", [
-            """
-            INSERT INTO sales_issues (tenant_id, org_id, settlement_org_id, customer, principal_id, posted_at)
-            VALUES (\(tenant), \(orgA), \(ids.orgs["NORTH"]!), 'backdated', \(me), '2001-01-01T00:00:00Z')
-            """
-        ])
+        #expect(
+            try await refused(
+                fixture, "a-operator",
+                [sale(settledBy: ids.orgs["NORTH"]!, principal: ids.principals["hq-admin"]!, customer: "c")]))
+        let backdated = try await refused(
+            fixture, "a-operator",
+            [
+                """
+                INSERT INTO sales_issues (tenant_id, org_id, settlement_org_id, customer, principal_id, posted_at)
+                VALUES (\(tenant), \(orgA), \(ids.orgs["NORTH"]!), 'backdated', \(me), '2001-01-01T00:00:00Z')
+                """
+            ])
         if !backdated {
             let recent = try await ownerRow(
-                "SELECT posted_at > now() - interval '1 day' FROM sales_issues WHERE tenant_id = \(tenant) AND customer = 'backdated'")?.decode(Bool.self)
+                "SELECT posted_at > now() - interval '1 day' FROM sales_issues WHERE tenant_id = \(tenant) AND customer = 'backdated'"
+            )?.decode(Bool.self)
             #expect(recent == true)
         }
-        #expect(try await !refused(fixture, "a-operator", [sale(settledBy: ids.orgs["NORTH"]!, principal: me, customer: "honest")]))
+        #expect(
+            try await !refused(fixture, "a-operator", [sale(settledBy: ids.orgs["NORTH"]!, principal: me, customer: "honest")]))
         // Once the relation has ended, NORTH no longer settles for WH-A.
         let environment = try await SharedDatabase.environment()
         try await withConnection(environment.ownerURL) { connection in
@@ -303,7 +339,8 @@ import Testing
         }
         #expect(try await refused(fixture, "a-operator", [sale(settledBy: ids.orgs["NORTH"]!, principal: me, customer: "late")]))
         let stored = try await ownerRow(
-            "SELECT count(*)::int, min(customer) FROM sales_issues WHERE tenant_id = \(tenant) AND customer <> 'backdated'")?.decode((Int, String?).self)
+            "SELECT count(*)::int, min(customer) FROM sales_issues WHERE tenant_id = \(tenant) AND customer <> 'backdated'")?
+            .decode((Int, String?).self)
         #expect(stored?.0 == 1)
         #expect(stored?.1 == "honest")
     }
@@ -349,33 +386,45 @@ import Testing
         let me = ids.principals["b-operator"]!
         let orgB = ids.orgs["WH-B"]!
         // Another principal's id: refused.
-        #expect(try await refused(fixture, "b-operator", [
-            "INSERT INTO audit_events (tenant_id, principal_id, actor, org_id, action, subject) VALUES (\(tenant), \(ids.principals["hq-admin"]!), 'hq-admin', \(orgB), 'forged.as', 'x')"
-        ]))
+        #expect(
+            try await refused(
+                fixture, "b-operator",
+                [
+                    "INSERT INTO audit_events (tenant_id, principal_id, actor, org_id, action, subject) VALUES (\(tenant), \(ids.principals["hq-admin"]!), 'hq-admin', \(orgB), 'forged.as', 'x')"
+                ]))
         // Its own id with another's name: the stored actor is its own name.
-        let named = try await refused(fixture, "b-operator", [
-            "INSERT INTO audit_events (tenant_id, principal_id, actor, org_id, action, subject) VALUES (\(tenant), \(me), 'hq-admin', \(orgB), 'forged.name', 'x')"
-        ])
+        let named = try await refused(
+            fixture, "b-operator",
+            [
+                "INSERT INTO audit_events (tenant_id, principal_id, actor, org_id, action, subject) VALUES (\(tenant), \(me), 'hq-admin', \(orgB), 'forged.name', 'x')"
+            ])
         if !named {
             let actor = try await ownerRow(
                 "SELECT actor FROM audit_events WHERE tenant_id = \(tenant) AND action = 'forged.name'")?.decode(String.self)
             #expect(actor == "b-operator")
         }
         // Another time: refused, or the database's.
-        let dated = try await refused(fixture, "b-operator", [
-            "INSERT INTO audit_events (tenant_id, principal_id, actor, org_id, action, subject, occurred_at) VALUES (\(tenant), \(me), 'b-operator', \(orgB), 'forged.time', 'x', '2001-01-01T00:00:00Z')"
-        ])
+        let dated = try await refused(
+            fixture, "b-operator",
+            [
+                "INSERT INTO audit_events (tenant_id, principal_id, actor, org_id, action, subject, occurred_at) VALUES (\(tenant), \(me), 'b-operator', \(orgB), 'forged.time', 'x', '2001-01-01T00:00:00Z')"
+            ])
         if !dated {
             let recent = try await ownerRow(
-                "SELECT occurred_at > now() - interval '1 day' FROM audit_events WHERE tenant_id = \(tenant) AND action = 'forged.time'")?.decode(Bool.self)
+                "SELECT occurred_at > now() - interval '1 day' FROM audit_events WHERE tenant_id = \(tenant) AND action = 'forged.time'"
+            )?.decode(Bool.self)
             #expect(recent == true)
         }
         // The honest event, with whatever actor the client sends, names the writer.
-        #expect(try await !refused(fixture, "b-operator", [
-            "INSERT INTO audit_events (tenant_id, principal_id, actor, org_id, request_id, action, subject) VALUES (\(tenant), \(me), 'b-operator', \(orgB), 'req', 'honest.event', 'x')"
-        ]))
+        #expect(
+            try await !refused(
+                fixture, "b-operator",
+                [
+                    "INSERT INTO audit_events (tenant_id, principal_id, actor, org_id, request_id, action, subject) VALUES (\(tenant), \(me), 'b-operator', \(orgB), 'req', 'honest.event', 'x')"
+                ]))
         let honest = try await ownerRow(
-            "SELECT actor, occurred_at > now() - interval '1 day' FROM audit_events WHERE tenant_id = \(tenant) AND action = 'honest.event'")?.decode((String, Bool).self)
+            "SELECT actor, occurred_at > now() - interval '1 day' FROM audit_events WHERE tenant_id = \(tenant) AND action = 'honest.event'"
+        )?.decode((String, Bool).self)
         #expect(honest?.0 == "b-operator")
         #expect(honest?.1 == true)
         // Nothing on the log names anyone but its writer.
@@ -396,7 +445,10 @@ import Testing
         let fixture = try await TenantFixture.create(label: "replay")
         let ids = try await ids(fixture)
         let environment = try await SharedDatabase.environment()
-        let names = ["app.tenant_id", "app.principal_id", "app.org_id", "app.role", "app.visible_orgs", "app.context_mac", "app.visible_mac"]
+        let names = [
+            "app.tenant_id", "app.principal_id", "app.org_id", "app.role", "app.visible_orgs", "app.context_mac",
+            "app.visible_mac",
+        ]
         try await withConnection(environment.appURL) { connection in
             try await connection.query("SET extra_float_digits = -15", logger: testLogger)
             try await connection.query("BEGIN", logger: testLogger)
@@ -405,15 +457,19 @@ import Testing
             ).collect()
             var saved: [String] = []
             for name in names {
-                saved.append(try await connection.query("SELECT current_setting(\(name))", logger: testLogger).collect().first!.decode(String.self))
+                saved.append(
+                    try await connection.query("SELECT current_setting(\(name))", logger: testLogger).collect().first!.decode(
+                        String.self))
             }
-            let original = try await connection.query("SELECT count(*)::int FROM orgs", logger: testLogger).collect().first!.decode(Int.self)
+            let original = try await connection.query("SELECT count(*)::int FROM orgs", logger: testLogger).collect().first!
+                .decode(Int.self)
             #expect(original == 2)
             try await connection.query("COMMIT", logger: testLogger)
 
             func replay(_ label: String) async throws {
                 for digits in [-15, -10, 0, 1] {
-                    try await connection.query("SELECT set_config('extra_float_digits', \(String(digits)), false)", logger: testLogger)
+                    try await connection.query(
+                        "SELECT set_config('extra_float_digits', \(String(digits)), false)", logger: testLogger)
                     try await connection.query("BEGIN", logger: testLogger)
                     for (name, value) in zip(names, saved) {
                         try await connection.query("SELECT set_config(\(name), \(value), true)", logger: testLogger)
@@ -463,7 +519,8 @@ import Testing
         let environment = try await SharedDatabase.environment()
         try await withConnection(environment.ownerURL) { connection in
             for digits in [-15, 0, 3] {
-                try await connection.query("SELECT set_config('extra_float_digits', \(String(digits)), false)", logger: testLogger)
+                try await connection.query(
+                    "SELECT set_config('extra_float_digits', \(String(digits)), false)", logger: testLogger)
                 let (core, micros) = try await connection.query(
                     "SELECT app_context_core(), (extract(epoch FROM now()) * 1000000)::bigint", logger: testLogger
                 ).collect().first!.decode((String, Int64).self)
