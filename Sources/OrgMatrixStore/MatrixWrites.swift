@@ -49,9 +49,18 @@ enum MatrixWrites {
             """, logger: logger)
     }
 
+    /// Who issues a new principal's key. The owner (`tenant apply`) writes api_keys directly; a
+    /// principal (HQ through the API) only through app_issue_api_key, which checks it may and
+    /// writes the audit event with the key (Schema/0008_row_authorship.sql).
+    enum KeyIssuer {
+        case owner
+        case principal(requestID: String)
+    }
+
     /// Creates a principal and its first key; returns the key, which exists nowhere else.
     static func createPrincipal(
-        _ spec: PrincipalSpec, orgID: Int64, tenantID: TenantID, tenantCode: TenantCode, connection: PostgresConnection, logger: Logger
+        _ spec: PrincipalSpec, orgID: Int64, tenantID: TenantID, tenantCode: TenantCode, issuer: KeyIssuer, connection: PostgresConnection,
+        logger: Logger
     ) async throws -> APIKey {
         let principalID = try await connection.query(
             """
@@ -61,11 +70,17 @@ enum MatrixWrites {
             """, logger: logger
         ).collect().first!.decode(Int64.self)
         let key = APIKey.generate(tenant: tenantCode)
-        try await connection.query(
-            """
-            INSERT INTO api_keys (tenant_id, principal_id, org_id, key_hash)
-            VALUES (\(tenantID.rawValue), \(principalID), \(orgID), \(ByteBuffer(bytes: key.hash)))
-            """, logger: logger)
+        switch issuer {
+        case .owner:
+            try await connection.query(
+                """
+                INSERT INTO api_keys (tenant_id, principal_id, org_id, key_hash)
+                VALUES (\(tenantID.rawValue), \(principalID), \(orgID), \(ByteBuffer(bytes: key.hash)))
+                """, logger: logger)
+        case .principal(let requestID):
+            try await connection.query(
+                "SELECT app_issue_api_key(\(principalID), \(ByteBuffer(bytes: key.hash)), \(requestID))", logger: logger)
+        }
         return key
     }
 }

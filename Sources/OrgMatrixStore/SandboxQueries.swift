@@ -187,8 +187,8 @@ extension Sandbox {
             throw StoreError(.conflict, "A principal named \(spec.name) exists already.", field: "name")
         }
         let key = try await MatrixWrites.createPrincipal(
-            spec, orgID: org.id.rawValue, tenantID: principal.tenantID, tenantCode: principal.tenantCode, connection: connection,
-            logger: logger)
+            spec, orgID: org.id.rawValue, tenantID: principal.tenantID, tenantCode: principal.tenantCode,
+            issuer: .principal(requestID: requestID), connection: connection, logger: logger)
         try await audit("principal.create", subject: spec.name.rawValue, detail: ["org": spec.org.rawValue, "role": spec.role.rawValue])
         return (try await principal(named: spec.name.rawValue)!, key)
     }
@@ -248,7 +248,9 @@ extension Sandbox {
         return events
     }
 
-    /// Appends to the audit log in the same transaction as the write it records.
+    /// Appends to the audit log in the same transaction as the write it records. The database
+    /// binds tenant, org and principal to the signed context, names the actor after the principal
+    /// and stamps the time itself (Schema/0008_row_authorship.sql).
     public func audit(_ action: String, subject: String, detail: [String: String]) async throws {
         let json = String(decoding: try JSONSerialization.data(withJSONObject: detail, options: [.sortedKeys]), as: UTF8.self)
         try await connection.query(

@@ -92,7 +92,8 @@ public struct TenantAdmin: Sendable {
                         """, logger: logger)
                 case .createPrincipal(let spec):
                     let key = try await MatrixWrites.createPrincipal(
-                        spec, orgID: orgIDs[spec.org]!, tenantID: tenantID, tenantCode: definition.code, connection: connection, logger: logger)
+                        spec, orgID: orgIDs[spec.org]!, tenantID: tenantID, tenantCode: definition.code, issuer: .owner,
+                        connection: connection, logger: logger)
                     keys[spec.name.rawValue] = key.text
                 }
             }
