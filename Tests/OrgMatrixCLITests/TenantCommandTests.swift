@@ -19,17 +19,22 @@ import Testing
         """
     }
 
+    /// A folder holding a tenant file under a fresh code, and where its keys go.
+    private func scratchTenant() throws -> (directory: URL, code: String, file: String, keys: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tenant-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let code = "t-" + UUID().uuidString.prefix(12).lowercased()
+        let file = directory.appendingPathComponent("t.yaml").path
+        try yaml(code: code).write(toFile: file, atomically: true, encoding: .utf8)
+        return (directory, code, file, directory.appendingPathComponent("keys.json").path)
+    }
+
     /// What ops/run does: the first run creates the tenant; a later run with a file that would
     /// revoke a principal only shows it and changes nothing.
     @Test func ifNewCreatesATenantOnceAndAfterwardsOnlyShowsTheDrift() async throws {
         let environment = try await SharedDatabase.environment()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tenant-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (directory, code, file, keys) = try scratchTenant()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let code = "t-" + UUID().uuidString.prefix(12).lowercased()
-        let file = directory.appendingPathComponent("t.yaml").path
-        let keys = directory.appendingPathComponent("keys.json").path
-        try yaml(code: code).write(toFile: file, atomically: true, encoding: .utf8)
         let arguments = ["tenant", "apply", file, "--if-new", "--keys-out", keys, "--database-url", environment.ownerURLText]
         let first = try runProcess(TestEnvironment.orgmatrixExecutable, arguments)
         #expect(first.status == 0, "\(first.standardError)")
@@ -56,13 +61,8 @@ import Testing
 
     @Test func applyCreatesThenReportsUpToDateAndWritesKeysOnce() async throws {
         let environment = try await SharedDatabase.environment()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tenant-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let (directory, code, file, keys) = try scratchTenant()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let code = "t-" + UUID().uuidString.prefix(12).lowercased()
-        let file = directory.appendingPathComponent("t.yaml").path
-        let keys = directory.appendingPathComponent("keys.json").path
-        try yaml(code: code).write(toFile: file, atomically: true, encoding: .utf8)
         let arguments = ["tenant", "apply", file, "--database-url", environment.ownerURLText]
 
         let refused = try runProcess(TestEnvironment.orgmatrixExecutable, arguments)
