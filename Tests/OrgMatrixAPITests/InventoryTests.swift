@@ -185,6 +185,70 @@ import Testing
             #expect(stock["onHand"] as? String == "0.000")
             #expect(stock["valueFen"] as? Int == 0)
         }
+        let books = try await fixture.booksDiscrepancies()
+        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
+    }
+
+    /// Two counts of an item the warehouse never held, at once, ten times over: the first to
+    /// lock the (new) balance books what it found, the second the difference from that, so the
+    /// balance stays the sum of its moves.
+    @Test func concurrentCountsOfAnItemNeverHeldKeepBalanceEqualToMoves() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            let key = fixture.key("a-operator")
+            for attempt in 0..<10 {
+                let code = "MILK-NEW\(attempt)"
+                let item = Self.milkItem.replacingOccurrences(of: "MILK-FRESH", with: code)
+                #expect(try await api.post("/v1/items", key: fixture.key("hq-admin"), item).status == .created)
+                let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    for counted in ["5", "7"] {
+                        group.addTask {
+                            try await api.post(
+                                "/v1/stock-counts", key: key,
+                                #"{"reason":"发现未入账","lines":[{"item":"\#(code)","counted":"\#(counted)","unitCostFen":400}]}"#
+                            ).status
+                        }
+                    }
+                    return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+                }
+                #expect(statuses == [.created, .created], "attempt \(attempt)")
+            }
+        }
+        let books = try await fixture.booksDiscrepancies()
+        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
+    }
+
+    /// A count racing purchase receipts of an item the warehouse never held, ten times over:
+    /// whichever locks the balance first, the balance ends equal to the sum of the moves.
+    @Test func aCountRacingReceiptsKeepsBalanceEqualToMoves() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            let key = fixture.key("a-operator")
+            for attempt in 0..<10 {
+                let code = "MILK-RACE\(attempt)"
+                let item = Self.milkItem.replacingOccurrences(of: "MILK-FRESH", with: code)
+                #expect(try await api.post("/v1/items", key: fixture.key("hq-admin"), item).status == .created)
+                let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    group.addTask {
+                        try await api.post(
+                            "/v1/stock-counts", key: key, #"{"reason":"月末盘点","lines":[{"item":"\#(code)","counted":"3","unitCostFen":450}]}"#
+                        ).status
+                    }
+                    for index in 0..<3 {
+                        group.addTask {
+                            try await api.post(
+                                "/v1/purchase-receipts", key: key,
+                                #"{"supplier":"s\#(index)","lines":[{"item":"\#(code)","quantity":"10","unitCostFen":463}]}"#
+                            ).status
+                        }
+                    }
+                    return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+                }
+                #expect(statuses.allSatisfy { $0 == .created }, "attempt \(attempt): \(statuses)")
+            }
+        }
+        let books = try await fixture.booksDiscrepancies()
+        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
     }
 
     @Test func aQuoteExplainsItsPriceAndPostsNothing() async throws {
@@ -401,6 +465,8 @@ import Testing
                 #expect(stock["inTransit"] as? String == "40.000")
             }
         }
+        let books = try await fixture.booksDiscrepancies()
+        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
     }
 
     /// The database, not only Swift, decides who advances a transfer and what a step may change:
