@@ -133,7 +133,9 @@ extension Sandbox {
                 unitCostFen: MovingAverage.unitCost(valueFen: cost, quantityScaled: line.quantityScaled, scale: line.item.quantityScale)))
         }
         let inTransit = moves.map {
-            Move(itemID: $0.itemID, quantityScaled: -$0.quantityScaled, valueFen: -$0.valueFen, unitCostFen: $0.unitCostFen, bucket: .inTransit)
+            Move(
+                itemID: $0.itemID, quantityScaled: -$0.quantityScaled, valueFen: -$0.valueFen, unitCostFen: $0.unitCostFen,
+                bucket: .inTransit)
         }
         try await insertMoves(moves + inTransit, document: ("transfer_dispatch", id))
         try await connection.query(

@@ -98,8 +98,8 @@ struct PostingsScript {
             audit("s_", action: "transfer.dispatch", detail: "{}"),
             "SELECT item_id, on_hand_scaled, value_fen FROM app_lock_balances(:items::bigint[]);",
             insertMoves(
-                "s_", items: ":dispatchitems", quantities: ":outquantities", values: ":outvalues", units: ":outunits", buckets: ":outbuckets",
-                document: "transfer_dispatch"),
+                "s_", items: ":dispatchitems", quantities: ":outquantities", values: ":outvalues", units: ":outunits",
+                buckets: ":outbuckets", document: "transfer_dispatch"),
             """
             UPDATE transfers SET status = 'dispatched', dispatched_at = now() \
             WHERE tenant_id = :s_tenant_id AND transfer_id = :transfer;
@@ -144,8 +144,8 @@ struct PostingsScript {
         script += perReceiver { r in
             [
                 insertMoves(
-                    "r_", items: ":items", quantities: ":arrived\(r)", values: ":landed\(r)", units: ":landedunits\(r)", buckets: ":inbuckets",
-                    document: "transfer_receipt")
+                    "r_", items: ":items", quantities: ":arrived\(r)", values: ":landed\(r)", units: ":landedunits\(r)",
+                    buckets: ":inbuckets", document: "transfer_receipt")
             ]
         }
         if !senderFirst { script += markReceived }
@@ -214,8 +214,8 @@ struct PostingsScript {
     ) -> String {
         """
         INSERT INTO stock_moves (tenant_id, org_id, item_id, quantity_scaled, value_fen, unit_cost_fen, document_type, document_id, \
-        principal_id, bucket) SELECT :\(prefix)tenant_id, :\(prefix)org_id, m.item_id, m.quantity, m.value, m.unit_cost, '\(document)', \
-        :transfer, :\(prefix)principal_id, m.bucket \
+        principal_id, bucket) SELECT :\(prefix)tenant_id, :\(prefix)org_id, m.item_id, m.quantity, m.value, m.unit_cost, \
+        '\(document)', :transfer, :\(prefix)principal_id, m.bucket \
         FROM unnest(\(items)::bigint[], \(quantities)::bigint[], \(values)::bigint[], \(units)::bigint[], \(buckets)::text[]) \
         WITH ORDINALITY AS m (item_id, quantity, value, unit_cost, bucket, position) ORDER BY m.position;
         """
