@@ -50,6 +50,8 @@ public struct StockMove: Sendable, Hashable {
     public let unitCostFen: Int64
     public let documentType: String
     public let documentID: Int64
+    /// Which part of the balance the move changes: `on_hand` or `in_transit` (a transfer's).
+    public let bucket: String
     public let occurredAt: Date
 }
 
@@ -184,7 +186,7 @@ extension Sandbox {
         let rows = try await connection.query(
             """
             SELECT m.move_id, o.code, i.code, m.quantity_scaled, i.quantity_scale, m.value_fen, m.unit_cost_fen, m.document_type,
-                m.document_id, m.occurred_at
+                m.document_id, m.bucket, m.occurred_at
             FROM stock_moves m
             JOIN orgs o ON o.tenant_id = m.tenant_id AND o.org_id = m.org_id
             JOIN items i ON i.tenant_id = m.tenant_id AND i.item_id = m.item_id
@@ -193,16 +195,16 @@ extension Sandbox {
             """, logger: logger)
         var moves: [StockMove] = []
         for try await row in rows {
-            let c = try row.decode((Int64, String, String, Int64, Int64, Int64, Int64, String, Int64, Date).self)
+            let c = try row.decode((Int64, String, String, Int64, Int64, Int64, Int64, String, Int64, String, Date).self)
             moves.append(StockMove(
                 id: c.0, orgCode: c.1, itemCode: c.2, quantityScaled: c.3, quantityScale: c.4, valueFen: c.5, unitCostFen: c.6,
-                documentType: c.7, documentID: c.8, occurredAt: c.9))
+                documentType: c.7, documentID: c.8, bucket: c.9, occurredAt: c.10))
         }
         return moves
     }
 
     /// Goods received from a supplier into the principal's own (physical) org; the cost raises the
-    /// moving average.
+    /// moving average. The moves are the only write: the database adds them to the balances.
     public func postPurchaseReceipt(supplier: String, lines: [PostingLine]) async throws -> PostedDocument {
         let resolved = try await resolvePosting(lines, counterparty: supplier, counterpartyField: "supplier", unitField: "unitCostFen")
         let receiptID = try await connection.query(
@@ -227,7 +229,6 @@ extension Sandbox {
             moves.append(Move(itemID: item.id, quantityScaled: quantity, valueFen: amount, unitCostFen: unitCost))
             posted.append(.init(itemCode: item.code, quantityScaled: quantity, quantityScale: item.quantityScale, unitFen: unitCost, amountFen: amount, costFen: amount))
         }
-        try await addToBalances(moves)
         try await insertMoves(moves, document: ("purchase_receipt", receiptID))
         try await audit("purchase_receipt.post", subject: String(receiptID), detail: ["supplier": supplier, "lines": String(posted.count)])
         return PostedDocument(id: receiptID, type: "purchase_receipt", orgCode: principal.orgCode.rawValue, counterparty: supplier, settlementOrgCode: nil, lines: posted)
@@ -235,7 +236,7 @@ extension Sandbox {
 
     /// Goods sold out of the principal's own org, booked by the settlement org that settles its
     /// sales; cost of goods at the moving average. Stock never goes negative: the balance row is
-    /// locked, and the database's CHECK stands behind it.
+    /// locked, and the database's CHECK stands behind it; the moves take the stock off.
     public func postSalesIssue(customer: String, settlementOrg: String?, lines: [PostingLine]) async throws -> PostedDocument {
         let resolved = try await resolvePosting(lines, counterparty: customer, counterpartyField: "customer", unitField: "unitPriceFen")
         let settlement = try await settlingOrg(requested: settlementOrg)
@@ -270,11 +271,6 @@ extension Sandbox {
             }
             // A later line of the same item issues from what this one left.
             balances[item.id] = Balance(onHandScaled: balance.onHandScaled - quantity, valueFen: balance.valueFen - cost)
-            try await connection.query(
-                """
-                UPDATE stock_balances SET on_hand_scaled = on_hand_scaled - \(quantity), value_fen = value_fen - \(cost), updated_at = now()
-                WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = \(item.id)
-                """, logger: logger)
             try await connection.query(
                 """
                 INSERT INTO sales_issue_lines (tenant_id, issue_id, line_no, org_id, item_id, quantity_scaled, unit_price_fen, revenue_fen, cost_fen)
@@ -370,17 +366,13 @@ extension Sandbox {
     }
 
     /// The acting org's balances of `itemIDs`, locked until the transaction ends so concurrent
-    /// postings on them queue instead of overselling or losing an update. All are locked by one
-    /// statement in item order, so two postings never hold one row each while waiting for the
-    /// other's. An item without a balance row is absent.
+    /// postings on them queue instead of overselling or losing an update. The database locks
+    /// them in item order (`app_lock_balances`), so two postings never hold one row each while
+    /// waiting for the other's, and creates those that do not exist yet as zeros, so a balance
+    /// no posting held before is locked too: the second of two counts waits for the first.
     func lockedBalances(itemIDs: [Int64]) async throws -> [Int64: Balance] {
         let rows = try await connection.query(
-            """
-            SELECT item_id, on_hand_scaled, value_fen FROM stock_balances
-            WHERE tenant_id = \(principal.tenantID.rawValue) AND org_id = \(principal.orgID.rawValue) AND item_id = ANY(\(itemIDs))
-            ORDER BY item_id
-            FOR UPDATE
-            """, logger: logger)
+            "SELECT item_id, on_hand_scaled, value_fen FROM app_lock_balances(\(itemIDs))", logger: logger)
         var balances: [Int64: Balance] = [:]
         for try await (itemID, onHand, value) in rows.decode((Int64, Int64, Int64).self) {
             balances[itemID] = Balance(onHandScaled: onHand, valueFen: value)
@@ -388,41 +380,19 @@ extension Sandbox {
         return balances
     }
 
-    /// Adds incoming moves to the acting org's balances (creating those it lacks) with one
-    /// statement, in item order like every lock on balances; several moves of one item add up.
-    func addToBalances(_ moves: [Move]) async throws {
-        var totals: [Int64: (quantity: Int64, value: Int64)] = [:]
-        for move in moves {
-            let sum = totals[move.itemID] ?? (0, 0)
-            totals[move.itemID] = try inRange("lines") { () throws(OutOfRange) in
-                (try Checked.sum([sum.quantity, move.quantityScaled], what: "the quantity of an item"),
-                 try Checked.sum([sum.value, move.valueFen], what: "the value of an item"))
-            }
-        }
-        let items = totals.keys.sorted()
-        try await connection.query(
-            """
-            INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
-            SELECT \(principal.tenantID.rawValue), \(principal.orgID.rawValue), a.item_id, a.quantity, a.value
-            FROM unnest(\(items)::bigint[], \(items.map { totals[$0]!.quantity })::bigint[], \(items.map { totals[$0]!.value })::bigint[])
-                AS a (item_id, quantity, value)
-            ORDER BY a.item_id
-            ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
-            SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled,
-                value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now()
-            """, logger: logger)
-    }
-
-    /// Appends stock moves of one document, in the given order, with one statement.
+    /// Appends stock moves of one document, in the given order, with one statement: the only
+    /// stock write. The database adds them to the acting org's balances in the same statement
+    /// (creating those it lacks, locked in item order like every lock on balances).
     func insertMoves(_ moves: [Move], document: (type: String, id: Int64)) async throws {
         try await connection.query(
             """
             INSERT INTO stock_moves (tenant_id, org_id, item_id, quantity_scaled, value_fen, unit_cost_fen, document_type, document_id,
-                principal_id)
+                principal_id, bucket)
             SELECT \(principal.tenantID.rawValue), \(principal.orgID.rawValue), m.item_id, m.quantity, m.value, m.unit_cost,
-                \(document.type), \(document.id), \(principal.principalID)
+                \(document.type), \(document.id), \(principal.principalID), m.bucket
             FROM unnest(\(moves.map(\.itemID))::bigint[], \(moves.map(\.quantityScaled))::bigint[], \(moves.map(\.valueFen))::bigint[],
-                \(moves.map(\.unitCostFen))::bigint[]) WITH ORDINALITY AS m (item_id, quantity, value, unit_cost, position)
+                \(moves.map(\.unitCostFen))::bigint[], \(moves.map(\.bucket.rawValue))::text[])
+                WITH ORDINALITY AS m (item_id, quantity, value, unit_cost, bucket, position)
             ORDER BY m.position
             """, logger: logger)
     }
@@ -434,12 +404,20 @@ struct Balance {
     var valueFen: Int64
 }
 
-/// A stock move about to be appended: signed quantity and value, unit cost at the move.
+/// A stock move about to be appended: signed quantity and value, unit cost at the move, and
+/// the part of the balance it changes.
 struct Move {
+    /// On hand, or on the road between a transfer's dispatch and its receipt.
+    enum Bucket: String {
+        case onHand = "on_hand"
+        case inTransit = "in_transit"
+    }
+
     let itemID: Int64
     let quantityScaled: Int64
     let valueFen: Int64
     let unitCostFen: Int64
+    var bucket: Bucket = .onHand
 }
 
 extension Sandbox {
@@ -512,7 +490,9 @@ public struct PostedCount: Sendable, Hashable {
 extension Sandbox {
     /// A stock count of the principal's own org: each difference between counted and book
     /// becomes an adjustment move, valued at the moving average (a gain needs a unit cost when
-    /// the book holds nothing to average).
+    /// the book holds nothing to average). The book is the locked balance, created as zero when
+    /// the org never held the item, so a concurrent count or receipt waits and then counts from
+    /// what this one left.
     public func postStockCount(reason: String, lines: [CountLine]) async throws -> PostedCount {
         try await authorize(.postDocuments)
         guard (3...500).contains(reason.count) else { throw StoreError(.invalid, "A count needs a reason of 3–500 characters.", field: "reason") }
@@ -557,7 +537,7 @@ extension Sandbox {
                 throw StoreError(
                     .invalid, "The book holds no \(item.code) to value the stock found by: give unitCostFen.", field: "lines[\(index)].unitCostFen")
             }
-            let (adjustment, newValue, unitCost) = try inRange("lines[\(index)]") { () throws(OutOfRange) in
+            let (adjustment, unitCost) = try inRange("lines[\(index)]") { () throws(OutOfRange) in
                 var adjustment: Int64 = 0
                 if difference < 0 {
                     adjustment = -(try MovingAverage.issueCost(valueFen: value, onHandScaled: book, quantityScaled: -difference))
@@ -566,9 +546,10 @@ extension Sandbox {
                 } else if difference > 0 {
                     adjustment = try MovingAverage.lineValue(unitCostFen: line.unitCostFen ?? 0, quantityScaled: difference, scale: item.quantityScale)
                 }
+                // The balance the database will keep must fit too: refused here, the field is named.
+                _ = try Checked.sum([value, adjustment], what: "the counted stock's value")
                 return (
                     try Bounds.amount(adjustment, "the adjustment's value").fen,
-                    try Checked.sum([value, adjustment], what: "the counted stock's value"),
                     try MovingAverage.unitCost(valueFen: adjustment, quantityScaled: difference, scale: item.quantityScale)
                 )
             }
@@ -579,13 +560,6 @@ extension Sandbox {
                     \(adjustment))
                 """, logger: logger)
             if difference != 0 {
-                try await connection.query(
-                    """
-                    INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
-                    VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(item.id), \(counted), \(newValue))
-                    ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE
-                    SET on_hand_scaled = EXCLUDED.on_hand_scaled, value_fen = EXCLUDED.value_fen, updated_at = now()
-                    """, logger: logger)
                 moves.append(Move(itemID: item.id, quantityScaled: difference, valueFen: adjustment, unitCostFen: unitCost))
             }
             posted.append(.init(item: item, bookScaled: book, countedScaled: counted, adjustmentValueFen: adjustment))

@@ -114,7 +114,9 @@ extension Sandbox {
         return try await transfer(id: id)!
     }
 
-    /// The sender ships: stock leaves its balance at the moving average into its in-transit.
+    /// The sender ships: stock leaves its balance at the moving average into its in-transit, by
+    /// two moves per line (−on hand, +in transit, the same value); the database refuses the
+    /// dispatched state without exactly these.
     public func dispatchTransfer(id: Int64) async throws -> TransferRecord {
         try await authorize(.postDocuments)
         var order = try await ownTransfer(id, as: \.fromCode, "dispatch it (only its sender does)", status: "created")
@@ -138,15 +140,12 @@ extension Sandbox {
             }
             moves.append(Move(itemID: line.item.id, quantityScaled: -line.quantityScaled, valueFen: -cost, unitCostFen: unitCost))
         }
-        try await connection.query(
-            """
-            UPDATE stock_balances b SET on_hand_scaled = b.on_hand_scaled + m.quantity, value_fen = b.value_fen + m.value, updated_at = now()
-            FROM unnest(\(moves.map(\.itemID))::bigint[], \(moves.map(\.quantityScaled))::bigint[], \(moves.map(\.valueFen))::bigint[])
-                AS m (item_id, quantity, value)
-            WHERE b.tenant_id = \(principal.tenantID.rawValue) AND b.org_id = \(principal.orgID.rawValue) AND b.item_id = m.item_id
-            """, logger: logger)
-        try await insertMoves(moves, document: ("transfer_dispatch", id))
-        // Dispatched, the lines enter the sender's in-transit (a trigger: no principal writes it).
+        let inTransit = moves.map {
+            Move(
+                itemID: $0.itemID, quantityScaled: -$0.quantityScaled, valueFen: -$0.valueFen, unitCostFen: $0.unitCostFen,
+                bucket: .inTransit)
+        }
+        try await insertMoves(moves + inTransit, document: ("transfer_dispatch", id))
         try await connection.query(
             """
             UPDATE transfers SET status = 'dispatched', dispatched_at = now()
@@ -262,9 +261,10 @@ extension Sandbox {
             """, logger: logger)
         try await audit(
             "transfer.receive", subject: String(id), detail: ["actual_fen": String(actualTotal), "error_ppm": error.map(String.init) ?? "-"])
-        // Marking it received takes the lines out of the sender's in-transit (a trigger), and the
-        // receiver's balances take them in. Balances of two orgs are locked in the order of their
-        // codes, so receipts on a lane and on its reverse never wait on each other crosswise.
+        // Marking it received takes the lines out of the sender's in-transit (the database's moves:
+        // the receiver writes no row of the sender's), and the receiver's moves take what arrived
+        // in. Balances of two orgs are locked in the order of their codes, so receipts on a lane
+        // and on its reverse never wait on each other crosswise.
         let markReceived = {
             try await connection.query(
                 """
@@ -275,10 +275,7 @@ extension Sandbox {
         }
         let senderFirst = order.fromCode < order.toCode
         if senderFirst { try await markReceived() }
-        if !arrivals.isEmpty {
-            try await addToBalances(arrivals)
-            try await insertMoves(arrivals, document: ("transfer_receipt", id))
-        }
+        if !arrivals.isEmpty { try await insertMoves(arrivals, document: ("transfer_receipt", id)) }
         if !senderFirst { try await markReceived() }
         received.status = "received"
         received.actualFreightFen = report.freightFen

@@ -39,7 +39,8 @@ struct PostingsScript {
     /// One per receiver, in the order of the receivers' keys (`receiver0`…).
     let receipts: [Receipt]
     /// Whether the sender's code sorts before every receiver's: the Store then marks a transfer
-    /// received (releasing the sender's in-transit) before adding to the receiver's balances.
+    /// received (the database's moves release the sender's in-transit) before the receiver's
+    /// moves add to its balances.
     let senderFirst: Bool
     /// The request hash and response the API kept under each step's Idempotency-Key.
     let dispatchResponse: (hash: String, body: String)
@@ -50,12 +51,18 @@ struct PostingsScript {
     /// literals, bound as one parameter each the way the Store binds its arrays.
     var variables: [String: String] {
         func array(_ values: [Int64]) -> String { "{" + values.map(String.init).joined(separator: ",") + "}" }
+        func texts(_ values: [String]) -> String { "{" + values.joined(separator: ",") + "}" }
+        // A dispatch's moves: every line off on hand, then every line into transit, as the Store orders them.
+        let outValues = lines.map { -(($0.unitCostFen * $0.quantityScaled + $0.scale / 2) / $0.scale) }
         var values: [String: String] = [
             "dispatchhash": dispatchResponse.hash, "dispatchbody": dispatchResponse.body,
             "receipthash": receiptResponse.hash, "receiptbody": receiptResponse.body,
-            "items": array(lines.map(\.itemID)), "outquantities": array(lines.map { -$0.quantityScaled }),
-            "outvalues": array(lines.map { -(($0.unitCostFen * $0.quantityScaled + $0.scale / 2) / $0.scale) }),
-            "outunits": array(lines.map(\.unitCostFen)),
+            "items": array(lines.map(\.itemID)), "dispatchitems": array(lines.map(\.itemID) + lines.map(\.itemID)),
+            "outquantities": array(lines.map { -$0.quantityScaled } + lines.map(\.quantityScaled)),
+            "outvalues": array(outValues + outValues.map { -$0 }),
+            "outunits": array(lines.map(\.unitCostFen) + lines.map(\.unitCostFen)),
+            "outbuckets": texts(lines.map { _ in "on_hand" } + lines.map { _ in "in_transit" }),
+            "inbuckets": texts(lines.map { _ in "on_hand" }),
         ]
         for (receiver, receipt) in receipts.enumerated() {
             let arrived = zip(lines, receipt.lostScaled).map { $0.quantityScaled - $1 }
@@ -89,17 +96,10 @@ struct PostingsScript {
         script += ownTransfer("s_")
         script += [
             audit("s_", action: "transfer.dispatch", detail: "{}"),
-            """
-            SELECT item_id, on_hand_scaled, value_fen FROM stock_balances \
-            WHERE tenant_id = :s_tenant_id AND org_id = :s_org_id AND item_id = ANY(:items::bigint[]) ORDER BY item_id FOR UPDATE;
-            """,
-            """
-            UPDATE stock_balances b SET on_hand_scaled = b.on_hand_scaled + m.quantity, value_fen = b.value_fen + m.value, \
-            updated_at = now() \
-            FROM unnest(:items::bigint[], :outquantities::bigint[], :outvalues::bigint[]) AS m (item_id, quantity, value) \
-            WHERE b.tenant_id = :s_tenant_id AND b.org_id = :s_org_id AND b.item_id = m.item_id;
-            """,
-            insertMoves("s_", quantities: ":outquantities", values: ":outvalues", units: ":outunits", document: "transfer_dispatch"),
+            "SELECT item_id, on_hand_scaled, value_fen FROM app_lock_balances(:items::bigint[]);",
+            insertMoves(
+                "s_", items: ":dispatchitems", quantities: ":outquantities", values: ":outvalues", units: ":outunits",
+                buckets: ":outbuckets", document: "transfer_dispatch"),
             """
             UPDATE transfers SET status = 'dispatched', dispatched_at = now() \
             WHERE tenant_id = :s_tenant_id AND transfer_id = :transfer;
@@ -143,16 +143,9 @@ struct PostingsScript {
         if senderFirst { script += markReceived }
         script += perReceiver { r in
             [
-                """
-                INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen) \
-                SELECT :r_tenant_id, :r_org_id, a.item_id, a.quantity, a.value \
-                FROM unnest(:items::bigint[], :arrived\(r)::bigint[], :landed\(r)::bigint[]) AS a (item_id, quantity, value) \
-                ORDER BY a.item_id \
-                ON CONFLICT (tenant_id, org_id, item_id) DO UPDATE \
-                SET on_hand_scaled = stock_balances.on_hand_scaled + EXCLUDED.on_hand_scaled, \
-                value_fen = stock_balances.value_fen + EXCLUDED.value_fen, updated_at = now();
-                """,
-                insertMoves("r_", quantities: ":arrived\(r)", values: ":landed\(r)", units: ":landedunits\(r)", document: "transfer_receipt"),
+                insertMoves(
+                    "r_", items: ":items", quantities: ":arrived\(r)", values: ":landed\(r)", units: ":landedunits\(r)",
+                    buckets: ":inbuckets", document: "transfer_receipt")
             ]
         }
         if !senderFirst { script += markReceived }
@@ -215,12 +208,16 @@ struct PostingsScript {
         ]
     }
 
-    private func insertMoves(_ prefix: String, quantities: String, values: String, units: String, document: String) -> String {
+    /// `insertMoves`: the only stock write; the database keeps the balances from it.
+    private func insertMoves(
+        _ prefix: String, items: String, quantities: String, values: String, units: String, buckets: String, document: String
+    ) -> String {
         """
         INSERT INTO stock_moves (tenant_id, org_id, item_id, quantity_scaled, value_fen, unit_cost_fen, document_type, document_id, \
-        principal_id) SELECT :\(prefix)tenant_id, :\(prefix)org_id, m.item_id, m.quantity, m.value, m.unit_cost, '\(document)', :transfer, \
-        :\(prefix)principal_id FROM unnest(:items::bigint[], \(quantities)::bigint[], \(values)::bigint[], \(units)::bigint[]) \
-        WITH ORDINALITY AS m (item_id, quantity, value, unit_cost, position) ORDER BY m.position;
+        principal_id, bucket) SELECT :\(prefix)tenant_id, :\(prefix)org_id, m.item_id, m.quantity, m.value, m.unit_cost, \
+        '\(document)', :transfer, :\(prefix)principal_id, m.bucket \
+        FROM unnest(\(items)::bigint[], \(quantities)::bigint[], \(values)::bigint[], \(units)::bigint[], \(buckets)::text[]) \
+        WITH ORDINALITY AS m (item_id, quantity, value, unit_cost, bucket, position) ORDER BY m.position;
         """
     }
 

@@ -116,7 +116,8 @@ struct SeedGenerate: AsyncParsableCommand {
                 (ARRAY[7, 540, 180])[1 + i % 3], '1030201010000000000', 1300
             FROM generate_series(1, \(items)) i
             """, logger: logger)
-        // Moves: receipts then sales, each at a pseudo-random warehouse and item; balances follow.
+        // Moves: receipts then sales, each at a pseudo-random warehouse and item; the database keeps
+        // the balances from them.
         try await connection.query(
             """
             WITH picks AS (
@@ -149,12 +150,6 @@ struct SeedGenerate: AsyncParsableCommand {
             SELECT \(tenantID), org_id, item_id, -greatest(1, on_hand_scaled / (2 * c)), -(value_fen / (2 * c)),
                    value_fen * 1000 / on_hand_scaled, 'sales_issue', n, 0
             FROM sales ORDER BY n
-            """, logger: logger)
-        try await connection.query(
-            """
-            INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
-            SELECT tenant_id, org_id, item_id, sum(quantity_scaled), sum(value_fen)
-            FROM stock_moves WHERE tenant_id = \(tenantID) GROUP BY tenant_id, org_id, item_id
             """, logger: logger)
         try await connection.query(
             """

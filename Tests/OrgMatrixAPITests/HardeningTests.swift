@@ -91,7 +91,7 @@ import Testing
             #expect(statuses.keys.allSatisfy { $0 < 500 }, "\(statuses)")
             #expect(statuses[201, default: 0] > 0 && statuses[422, default: 0] > 0, "\(statuses)")
         }
-        #expect(try await fixture.booksInconsistencies() == [])
+        #expect(try await fixture.booksDiscrepancies() == [])
     }
 
     @Test func aPostingThatWouldPushAStoredSumPastInt64IsA422AndChangesNothing() async throws {
@@ -115,7 +115,7 @@ import Testing
             let stock = try await api.get("/v1/stock?org=WH-A", key: fixture.key("a-operator"))
             #expect(stock.text.contains("\"valueFen\":\(46 * 200 * Bounds.amountFenMax)"), "\(stock.text)")
         }
-        #expect(try await fixture.booksInconsistencies() == [])
+        #expect(try await fixture.booksDiscrepancies() == [])
     }
 
     /// Every endpoint that takes a body, with a body that is wrong in every way.

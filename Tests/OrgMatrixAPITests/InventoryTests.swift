@@ -185,6 +185,70 @@ import Testing
             #expect(stock["onHand"] as? String == "0.000")
             #expect(stock["valueFen"] as? Int == 0)
         }
+        let books = try await fixture.booksDiscrepancies()
+        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
+    }
+
+    /// Two counts of an item the warehouse never held, at once, ten times over: the first to
+    /// lock the (new) balance books what it found, the second the difference from that, so the
+    /// balance stays the sum of its moves.
+    @Test func concurrentCountsOfAnItemNeverHeldKeepBalanceEqualToMoves() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            let key = fixture.key("a-operator")
+            for attempt in 0..<10 {
+                let code = "MILK-NEW\(attempt)"
+                let item = Self.milkItem.replacingOccurrences(of: "MILK-FRESH", with: code)
+                #expect(try await api.post("/v1/items", key: fixture.key("hq-admin"), item).status == .created)
+                let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    for counted in ["5", "7"] {
+                        group.addTask {
+                            try await api.post(
+                                "/v1/stock-counts", key: key,
+                                #"{"reason":"发现未入账","lines":[{"item":"\#(code)","counted":"\#(counted)","unitCostFen":400}]}"#
+                            ).status
+                        }
+                    }
+                    return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+                }
+                #expect(statuses == [.created, .created], "attempt \(attempt)")
+            }
+        }
+        let books = try await fixture.booksDiscrepancies()
+        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
+    }
+
+    /// A count racing purchase receipts of an item the warehouse never held, ten times over:
+    /// whichever locks the balance first, the balance ends equal to the sum of the moves.
+    @Test func aCountRacingReceiptsKeepsBalanceEqualToMoves() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            let key = fixture.key("a-operator")
+            for attempt in 0..<10 {
+                let code = "MILK-RACE\(attempt)"
+                let item = Self.milkItem.replacingOccurrences(of: "MILK-FRESH", with: code)
+                #expect(try await api.post("/v1/items", key: fixture.key("hq-admin"), item).status == .created)
+                let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                    group.addTask {
+                        try await api.post(
+                            "/v1/stock-counts", key: key, #"{"reason":"月末盘点","lines":[{"item":"\#(code)","counted":"3","unitCostFen":450}]}"#
+                        ).status
+                    }
+                    for index in 0..<3 {
+                        group.addTask {
+                            try await api.post(
+                                "/v1/purchase-receipts", key: key,
+                                #"{"supplier":"s\#(index)","lines":[{"item":"\#(code)","quantity":"10","unitCostFen":463}]}"#
+                            ).status
+                        }
+                    }
+                    return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+                }
+                #expect(statuses.allSatisfy { $0 == .created }, "attempt \(attempt): \(statuses)")
+            }
+        }
+        let books = try await fixture.booksDiscrepancies()
+        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
     }
 
     @Test func aQuoteExplainsItsPriceAndPostsNothing() async throws {
@@ -401,6 +465,8 @@ import Testing
                 #expect(stock["inTransit"] as? String == "40.000")
             }
         }
+        let books = try await fixture.booksDiscrepancies()
+        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
     }
 
     /// The database, not only Swift, decides who advances a transfer and what a step may change:
@@ -505,5 +571,113 @@ import Testing
             }
             #expect(outcome.updated == attempt.allowed, "\(attempt.principal): \(attempt.statement) → \(outcome.error ?? "updated")")
         }
+    }
+
+    /// Raw SQL as the application role, with valid principals, committing: no balance is
+    /// written but by the database from moves, and a transfer becomes dispatched only with
+    /// dispatch moves equal to its lines, received only with receipt moves equal to what arrived
+    /// (the deferred checks run at COMMIT); moves without their state are refused too. The
+    /// same steps with exactly their moves commit, and the books hold afterwards.
+    @Test func balancesAndTransferStatesFollowOnlyFromMovesEvenInRawSQL() async throws {
+        let fixture = try await TenantFixture.create()
+        let environment = try await SharedDatabase.environment()
+        let (created, dispatched) = try await makeApp(databaseURL: environment.appURL).test(.router) { client in
+            let api = API(client: client)
+            try await setUp(api, fixture)
+            let a = fixture.key("a-operator")
+            var ids: [Int] = []
+            for _ in 0..<2 {
+                let transfer = try await api.post("/v1/transfers", key: a, #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"5"}]}"#)
+                ids.append(try #require(json(transfer)["id"] as? Int))
+            }
+            #expect(try await api.post("/v1/transfers/\(ids[1])/dispatch", key: a).status == .ok)
+            return (ids[0], ids[1])
+        }
+        let moveColumns = "tenant_id, org_id, item_id, quantity_scaled, value_fen, unit_cost_fen, document_type, document_id, principal_id, bucket"
+        // Moves of `transfer` at its sender (or receiver), one per (quantity, value, bucket).
+        func moves(_ transfer: Int, _ document: String, at side: String, _ rows: [(Int, String, String)]) -> String {
+            let values = rows.map { "(\($0.0), \($0.1), '\($0.2)')" }.joined(separator: ", ")
+            return "INSERT INTO stock_moves (\(moveColumns)) SELECT l.tenant_id, l.\(side)_org_id, l.item_id, m.q, m.v, 463, '\(document)', "
+                + "l.transfer_id, current_setting('app.principal_id')::bigint, m.bucket FROM transfer_lines l CROSS JOIN LATERAL (VALUES \(values)) AS m (q, v, bucket) "
+                + "WHERE l.transfer_id = \(transfer)"
+        }
+        let dispatch = "UPDATE transfers SET status = 'dispatched', dispatched_at = now() WHERE transfer_id = \(created)"
+        let dispatchMoves = moves(created, "transfer_dispatch", at: "from", [(-5000, "-2315", "on_hand"), (5000, "2315", "in_transit")])
+        let booking = "UPDATE transfer_lines SET lost_scaled = 0, allowance_scaled = 25, claim_scaled = 0, claim_value_fen = 0, "
+            + "landed_value_fen = total_fen WHERE transfer_id = \(dispatched)"
+        let receipt = "UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = 0, actual_insurance_fen = 0, "
+            + "actual_total_fen = estimate_total_fen, error_ppm = 0, flagged = false WHERE transfer_id = \(dispatched)"
+        func arrival(_ quantity: Int, value: String = "l.landed_value_fen") -> String {
+            moves(dispatched, "transfer_receipt", at: "to", [(quantity, value, "on_hand")])
+        }
+        let (denied, unmatched) = ("permission denied", "has not exactly the stock moves of its state")
+        let refused: [(principal: String, statements: [String], error: String)] = [
+            ("a-operator", ["INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen) "
+                + "SELECT tenant_id, org_id, item_id, on_hand_scaled + 1000, value_fen FROM stock_balances"], denied),
+            ("a-operator", ["UPDATE stock_balances SET on_hand_scaled = on_hand_scaled + 1000"], denied),
+            ("a-operator", ["UPDATE stock_balances SET in_transit_scaled = 0"], denied),
+            ("a-operator", ["SELECT * FROM stock_balances FOR UPDATE"], denied),
+            // Dispatched without its moves, with half of them, with half the quantity, at another
+            // value in transit than left on hand; moves without the state.
+            ("a-operator", [dispatch], unmatched),
+            ("a-operator", [moves(created, "transfer_dispatch", at: "from", [(-5000, "-2315", "on_hand")]), dispatch], unmatched),
+            ("a-operator", [moves(created, "transfer_dispatch", at: "from", [(-2500, "-1158", "on_hand"), (2500, "1158", "in_transit")]), dispatch],
+                unmatched),
+            ("a-operator", [moves(created, "transfer_dispatch", at: "from", [(-5000, "-2315", "on_hand"), (5000, "9999", "in_transit")]), dispatch],
+                unmatched),
+            ("a-operator", [dispatchMoves], unmatched),
+            // In transit only by transfers; a dispatched transfer's goods stay on the road until received.
+            ("a-operator", [moves(created, "stock_count", at: "from", [(5000, "0", "in_transit")])], "stock_moves_in_transit_by_transfers"),
+            ("a-operator", [moves(dispatched, "transfer_receipt", at: "from", [(-5000, "-2315", "in_transit")])], unmatched),
+            // Received without what arrived, with more than was sent, or at another value; arrived without being received.
+            ("b-operator", [booking, receipt], unmatched),
+            ("b-operator", [booking, arrival(6000), receipt], unmatched),
+            ("b-operator", [booking, arrival(5000, value: "l.landed_value_fen + 1000"), receipt], unmatched),
+            ("b-operator", [booking, arrival(5000)], unmatched),
+        ]
+        let allowed: [(principal: String, statements: [String])] = [
+            ("a-operator", [dispatchMoves, dispatch]),
+            ("b-operator", [booking, receipt, arrival(5000)]),
+        ]
+        func commit(_ principal: String, _ statements: [String]) async throws -> String? {
+            try await withConnection(environment.appURL) { connection -> String? in
+                try await connection.query("BEGIN", logger: testLogger)
+                let apiKey = APIKey(fixture.key(principal))!
+                _ = try await connection.query(
+                    "SELECT 1 FROM app_begin(\(apiKey.tenant.rawValue), \(ByteBuffer(bytes: apiKey.hash)))", logger: testLogger
+                ).collect()
+                do {
+                    for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: testLogger) }
+                    try await connection.query("COMMIT", logger: testLogger)
+                    return nil
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: testLogger)
+                    return String(reflecting: error)
+                }
+            }
+        }
+        let before = try await fixture.rowCounts()
+        for attempt in refused {
+            let error = try await commit(attempt.principal, attempt.statements)
+            #expect(error?.contains(attempt.error) == true, "\(attempt.principal): \(attempt.statements) → \(error ?? "committed")")
+        }
+        // The owner writes no balance either.
+        let ownerError = try await withConnection(environment.ownerURL) { connection -> String? in
+            do {
+                try await connection.query(
+                    "UPDATE stock_balances SET on_hand_scaled = on_hand_scaled + 1 WHERE tenant_id = \(fixture.tenantID.rawValue)", logger: testLogger)
+                return nil
+            } catch {
+                return String(reflecting: error)
+            }
+        }
+        #expect(ownerError?.contains("from stock moves only") == true, "\(ownerError ?? "owner updated a balance")")
+        #expect(try await fixture.rowCounts() == before)
+        for attempt in allowed {
+            let error = try await commit(attempt.principal, attempt.statements)
+            #expect(error == nil, "\(attempt.principal): \(attempt.statements) → \(error ?? "")")
+        }
+        let books = try await fixture.booksDiscrepancies()
+        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
     }
 }

@@ -109,4 +109,64 @@ import Testing
         try "SELECT 1;".write(to: directory.appendingPathComponent("2_bad.sql"), atomically: true, encoding: .utf8)
         #expect(throws: MigrationError.invalidFileName("2_bad.sql")) { try Migrator.load(directory: directory.path) }
     }
+
+    /// 0009 makes balances the moves' and refuses books where they are not (as the count race
+    /// left them before it); repaired, it applies, and from then on nobody writes a balance but
+    /// through a move, the owner included.
+    @Test func movesOnlyRefusesBalancesThatAreNotTheirMovesAndAppliesOnceRepaired() async throws {
+        try await ThrowawayDatabase.with(migrated: false) { database in
+            let before = Migrator(files: shipped.files.filter { $0.version < 9 })
+            try await withClient(database.ownerURL) { client in
+                _ = try await before.migrate(client: client, logger: testLogger)
+                let code = try TenantCode("t-" + UUID().uuidString.prefix(12).lowercased())
+                _ = try await TenantAdmin(client: client, logger: testLogger).apply(
+                    try TenantDefinition.validate(TenantFixture.file(code: code, label: "books")), dryRun: false)
+            }
+            try await withConnection(database.ownerURL) { connection in
+                try await connection.query(
+                    """
+                    INSERT INTO items (tenant_id, code, name, base_unit, quantity_scale, weight_grams_per_unit, category, shelf_life_days,
+                        tax_code, tax_rate_basis_points)
+                    SELECT tenant_id, 'MILK-FRESH', '鲜牛奶', 'L', 1000, 1030, 'fresh_milk', 7, '1030201010000000000', 900 FROM tenants
+                    """, logger: testLogger)
+                // A move of 5 L, and a balance of 3 L: what a count overwriting a receipt left.
+                try await connection.query(
+                    """
+                    INSERT INTO stock_moves (tenant_id, org_id, item_id, quantity_scaled, value_fen, unit_cost_fen, document_type, document_id,
+                        principal_id)
+                    SELECT o.tenant_id, o.org_id, i.item_id, 5000, 2315, 463, 'purchase_receipt', 1, 0
+                    FROM orgs o JOIN items i USING (tenant_id) WHERE o.code = 'WH-A'
+                    """, logger: testLogger)
+                try await connection.query(
+                    """
+                    INSERT INTO stock_balances (tenant_id, org_id, item_id, on_hand_scaled, value_fen)
+                    SELECT tenant_id, org_id, item_id, 3000, 1389 FROM stock_moves
+                    """, logger: testLogger)
+            }
+            let failure = await #expect(throws: MigrationFailure.self) {
+                try await withClient(database.ownerURL) { client in try await shipped.migrate(client: client, logger: testLogger) }
+            }
+            #expect(failure?.file == "0009_moves_only.sql")
+            #expect(failure?.description.contains("stock balances differ from the sum of their moves") == true, "\(String(describing: failure))")
+            try await withConnection(database.ownerURL) { connection in
+                try await connection.query("UPDATE stock_balances SET on_hand_scaled = 5000, value_fen = 2315", logger: testLogger)
+            }
+            let applied = try await withClient(database.ownerURL) { client in try await shipped.migrate(client: client, logger: testLogger) }
+            #expect(applied == ["0009_moves_only.sql"])
+            try await withConnection(database.ownerURL) { connection in
+                await #expect(throws: PSQLError.self) {
+                    try await connection.query("UPDATE stock_balances SET on_hand_scaled = 1", logger: testLogger)
+                }
+                try await connection.query(
+                    """
+                    INSERT INTO stock_moves (tenant_id, org_id, item_id, quantity_scaled, value_fen, unit_cost_fen, document_type, document_id,
+                        principal_id)
+                    SELECT tenant_id, org_id, item_id, -1000, -463, 463, 'sales_issue', 1, 0 FROM stock_balances
+                    """, logger: testLogger)
+                let balance = try await connection.query("SELECT on_hand_scaled, value_fen FROM stock_balances", logger: testLogger)
+                    .collect().map { try $0.decode((Int64, Int64).self) }
+                #expect(balance.count == 1 && balance[0] == (4000, 1852))
+            }
+        }
+    }
 }

@@ -129,3 +129,81 @@ private func binds(_ value: UUID) -> PostgresBindings {
     bindings.append(value)
     return bindings
 }
+
+extension TenantFixture {
+    /// What is wrong with this tenant's books, read as the owner; empty when they hold:
+    /// every balance's on hand, value, in transit and in-transit value equal the sum of its
+    /// moves of that bucket (a balance without moves is zero, moves without a balance sum to
+    /// zero), and every transfer conserves its goods — dispatched by moves equal to its lines,
+    /// on the road until received, received (for what arrived) plus lost equal to what was
+    /// dispatched, nothing moved for one never dispatched — and each sender's in-transit equals
+    /// its dispatched, not yet received lines.
+    ///
+    /// Called after every concurrency and fault test.
+    public func booksDiscrepancies() async throws -> [String] {
+        let environment = try await SharedDatabase.environment()
+        return try await withConnection(environment.ownerURL) { connection in
+            let rows = try await connection.query(
+                """
+                WITH moved AS (
+                    SELECT org_id, item_id, coalesce(sum(quantity_scaled) FILTER (WHERE bucket = 'on_hand'), 0) AS on_hand,
+                        coalesce(sum(value_fen) FILTER (WHERE bucket = 'on_hand'), 0) AS value,
+                        coalesce(sum(quantity_scaled) FILTER (WHERE bucket = 'in_transit'), 0) AS in_transit,
+                        coalesce(sum(value_fen) FILTER (WHERE bucket = 'in_transit'), 0) AS in_transit_value
+                    FROM stock_moves WHERE tenant_id = \(tenantID.rawValue) GROUP BY org_id, item_id
+                ), on_the_road AS (
+                    SELECT l.from_org_id AS org_id, l.item_id, sum(l.quantity_scaled) AS in_transit
+                    FROM transfer_lines l JOIN transfers t USING (tenant_id, transfer_id)
+                    WHERE t.tenant_id = \(tenantID.rawValue) AND t.status = 'dispatched' GROUP BY l.from_org_id, l.item_id
+                ), books AS (
+                    SELECT coalesce(b.org_id, m.org_id, r.org_id) AS org_id, coalesce(b.item_id, m.item_id, r.item_id) AS item_id,
+                        coalesce(b.on_hand_scaled, 0) AS on_hand, coalesce(m.on_hand, 0) AS moved_on_hand,
+                        coalesce(b.value_fen, 0) AS value, coalesce(m.value, 0) AS moved_value,
+                        coalesce(b.in_transit_scaled, 0) AS in_transit, coalesce(m.in_transit, 0) AS moved_in_transit,
+                        coalesce(r.in_transit, 0) AS dispatched_not_received,
+                        coalesce(b.in_transit_value_fen, 0) AS in_transit_value, coalesce(m.in_transit_value, 0) AS moved_in_transit_value
+                    FROM (SELECT * FROM stock_balances WHERE tenant_id = \(tenantID.rawValue)) b
+                    FULL JOIN moved m USING (org_id, item_id)
+                    FULL JOIN on_the_road r ON r.org_id = coalesce(b.org_id, m.org_id) AND r.item_id = coalesce(b.item_id, m.item_id)
+                ), lines AS (
+                    SELECT t.transfer_id, t.status, l.line_no, l.from_org_id, l.to_org_id, l.item_id, l.quantity_scaled, l.lost_scaled,
+                        coalesce((SELECT -sum(m.quantity_scaled) FROM stock_moves m
+                                   WHERE m.tenant_id = t.tenant_id AND m.document_type = 'transfer_dispatch' AND m.document_id = t.transfer_id
+                                     AND m.org_id = l.from_org_id AND m.item_id = l.item_id AND m.bucket = 'on_hand'), 0) AS dispatched,
+                        coalesce((SELECT sum(m.quantity_scaled) FROM stock_moves m
+                                   WHERE m.tenant_id = t.tenant_id AND m.document_id = t.transfer_id AND m.bucket = 'in_transit'
+                                     AND m.document_type IN ('transfer_dispatch', 'transfer_receipt')
+                                     AND m.org_id = l.from_org_id AND m.item_id = l.item_id), 0) AS on_the_road,
+                        coalesce((SELECT sum(m.quantity_scaled) FROM stock_moves m
+                                   WHERE m.tenant_id = t.tenant_id AND m.document_type = 'transfer_receipt' AND m.document_id = t.transfer_id
+                                     AND m.org_id = l.to_org_id AND m.item_id = l.item_id AND m.bucket = 'on_hand'), 0) AS arrived
+                    FROM transfers t JOIN transfer_lines l USING (tenant_id, transfer_id)
+                    WHERE t.tenant_id = \(tenantID.rawValue)
+                )
+                SELECT format('balance org %s item %s: on hand %s, moves %s; value %s, moves %s; in transit %s, moves %s, dispatched not received %s; '
+                    || 'in-transit value %s, moves %s',
+                    org_id, item_id, on_hand, moved_on_hand, value, moved_value, in_transit, moved_in_transit, dispatched_not_received,
+                    in_transit_value, moved_in_transit_value)
+                FROM books
+                WHERE on_hand <> moved_on_hand OR value <> moved_value OR in_transit <> moved_in_transit OR in_transit <> dispatched_not_received
+                   OR in_transit_value <> moved_in_transit_value
+                UNION ALL
+                SELECT format('transfer %s (%s) line %s: %s sent, %s dispatched, %s on the road, %s arrived, %s lost',
+                    transfer_id, status, line_no, quantity_scaled, dispatched, on_the_road, arrived, lost_scaled)
+                FROM lines
+                WHERE (status IN ('created', 'cancelled') AND (dispatched <> 0 OR on_the_road <> 0 OR arrived <> 0))
+                   OR (status = 'dispatched' AND (dispatched <> quantity_scaled OR on_the_road <> dispatched OR arrived <> 0))
+                   OR (status = 'received' AND (dispatched <> quantity_scaled OR on_the_road <> 0 OR arrived + lost_scaled <> dispatched))
+                UNION ALL
+                SELECT format('move %s of %s %s names no line of a transfer', m.move_id, m.document_type, m.document_id)
+                FROM stock_moves m
+                WHERE m.tenant_id = \(tenantID.rawValue) AND m.document_type IN ('transfer_dispatch', 'transfer_receipt')
+                  AND NOT EXISTS (SELECT 1 FROM transfer_lines l WHERE l.tenant_id = m.tenant_id AND l.transfer_id = m.document_id
+                                    AND l.item_id = m.item_id AND m.org_id IN (l.from_org_id, l.to_org_id))
+                """, logger: testLogger)
+            var found: [String] = []
+            for try await line in rows.decode(String.self) { found.append(line) }
+            return found
+        }
+    }
+}

@@ -35,12 +35,14 @@ struct MoveView: ResponseEncodable, Sendable {
     let unitCostFen: Int64
     let documentType: String
     let documentId: Int64
+    let bucket: String
     let occurredAt: Date
 
     init(_ move: StockMove) {
         (id, org, item) = (move.id, move.orgCode, move.itemCode)
         quantity = ScaledQuantity.format(move.quantityScaled, scale: move.quantityScale)
         (valueFen, unitCostFen, documentType, documentId, occurredAt) = (move.valueFen, move.unitCostFen, move.documentType, move.documentID, move.occurredAt)
+        bucket = move.bucket
     }
 }
 
