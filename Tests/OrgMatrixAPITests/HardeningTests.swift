@@ -7,6 +7,7 @@ import OrgMatrixAPI
 import OrgMatrixCore
 import OrgMatrixStore
 import OrgMatrixTestSupport
+import PostgresNIO
 import Testing
 
 /// No request can crash the server or bend the books, and every check answers in its order:
@@ -199,6 +200,27 @@ import Testing
         }
     }
 
+    /// A tenant's ids count its own rows only: what other tenants post in between does not show.
+    @Test func idsRevealNothingOfOtherTenants() async throws {
+        let mine = try await TenantFixture.create(label: "mine")
+        let theirs = try await TenantFixture.create(label: "theirs")
+        try await withAPI { api in
+            for fixture in [mine, theirs] {
+                #expect(try await api.post("/v1/items", key: fixture.key("hq-admin"), InventoryTests.milkItem).status == .created)
+            }
+            let receipt = #"{"supplier":"s","lines":[{"item":"MILK-FRESH","quantity":"1","unitCostFen":1}]}"#
+            func post(_ fixture: TenantFixture) async throws -> Int {
+                let reply = try await api.post("/v1/purchase-receipts", key: fixture.key("a-operator"), receipt)
+                #expect(reply.status == .created)
+                return Int(reply.body["id"] as? String ?? "") ?? -1
+            }
+            let first = try await post(mine)
+            for _ in 0..<3 { _ = try await post(theirs) }
+            #expect(try await post(mine) == first + 1)
+            #expect(first == 1, "a new tenant's first receipt is its number 1")
+        }
+    }
+
     @Test func theLastActiveHQAdminCannotBeRevoked() async throws {
         let fixture = try await TenantFixture.create(label: "admins")
         try await withAPI { api in
@@ -213,6 +235,15 @@ import Testing
             let last = try await api.post("/v1/principals/\(secondID)/revoke", key: secondKey)
             #expect(last.status == .conflict, "\(last.text)")
             #expect(try await api.get("/v1/me", key: secondKey).status == .ok)
+        }
+        // The database holds the rule whoever writes: the owner cannot revoke the last one either.
+        let environment = try await SharedDatabase.environment()
+        await #expect(throws: (any Error).self) {
+            try await withConnection(environment.ownerURL) { connection in
+                try await connection.query(
+                    "UPDATE principals SET revoked_at = now() WHERE tenant_id = \(fixture.tenantID.rawValue) AND revoked_at IS NULL AND role = 'hq_admin'",
+                    logger: testLogger)
+            }
         }
     }
 
