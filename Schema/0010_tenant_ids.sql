@@ -53,28 +53,29 @@ END
 $$;
 REVOKE EXECUTE ON FUNCTION assign_tenant_id() FROM PUBLIC;
 
-ALTER TABLE orgs ALTER COLUMN org_id DROP IDENTITY;
-CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON orgs FOR EACH ROW EXECUTE FUNCTION assign_tenant_id('org_id');
-ALTER TABLE relations ALTER COLUMN relation_id DROP IDENTITY;
-CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON relations FOR EACH ROW EXECUTE FUNCTION assign_tenant_id('relation_id');
-ALTER TABLE principals ALTER COLUMN principal_id DROP IDENTITY;
-CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON principals FOR EACH ROW EXECUTE FUNCTION assign_tenant_id('principal_id');
-ALTER TABLE api_keys ALTER COLUMN key_id DROP IDENTITY;
-CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON api_keys FOR EACH ROW EXECUTE FUNCTION assign_tenant_id('key_id');
-ALTER TABLE audit_events ALTER COLUMN event_id DROP IDENTITY;
-CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION assign_tenant_id('event_id');
-ALTER TABLE items ALTER COLUMN item_id DROP IDENTITY;
-CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON items FOR EACH ROW EXECUTE FUNCTION assign_tenant_id('item_id');
-ALTER TABLE stock_moves ALTER COLUMN move_id DROP IDENTITY;
-CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON stock_moves FOR EACH ROW EXECUTE FUNCTION assign_tenant_id('move_id');
-ALTER TABLE purchase_receipts ALTER COLUMN receipt_id DROP IDENTITY;
-CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON purchase_receipts FOR EACH ROW EXECUTE FUNCTION assign_tenant_id('receipt_id');
-ALTER TABLE sales_issues ALTER COLUMN issue_id DROP IDENTITY;
-CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON sales_issues FOR EACH ROW EXECUTE FUNCTION assign_tenant_id('issue_id');
-ALTER TABLE stock_counts ALTER COLUMN count_id DROP IDENTITY;
-CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON stock_counts FOR EACH ROW EXECUTE FUNCTION assign_tenant_id('count_id');
-ALTER TABLE transfers ALTER COLUMN transfer_id DROP IDENTITY;
-CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON transfers FOR EACH ROW EXECUTE FUNCTION assign_tenant_id('transfer_id');
+DO $$
+DECLARE
+    id record;
+BEGIN
+    FOR id IN SELECT * FROM (VALUES
+        ('orgs', 'org_id'),
+        ('relations', 'relation_id'),
+        ('principals', 'principal_id'),
+        ('api_keys', 'key_id'),
+        ('audit_events', 'event_id'),
+        ('items', 'item_id'),
+        ('stock_moves', 'move_id'),
+        ('purchase_receipts', 'receipt_id'),
+        ('sales_issues', 'issue_id'),
+        ('stock_counts', 'count_id'),
+        ('transfers', 'transfer_id')) AS v (table_name, column_name)
+    LOOP
+        EXECUTE format('ALTER TABLE %I ALTER COLUMN %I DROP IDENTITY', id.table_name, id.column_name);
+        EXECUTE format('CREATE TRIGGER a00_assign_tenant_id BEFORE INSERT ON %I FOR EACH ROW EXECUTE FUNCTION assign_tenant_id(%L)',
+            id.table_name, id.column_name);
+    END LOOP;
+END
+$$;
 
 -- 0007 held a transfer's id to the one the shared identity drew; the trigger above now decides it.
 CREATE OR REPLACE FUNCTION transfers_created_as_created() RETURNS trigger

@@ -15,13 +15,15 @@ let metricsToken = "test-scrape-token"
 func makeApp(
     databaseURL: DatabaseURL,
     readinessTimeout: Duration = .seconds(2),
+    requestReadTimeout: Duration = .seconds(30),
     port: Int = 0,
     extraRoutes: (Router<AppRequestContext>) -> Void = { _ in },
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
     let configuration = AppConfiguration(
         port: port, databaseURL: databaseURL, schemaDirectory: TestEnvironment.schemaDirectory,
-        poolConnectionsMax: 4, readinessTimeout: readinessTimeout, connectTimeout: .seconds(1), metricsToken: metricsToken)
+        poolConnectionsMax: 4, readinessTimeout: readinessTimeout, connectTimeout: .seconds(1), metricsToken: metricsToken,
+        requestReadTimeout: requestReadTimeout)
     let dependencies = try AppDependencies.make(configuration, logger: testLogger)
     let router = try buildRouter(dependencies)
     extraRoutes(router)

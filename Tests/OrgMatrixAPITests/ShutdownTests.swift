@@ -38,6 +38,31 @@ import Testing
         }
     }
 
+    /// A client that sends half a request holds nothing for long: its body is answered 408.
+    @Test func aBodyThatDoesNotArriveIsAnswered408() async throws {
+        try await ThrowawayDatabase.with { database in
+            let port = Mutex<Int?>(nil)
+            let app = try makeApp(databaseURL: database.appURL, requestReadTimeout: .milliseconds(500), port: 0) { _ in
+            } onServerRunning: { channel in
+                port.withLock { $0 = channel.localAddress?.port }
+            }
+            let group = ServiceGroup(configuration: .init(services: [app], logger: testLogger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                let boundPort = try await waitFor { port.withLock { $0 } }
+                let key = "omx_acme_" + String(repeating: "0", count: 48)
+                let started = ContinuousClock.now
+                let response = try await raw(
+                    "POST /v1/items HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\n"
+                        + "Content-Length: 100\r\n\r\n{\"code\":", port: boundPort, closeAfter: .seconds(5))
+                #expect(response.hasPrefix("HTTP/1.1 408"), "\(response)")
+                #expect(ContinuousClock.now - started < .seconds(4))
+                await group.triggerGracefulShutdown()
+                try await tasks.waitForAll()
+            }
+        }
+    }
+
     private func waitFor<T: Sendable>(_ value: @Sendable () -> T?) async throws -> T {
         let deadline = ContinuousClock.now + .seconds(10)
         while ContinuousClock.now < deadline {
@@ -45,6 +70,36 @@ import Testing
             try await Task.sleep(for: .milliseconds(10))
         }
         throw TestSetupError("timed out waiting for the server")
+    }
+
+    /// Bytes sent over a plain socket; what the server sent back within `closeAfter` (or until it closed).
+    private func raw(_ request: String, port: Int, closeAfter: Duration) async throws -> String {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: request))
+            return try await withThrowingTaskGroup(of: String?.self) { group in
+                group.addTask {
+                    var text = ""
+                    for try await chunk in inbound {
+                        text += String(buffer: chunk)
+                        if text.contains("\r\n\r\n") && text.contains("}") { break }
+                    }
+                    return text
+                }
+                group.addTask {
+                    try await Task.sleep(for: closeAfter)
+                    return nil
+                }
+                let first = try await group.next() ?? nil
+                group.cancelAll()
+                return first ?? ""
+            }
+        }
     }
 
     /// One HTTP/1.1 request over a plain socket; returns everything the server sent before closing.
