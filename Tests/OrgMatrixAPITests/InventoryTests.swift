@@ -34,6 +34,22 @@ import Testing
         return !json(a).isEmpty && canonical(a) == canonical(b)
     }
 
+    /// Every (path, body) posted at once as `key`; the statuses as they come back.
+    private func concurrently(_ api: API, key: String, _ posts: [(String, String)]) async throws -> [HTTPResponse.Status] {
+        try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+            for (path, body) in posts {
+                group.addTask { try await api.post(path, key: key, body).status }
+            }
+            return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+        }
+    }
+
+    /// Balance = Σ moves and every transfer's goods accounted for, in the whole tenant.
+    private func expectBooksBalance(_ fixture: TenantFixture) async throws {
+        let books = try await fixture.booksDiscrepancies()
+        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
+    }
+
     private func balance(_ api: API, _ key: String, org: String) async throws -> [String: Any]? {
         let reply = try await api.get("/v1/stock?org=\(org)&item=MILK-FRESH", key: key)
         return (json(reply)["items"] as? [[String: Any]])?.first
@@ -168,25 +184,16 @@ import Testing
         try await withAPI { api in
             try await setUp(api, fixture, litres: "1000")
             let key = fixture.key("a-operator")
-            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                for index in 0..<20 {
-                    group.addTask {
-                        try await api.post(
-                            "/v1/sales-issues", key: key,
-                            #"{"customer":"c\#(index)","lines":[{"item":"MILK-FRESH","quantity":"100","unitPriceFen":600}]}"#
-                        ).status
-                    }
-                }
-                return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
-            }
+            let statuses = try await concurrently(api, key: key, (0..<20).map { index in
+                ("/v1/sales-issues", #"{"customer":"c\#(index)","lines":[{"item":"MILK-FRESH","quantity":"100","unitPriceFen":600}]}"#)
+            })
             #expect(statuses.filter { $0 == .created }.count == 10)
             #expect(statuses.filter { $0 == .conflict }.count == 10)
             let stock = try #require(try await balance(api, key, org: "WH-A"))
             #expect(stock["onHand"] as? String == "0.000")
             #expect(stock["valueFen"] as? Int == 0)
         }
-        let books = try await fixture.booksDiscrepancies()
-        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
+        try await expectBooksBalance(fixture)
     }
 
     /// Two counts of an item the warehouse never held, at once, ten times over: the first to
@@ -200,22 +207,13 @@ import Testing
                 let code = "MILK-NEW\(attempt)"
                 let item = Self.milkItem.replacingOccurrences(of: "MILK-FRESH", with: code)
                 #expect(try await api.post("/v1/items", key: fixture.key("hq-admin"), item).status == .created)
-                let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                    for counted in ["5", "7"] {
-                        group.addTask {
-                            try await api.post(
-                                "/v1/stock-counts", key: key,
-                                #"{"reason":"发现未入账","lines":[{"item":"\#(code)","counted":"\#(counted)","unitCostFen":400}]}"#
-                            ).status
-                        }
-                    }
-                    return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
-                }
+                let statuses = try await concurrently(api, key: key, ["5", "7"].map { counted in
+                    ("/v1/stock-counts", #"{"reason":"发现未入账","lines":[{"item":"\#(code)","counted":"\#(counted)","unitCostFen":400}]}"#)
+                })
                 #expect(statuses == [.created, .created], "attempt \(attempt)")
             }
         }
-        let books = try await fixture.booksDiscrepancies()
-        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
+        try await expectBooksBalance(fixture)
     }
 
     /// A count racing purchase receipts of an item the warehouse never held, ten times over:
@@ -228,27 +226,15 @@ import Testing
                 let code = "MILK-RACE\(attempt)"
                 let item = Self.milkItem.replacingOccurrences(of: "MILK-FRESH", with: code)
                 #expect(try await api.post("/v1/items", key: fixture.key("hq-admin"), item).status == .created)
-                let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
-                    group.addTask {
-                        try await api.post(
-                            "/v1/stock-counts", key: key, #"{"reason":"月末盘点","lines":[{"item":"\#(code)","counted":"3","unitCostFen":450}]}"#
-                        ).status
-                    }
-                    for index in 0..<3 {
-                        group.addTask {
-                            try await api.post(
-                                "/v1/purchase-receipts", key: key,
-                                #"{"supplier":"s\#(index)","lines":[{"item":"\#(code)","quantity":"10","unitCostFen":463}]}"#
-                            ).status
-                        }
-                    }
-                    return try await group.reduce(into: [HTTPResponse.Status]()) { $0.append($1) }
+                let count = ("/v1/stock-counts", #"{"reason":"月末盘点","lines":[{"item":"\#(code)","counted":"3","unitCostFen":450}]}"#)
+                let receipts = (0..<3).map { index in
+                    ("/v1/purchase-receipts", #"{"supplier":"s\#(index)","lines":[{"item":"\#(code)","quantity":"10","unitCostFen":463}]}"#)
                 }
+                let statuses = try await concurrently(api, key: key, [count] + receipts)
                 #expect(statuses.allSatisfy { $0 == .created }, "attempt \(attempt): \(statuses)")
             }
         }
-        let books = try await fixture.booksDiscrepancies()
-        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
+        try await expectBooksBalance(fixture)
     }
 
     @Test func aQuoteExplainsItsPriceAndPostsNothing() async throws {
@@ -465,8 +451,7 @@ import Testing
                 #expect(stock["inTransit"] as? String == "40.000")
             }
         }
-        let books = try await fixture.booksDiscrepancies()
-        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
+        try await expectBooksBalance(fixture)
     }
 
     /// The database, not only Swift, decides who advances a transfer and what a step may change:
@@ -677,7 +662,6 @@ import Testing
             let error = try await commit(attempt.principal, attempt.statements)
             #expect(error == nil, "\(attempt.principal): \(attempt.statements) → \(error ?? "")")
         }
-        let books = try await fixture.booksDiscrepancies()
-        #expect(books.isEmpty, "\(books.count) discrepancies:\n\(books.joined(separator: "\n"))")
+        try await expectBooksBalance(fixture)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import OrgMatrixAPI
 import NIOPosix
 import OrgMatrixTestSupport
 import ServiceLifecycle
@@ -11,45 +12,29 @@ import Testing
 @Suite struct ShutdownTests {
     @Test func gracefulShutdownLetsAnInFlightRequestFinish() async throws {
         try await ThrowawayDatabase.with { database in
-            let port = Mutex<Int?>(nil)
             let started = Mutex(false)
-            let app = try makeApp(databaseURL: database.appURL, port: 0) { router in
+            let boundPort = try await withLiveApp(database) { router in
                 router.get("test/slow") { _, _ -> String in
                     started.withLock { $0 = true }
                     try await Task.sleep(for: .milliseconds(1500))
                     return "finished"
                 }
-            } onServerRunning: { channel in
-                port.withLock { $0 = channel.localAddress?.port }
-            }
-            let group = ServiceGroup(configuration: .init(services: [app], logger: testLogger))
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                let boundPort = try await waitFor { port.withLock { $0 } }
-                let request = Task { try await rawGET("/test/slow", port: boundPort) }
+            } while: { port, group in
+                let request = Task { try await rawGET("/test/slow", port: port) }
                 _ = try await waitFor { started.withLock { $0 } ? true : nil }
                 await group.triggerGracefulShutdown()
                 let response = try await request.value
                 #expect(response.hasPrefix("HTTP/1.1 200"))
                 #expect(response.hasSuffix("finished"))
-                try await tasks.waitForAll()
-                await #expect(throws: (any Error).self) { try await rawGET("/healthz", port: boundPort) }
             }
+            await #expect(throws: (any Error).self) { try await rawGET("/healthz", port: boundPort) }
         }
     }
 
     /// A client that sends half a request holds nothing for long: its body is answered 408.
     @Test func aBodyThatDoesNotArriveIsAnswered408() async throws {
         try await ThrowawayDatabase.with { database in
-            let port = Mutex<Int?>(nil)
-            let app = try makeApp(databaseURL: database.appURL, requestReadTimeout: .milliseconds(500), port: 0) { _ in
-            } onServerRunning: { channel in
-                port.withLock { $0 = channel.localAddress?.port }
-            }
-            let group = ServiceGroup(configuration: .init(services: [app], logger: testLogger))
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { try await group.run() }
-                let boundPort = try await waitFor { port.withLock { $0 } }
+            _ = try await withLiveApp(database, requestReadTimeout: .milliseconds(500)) { _ in } while: { boundPort, group in
                 let key = "omx_acme_" + String(repeating: "0", count: 48)
                 let started = ContinuousClock.now
                 let response = try await raw(
@@ -58,8 +43,27 @@ import Testing
                 #expect(response.hasPrefix("HTTP/1.1 408"), "\(response)")
                 #expect(ContinuousClock.now - started < .seconds(4))
                 await group.triggerGracefulShutdown()
-                try await tasks.waitForAll()
             }
+        }
+    }
+
+    /// Runs the real server on a loopback port while `body` talks to it; `body` ends it with a
+    /// graceful shutdown of `group`. Returns the port it listened on.
+    private func withLiveApp(
+        _ database: ThrowawayDatabase, requestReadTimeout: Duration = .seconds(30), extraRoutes: (Router<AppRequestContext>) -> Void,
+        while body: @escaping @Sendable (Int, ServiceGroup) async throws -> Void
+    ) async throws -> Int {
+        let port = Mutex<Int?>(nil)
+        let app = try makeApp(databaseURL: database.appURL, requestReadTimeout: requestReadTimeout, port: 0, extraRoutes: extraRoutes) {
+            channel in port.withLock { $0 = channel.localAddress?.port }
+        }
+        let group = ServiceGroup(configuration: .init(services: [app], logger: testLogger))
+        return try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            let boundPort = try await waitFor { port.withLock { $0 } }
+            try await body(boundPort, group)
+            try await tasks.waitForAll()
+            return boundPort
         }
     }
 
