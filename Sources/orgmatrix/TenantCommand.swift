@@ -68,7 +68,7 @@ struct TenantCommand: AsyncParsableCommand {
             if ifNew, !outcome.applied {
                 print("tenant \(definition.code) exists; not re-applied (--if-new).")
                 if !outcome.changes.isEmpty {
-                    print("it differs from \(file) in \(outcome.changes.count) ways; `orgmatrix tenant apply \(file)` would:")
+                    print("`orgmatrix tenant apply \(file)` would make \(outcome.changes.count) change(s) to it:")
                     for change in outcome.changes { print("  \(change)") }
                 }
                 return
