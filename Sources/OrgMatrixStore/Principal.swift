@@ -56,6 +56,9 @@ public struct Sandbox: Sendable {
     public let connection: PostgresConnection
     public let logger: Logger
     public let requestID: String
+    /// Whether the acting org was found to hold stock in this transaction, so that the API's
+    /// authorization and the Store's second check look it up once.
+    var holdsStock = false
 }
 
 extension Database {

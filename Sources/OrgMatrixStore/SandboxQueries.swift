@@ -40,14 +40,22 @@ extension Sandbox {
     }
 
     /// `require`, and for postings an acting org that holds stock: everything that decides 403,
-    /// so the API can answer it before it reads the body.
-    public func authorize(_ action: Action) async throws {
+    /// so the API can answer it before it reads the body. The sandbox it returns remembers the
+    /// org's kind, so the Store's own check costs no second query.
+    public func authorized(_ action: Action) async throws -> Sandbox {
         try require(action)
-        if action == .postDocuments {
-            guard let org = try await org(code: principal.orgCode), org.org.kind == .physical else {
-                throw StoreError(.forbidden, "\(principal.orgCode) holds no stock: only physical orgs post stock documents.")
-            }
+        guard action == .postDocuments, !holdsStock else { return self }
+        guard let org = try await org(code: principal.orgCode), org.org.kind == .physical else {
+            throw StoreError(.forbidden, "\(principal.orgCode) holds no stock: only physical orgs post stock documents.")
         }
+        var checked = self
+        checked.holdsStock = true
+        return checked
+    }
+
+    /// `authorized`, for a Store method that goes on with this sandbox.
+    func authorize(_ action: Action) async throws {
+        _ = try await authorized(action)
     }
 
     public func orgs(after cursor: String?, limit: Int) async throws -> [OrgRecord] {

@@ -122,7 +122,8 @@ extension Database {
     ) async throws -> T {
         guard let key = context.apiKey else { throw APIError(.unauthenticated, detail: "No API key.") }
         return try await withSandbox(key: key, requestID: context.id, logger: context.logger) { sandbox in
-            if let action { try await sandbox.authorize(action) }
+            var sandbox = sandbox
+            if let action { sandbox = try await sandbox.authorized(action) }
             if case .tooLarge = context.body {
                 throw APIError(.bodyTooLarge, detail: "The body exceeds \(context.maxUploadSize) bytes.")
             }
