@@ -72,7 +72,10 @@ let package = Package(
         ),
         .testTarget(name: "SMCryptoTests", dependencies: ["SMCrypto", "OrgMatrixTestSupport"]),
         .testTarget(name: "OrgMatrixCoreTests", dependencies: ["OrgMatrixCore"]),
-        .testTarget(name: "OrgMatrixCLITests", dependencies: ["orgmatrix", "SMCrypto", "OrgMatrixTestSupport"]),
+        .testTarget(
+            name: "OrgMatrixCLITests",
+            dependencies: ["orgmatrix", "SMCrypto", "OrgMatrixStore", "OrgMatrixTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         .testTarget(
             name: "OrgMatrixStoreTests",
             dependencies: ["OrgMatrixStore", "OrgMatrixTestSupport", "SMCrypto", .product(name: "Metrics", package: "swift-metrics")]

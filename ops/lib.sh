@@ -1,10 +1,18 @@
 # shellcheck shell=bash
 # ops/lib.sh — helpers shared by the ops/* scripts (source it; it sets no shell options).
-# Provides: log, die, ensure_debian_packages PKG..., ensure_project_packages, ensure_swift, pg_bin_dir.
+# Provides: log, die, require_plain_path DIR, ensure_debian_packages PKG..., ensure_project_packages,
+# ensure_swift, pg_bin_dir.
 
 # Progress and errors go to stderr so that stdout stays machine-readable.
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# The checkout's path ends up in PostgreSQL's options, pg.env and unix socket paths, unquoted:
+# refuse a space or another shell-special character at once, before anything is built.
+require_plain_path() {
+  [[ $1 =~ ^/[A-Za-z0-9._/@+-]+$ ]] ||
+    die "unsupported characters (a space?) in the checkout's path: $1; clone it somewhere without them"
+}
 
 # Install any of the given Debian packages that are missing (as root, or via passwordless sudo).
 ensure_debian_packages() {
