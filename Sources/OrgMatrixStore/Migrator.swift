@@ -54,7 +54,8 @@ public struct Migrator: Sendable {
             "SELECT to_regclass('public.schema_migrations') IS NOT NULL", logger: logger
         ).collect().first?.decode(Bool.self) ?? false
         guard exists else { return .pending(files.map(\.name)) }
-        return MigrationState.of(files: files, applied: try await Self.applied(connection: connection, logger: logger))
+        let applied = try await upgradingLegacyChecksums(try await Self.applied(connection: connection, logger: logger), connection: connection, logger: logger)
+        return MigrationState.of(files: files, applied: applied)
     }
 
     /// Applies the first pending file in one transaction; nil when nothing is pending.
@@ -81,7 +82,14 @@ public struct Migrator: Sendable {
                 applied_by text NOT NULL DEFAULT current_user
             )
             """, logger: logger)
-        let applied = try await Self.applied(connection: connection, logger: logger)
+        let recorded = try await Self.applied(connection: connection, logger: logger)
+        let applied = try await upgradingLegacyChecksums(recorded, connection: connection, logger: logger)
+        for (before, after) in zip(recorded, applied) where before.checksum != after.checksum {
+            try await connection.query(
+                "UPDATE schema_migrations SET checksum = \(after.checksum) WHERE name = \(after.name) AND checksum = \(before.checksum)",
+                logger: logger)
+            logger.notice("recorded the migration's checksum under SM3", metadata: ["migration": "\(after.name)"])
+        }
         let pending: [MigrationFile]
         do {
             pending = try MigrationPlan.pending(files: files, applied: applied)
@@ -105,6 +113,27 @@ public struct Migrator: Sendable {
         try await connection.query(
             "INSERT INTO schema_migrations (name, checksum) VALUES (\(file.name), \(file.checksum))", logger: logger)
         return file.name
+    }
+
+    /// Builds before SM3 recorded `sha256:<hex>`. PostgreSQL's own `sha256()` checks each such
+    /// record against the file as it is now: a match is the same file, returned with its SM3
+    /// checksum; anything else stays as recorded, so the plan reports the file as edited.
+    private func upgradingLegacyChecksums(
+        _ applied: [AppliedMigration], connection: PostgresConnection, logger: Logger
+    ) async throws -> [AppliedMigration] {
+        let filesByName = Dictionary(uniqueKeysWithValues: files.map { ($0.name, $0) })
+        var result: [AppliedMigration] = []
+        for record in applied {
+            guard record.checksum.hasPrefix(MigrationFile.legacyPrefix), let file = filesByName[record.name] else {
+                result.append(record)
+                continue
+            }
+            let legacy = try await connection.query(
+                "SELECT \(MigrationFile.legacyPrefix) || encode(sha256(convert_to(\(file.sql), 'UTF8')), 'hex')", logger: logger
+            ).collect().first?.decode(String.self)
+            result.append(legacy == record.checksum ? AppliedMigration(name: record.name, checksum: file.checksum) : record)
+        }
+        return result
     }
 
     private static func applied(connection: PostgresConnection, logger: Logger) async throws -> [AppliedMigration] {

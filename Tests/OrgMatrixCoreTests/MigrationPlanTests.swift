@@ -10,8 +10,13 @@ import Testing
     func acceptsNumberedSnakeCaseNames(name: String) throws {
         let migration = try file(name)
         #expect(migration.name == name)
-        #expect(migration.checksum.hasPrefix("sha256:"))
-        #expect(migration.checksum.count == "sha256:".count + 64)
+        #expect(migration.checksum.hasPrefix("sm3:"))
+        #expect(migration.checksum.count == "sm3:".count + 64)
+    }
+
+    /// GB/T 32905-2016 appendix A.1: SM3("abc"); the checksum is the file's SM3.
+    @Test func theChecksumIsTheSM3OfTheFile() throws {
+        #expect(try file("0001_a.sql", "abc").checksum == "sm3:66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0")
     }
 
     @Test(arguments: ["1_a.sql", "0001-a.sql", "0001_A.sql", "0001_.sql", "0001_a.SQL", "abcd_a.sql", "0001_a b.sql"])
@@ -42,7 +47,7 @@ import Testing
     }
 
     @Test func anAppliedMigrationWithoutAFileIsRefused() throws {
-        let applied = [AppliedMigration(name: "0009_newer.sql", checksum: "sha256:00")]
+        let applied = [AppliedMigration(name: "0009_newer.sql", checksum: "sm3:00")]
         #expect(throws: MigrationError.unknownApplied(name: "0009_newer.sql")) {
             try MigrationPlan.pending(files: [try file("0001_a.sql")], applied: applied)
         }
@@ -66,7 +71,7 @@ import Testing
     @Test func stateReportsPendingNamesAndInconsistency() throws {
         let files = [try file("0001_a.sql"), try file("0002_b.sql")]
         #expect(MigrationState.of(files: files, applied: []) == .pending(["0001_a.sql", "0002_b.sql"]))
-        let wrong = [AppliedMigration(name: "0001_a.sql", checksum: "sha256:ff")]
+        let wrong = [AppliedMigration(name: "0001_a.sql", checksum: "sm3:ff")]
         guard case .inconsistent(.edited(let name, _, _)) = MigrationState.of(files: files, applied: wrong) else {
             Issue.record("expected an edited-file inconsistency")
             return

@@ -23,6 +23,54 @@ import Testing
         }
     }
 
+    /// A database migrated by a build before SM3 has `sha256:` records (here computed by
+    /// coreutils' sha256sum, as those builds did): they are checked against the files and
+    /// recorded again under SM3; nothing is applied twice, and readiness is current meanwhile.
+    @Test func checksumsRecordedAsSHA256BeforeSM3AreUpgradedOnceAfterChecking() async throws {
+        try await ThrowawayDatabase.with(migrated: true) { database in
+            try await withConnection(database.ownerURL) { connection in
+                for file in shipped.files {
+                    let path = TestEnvironment.schemaDirectory + "/" + file.name
+                    let digest = try runProcess("sha256sum", [path]).text.prefix(64)
+                    _ = try await connection.query(
+                        "UPDATE schema_migrations SET checksum = \("sha256:" + digest) WHERE name = \(file.name)", logger: testLogger)
+                }
+            }
+            let before = try await withConnection(database.appURL) { connection in
+                try await shipped.state(connection: connection, logger: testLogger)
+            }
+            #expect(before == .current(appliedCount: shipped.files.count))
+            let applied = try await withClient(database.ownerURL) { client in
+                try await shipped.migrate(client: client, logger: testLogger)
+            }
+            #expect(applied.isEmpty)
+            let recorded = try await withConnection(database.ownerURL) { connection in
+                try await connection.query("SELECT checksum FROM schema_migrations ORDER BY name", logger: testLogger)
+                    .collect().map { try $0.decode(String.self) }
+            }
+            #expect(recorded == shipped.files.map(\.checksum))
+            #expect(recorded.allSatisfy { $0.hasPrefix("sm3:") })
+        }
+    }
+
+    @Test func aSHA256RecordThatDoesNotMatchTheFileIsAnEditedFile() async throws {
+        try await ThrowawayDatabase.with(migrated: true) { database in
+            let first = shipped.files[0]
+            try await withConnection(database.ownerURL) { connection in
+                _ = try await connection.query(
+                    "UPDATE schema_migrations SET checksum = \("sha256:" + String(repeating: "0", count: 64)) WHERE name = \(first.name)",
+                    logger: testLogger)
+            }
+            let failure = await #expect(throws: MigrationFailure.self) {
+                try await withClient(database.ownerURL) { client in
+                    try await shipped.migrate(client: client, logger: testLogger)
+                }
+            }
+            #expect(failure?.file == first.name)
+            #expect(failure?.description.contains("edited after it was applied") == true)
+        }
+    }
+
     @Test func migratingTwiceAppliesNothingTheSecondTime() async throws {
         try await ThrowawayDatabase.with(migrated: true) { database in
             let applied = try await withClient(database.ownerURL) { client in

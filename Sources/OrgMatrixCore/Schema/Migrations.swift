@@ -1,10 +1,17 @@
+import SMCrypto
+
 /// One numbered schema migration, `NNNN_name.sql`, as read from `Schema/`.
 public struct MigrationFile: Sendable, Equatable {
     public let version: Int
     public let name: String
     public let sql: String
-    /// `sha256:<hex>` of the file's UTF-8 bytes; the algorithm prefix lets a later format coexist.
+    /// `sm3:<hex>` of the file's UTF-8 bytes. The prefix names the algorithm: databases migrated
+    /// before SM3 recorded `sha256:<hex>`, which the Migrator upgrades once (`legacyPrefix`).
     public let checksum: String
+
+    public static let checksumPrefix = "sm3:"
+    /// What builds before SM3 recorded; only PostgreSQL's `sha256()` still computes it.
+    public static let legacyPrefix = "sha256:"
 
     /// Validates the file name (`0001_lower_snake.sql`) and fingerprints the contents.
     public init(fileName: String, sql: String) throws(MigrationError) {
@@ -12,7 +19,7 @@ public struct MigrationFile: Sendable, Equatable {
         self.version = version
         self.name = fileName
         self.sql = sql
-        self.checksum = "sha256:" + SHA256.hex(of: sql)
+        self.checksum = Self.checksumPrefix + Hex.encode(SM3.hash(sql))
     }
 
     private static func version(ofFileName fileName: String) -> Int? {
