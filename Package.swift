@@ -35,19 +35,22 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .target(
             name: "OrgMatrixAPI",
             dependencies: [
+                "OrgMatrixCore",
                 "OrgMatrixStore",
                 "SMCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             resources: [.copy("openapi.json")]
         ),
@@ -55,9 +58,14 @@ let package = Package(
             name: "orgmatrix",
             dependencies: [
                 "OrgMatrixAPI",
+                "OrgMatrixCore",
+                "OrgMatrixStore",
                 "SMCrypto",
                 "CGcrypt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -67,7 +75,11 @@ let package = Package(
         ),
         .target(
             name: "OrgMatrixTestSupport",
-            dependencies: ["OrgMatrixStore", .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "OrgMatrixCore", "OrgMatrixStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             path: "Tests/OrgMatrixTestSupport"
         ),
         .testTarget(name: "SMCryptoTests", dependencies: ["SMCrypto", "OrgMatrixTestSupport"]),
@@ -78,15 +90,24 @@ let package = Package(
         ),
         .testTarget(
             name: "OrgMatrixStoreTests",
-            dependencies: ["OrgMatrixStore", "OrgMatrixTestSupport", "SMCrypto", .product(name: "Metrics", package: "swift-metrics")]
+            dependencies: [
+                "OrgMatrixCore", "OrgMatrixStore", "OrgMatrixTestSupport", "SMCrypto",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(
             name: "OrgMatrixAPITests",
             dependencies: [
                 "OrgMatrixAPI",
+                "OrgMatrixCore",
+                "OrgMatrixStore",
                 "OrgMatrixTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
