@@ -83,7 +83,7 @@ let package = Package(
             path: "Tests/OrgMatrixTestSupport"
         ),
         .testTarget(name: "SMCryptoTests", dependencies: ["SMCrypto", "OrgMatrixTestSupport"]),
-        .testTarget(name: "OrgMatrixCoreTests", dependencies: ["OrgMatrixCore"]),
+        .testTarget(name: "OrgMatrixCoreTests", dependencies: ["OrgMatrixCore", "SMCrypto"]),
         .testTarget(
             name: "OrgMatrixCLITests",
             dependencies: ["orgmatrix", "SMCrypto", "OrgMatrixStore", "OrgMatrixTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")]
