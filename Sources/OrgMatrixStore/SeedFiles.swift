@@ -113,7 +113,7 @@ public struct SeedFile: Sendable {
                 continue
             }
             guard let key = APIKey(text) else {
-                problems.append(problem("has no API key in \(keysFile), only something else"))
+                problems.append(problem("has something other than an API key in \(keysFile)"))
                 continue
             }
             guard key.tenant == tenant else {

@@ -57,9 +57,8 @@ extension Database {
     private static func sandbox(for step: SeedFile.Step, keys: [String: APIKey], _ principals: PrincipalSequence) async throws
         -> Sandbox
     {
-        let by = SeedProblem(file: step.place.file, line: step.principalLine, field: "\(step.place.path).by", reason: "")
         func problem(_ reason: String) -> SeedProblem {
-            SeedProblem(file: by.file, line: by.line, field: by.field, reason: reason)
+            SeedProblem(file: step.place.file, line: step.principalLine, field: "\(step.place.path).by", reason: reason)
         }
         guard let key = keys[step.principal] else { throw problem("\(step.principal) has no key") }
         let sandbox: Sandbox

@@ -71,7 +71,7 @@ struct SeedCommand: AsyncParsableCommand {
                 )
             case .loaded(let counts):
                 print(
-                    "\(file) loaded into tenant \(seed.tenant): \(counts.items) items, \(counts.openingStocks) opening stock counts, "
+                    "\(file) loaded into tenant \(seed.tenant): \(counts.items) items, \(counts.openingStocks) opening stock count(s), "
                         + "\(counts.purchases) purchase receipts, \(counts.transfers) transfers (\(counts.dispatched) dispatched, "
                         + "\(counts.received) received), \(counts.sales) sales")
             }

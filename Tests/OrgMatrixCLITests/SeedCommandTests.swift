@@ -127,7 +127,7 @@ import Testing
         let figures = try #require(
             first.text.firstMatch(
                 of:
-                    /(\d+) items, (\d+) opening stock counts, (\d+) purchase receipts, (\d+) transfers \((\d+) dispatched, (\d+) received\), (\d+) sales/
+                    /(\d+) items, (\d+) opening stock count\(s\), (\d+) purchase receipts, (\d+) transfers \((\d+) dispatched, (\d+) received\), (\d+) sales/
             ),
             "\(first.text)")
         let loaded = try await counts(tenant: tenant.code)

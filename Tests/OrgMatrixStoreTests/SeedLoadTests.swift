@@ -213,15 +213,18 @@ import Testing
         #expect(try await fixture.rowCounts() == before)
     }
 
-    /// A keys file whose key for a principal is another principal's is caught before that
-    /// principal posts anything.
-    @Test func aKeyOfAnotherPrincipalIsRefusedAtItsBy() async throws {
+    /// A keys file whose key for a principal is another principal's, or no key the database
+    /// knows, is caught before that principal posts anything.
+    @Test func aKeyOfAnotherPrincipalOrAnUnknownKeyIsRefusedAtItsBy() async throws {
         let fixture = try await TenantFixture.create(label: "keys")
         var keys = fixture.keys
         keys["b-operator"] = fixture.key("c-operator")
         let before = try await fixture.rowCounts()
         let found = try await refusal(SmallSeed.yaml(tenant: fixture.code.rawValue), keys: keys)
         #expect(found == "seed.yaml:19: transfers[0].received.by: the key given for b-operator is c-operator's")
+        keys["b-operator"] = APIKey.generate(tenant: fixture.code).text
+        let unknown = try await refusal(SmallSeed.yaml(tenant: fixture.code.rawValue), keys: keys)
+        #expect(unknown == "seed.yaml:19: transfers[0].received.by: the key of b-operator: The API key is unknown or revoked.")
         #expect(try await fixture.rowCounts() == before)
     }
 }
