@@ -25,6 +25,30 @@ public struct Item: Sendable, Hashable {
     }
 }
 
+extension Item {
+    /// An item code such as `MILK-FRESH`: 2–40 upper-case letters, digits or dashes, not starting with a dash.
+    public static func isCode(_ text: String) -> Bool { text.wholeMatch(of: /[A-Z0-9][A-Z0-9-]{1,39}/) != nil }
+
+    /// What is wrong with a new item, field by field (the API's field names), before the
+    /// database's CHECKs: what the API and seed files check a new item by.
+    public var problems: [MatrixProblem] {
+        var problems: [MatrixProblem] = []
+        func check(_ condition: Bool, _ field: String, _ reason: String) {
+            if !condition { problems.append(MatrixProblem(field: field, reason: reason)) }
+        }
+        check(Self.isCode(code), "code", "must be 2–40 upper-case letters, digits or dashes")
+        check((1...200).contains(name.count), "name", "must be 1–200 characters")
+        check((1...10).contains(baseUnit.count), "baseUnit", "must be 1–10 characters")
+        check([1, 10, 100, 1000, 10000, 100_000, 1_000_000].contains(quantityScale), "quantityScale", "must be a power of ten, 1–1000000")
+        check((0...100_000_000).contains(weightGramsPerUnit), "weightGramsPerUnit", "must be 0–100000000")
+        check(category.wholeMatch(of: /[a-z][a-z0-9_]{1,39}/) != nil, "category", "must be 2–40 lower-case letters, digits or underscores")
+        check((1...36500).contains(shelfLifeDays), "shelfLifeDays", "must be 1–36500")
+        check(taxCode.wholeMatch(of: /[0-9]{19}/) != nil, "taxCode", "must be the 19-digit 税收分类编码")
+        check((0...10000).contains(taxRateBasisPoints), "taxRateBasisPoints", "must be 0–10000")
+        return problems
+    }
+}
+
 /// A stock balance of one org and item.
 public struct StockBalance: Sendable, Hashable {
     public let orgCode: String
@@ -329,7 +353,7 @@ extension Sandbox {
         return resolved
     }
 
-    private static func describe(_ problem: ScaledQuantity.Problem, item: Item) -> String {
+    static func describe(_ problem: ScaledQuantity.Problem, item: Item) -> String {
         switch problem {
         case .notADecimal: "Quantity must be a decimal string such as \"12.5\" (\(item.baseUnit))."
         case .tooManyDecimals(let allowed): "\(item.code) is counted in \(item.baseUnit) with at most \(allowed) decimals."

@@ -69,18 +69,31 @@ extension Database {
         key: APIKey, requestID: String, logger: Logger, _ body: @Sendable (Sandbox) async throws -> Result
     ) async throws -> Result {
         do {
-            return try await sandboxTransaction(key: key, requestID: requestID, logger: logger, body)
-        } catch let error where Self.sqlState(error).flatMap(Self.refusal) != nil {
-            let sqlState = Self.sqlState(error)!
-            logger.warning("the database refused a request's values", metadata: ["sqlstate": "\(sqlState)"])
-            throw Self.refusal(sqlState)!
+            return try await withTransaction(logger: logger) { connection in
+                try await body(try await Self.begin(key: key, requestID: requestID, connection: connection, logger: logger))
+            }
+        } catch let error where Self.refusal(of: error) != nil {
+            logger.warning("the database refused a request's values", metadata: ["sqlstate": "\(Self.sqlState(error)!)"])
+            throw Self.refusal(of: error)!
+        }
+    }
+
+    /// Runs `body` in one transaction in which principals act one after another (a seed file's
+    /// entries, `loadSeed`): each `PrincipalSequence.sandbox(key:)` runs `app_begin` again on the
+    /// same connection, so what follows runs under that principal's signed context, sandbox and
+    /// rules exactly as in a request of its own, and a throw anywhere rolls all of it back.
+    func withPrincipals<Result: Sendable>(
+        requestID: String, logger: Logger, _ body: @Sendable (PrincipalSequence) async throws -> Result
+    ) async throws -> Result {
+        try await withTransaction(logger: logger) { connection in
+            try await body(PrincipalSequence(connection: connection, logger: logger, requestID: requestID))
         }
     }
 
     /// What a data exception of PostgreSQL means to the caller: the request's values, not the
     /// server, are at fault. Edge checks catch these first; this is the net behind them.
-    private static func refusal(_ sqlState: String) -> StoreError? {
-        switch sqlState {
+    static func refusal(of error: any Error) -> StoreError? {
+        switch sqlState(error) {
         case "22003":
             StoreError(.invalid, "The posting would push a stored total (a balance's quantity or value) past 2^63 − 1.", field: "lines")
         case "22021", "22P05":
@@ -95,24 +108,32 @@ extension Database {
         }
     }
 
-    private func sandboxTransaction<Result: Sendable>(
-        key: APIKey, requestID: String, logger: Logger, _ body: @Sendable (Sandbox) async throws -> Result
-    ) async throws -> Result {
-        try await withTransaction(logger: logger) { connection in
-            let rows = try await connection.query(
-                """
-                SELECT tenant_id, principal_id, principal_name, org_id, org_code, role
-                FROM app_begin(\(key.tenant.rawValue), \(ByteBuffer(bytes: key.hash)))
-                """, logger: logger
-            ).collect()
-            guard let row = rows.first else { throw StoreError(.unauthenticated, "The API key is unknown or revoked.") }
-            let (tenantID, principalID, name, orgID, orgCode, role) = try row.decode((UUID, Int64, String, Int64, String, String).self)
-            guard let role = PrincipalRole(rawValue: role) else { throw StoreError(.unauthenticated, "Unknown role \(role).") }
-            let principal = Principal(
-                tenantID: TenantID(tenantID), tenantCode: key.tenant, principalID: principalID, name: name, orgID: OrgID(orgID),
-                orgCode: try OrgCode(orgCode), role: role)
-            return try await body(
-                Sandbox(principal: principal, key: key, connection: connection, logger: logger, requestID: requestID))
-        }
+    /// Authenticates `key` on `connection` (`app_begin`) and returns its principal's sandbox.
+    fileprivate static func begin(key: APIKey, requestID: String, connection: PostgresConnection, logger: Logger) async throws -> Sandbox {
+        let rows = try await connection.query(
+            """
+            SELECT tenant_id, principal_id, principal_name, org_id, org_code, role
+            FROM app_begin(\(key.tenant.rawValue), \(ByteBuffer(bytes: key.hash)))
+            """, logger: logger
+        ).collect()
+        guard let row = rows.first else { throw StoreError(.unauthenticated, "The API key is unknown or revoked.") }
+        let (tenantID, principalID, name, orgID, orgCode, role) = try row.decode((UUID, Int64, String, Int64, String, String).self)
+        guard let role = PrincipalRole(rawValue: role) else { throw StoreError(.unauthenticated, "Unknown role \(role).") }
+        let principal = Principal(
+            tenantID: TenantID(tenantID), tenantCode: key.tenant, principalID: principalID, name: name, orgID: OrgID(orgID),
+            orgCode: try OrgCode(orgCode), role: role)
+        return Sandbox(principal: principal, key: key, connection: connection, logger: logger, requestID: requestID)
+    }
+}
+
+/// One transaction shared by principals acting in turn. A sandbox it hands out is valid until
+/// the next one is asked for: the database's context is then the next principal's.
+struct PrincipalSequence: Sendable {
+    let connection: PostgresConnection
+    let logger: Logger
+    let requestID: String
+
+    func sandbox(key: APIKey) async throws -> Sandbox {
+        try await Database.begin(key: key, requestID: requestID, connection: connection, logger: logger)
     }
 }

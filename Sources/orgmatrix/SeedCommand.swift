@@ -6,17 +6,22 @@ import OrgMatrixCore
 import OrgMatrixStore
 import PostgresNIO
 
-/// `orgmatrix seed demo`: business data for the dairy demo, posted through the same sandboxed
-/// Store calls the API uses, as the demo principals, so that the run command shows a living
-/// group. Runs once: it does nothing when the tenant has items already.
+/// `orgmatrix seed load FILE`: a tenant's demo business data from a seed file (`Seeds/*.yaml`),
+/// posted through the same sandboxed Store calls the API uses, as the principals the file names;
+/// `orgmatrix seed generate FILE`: a benchmark-scale tenant from the parameters in a file.
 struct SeedCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "seed", abstract: "Demo business data.", subcommands: [Demo.self, SeedGenerate.self])
+    static let configuration = CommandConfiguration(
+        commandName: "seed", abstract: "Demo business data from seed files (Seeds/).",
+        subcommands: [Load.self, SeedGenerate.self])
 
-    struct Demo: AsyncParsableCommand {
+    struct Load: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Items, opening stock, ranch purchases, transfers to the central and forward warehouses, and sales.")
+            abstract:
+                "Post a seed file's items, opening stock, purchases, transfers and sales, in one transaction, into a tenant without items."
+        )
 
-        @Option(help: "The demo keys written by `tenant apply --keys-out` (principal name → key).")
+        @Argument(help: "The seed file, e.g. Seeds/dairy-demo.yaml.") var file: String
+        @Option(help: "The tenant's keys written by `tenant apply --keys-out` (principal name → key).")
         var keys: String = ".data/demo-keys.json"
         @OptionGroup var database: DatabaseOptions
 
@@ -27,103 +32,66 @@ struct SeedCommand: AsyncParsableCommand {
             do {
                 keyFile = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath: keys)))
             } catch {
-                throw UnusableInput("cannot read the demo keys in \(keys): \(error.localizedDescription)")
+                FileHandle.standardError.write(
+                    Data("orgmatrix: cannot read the keys in \(keys): \(error.localizedDescription)\n".utf8))
+                throw ExitCode(2)
             }
-            let url = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
+            let url = try Settings.databaseURL(
+                flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
             try await Settings.withClient(url, logger: logger) { client in
                 let store = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
-                try await DemoSeed(database: store, keys: keyFile, logger: logger).run()
+                try await SeedCommand.load(file, keys: keyFile, keysFile: keys, database: store, logger: logger)
             }
+        }
+    }
+
+    /// Reads, checks and loads `file`, saying on standard output what it did. A file with
+    /// problems exits 2 listing them all, before anything is posted; a refusal while posting
+    /// exits 1 naming its entry, with nothing loaded.
+    static func load(_ file: String, keys keyFile: [String: String], keysFile: String, database: Database, logger: Logger)
+        async throws
+    {
+        let seed: SeedFile
+        let keys: [String: APIKey]
+        do {
+            seed = try SeedFile.parse(yaml: try String(contentsOfFile: file, encoding: .utf8), file: file)
+            keys = try seed.keys(from: keyFile, keysFile: keysFile)
+        } catch let error as SeedInvalid {
+            FileHandle.standardError.write(Data("orgmatrix: \(file) is invalid; nothing was loaded:\n\(error)\n".utf8))
+            throw ExitCode(2)
+        } catch {
+            FileHandle.standardError.write(Data("orgmatrix: cannot read \(file): \(error.localizedDescription)\n".utf8))
+            throw ExitCode(2)
+        }
+        do {
+            switch try await database.loadSeed(seed, keys: keys, logger: logger) {
+            case .tenantHasItems:
+                print(
+                    "tenant \(seed.tenant) has items already; \(file) not loaded (a seed loads once, into a tenant without items)"
+                )
+            case .loaded(let counts):
+                print(
+                    "\(file) loaded into tenant \(seed.tenant): \(counts.items) items, \(counts.openingStocks) opening stock count(s), "
+                        + "\(counts.purchases) purchase receipts, \(counts.transfers) transfers (\(counts.dispatched) dispatched, "
+                        + "\(counts.received) received), \(counts.sales) sales")
+            }
+        } catch let problem as SeedProblem {
+            FileHandle.standardError.write(
+                Data("orgmatrix: \(problem)\norgmatrix: nothing was loaded (a seed loads in one transaction)\n".utf8))
+            throw ExitCode(1)
         }
     }
 }
 
+/// The dairy demo's data as the postings bench starts from it: `Seeds/dairy-demo.yaml`, loaded
+/// as `seed load` loads it, with the keys of the tenant the bench has just applied.
 struct DemoSeed {
+    static let file = "Seeds/dairy-demo.yaml"
     let database: Database
     let keys: [String: String]
     let logger: Logger
 
-    private func `as`<T: Sendable>(_ principal: String, _ body: @Sendable @escaping (Sandbox) async throws -> T) async throws -> T {
-        guard let text = keys[principal], let key = APIKey(text) else { throw UnusableInput("no key for \(principal) in the keys file") }
-        return try await database.withSandbox(key: key, requestID: "seed", logger: logger, body)
-    }
-
     func run() async throws {
-        if try await `as`("hq-admin", { try await $0.items(after: nil, limit: 1) }).isEmpty == false {
-            print("demo data is present already; nothing to do")
-            return
-        }
-        let items = [
-            Item(code: "MILK-FRESH", name: "鲜牛奶", baseUnit: "L", quantityScale: 1000, weightGramsPerUnit: 1030, category: "fresh_milk",
-                shelfLifeDays: 7, taxCode: "1030201010000000000", taxRateBasisPoints: 900),
-            Item(code: "YOGURT", name: "风味酸奶", baseUnit: "kg", quantityScale: 1000, weightGramsPerUnit: 1000, category: "yogurt",
-                shelfLifeDays: 21, taxCode: "1030201020000000000", taxRateBasisPoints: 1300),
-            Item(code: "MILK-POWDER", name: "全脂奶粉", baseUnit: "kg", quantityScale: 1000, weightGramsPerUnit: 1000, category: "milk_powder",
-                shelfLifeDays: 540, taxCode: "1030202010000000000", taxRateBasisPoints: 1300),
-            Item(code: "CHEESE", name: "马苏里拉奶酪", baseUnit: "kg", quantityScale: 1000, weightGramsPerUnit: 1000, category: "cheese",
-                shelfLifeDays: 180, taxCode: "1030203010000000000", taxRateBasisPoints: 1300),
-        ]
-        for item in items { _ = try await `as`("hq-admin") { try await $0.createItem(item) } }
-
-        // Two weeks of raw milk from the banner's herders at the ranch base, 6 t a day.
-        for day in 1...14 {
-            let cost: Int64 = 372 + Int64(day % 5) * 4
-            _ = try await `as`("ranch-operator") {
-                try await $0.postPurchaseReceipt(
-                    supplier: "正蓝旗牧民合作社 第\(day)天", lines: [PostingLine(itemCode: "MILK-FRESH", quantity: "6000", unitFen: cost)])
-            }
-        }
-        // Opening stock of processed goods at the central warehouse.
-        _ = try await `as`("central-operator") {
-            try await $0.postPurchaseReceipt(
-                supplier: "集团乳品加工厂 (期初)",
-                lines: [
-                    PostingLine(itemCode: "YOGURT", quantity: "8000", unitFen: 960),
-                    PostingLine(itemCode: "MILK-POWDER", quantity: "20000", unitFen: 2800),
-                    PostingLine(itemCode: "CHEESE", quantity: "3000", unitFen: 6200),
-                ])
-        }
-        // Ranch → central warehouse, then central → four forward warehouses.
-        var transfers = 0
-        for trip in 1...8 {
-            try await move(from: "ranch-operator", to: "BJ-CW", receiver: "central-operator", lines: [("MILK-FRESH", "9000")], freightVariancePpm: trip % 3 == 0 ? 6000 : -2000)
-            transfers += 1
-        }
-        for (org, clerk) in [("SJZ-FW", "sjz-operator"), ("TY-FW", "ty-operator"), ("SH-FW", "sh-operator"), ("GZ-FW", "gz-operator")] {
-            for _ in 1...2 {
-                try await move(
-                    from: "central-operator", to: org, receiver: clerk,
-                    lines: [("MILK-FRESH", "4000"), ("YOGURT", "600"), ("MILK-POWDER", "1500"), ("CHEESE", "200")], freightVariancePpm: 3000)
-                transfers += 1
-            }
-            // Sales booked by the provincial branch that settles the warehouse's sales.
-            for (index, customer) in ["连锁超市", "便利店", "学校食堂", "电商仓"].enumerated() {
-                _ = try await `as`(clerk) {
-                    try await $0.postSalesIssue(
-                        customer: "\(org) \(customer)", settlementOrg: nil,
-                        lines: [
-                            PostingLine(itemCode: "MILK-FRESH", quantity: String(900 + index * 150), unitFen: 620),
-                            PostingLine(itemCode: "YOGURT", quantity: "120", unitFen: 1480),
-                            PostingLine(itemCode: "MILK-POWDER", quantity: "300", unitFen: 4200),
-                        ])
-                }
-            }
-        }
-        print("demo data: 4 items, 15 purchase receipts, \(transfers) transfers dispatched and received, 16 sales")
-    }
-
-    /// Creates, dispatches and receives a transfer; the actual freight differs from the
-    /// estimate by `freightVariancePpm`, and a little milk is lost on the way.
-    private func move(from sender: String, to: String, receiver: String, lines: [(String, String)], freightVariancePpm: Int64) async throws {
-        let created = try await `as`(sender) {
-            try await $0.createTransfer(to: try OrgCode(to), lines: lines.map { PostingLine(itemCode: $0.0, quantity: $0.1, unitFen: 0) })
-        }
-        _ = try await `as`(sender) { try await $0.dispatchTransfer(id: created.id) }
-        let freight = created.lines.reduce(Int64(0)) { $0 + $1.freightFen }
-        let actualFreight = try Rounding.halfEven(Int128(freight) * Int128(1_000_000 + freightVariancePpm), dividedBy: 1_000_000)
-        _ = try await `as`(receiver) {
-            try await $0.receiveTransfer(
-                id: created.id, report: ReceiptReport(freightFen: actualFreight, insuranceFen: 0, lost: ["MILK-FRESH": "3.5"]))
-        }
+        try await SeedCommand.load(Self.file, keys: keys, keysFile: "the new tenant's keys", database: database, logger: logger)
     }
 }

@@ -6,42 +6,66 @@ import OrgMatrixCore
 import OrgMatrixStore
 import PostgresNIO
 
-/// `orgmatrix seed generate`: a benchmark-scale tenant, reproducibly. Same arguments and seed,
-/// same orgs, lanes, items and stock moves (PostgreSQL's `setseed` drives the numbers).
+/// `orgmatrix seed generate FILE`: a benchmark-scale tenant, reproducibly, from the parameters in
+/// FILE (`Seeds/generated.yaml`), each of which a flag may override. Same parameters, same orgs,
+/// lanes, items and stock moves (PostgreSQL's `setseed` drives the numbers).
 struct SeedGenerate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Create a benchmark-scale tenant (orgs, lanes, items, stock and moves) from a fixed seed, as the owner role.")
 
-    @Option(help: "Tenant code to create (must not exist).") var tenant: String = "generated"
-    @Option(help: "Physical warehouses (plus HQ and one sales region per 25 warehouses).") var orgs: Int = 100
-    @Option(help: "Items.") var items: Int = 50
-    @Option(help: "Stock moves (purchase receipts and sales, in equal parts).") var moves: Int = 100_000
-    @Option(help: "Seed of the pseudo-random numbers, 0–1000000.") var seed: Int = 42
+    @Argument(help: "The generator's parameters (tenant, orgs, items, moves, seed), e.g. Seeds/generated.yaml.") var file: String
+    @Option(help: "Tenant code to create (must not exist); overrides the file's.") var tenant: String?
+    @Option(help: "Physical warehouses (plus HQ and one sales region per 25 warehouses); overrides the file's.") var orgs: Int?
+    @Option(help: "Items; overrides the file's.") var items: Int?
+    @Option(help: "Stock moves (purchase receipts and sales, in equal parts); overrides the file's.") var moves: Int?
+    @Option(help: "Seed of the pseudo-random numbers; overrides the file's.") var seed: Int?
     @Option(help: "Write the keys of the generated principals here (mode 0600).") var keysOut: String?
     @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
-        guard (2...100_000).contains(orgs) else { throw ValidationError("--orgs must be 2–100000") }
-        guard (1...100_000).contains(items) else { throw ValidationError("--items must be 1–100000") }
-        guard (0...50_000_000).contains(moves) else { throw ValidationError("--moves must be 0–50000000") }
-        guard (0...1_000_000).contains(seed) else { throw ValidationError("--seed must be 0–1000000") }
+        for (flag, value, range) in [
+            ("--orgs", orgs, GeneratorParameters.orgsRange), ("--items", items, GeneratorParameters.itemsRange),
+            ("--moves", moves, GeneratorParameters.movesRange), ("--seed", seed, GeneratorParameters.seedRange),
+        ] {
+            if let value, !range.contains(value) { throw ValidationError("\(flag) must be \(range.lowerBound)–\(range.upperBound)") }
+        }
+        if let tenant {
+            do { _ = try TenantCode(tenant) } catch { throw ValidationError("--tenant \(error.reason)") }
+        }
     }
 
     func run() async throws {
         try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
         let logger = Logger(label: "orgmatrix.seed")
-        let code = try TenantCode(tenant)
+        var parameters: GeneratorParameters
+        do {
+            parameters = try GeneratorParameters.parse(yaml: try String(contentsOfFile: file, encoding: .utf8), file: file)
+        } catch let error as SeedInvalid {
+            FileHandle.standardError.write(Data("orgmatrix: \(file) is invalid:\n\(error)\n".utf8))
+            throw ExitCode(2)
+        } catch {
+            FileHandle.standardError.write(Data("orgmatrix: cannot read \(file): \(error.localizedDescription)\n".utf8))
+            throw ExitCode(2)
+        }
+        if let tenant { parameters.tenant = try TenantCode(tenant) }
+        if let orgs { parameters.orgs = orgs }
+        if let items { parameters.items = items }
+        if let moves { parameters.moves = moves }
+        if let seed { parameters.seed = seed }
         let url = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
+        let code = parameters.tenant
         let hqKey = APIKey.generate(tenant: code)
         let operatorKey = APIKey.generate(tenant: code)
         let started = ContinuousClock.now
-        try await Settings.withClient(url, logger: logger) { client in
+        try await Settings.withClient(url, logger: logger) { [parameters] client in
             try await client.withTransaction(logger: logger) { connection in
-                try await generate(code: code, keys: (hqKey, operatorKey), connection: connection, logger: logger)
+                try await Self.generate(parameters, keys: (hqKey, operatorKey), connection: connection, logger: logger)
             }
         }
-        print("tenant \(code): \(orgs) warehouses, \(items) items, \(moves) stock moves (seed \(seed)) in \(ContinuousClock.now - started)")
+        print(
+            "tenant \(code): \(parameters.orgs) warehouses, \(parameters.items) items, \(parameters.moves) stock moves (seed \(parameters.seed)) "
+                + "in \(ContinuousClock.now - started)")
         if let keysOut {
             let keys = ["hq-admin": hqKey.text, "wh-0001-operator": operatorKey.text]
             try Files.write(Array(try JSONEncoder().encode(keys)), to: keysOut, mode: 0o600)
@@ -49,7 +73,10 @@ struct SeedGenerate: AsyncParsableCommand {
         }
     }
 
-    private func generate(code: TenantCode, keys: (APIKey, APIKey), connection: PostgresConnection, logger: Logger) async throws {
+    private static func generate(
+        _ parameters: GeneratorParameters, keys: (APIKey, APIKey), connection: PostgresConnection, logger: Logger
+    ) async throws {
+        let (code, orgs, items, moves, seed) = (parameters.tenant, parameters.orgs, parameters.items, parameters.moves, parameters.seed)
         let tenantID = UUID()
         let regions = max(1, orgs / 25)
         let seedValue = Double(seed) / 1_000_001  // setseed takes −1…1; the numbers are fixed by it

@@ -149,7 +149,7 @@ struct BalanceCursor: Sendable {
 
     init?(_ text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, (try? OrgCode(String(parts[0]))) != nil, isItemCode(String(parts[1])) else {
+        guard parts.count == 2, (try? OrgCode(String(parts[0]))) != nil, Item.isCode(String(parts[1])) else {
             return nil
         }
         (orgCode, itemCode) = (String(parts[0]), String(parts[1]))

@@ -88,23 +88,13 @@ struct ItemBody: Codable, ResponseEncodable, Sendable {
         (category, shelfLifeDays, taxCode, taxRateBasisPoints) = (item.category, item.shelfLifeDays, item.taxCode, item.taxRateBasisPoints)
     }
 
-    /// Checked field by field, so a bad request names its field before the database's CHECKs.
+    /// Checked field by field (`Item.problems`), so a bad request names its field before the database's CHECKs.
     func item() throws -> Item {
-        func check(_ condition: Bool, _ field: String, _ reason: String) throws {
-            if !condition { throw MatrixProblem(field: field, reason: reason) }
-        }
-        try check(isItemCode(code), "code", "must be 2–40 upper-case letters, digits or dashes")
-        try check((1...200).contains(name.count), "name", "must be 1–200 characters")
-        try check((1...10).contains(baseUnit.count), "baseUnit", "must be 1–10 characters")
-        try check([1, 10, 100, 1000, 10000, 100_000, 1_000_000].contains(quantityScale), "quantityScale", "must be a power of ten, 1–1000000")
-        try check((0...100_000_000).contains(weightGramsPerUnit), "weightGramsPerUnit", "must be 0–100000000")
-        try check(category.wholeMatch(of: /[a-z][a-z0-9_]{1,39}/) != nil, "category", "must be 2–40 lower-case letters, digits or underscores")
-        try check((1...36500).contains(shelfLifeDays), "shelfLifeDays", "must be 1–36500")
-        try check(taxCode.wholeMatch(of: /[0-9]{19}/) != nil, "taxCode", "must be the 19-digit 税收分类编码")
-        try check((0...10000).contains(taxRateBasisPoints), "taxRateBasisPoints", "must be 0–10000")
-        return Item(
+        let item = Item(
             code: code, name: name, baseUnit: baseUnit, quantityScale: quantityScale, weightGramsPerUnit: weightGramsPerUnit, category: category,
             shelfLifeDays: shelfLifeDays, taxCode: taxCode, taxRateBasisPoints: taxRateBasisPoints)
+        if let problem = item.problems.first { throw problem }
+        return item
     }
 }
 
@@ -314,13 +304,10 @@ struct TransferView: Encodable, ResponseEncodable, Sendable {
     }
 }
 
-/// An item code: 2–40 upper-case letters, digits or dashes, not starting with a dash.
-func isItemCode(_ text: String) -> Bool { text.wholeMatch(of: /[A-Z0-9][A-Z0-9-]{1,39}/) != nil }
-
 /// Query parameter `name` as an item code, or 422 naming it.
 func itemCodeQuery(_ request: Request, _ name: String) throws -> String? {
     try request.query(name).map { text in
-        guard isItemCode(text) else { throw APIError(.invalidField, detail: "\(name) must be an item code.", field: name) }
+        guard Item.isCode(text) else { throw APIError(.invalidField, detail: "\(name) must be an item code.", field: name) }
         return text
     }
 }
