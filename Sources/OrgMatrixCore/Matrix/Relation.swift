@@ -65,7 +65,7 @@ public struct Relation: Sendable, Hashable {
         func require(_ condition: Bool, _ field: Field, _ reason: String) {
             if !condition { problems.append((field, reason)) }
         }
-        require(from != to, .to, "a relation must join two different orgs")
+        require(from != to, .to, "must be another org than from: a relation joins two orgs")
         if let validTo { require(validFrom < validTo, .validTo, "must be after valid_from") }
         let isLane = kind == .transfersWith
         require(isLane == (distanceKm != nil), .distanceKm, isLane ? "is required for a lane" : "belongs to transfers_with only")
