@@ -4,11 +4,12 @@ import Hummingbird
 extension AppRequestContext {
     /// Decodes the collected JSON body, turning every failure into an error that names the
     /// field and why: 413 over the limit, 415 for another media type, 400 for broken JSON, 422
-    /// for a duplicate key, a NUL character or a field of the wrong shape.
+    /// for a duplicate or unknown key, a NUL character, a field of the wrong shape or one that
+    /// breaks a rule of the OpenAPI document (`JSONBody.checkForm`).
     ///
     /// Hummingbird's own decoding reports only "bad request"; callers of an ERP need to know which
     /// field of which line was wrong.
-    public func decodeJSON<T: Decodable>(as type: T.Type, _ request: Request) throws -> T {
+    public func decodeJSON<T: JSONBody>(as type: T.Type, _ request: Request) throws -> T {
         let bytes: [UInt8]
         switch body {
         case .tooLarge: throw APIError(.bodyTooLarge, detail: "The body exceeds \(maxUploadSize) bytes.")
@@ -18,12 +19,15 @@ extension AppRequestContext {
         if let contentType = request.headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError(.unsupportedMediaType, detail: "Send the body as application/json, not \(contentType).")
         }
-        if let problem = StrictJSON.problem(in: bytes) { throw problem }
+        if let problem = StrictJSON.problem(in: bytes, keys: T.keys) { throw problem }
+        let body: T
         do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
+            body = try JSONDecoder().decode(T.self, from: Data(bytes))
         } catch let error as DecodingError {
             throw APIError(decodingError: error)
         }
+        try body.checkForm()
+        return body
     }
 
     /// The body's bytes, for the idempotency hash of a posting.

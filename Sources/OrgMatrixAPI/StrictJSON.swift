@@ -2,16 +2,17 @@ import Foundation
 
 /// What Foundation's JSON decoder lets through and an ERP must not: a key given twice in one
 /// object (which of the two did the client mean? a signed ledger payload must never be
-/// ambiguous), NUL characters in text (PostgreSQL cannot store them), and nesting deeper than
-/// `depthMax`. Syntax errors are left to the decoder, which reports them as malformed JSON.
+/// ambiguous), a key the request does not have (`BodyKeys`), NUL characters in text
+/// (PostgreSQL cannot store them), and nesting deeper than `depthMax`. Syntax errors are left
+/// to the decoder, which reports them as malformed JSON.
 enum StrictJSON {
     static let depthMax = 32
 
     /// The first such problem, with the JSON path of the field at fault; nil when there is none.
-    static func problem(in bytes: [UInt8]) -> APIError? {
+    static func problem(in bytes: [UInt8], keys: BodyKeys = .value) -> APIError? {
         var scanner = Scanner(bytes: bytes)
         do {
-            try scanner.value(path: "", depth: 0)
+            try scanner.value(path: "", depth: 0, keys: keys)
             return nil
         } catch let error as APIError {
             return error
@@ -28,12 +29,12 @@ enum StrictJSON {
 
         init(bytes: [UInt8]) { self.bytes = bytes }
 
-        mutating func value(path: String, depth: Int) throws {
+        mutating func value(path: String, depth: Int, keys: BodyKeys) throws {
             skipWhitespace()
             guard position < bytes.count else { throw SyntaxError() }
             switch bytes[position] {
-            case UInt8(ascii: "{"): try object(path: path, depth: depth + 1)
-            case UInt8(ascii: "["): try array(path: path, depth: depth + 1)
+            case UInt8(ascii: "{"): try object(path: path, depth: depth + 1, keys: keys)
+            case UInt8(ascii: "["): try array(path: path, depth: depth + 1, keys: keys)
             case UInt8(ascii: "\""):
                 if try string().containsNUL { throw APIError(.invalidField, detail: "\(label(path)) must not contain NUL characters.", field: label(path)) }
             default:
@@ -41,7 +42,7 @@ enum StrictJSON {
             }
         }
 
-        private mutating func object(path: String, depth: Int) throws {
+        private mutating func object(path: String, depth: Int, keys shape: BodyKeys) throws {
             try checkDepth(path, depth)
             position += 1
             var keys: Set<String> = []
@@ -56,10 +57,20 @@ enum StrictJSON {
                 guard keys.insert(key.text).inserted else {
                     throw APIError(.invalidField, detail: "\(keyPath) is given twice; give each key once.", field: keyPath)
                 }
+                let child: BodyKeys
+                switch shape {
+                case .object(let fields):
+                    guard let known = fields[key.text] else {
+                        throw APIError(.invalidField, detail: "\(keyPath) is not a field of this request.", field: keyPath)
+                    }
+                    child = known
+                case .map(let values): child = values
+                case .array, .value: child = .value  // an object where none belongs: the decoder names the field
+                }
                 skipWhitespace()
                 guard peek(UInt8(ascii: ":")) else { throw SyntaxError() }
                 position += 1
-                try value(path: keyPath, depth: depth)
+                try value(path: keyPath, depth: depth, keys: child)
                 skipWhitespace()
                 if peek(UInt8(ascii: ",")) { position += 1; continue }
                 guard peek(UInt8(ascii: "}")) else { throw SyntaxError() }
@@ -68,14 +79,16 @@ enum StrictJSON {
             }
         }
 
-        private mutating func array(path: String, depth: Int) throws {
+        private mutating func array(path: String, depth: Int, keys: BodyKeys) throws {
             try checkDepth(path, depth)
             position += 1
             skipWhitespace()
             if peek(UInt8(ascii: "]")) { position += 1; return }
+            var element = BodyKeys.value
+            if case .array(let elements) = keys { element = elements }
             var index = 0
             while true {
-                try value(path: "\(path)[\(index)]", depth: depth)
+                try value(path: "\(path)[\(index)]", depth: depth, keys: element)
                 index += 1
                 skipWhitespace()
                 if peek(UInt8(ascii: ",")) { position += 1; continue }

@@ -37,8 +37,9 @@ extension Item {
             if !condition { problems.append(MatrixProblem(field: field, reason: reason)) }
         }
         check(Self.isCode(code), "code", "must be 2–40 upper-case letters, digits or dashes")
-        check((1...200).contains(name.count), "name", "must be 1–200 characters")
-        check((1...10).contains(baseUnit.count), "baseUnit", "must be 1–10 characters")
+        // Lengths in code points, as JSON Schema's minLength/maxLength count them.
+        check((1...200).contains(name.unicodeScalars.count), "name", "must be 1–200 characters")
+        check((1...10).contains(baseUnit.unicodeScalars.count), "baseUnit", "must be 1–10 characters")
         check([1, 10, 100, 1000, 10000, 100_000, 1_000_000].contains(quantityScale), "quantityScale", "must be a power of ten, 1–1000000")
         check((0...100_000_000).contains(weightGramsPerUnit), "weightGramsPerUnit", "must be 0–100000000")
         check(category.wholeMatch(of: /[a-z][a-z0-9_]{1,39}/) != nil, "category", "must be 2–40 lower-case letters, digits or underscores")
@@ -327,7 +328,7 @@ extension Sandbox {
         _ lines: [PostingLine], counterparty: String, counterpartyField: String, unitField: String
     ) async throws -> [(Item, Int64, Int64)] {
         try await authorize(.postDocuments)
-        guard !counterparty.isEmpty, counterparty.count <= 200 else {
+        guard (1...200).contains(counterparty.unicodeScalars.count) else {
             throw StoreError(.invalid, "\(counterpartyField) must be 1–200 characters.", field: counterpartyField)
         }
         guard !lines.isEmpty, lines.count <= PostingLimits.linesMax else {
@@ -337,13 +338,13 @@ extension Sandbox {
         var resolved: [(Item, Int64, Int64)] = []
         for (index, line) in lines.enumerated() {
             guard let item = catalogue[line.itemCode] else {
-                throw StoreError(.invalid, "No item \(line.itemCode) in this tenant.", field: "lines[\(index)].item")
+                throw StoreError(.notFound, "No item \(line.itemCode) in this tenant.", field: "lines[\(index)].item")
             }
             let quantity: Int64
             do {
                 quantity = try ScaledQuantity.parse(line.quantity, scale: item.quantityScale)
             } catch {
-                throw StoreError(.invalid, Self.describe(error, item: item), field: "lines[\(index)].quantity")
+                throw StoreError(quantity: error, Self.describe(error, item: item), field: "lines[\(index)].quantity")
             }
             guard (0...Bounds.unitFenMax).contains(line.unitFen) else {
                 throw StoreError(.invalid, "Unit amounts are 0–\(Bounds.unitFenMax) fen per base unit.", field: "lines[\(index)].\(unitField)")
@@ -375,13 +376,13 @@ extension Sandbox {
         ).collect().map { try $0.decode((Int64, String).self) }
         if let requested {
             guard let match = rows.first(where: { $0.1 == requested }) else {
-                throw StoreError(.invalid, "\(requested) does not settle sales for \(principal.orgCode).", field: "settlementOrg")
+                throw StoreError(.conflict, "\(requested) does not settle sales for \(principal.orgCode).", field: "settlementOrg")
             }
             return match
         }
         guard rows.count == 1 else {
             throw StoreError(
-                .invalid,
+                .conflict,
                 rows.isEmpty ? "No settlement org settles sales for \(principal.orgCode)."
                     : "Several orgs settle sales for \(principal.orgCode) (\(rows.map(\.1).joined(separator: ", "))); name one.",
                 field: "settlementOrg")
@@ -455,8 +456,8 @@ extension Sandbox {
             let (status, body) = try await post()
             return (status, body, false)
         }
-        guard !key.isEmpty, key.count <= 200 else {
-            throw StoreError(.invalid, "Idempotency-Key must be 1–200 characters.", field: "Idempotency-Key")
+        guard key.wholeMatch(of: /[!-~]{1,200}/) != nil else {
+            throw StoreError(.invalid, "Idempotency-Key must be 1–200 visible ASCII characters (no spaces).", field: "Idempotency-Key")
         }
         // Two retries racing with one key wait for each other here instead of both posting.
         try await connection.query(
@@ -519,7 +520,7 @@ extension Sandbox {
     /// what this one left.
     public func postStockCount(reason: String, lines: [CountLine]) async throws -> PostedCount {
         try await authorize(.postDocuments)
-        guard (3...500).contains(reason.count) else { throw StoreError(.invalid, "A count needs a reason of 3–500 characters.", field: "reason") }
+        guard (3...500).contains(reason.unicodeScalars.count) else { throw StoreError(.invalid, "A count needs a reason of 3–500 characters.", field: "reason") }
         guard !lines.isEmpty, lines.count <= PostingLimits.linesMax else {
             throw StoreError(.invalid, "A count has 1–\(PostingLimits.linesMax) lines.", field: "lines")
         }
@@ -534,7 +535,7 @@ extension Sandbox {
         var seen: Set<String> = []
         let countedItems = try lines.enumerated().map { index, line throws -> Item in
             guard let item = catalogue[line.itemCode] else {
-                throw StoreError(.invalid, "No item \(line.itemCode) in this tenant.", field: "lines[\(index)].item")
+                throw StoreError(.notFound, "No item \(line.itemCode) in this tenant.", field: "lines[\(index)].item")
             }
             guard seen.insert(item.code).inserted else {
                 throw StoreError(.invalid, "\(item.code) is counted twice.", field: "lines[\(index)].item")
@@ -549,7 +550,9 @@ extension Sandbox {
             do {
                 counted = try ScaledQuantity.parse(line.counted, scale: item.quantityScale, allowZero: true)
             } catch {
-                throw StoreError(.invalid, "counted must be a decimal of at most the item's decimals, zero or more.", field: "lines[\(index)].counted")
+                throw StoreError(
+                    quantity: error, "counted must be a decimal with at most \(item.code)'s decimals (\(ScaledQuantity.decimals(ofScale: item.quantityScale))), zero or more.",
+                    field: "lines[\(index)].counted")
             }
             let (book, value) = balances[item.id].map { ($0.onHandScaled, $0.valueFen) } ?? (0, 0)
             if let unitCost = line.unitCostFen, !(0...Bounds.unitFenMax).contains(unitCost) {
@@ -559,9 +562,9 @@ extension Sandbox {
             let difference = counted - book
             if difference > 0, book == 0, line.unitCostFen == nil {
                 throw StoreError(
-                    .invalid, "The book holds no \(item.code) to value the stock found by: give unitCostFen.", field: "lines[\(index)].unitCostFen")
+                    .conflict, "The book holds no \(item.code) to value the stock found by: give unitCostFen.", field: "lines[\(index)].unitCostFen")
             }
-            let (adjustment, unitCost) = try inRange("lines[\(index)]") { () throws(OutOfRange) in
+            let (adjustment, unitCost) = try inRange("lines[\(index)]", .conflict) { () throws(OutOfRange) in
                 var adjustment: Int64 = 0
                 if difference < 0 {
                     adjustment = -(try MovingAverage.issueCost(valueFen: value, onHandScaled: book, quantityScaled: -difference))
@@ -595,12 +598,26 @@ extension Sandbox {
 }
 
 extension Sandbox {
-    /// Runs Core arithmetic on request figures, turning `OutOfRange` into a 422 naming `field`.
-    func inRange<T>(_ field: String, _ body: () throws(OutOfRange) -> T) throws(StoreError) -> T {
+    /// Runs Core arithmetic on request figures, turning `OutOfRange` into an error naming
+    /// `field`: `.invalid` (422) when the request's own figures overflow, `.conflict` (409) when
+    /// stored ones take part (a balance, a lane, a transfer's price).
+    func inRange<T>(_ field: String, _ code: StoreError.Code = .invalid, _ body: () throws(OutOfRange) -> T) throws(StoreError) -> T {
         do {
             return try body()
         } catch {
-            throw StoreError(.invalid, "\(error.what.prefix(1).uppercased() + error.what.dropFirst()) exceeds \(error.limit).", field: field)
+            throw StoreError(code, "\(error.what.prefix(1).uppercased() + error.what.dropFirst()) exceeds \(error.limit).", field: field)
+        }
+    }
+}
+
+extension StoreError {
+    /// A quantity that does not parse for its item: more decimals than the stored item has is a
+    /// conflict with stored data (409); anything else is the text's own fault (422).
+    init(quantity problem: ScaledQuantity.Problem, _ detail: String, field: String) {
+        if case .tooManyDecimals = problem {
+            self.init(.conflict, detail, field: field)
+        } else {
+            self.init(.invalid, detail, field: field)
         }
     }
 }

@@ -52,10 +52,10 @@ extension Sandbox {
             $0.relation.kind == .transfersWith && $0.relation.from == from && $0.relation.to == to
         }
         guard let laneRecord = lanes.first, let distance = laneRecord.relation.distanceKm, let hours = laneRecord.relation.leadTimeHours else {
-            throw StoreError(.invalid, "No transfers_with lane from \(from) to \(to) in your sandbox at that time.", field: "to")
+            throw StoreError(.notFound, "No transfers_with lane from \(from) to \(to) in your sandbox at that time.", field: "to")
         }
         guard let rules = try await pricingRules().rules(at: moment) else {
-            throw StoreError(.invalid, "The tenant has no pricing rules in force at that time.", field: "at")
+            throw StoreError(.notFound, "The tenant has no pricing rules in force at that time.", field: "at")
         }
         let pricedLane = PricedLane(
             distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(laneRecord.relation.markupBasisPoints ?? 0))
@@ -66,17 +66,19 @@ extension Sandbox {
         var priced: [Quote.Line] = []
         for (index, line) in lines.enumerated() {
             guard let item = catalogue[line.itemCode] else {
-                throw StoreError(.invalid, "No item \(line.itemCode) in this tenant.", field: "lines[\(index)].item")
+                throw StoreError(.notFound, "No item \(line.itemCode) in this tenant.", field: "lines[\(index)].item")
             }
             let quantity: Int64
             do {
                 quantity = try ScaledQuantity.parse(line.quantity, scale: item.quantityScale)
             } catch {
-                throw StoreError(.invalid, "Quantity must be a positive decimal with at most the item's decimals.", field: "lines[\(index)].quantity")
+                throw StoreError(
+                    quantity: error, "Quantity must be a positive decimal with at most \(item.code)'s decimals (\(ScaledQuantity.decimals(ofScale: item.quantityScale))).",
+                    field: "lines[\(index)].quantity")
             }
             guard let unitCost = line.unitCostFen ?? stock[item.code] else {
                 throw StoreError(
-                    .invalid, "No stock of \(item.code) at \(from) that you can see: give unitCostFen.", field: "lines[\(index)].unitCostFen")
+                    .conflict, "No stock of \(item.code) at \(from) that you can see: give unitCostFen.", field: "lines[\(index)].unitCostFen")
             }
             let pricedLine = PricedLine(
                 unitCostFen: unitCost, scaledQuantity: quantity, quantityScale: item.quantityScale, weightGramsPerUnit: item.weightGramsPerUnit,
@@ -85,14 +87,15 @@ extension Sandbox {
                 priced.append(.init(item: item, quantityScaled: quantity, price: try TransferPricing.price(pricedLine, lane: pricedLane, rules: rules)))
             } catch .unknownCategory(let category) {
                 throw StoreError(
-                    .invalid, "Pricing rules \(rules.version) have no category \(category) (item \(item.code)).", field: "lines[\(index)].item")
+                    .conflict, "Pricing rules \(rules.version) have no category \(category) (item \(item.code)).", field: "lines[\(index)].item")
             } catch .invalidLine(let field, let reason) {
                 throw StoreError(.invalid, "\(field) \(reason).", field: "lines[\(index)].\(field)")
             } catch .outOfRange(let error) {
-                throw StoreError(.invalid, "\(error.description.prefix(1).uppercased() + error.description.dropFirst()).", field: "lines[\(index)]")
+                // Freight, insurance and premiums follow the stored lane, item and rules.
+                throw StoreError(.conflict, "\(error.description.prefix(1).uppercased() + error.description.dropFirst()).", field: "lines[\(index)]")
             }
         }
-        let total = try inRange("lines") { () throws(OutOfRange) in
+        let total = try inRange("lines", .conflict) { () throws(OutOfRange) in
             var sum = Money.zero
             for line in priced { sum = try sum + line.price.total }
             return try Bounds.amount(sum.fen, "the transfer's total")

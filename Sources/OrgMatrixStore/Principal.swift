@@ -95,7 +95,7 @@ extension Database {
     static func refusal(of error: any Error) -> StoreError? {
         switch sqlState(error) {
         case "22003":
-            StoreError(.invalid, "The posting would push a stored total (a balance's quantity or value) past 2^63 − 1.", field: "lines")
+            StoreError(.conflict, "The posting would push a stored total (a balance's quantity or value) past 2^63 − 1.", field: "lines")
         case "22021", "22P05":
             StoreError(.invalid, "Text must be UTF-8 without NUL characters.", field: "body")
         case "23505":

@@ -137,7 +137,7 @@ extension Sandbox {
         try require(.administer)
         try await lockMatrix()
         guard try await self.org(code: parent) != nil else {
-            throw StoreError(.invalid, "No org \(parent) in your sandbox.", field: "reports_to")
+            throw StoreError(.notFound, "No org \(parent) in your sandbox.", field: "reportsTo")
         }
         if try await connection.query(
             "SELECT 1 FROM orgs WHERE tenant_id = \(principal.tenantID.rawValue) AND code = \(org.code.rawValue)", logger: logger
@@ -174,7 +174,7 @@ extension Sandbox {
         }
         guard current.relation.validTo == nil else { throw StoreError(.conflict, "Relation \(id) has already ended.") }
         guard moment > current.relation.validFrom else {
-            throw StoreError(.invalid, "A relation must end after it starts.", field: "at")
+            throw StoreError(.conflict, "Relation \(id) starts at \(current.relation.validFrom.formatted(.iso8601)); it must end after it starts.", field: "at")
         }
         try await connection.query(
             "UPDATE relations SET valid_to = \(moment) WHERE tenant_id = \(principal.tenantID.rawValue) AND relation_id = \(id)",
@@ -187,10 +187,10 @@ extension Sandbox {
 
     public func createPrincipal(_ spec: PrincipalSpec) async throws -> (PrincipalRecord, APIKey) {
         try require(.administer)
-        guard let org = try await org(code: spec.org) else { throw StoreError(.invalid, "No org \(spec.org) in your sandbox.", field: "org") }
+        guard let org = try await org(code: spec.org) else { throw StoreError(.notFound, "No org \(spec.org) in your sandbox.", field: "org") }
         let headquarters = try await headquartersCode()
         let problems = TenantDefinition.roleProblems(spec, org: org.org, headquarters: headquarters, field: "body")
-        if let problem = problems.first { throw StoreError(.invalid, problem.reason, field: "org") }
+        if let problem = problems.first { throw StoreError(.conflict, problem.reason, field: "org") }
         if try await principal(named: spec.name.rawValue) != nil {
             throw StoreError(.conflict, "A principal named \(spec.name) exists already.", field: "name")
         }
@@ -296,14 +296,14 @@ extension Sandbox {
             ids[record.org.code] = record.id.rawValue
         }
         for (field, code) in [("from", relation.from), ("to", relation.to)] where ids[code] == nil {
-            throw StoreError(.invalid, "No org \(code) in your sandbox.", field: field)
+            throw StoreError(.notFound, "No org \(code) in your sandbox.", field: field)
         }
         let existing = try await relations(at: nil, touching: nil).map(\.relation)
         let problems = OrgMatrix(orgs: orgs, relations: existing + [relation]).problems()
         if let problem = problems.first {
             let prefix = "relations[\(existing.count)]"
             let field = problem.field.hasPrefix(prefix + ".") ? String(problem.field.dropFirst(prefix.count + 1)) : "body"
-            throw StoreError(.invalid, problem.reason, field: field)
+            throw StoreError(.conflict, problem.reason, field: field)
         }
         let id = try await MatrixWrites.insertRelation(
             relation, fromID: ids[relation.from]!, toID: ids[relation.to]!, tenantID: principal.tenantID, connection: connection,

@@ -96,7 +96,7 @@ extension Sandbox {
         ).collect().first!.decode(Int64.self)
         for (index, line) in quote.lines.enumerated() {
             let price = line.price
-            let (unitCost, total) = try inRange("lines[\(index)]") { () throws(OutOfRange) in
+            let (unitCost, total) = try inRange("lines[\(index)]", .conflict) { () throws(OutOfRange) in
                 (try MovingAverage.unitCost(valueFen: price.baseCost.fen, quantityScaled: line.quantityScaled, scale: line.item.quantityScale),
                  price.total.fen)
             }
@@ -134,7 +134,7 @@ extension Sandbox {
                         + "\(ScaledQuantity.format(line.quantityScaled - balance.onHandScaled, scale: line.item.quantityScale)) \(line.item.baseUnit).",
                     field: "lines[\(index)].quantity")
             }
-            let (cost, unitCost) = try inRange("lines[\(index)]") { () throws(OutOfRange) in
+            let (cost, unitCost) = try inRange("lines[\(index)]", .conflict) { () throws(OutOfRange) in
                 let cost = try MovingAverage.issueCost(valueFen: balance.valueFen, onHandScaled: balance.onHandScaled, quantityScaled: line.quantityScaled)
                 return (cost, try MovingAverage.unitCost(valueFen: cost, quantityScaled: line.quantityScaled, scale: line.item.quantityScale))
             }
@@ -179,7 +179,7 @@ extension Sandbox {
             throw StoreError(.invalid, "\(field) must be 0–\(Bounds.amountFenMax) fen.", field: field)
         }
         for code in report.lost.keys where !order.lines.contains(where: { $0.item.code == code }) {
-            throw StoreError(.invalid, "\(code) is not on this transfer.", field: "lost.\(code)")
+            throw StoreError(.conflict, "\(code) is not on transfer \(id).", field: "lost.\(code)")
         }
         let book = try await pricingRules()
         guard let rules = book.versions.first(where: { $0.version == order.rulesVersion }) else {
@@ -209,10 +209,12 @@ extension Sandbox {
                     try ScaledQuantity.parse($0, scale: line.item.quantityScale, allowZero: true)
                 } ?? 0
             } catch {
-                throw StoreError(.invalid, "The lost quantity must be a decimal of at most the item's decimals.", field: "lost.\(line.item.code)")
+                throw StoreError(
+                    quantity: (error as? ScaledQuantity.Problem) ?? .notADecimal, "The lost quantity must be a decimal with at most \(line.item.code)'s decimals (\(ScaledQuantity.decimals(ofScale: line.item.quantityScale))).",
+                    field: "lost.\(line.item.code)")
             }
             guard lost <= line.quantityScaled else {
-                throw StoreError(.invalid, "More was lost than was sent.", field: "lost.\(line.item.code)")
+                throw StoreError(.conflict, "More was lost than was sent.", field: "lost.\(line.item.code)")
             }
             let priced = PricedLine(
                 unitCostFen: line.unitCostFen, scaledQuantity: line.quantityScaled, quantityScale: line.item.quantityScale,
@@ -225,12 +227,12 @@ extension Sandbox {
                     lostScaledQuantity: lost)
                 split = try TransferPricing.lossSplit(priced, rules: rules, lostScaledQuantity: lost)
             } catch .outOfRange(let error) {
-                throw StoreError(.invalid, "\(error.description.prefix(1).uppercased() + error.description.dropFirst()).", field: "freightFen")
+                throw StoreError(.conflict, "\(error.description.prefix(1).uppercased() + error.description.dropFirst()).", field: "freightFen")
             } catch {
                 throw StoreError(.conflict, "Transfer \(id)'s line \(index + 1) cannot be priced again: \(error).")
             }
             let arrived = line.quantityScaled - lost
-            let (total, landed, unitCost) = try inRange("freightFen") { () throws(OutOfRange) in
+            let (total, landed, unitCost) = try inRange("freightFen", .conflict) { () throws(OutOfRange) in
                 let landed = try Rounding.halfEven(Int128(line.totalFen) * Int128(arrived), dividedBy: Int128(line.quantityScaled), what: "the landed value")
                 return (
                     try Bounds.amount(try Checked.sum([actualTotal, actual.total.fen], what: "the actual total"), "the actual total").fen,
@@ -244,7 +246,7 @@ extension Sandbox {
             received.lines[index] = line.booked(
                 lost: lost, allowance: split.allowanceScaled, claim: split.claimScaled, claimValueFen: split.claimValueFen, landedValueFen: landed)
         }
-        let error = try inRange("freightFen") { () throws(OutOfRange) in
+        let error = try inRange("freightFen", .conflict) { () throws(OutOfRange) in
             try TransferPricing.errorPartsPerMillion(estimate: Money(fen: order.estimateTotalFen), actual: Money(fen: actualTotal))
         }
         let flagged = error.map { abs($0) > rules.errorTolerancePartsPerMillion } ?? false

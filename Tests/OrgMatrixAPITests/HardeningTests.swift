@@ -95,7 +95,8 @@ import Testing
         #expect(try await fixture.booksDiscrepancies() == [])
     }
 
-    @Test func aPostingThatWouldPushAStoredSumPastInt64IsA422AndChangesNothing() async throws {
+    /// The request is well formed; the stored balance it would add to is what refuses it (409).
+    @Test func aPostingThatWouldPushAStoredSumPastInt64IsA409AndChangesNothing() async throws {
         let fixture = try await TenantFixture.create(label: "sum")
         try await withAPI { api in
             #expect(try await api.post("/v1/items", key: fixture.key("hq-admin"), InventoryTests.milkItem).status == .created)
@@ -111,7 +112,7 @@ import Testing
                 }
             }
             let reply = try #require(refused)
-            #expect(reply.status == .unprocessableContent, "\(reply.text)")
+            #expect(reply.status == .conflict, "\(reply.text)")
             #expect(reply.body["field"] as? String == "lines")
             let stock = try await api.get("/v1/stock?org=WH-A", key: fixture.key("a-operator"))
             #expect(stock.text.contains("\"valueFen\":\(46 * 200 * Bounds.amountFenMax)"), "\(stock.text)")

@@ -125,16 +125,23 @@ import Testing
             #expect(try await api.get("/v1/relations?org=WH-X", key: key).status == .notFound)
             #expect(try await api.post("/v1/relations/\(theirRelationID)/end", key: key).status == .notFound)
             #expect(try await api.post("/v1/principals/\(theirPrincipalID)/revoke", key: key).status == .notFound)
+            // An org named in a body is looked up in the sandbox like one in a path: another
+            // tenant's does not exist (404), the same answer as for a code nobody has.
             let relation = try await api.post("/v1/relations", key: key, #"{"kind":"supervises","from":"QA","to":"WH-X"}"#)
-            #expect(relation.status == .unprocessableContent)
+            #expect(relation.status == .notFound)
             #expect(relation.body["field"] as? String == "to")
             let principal = try await api.post("/v1/principals", key: key, #"{"name":"spy","org":"WH-X","role":"org_operator"}"#)
-            #expect(principal.status == .unprocessableContent)
-            // Tenant and org named in the body or the query string are not the principal's to choose.
-            let forged = try await api.post(
-                "/v1/orgs?tenant=\(theirs.code)", key: key,
-                #"{"tenant":"\#(theirs.code)","tenantId":"\#(theirs.tenantID)","code":"MINE-NEW","name":"mine new","kind":"virtual","roles":["settlement"],"reportsTo":"HQ"}"#
-            )
+            #expect(principal.status == .notFound)
+            #expect(principal.body["field"] as? String == "org")
+            // Tenant and org named in the body or the query string are not the principal's to choose:
+            // a body field the request does not have is refused, naming it; the query is ignored.
+            let newOrg = #""code":"MINE-NEW","name":"mine new","kind":"virtual","roles":["settlement"],"reportsTo":"HQ""#
+            let forgedBody = try await api.post(
+                "/v1/orgs", key: key, #"{"tenant":"\#(theirs.code)","tenantId":"\#(theirs.tenantID)",\#(newOrg)}"#)
+            #expect(forgedBody.status == .unprocessableContent)
+            #expect(forgedBody.body["field"] as? String == "tenant")
+            #expect(try await mine.rowCounts() == before.0)
+            let forged = try await api.post("/v1/orgs?tenant=\(theirs.code)&tenantId=\(theirs.tenantID)", key: key, "{\(newOrg)}")
             #expect(forged.status == .created)
             #expect(try await api.get("/v1/orgs/MINE-NEW", key: theirs.key("hq-admin")).status == .notFound)
             #expect(try await api.get("/v1/orgs/MINE-NEW", key: key).status == .ok)
@@ -173,18 +180,21 @@ import Testing
         let fixture = try await TenantFixture.create()
         try await withAPI { api in
             let key = fixture.key("hq-admin")
+            // Well-formed relations the stored matrix refuses (a cycle, the wrong kind of org, an
+            // overlap) are conflicts with it: 409 naming the field.
             let cycle = try await api.post("/v1/relations", key: key, #"{"kind":"reports_to","from":"HQ","to":"WH-B"}"#)
-            #expect(cycle.status == .unprocessableContent)
+            #expect(cycle.status == .conflict)
             #expect(cycle.text.contains("cycle") || cycle.text.contains("report to both"))
             let badKind = try await api.post("/v1/relations", key: key, #"{"kind":"owns","from":"HQ","to":"WH-B"}"#)
             #expect(badKind.body["field"] as? String == "kind")
             let badSettle = try await api.post("/v1/relations", key: key, #"{"kind":"settles_for","from":"QA","to":"WH-C","purpose":"all"}"#)
+            #expect(badSettle.status == .conflict)
             #expect(badSettle.body["field"] as? String == "from")
             let lane = try await api.post("/v1/relations", key: key, #"{"kind":"transfers_with","from":"WH-C","to":"WH-A","distanceKm":300,"leadTimeHours":6}"#)
             #expect(lane.status == .created, "\(lane.text)")
             let laneID = try #require(Int(lane.body["id"] as? String ?? ""))
             let duplicate = try await api.post("/v1/relations", key: key, #"{"kind":"transfers_with","from":"WH-C","to":"WH-A","distanceKm":310,"leadTimeHours":6}"#)
-            #expect(duplicate.status == .unprocessableContent)
+            #expect(duplicate.status == .conflict)
             let ended = try await api.post("/v1/relations/\(laneID)/end", key: key)
             #expect(ended.status == .ok)
             #expect(ended.body["validTo"] != nil)

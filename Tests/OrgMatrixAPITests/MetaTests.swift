@@ -123,6 +123,116 @@ import Testing
         }
     }
 
+    /// The document and the server agree on every request body's keys: each object of a request
+    /// schema closes its keys (`additionalProperties`), the examples together use every
+    /// documented property, the server takes each example as well formed (whatever the fixture
+    /// tenant's data then says: never 400 or 422), and refuses it with a key added to any of its
+    /// objects, naming that key.
+    @Test func everyRequestBodyTakesExactlyTheDocumentedKeys() async throws {
+        let document = try JSONSerialization.jsonObject(with: try Data(contentsOf: Self.documentURL)) as! [String: Any]
+        let schemas = (document["components"] as! [String: Any])["schemas"] as! [String: Any]
+        // method, path, an example as JSON text, and that example with a key added: (field, text).
+        var cases: [(method: String, path: String, body: String, extended: [(field: String, body: String)])] = []
+        for (path, methods) in document["paths"] as! [String: [String: Any]] {
+            for (method, operation) in methods {
+                guard let operation = operation as? [String: Any], let requestBody = operation["requestBody"] as? [String: Any] else { continue }
+                let media = (requestBody["content"] as! [String: Any])["application/json"] as! [String: Any]
+                let examples = (media["examples"] as? [String: Any] ?? [:]).values.map { ($0 as! [String: Any])["value"]! }
+                #expect(!examples.isEmpty, "\(method) \(path) has no example")
+                var documented: Set<String> = []
+                Self.walk(media["schema"]!, at: "", schemas: schemas) { at, object in
+                    #expect(object["additionalProperties"] != nil, "\(method) \(path) \(at): additionalProperties unset")
+                    for name in (object["properties"] as? [String: Any] ?? [:]).keys { documented.insert(Self.join(at, name)) }
+                }
+                var used: Set<String> = []
+                for example in examples { Self.keyPaths(example, at: "", into: &used) }
+                #expect(documented.subtracting(used).isEmpty, "\(method) \(path): no example uses \(documented.subtracting(used).sorted())")
+                for example in examples {
+                    func text(_ value: Any) throws -> String { String(decoding: try JSONSerialization.data(withJSONObject: value), as: UTF8.self) }
+                    cases.append((method.uppercased(), path, try text(example), try Self.withExtraKey(example, at: "").map { ($0.0, try text($0.1)) }))
+                }
+            }
+        }
+        #expect(cases.count >= 14)
+        let fixture = try await TenantFixture.create(label: "keys")
+        let environment = try await SharedDatabase.environment()
+        try await makeApp(databaseURL: environment.appURL).test(.router) { [cases] client in
+            let api = IsolationTests.API(client: client)
+            for (method, path, body, extended) in cases {
+                let uri = path.replacingOccurrences(of: "{id}", with: "1")
+                let admin = ["/v1/orgs", "/v1/relations", "/v1/principals", "/v1/items"].contains { path.hasPrefix($0) }
+                let key = fixture.key(admin ? "hq-admin" : "a-operator")
+                let reply = try await api.call(HTTPRequest.Method(method)!, uri, key: key, json: body)
+                #expect(![400, 422].contains(reply.status.code), "\(method) \(path) example \(body): \(reply.text)")
+                for (field, text) in extended {
+                    let refused = try await api.call(HTTPRequest.Method(method)!, uri, key: key, json: text)
+                    #expect(refused.status == .unprocessableContent, "\(method) \(path) + \(field): \(refused.text)")
+                    #expect(refused.body["field"] as? String == field, "\(method) \(path) + \(field): \(refused.text)")
+                }
+            }
+        }
+    }
+
+    private static func join(_ at: String, _ name: String) -> String { at.isEmpty ? name : "\(at).\(name)" }
+
+    /// Calls `visit` with every object schema under `schema` (through `$ref`, `anyOf`, `oneOf`,
+    /// `allOf` and array items), at its path with `[]` for array elements.
+    private static func walk(_ schema: Any, at: String, schemas: [String: Any], _ visit: (String, [String: Any]) -> Void) {
+        guard var object = schema as? [String: Any] else { return }
+        if let ref = object["$ref"] as? String {
+            object = object.merging(schemas[String(ref.split(separator: "/").last!)] as! [String: Any]) { own, _ in own }
+            object["$ref"] = nil
+        }
+        if object["properties"] != nil || (object["type"] as? String) == "object" { visit(at, object) }
+        for (name, property) in object["properties"] as? [String: Any] ?? [:] { walk(property, at: join(at, name), schemas: schemas, visit) }
+        if let items = object["items"] { walk(items, at: at + "[]", schemas: schemas, visit) }
+        for combinator in ["anyOf", "oneOf", "allOf"] {
+            for branch in object[combinator] as? [Any] ?? [] {
+                // A branch that narrows properties declared above is the same object, not another.
+                guard (branch as? [String: Any])?["additionalProperties"] != nil || (branch as? [String: Any])?["$ref"] != nil else { continue }
+                walk(branch, at: at, schemas: schemas, visit)
+            }
+        }
+    }
+
+    private static func keyPaths(_ value: Any, at: String, into paths: inout Set<String>) {
+        if let object = value as? [String: Any] {
+            for (name, child) in object {
+                paths.insert(join(at, name))
+                keyPaths(child, at: join(at, name), into: &paths)
+            }
+        } else if let array = value as? [Any] {
+            for element in array { keyPaths(element, at: at + "[]", into: &paths) }
+        }
+    }
+
+    /// The value with a key `unexpected` added to one of its objects, for each of them, with the
+    /// JSON path the server names for it (`lines[0].unexpected`).
+    private static func withExtraKey(_ value: Any, at: String) -> [(String, Any)] {
+        if var object = value as? [String: Any] {
+            var variants: [(String, Any)] = []
+            for (name, child) in object {
+                for (path, variant) in withExtraKey(child, at: join(at, name)) {
+                    var copy = object
+                    copy[name] = variant
+                    variants.append((path, copy))
+                }
+            }
+            object["unexpected"] = true
+            return [(join(at, "unexpected"), object)] + variants
+        }
+        if let array = value as? [Any] {
+            return array.enumerated().flatMap { index, element in
+                withExtraKey(element, at: "\(at)[\(index)]").map { path, variant in
+                    var copy = array
+                    copy[index] = variant
+                    return (path, copy as Any)
+                }
+            }
+        }
+        return []
+    }
+
     /// Media types a response object documents, following one `$ref` into components.
     private static func mediaTypes(of response: Any?, in document: [String: Any]) -> [String] {
         guard var object = response as? [String: Any] else { return [] }

@@ -12,9 +12,13 @@ import Testing
         let quantity: Int
     }
 
-    struct Order: Decodable {
+    struct Order: JSONBody {
         let name: String
         let lines: [Line]
+
+        static let keys = BodyKeys.object(["name": .value, "lines": .array(.object(["item": .value, "quantity": .value]))])
+
+        func checkForm() throws {}
     }
 
     /// A route that decodes a body the way every write endpoint does.
@@ -65,6 +69,8 @@ import Testing
         (#"{"name":"x","lines":[{"item":"milk","quantity":"ten"}]}"#, "lines[0].quantity", "must be an integer"),
         (#"{"name":"x","lines":[{"item":"milk","quantity":1},{"quantity":2}]}"#, "lines[1].item", "is required"),
         (#"{"name":null,"lines":[]}"#, "name", "must not be null"),
+        (#"{"name":"x","lines":[],"nmae":"y"}"#, "nmae", "is not a field of this request"),
+        (#"{"name":"x","lines":[{"item":"milk","quantity":1},{"item":"milk","quantity":1,"unit":"kg"}]}"#, "lines[1].unit", "is not a field"),
     ])
     func invalidFieldsAreNamed(body: String, field: String, reason: String) async throws {
         try await withEchoApp { client in

@@ -86,6 +86,26 @@ private func edge(
         #expect(history.problems().isEmpty)
     }
 
+    /// The rules that hold whatever the matrix holds are one list, which the API checks before it
+    /// looks at any stored org: each named by its field, with no org needed to find them.
+    @Test func formProblemsNeedNoOrgsAndNameTheirField() {
+        #expect(edge(.supervises, "QA", "WH-A").formProblems().isEmpty)
+        #expect(edge(.transfersWith, "NOBODY", "ELSEWHERE").formProblems().isEmpty)
+        #expect(edge(.reportsTo, "WH-A", "WH-A").formProblems().map(\.field) == [.to])
+        let cases: [(Relation, Relation.Field)] = [
+            (Relation(kind: .supervises, from: code("QA"), to: code("WH-A"), purpose: .all, validFrom: january), .purpose),
+            (Relation(kind: .settlesFor, from: code("NORTH"), to: code("WH-A"), validFrom: january), .purpose),
+            (Relation(kind: .transfersWith, from: code("WH-A"), to: code("WH-B"), leadTimeHours: 4, validFrom: january), .distanceKm),
+            (Relation(kind: .transfersWith, from: code("WH-A"), to: code("WH-B"), distanceKm: 10_001, leadTimeHours: 4, validFrom: january), .distanceKm),
+            (Relation(kind: .transfersWith, from: code("WH-A"), to: code("WH-B"), distanceKm: 5, leadTimeHours: 2_001, validFrom: january), .leadTimeHours),
+            (Relation(kind: .reportsTo, from: code("WH-A"), to: code("HQ"), markupBasisPoints: 1, validFrom: january), .markupBasisPoints),
+            (Relation(kind: .transfersWith, from: code("WH-A"), to: code("WH-B"), distanceKm: 5, leadTimeHours: 2, markupBasisPoints: 10_001, validFrom: january), .markupBasisPoints),
+        ]
+        for (relation, field) in cases {
+            #expect(relation.formProblems().map(\.field) == [field], "\(relation)")
+        }
+    }
+
     @Test func laneAttributesArePresentExactlyOnLanes() {
         let stray = Relation(kind: .reportsTo, from: code("WH-A"), to: code("HQ"), distanceKm: 5, validFrom: january)
         #expect(OrgMatrix(orgs: orgs, relations: [stray]).problems().map(\.field).contains("relations[0].distance_km"))

@@ -23,6 +23,29 @@ import Testing
         #expect(throws: ScaledQuantity.Problem.tooLarge) { try ScaledQuantity.parse(String(repeating: "9", count: 30), scale: 1) }
     }
 
+    /// One canonical spelling per quantity, the OpenAPI document's pattern: no leading zeros, so
+    /// "007" is no quantity (as it is none to the schema) rather than silently 7.
+    @Test func leadingZerosAndBarePointsAreNoDecimals() throws {
+        for text in ["007", "00.5", "01", ".5", "5.", "+1", " 1", "1 ", "١"] {
+            #expect(throws: ScaledQuantity.Problem.notADecimal, "\(text)") { try ScaledQuantity.parse(text, scale: 1000) }
+        }
+        #expect(try ScaledQuantity.parse("0.5", scale: 10) == 5)
+        #expect(try ScaledQuantity.parse("0", scale: 10, allowZero: true) == 0)
+    }
+
+    /// What no item could take is a form problem, told apart from what only the item's own
+    /// decimals refuse (the API's 422 and 409).
+    @Test func formProblemsAreWhatNoItemCouldTake() {
+        #expect(ScaledQuantity.formProblem("2400.500") == nil)
+        #expect(ScaledQuantity.formProblem("0.000001") == nil)
+        #expect(ScaledQuantity.formProblem("1000000000.000000") == nil)
+        #expect(ScaledQuantity.formProblem("0.0000001") == .tooManyDecimals(allowed: 6))
+        #expect(ScaledQuantity.formProblem("1000000000.000001") == .tooLarge)
+        #expect(ScaledQuantity.formProblem("0") == .notPositive)
+        #expect(ScaledQuantity.formProblem("0", allowZero: true) == nil)
+        #expect(ScaledQuantity.formProblem("1e3") == .notADecimal)
+    }
+
     @Test func formatPadsTheFraction() {
         #expect(ScaledQuantity.format(2_400_500, scale: 1000) == "2400.500")
         #expect(ScaledQuantity.format(5, scale: 1000) == "0.005")

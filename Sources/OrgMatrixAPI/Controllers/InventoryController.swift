@@ -59,7 +59,7 @@ struct InventoryController {
                 let body = try context.decodeJSON(as: QuoteRequest.self, request)
                 let from = try OrgCode(body.from, field: "from")
                 let to = try OrgCode(body.to, field: "to")
-                let moment = try body.at.map { try parseTime($0, field: "at") } ?? Date()
+                let moment = try body.at.map { try Form.time($0, "at") } ?? Date()
                 let lines = body.lines.map { QuoteLine(itemCode: $0.item, quantity: $0.quantity, unitCostFen: $0.unitCostFen) }
                 return QuoteView(try await sandbox.quote(from: from, to: to, lines: lines, at: moment), from: from, to: to)
             }

@@ -72,7 +72,7 @@ struct DocumentView: Encodable, Sendable {
 }
 
 /// An item as the API reads and writes it.
-struct ItemBody: Codable, ResponseEncodable, Sendable {
+struct ItemBody: Codable, ResponseEncodable, JSONBody {
     let code: String
     let name: String
     let baseUnit: String
@@ -88,6 +88,13 @@ struct ItemBody: Codable, ResponseEncodable, Sendable {
         (category, shelfLifeDays, taxCode, taxRateBasisPoints) = (item.category, item.shelfLifeDays, item.taxCode, item.taxRateBasisPoints)
     }
 
+    static let keys = BodyKeys.object([
+        "code": .value, "name": .value, "baseUnit": .value, "quantityScale": .value, "weightGramsPerUnit": .value, "category": .value,
+        "shelfLifeDays": .value, "taxCode": .value, "taxRateBasisPoints": .value,
+    ])
+
+    func checkForm() throws { _ = try item() }
+
     /// Checked field by field (`Item.problems`), so a bad request names its field before the database's CHECKs.
     func item() throws -> Item {
         let item = Item(
@@ -98,7 +105,26 @@ struct ItemBody: Codable, ResponseEncodable, Sendable {
     }
 }
 
-struct NewPurchaseReceipt: Decodable, Sendable {
+/// The lines of a document: 1–`PostingLimits.linesMax` of them, each with a well-formed item
+/// code and quantity (`counted` in a count, which may be zero) and, when `unit` names a unit
+/// amount, that amount bounded and, unless it values a count's difference from the book (which
+/// is stored data), the line's value too.
+private func checkLines<Line>(
+    _ lines: [Line], item: (Line) -> String, quantity: (Line) -> String, counted: Bool = false, unit: (name: String, fen: (Line) -> Int64?)?
+) throws {
+    try Form.require((1...PostingLimits.linesMax).contains(lines.count), "lines", "must have 1–\(PostingLimits.linesMax) lines")
+    for (index, line) in lines.enumerated() {
+        try Form.itemCode(item(line), "lines[\(index)].item")
+        try Form.quantity(quantity(line), "lines[\(index)].\(counted ? "counted" : "quantity")", allowZero: counted)
+        guard let unit, let fen = unit.fen(line) else { continue }
+        try Form.integer(fen, "lines[\(index)].\(unit.name)", 0...Bounds.unitFenMax)
+        if !counted { try Form.lineValue(quantity: quantity(line), unitFen: fen, "lines[\(index)]") }
+    }
+}
+
+private let postingLine = BodyKeys.object(["item": .value, "quantity": .value, "unitCostFen": .value])
+
+struct NewPurchaseReceipt: JSONBody {
     struct Line: Decodable, Sendable {
         let item: String
         let quantity: String
@@ -107,9 +133,16 @@ struct NewPurchaseReceipt: Decodable, Sendable {
 
     let supplier: String
     let lines: [Line]
+
+    static let keys = BodyKeys.object(["supplier": .value, "lines": .array(postingLine)])
+
+    func checkForm() throws {
+        try Form.text(supplier, "supplier", length: 1...200)
+        try checkLines(lines, item: \.item, quantity: \.quantity, unit: ("unitCostFen", \.unitCostFen))
+    }
 }
 
-struct NewSalesIssue: Decodable, Sendable {
+struct NewSalesIssue: JSONBody {
     struct Line: Decodable, Sendable {
         let item: String
         let quantity: String
@@ -119,10 +152,20 @@ struct NewSalesIssue: Decodable, Sendable {
     let customer: String
     let settlementOrg: String?
     let lines: [Line]
+
+    static let keys = BodyKeys.object([
+        "customer": .value, "settlementOrg": .value, "lines": .array(.object(["item": .value, "quantity": .value, "unitPriceFen": .value])),
+    ])
+
+    func checkForm() throws {
+        try Form.text(customer, "customer", length: 1...200)
+        if let settlementOrg { try Form.orgCode(settlementOrg, "settlementOrg") }
+        try checkLines(lines, item: \.item, quantity: \.quantity, unit: ("unitPriceFen", \.unitPriceFen))
+    }
 }
 
-struct QuoteRequest: Decodable {
-    struct Line: Decodable {
+struct QuoteRequest: JSONBody {
+    struct Line: Decodable, Sendable {
         let item: String
         let quantity: String
         let unitCostFen: Int64?
@@ -132,6 +175,15 @@ struct QuoteRequest: Decodable {
     let to: String
     let at: String?
     let lines: [Line]
+
+    static let keys = BodyKeys.object(["from": .value, "to": .value, "at": .value, "lines": .array(postingLine)])
+
+    func checkForm() throws {
+        try Form.orgCode(from, "from")
+        try Form.orgCode(to, "to")
+        if let at { _ = try Form.time(at, "at") }
+        try checkLines(lines, item: \.item, quantity: \.quantity, unit: ("unitCostFen", \.unitCostFen))
+    }
 }
 
 /// One component of a transfer price, with the words finance reads.
@@ -177,7 +229,7 @@ struct QuoteView: ResponseEncodable {
     }
 }
 
-struct NewStockCount: Decodable, Sendable {
+struct NewStockCount: JSONBody {
     struct Line: Decodable, Sendable {
         let item: String
         let counted: String
@@ -186,6 +238,14 @@ struct NewStockCount: Decodable, Sendable {
 
     let reason: String
     let lines: [Line]
+
+    static let keys = BodyKeys.object(["reason": .value, "lines": .array(.object(["item": .value, "counted": .value, "unitCostFen": .value]))])
+
+    func checkForm() throws {
+        try Form.text(reason, "reason", length: 3...500)
+        try checkLines(lines, item: \.item, quantity: \.counted, counted: true, unit: ("unitCostFen", \.unitCostFen))
+        try Form.distinctItems(lines.map(\.item))
+    }
 }
 
 struct CountView: Encodable, Sendable {
@@ -214,7 +274,7 @@ struct CountView: Encodable, Sendable {
     }
 }
 
-struct NewTransfer: Decodable, Sendable {
+struct NewTransfer: JSONBody {
     struct Line: Decodable, Sendable {
         let item: String
         let quantity: String
@@ -222,13 +282,32 @@ struct NewTransfer: Decodable, Sendable {
 
     let to: String
     let lines: [Line]
+
+    static let keys = BodyKeys.object(["to": .value, "lines": .array(.object(["item": .value, "quantity": .value]))])
+
+    func checkForm() throws {
+        try Form.orgCode(to, "to")
+        try checkLines(lines, item: \.item, quantity: \.quantity, unit: nil)
+        try Form.distinctItems(lines.map(\.item))
+    }
 }
 
-struct TransferReceipt: Decodable, Sendable {
+struct TransferReceipt: JSONBody {
     let freightFen: Int64
     let insuranceFen: Int64
     /// Item code → quantity lost in transit.
     let lost: [String: String]?
+
+    static let keys = BodyKeys.object(["freightFen": .value, "insuranceFen": .value, "lost": .map(.value)])
+
+    func checkForm() throws {
+        try Form.integer(freightFen, "freightFen", 0...Bounds.amountFenMax)
+        try Form.integer(insuranceFen, "insuranceFen", 0...Bounds.amountFenMax)
+        for (code, quantity) in (lost ?? [:]).sorted(by: { $0.key < $1.key }) {
+            try Form.itemCode(code, "lost.\(code)")
+            try Form.quantity(quantity, "lost.\(code)", allowZero: true)
+        }
+    }
 }
 
 /// One transfer, two views: the sender's internal sale and receivable, the receiver's internal

@@ -57,7 +57,7 @@ struct TenancyController {
             try await database.sandbox(context, may: .administer) { sandbox in
                 let id = try pathID(context)
                 let body = context.hasBody ? try context.decodeJSON(as: EndRelation.self, request) : nil
-                let moment = try body?.at.map { try parseTime($0, field: "at") } ?? Date()
+                let moment = try body?.at.map { try Form.time($0, "at") } ?? Date()
                 return RelationView(try await sandbox.endRelation(id: id, at: moment))
             }
         }
@@ -109,7 +109,7 @@ struct TenancyController {
     }
 
     private func asOf(_ request: Request) throws -> Date? {
-        try request.query("as_of").map { try parseTime($0, field: "as_of") }
+        try request.query("as_of").map { try Form.time($0, "as_of") }
     }
 }
 
@@ -155,11 +155,4 @@ func pageLimit(_ request: Request) throws -> Int {
         throw APIError(.invalidField, detail: "limit must be 1–\(PageLimits.maximumCount).", field: "limit")
     }
     return limit
-}
-
-func parseTime(_ text: String, field: String) throws -> Date {
-    guard let date = try? Date(text, strategy: .iso8601) else {
-        throw APIError(.invalidField, detail: "\(field) must be an ISO 8601 UTC time such as 2026-06-30T00:00:00Z.", field: field)
-    }
-    return date
 }

@@ -124,8 +124,8 @@ struct AuditEventView: ResponseEncodable, Sendable {
     }
 }
 
-struct NewOrg: Decodable {
-    struct NewLocation: Decodable {
+struct NewOrg: JSONBody {
+    struct NewLocation: Decodable, Sendable {
         let province: String
         let city: String
         let county: String
@@ -139,6 +139,13 @@ struct NewOrg: Decodable {
     let roles: [String]
     let location: NewLocation?
     let reportsTo: String
+
+    static let keys = BodyKeys.object([
+        "code": .value, "name": .value, "kind": .value, "roles": .value, "reportsTo": .value,
+        "location": .object(["province": .value, "city": .value, "county": .value, "latitude": .value, "longitude": .value]),
+    ])
+
+    func checkForm() throws { _ = try org() }
 
     /// Validated by the same rules as tenant files, so the API and YAML never disagree.
     func org() throws -> (Org, OrgCode) {
@@ -162,7 +169,7 @@ struct NewOrg: Decodable {
     }
 }
 
-struct NewRelation: Decodable {
+struct NewRelation: JSONBody {
     let kind: String
     let from: String
     let to: String
@@ -172,6 +179,15 @@ struct NewRelation: Decodable {
     let markupBasisPoints: Int?
     let validFrom: String?
 
+    static let keys = BodyKeys.object([
+        "kind": .value, "from": .value, "to": .value, "purpose": .value, "distanceKm": .value, "leadTimeHours": .value,
+        "markupBasisPoints": .value, "validFrom": .value,
+    ])
+
+    func checkForm() throws { _ = try relation() }
+
+    /// The relation the body describes, checked by the rules that hold whatever the matrix
+    /// holds (`Relation.formProblems`); the matrix's own rules are the Store's (409).
     func relation() throws -> Relation {
         guard let kind = RelationKind(rawValue: kind) else {
             throw MatrixProblem(field: "kind", reason: "must be reports_to, settles_for, supervises or transfers_with")
@@ -189,21 +205,42 @@ struct NewRelation: Decodable {
                 return narrow
             }
         }
-        return Relation(
+        let relation = Relation(
             kind: kind, from: try OrgCode(from, field: "from"), to: try OrgCode(to, field: "to"), purpose: purposeValue,
             distanceKm: try narrow(distanceKm, "distanceKm"), leadTimeHours: try narrow(leadTimeHours, "leadTimeHours"),
-            markupBasisPoints: try narrow(markupBasisPoints, "markupBasisPoints"), validFrom: try validFrom.map { try parseTime($0, field: "validFrom") } ?? Date())
+            markupBasisPoints: try narrow(markupBasisPoints, "markupBasisPoints"), validFrom: try validFrom.map { try Form.time($0, "validFrom") } ?? Date())
+        if let problem = relation.formProblems().first {
+            let field =
+                switch problem.field {
+                case .to: "to"
+                case .validTo: "validFrom"
+                case .distanceKm: "distanceKm"
+                case .leadTimeHours: "leadTimeHours"
+                case .markupBasisPoints: "markupBasisPoints"
+                case .purpose: "purpose"
+                }
+            throw MatrixProblem(field: field, reason: problem.reason)
+        }
+        return relation
     }
 }
 
-struct EndRelation: Decodable {
+struct EndRelation: JSONBody {
     let at: String?
+
+    static let keys = BodyKeys.object(["at": .value])
+
+    func checkForm() throws { _ = try at.map { try Form.time($0, "at") } }
 }
 
-struct NewPrincipal: Decodable {
+struct NewPrincipal: JSONBody {
     let name: String
     let org: String
     let role: String
+
+    static let keys = BodyKeys.object(["name": .value, "org": .value, "role": .value])
+
+    func checkForm() throws { _ = try spec() }
 
     func spec() throws -> PrincipalSpec {
         guard let role = PrincipalRole(rawValue: role) else {

@@ -34,7 +34,7 @@ public struct Location: Sendable, Hashable {
 
     /// Parses a decimal degree string with at most 6 decimals (`"39.904200"`) into micro-degrees.
     public static func microdegrees(_ text: String, limit: Int32, field: String) throws(MatrixProblem) -> Int32 {
-        guard let match = text.wholeMatch(of: /(-?)([0-9]{1,3})(?:\.([0-9]{1,6}))?/) else {
+        guard let match = text.wholeMatch(of: /(-?)(0|[1-9][0-9]{0,2})(?:\.([0-9]{1,6}))?/) else {
             throw MatrixProblem(field: field, reason: "must be decimal degrees with at most 6 decimals, e.g. \"39.904200\"")
         }
         let fraction = String(match.3 ?? "")

@@ -55,19 +55,14 @@ public struct OrgMatrix: Sendable {
         guard let to = orgs[relation.to] else {
             return [MatrixProblem(field: "\(field).to", reason: "no org \(relation.to) in this tenant")]
         }
-        var problems: [MatrixProblem] = []
+        let names: [Relation.Field: String] = [
+            .to: "to", .validTo: "valid_to", .distanceKm: "distance_km", .leadTimeHours: "lead_time_hours", .markupBasisPoints: "markup_bp",
+            .purpose: "purpose",
+        ]
+        var problems = relation.formProblems().map { MatrixProblem(field: "\(field).\(names[$0.field]!)", reason: $0.reason) }
         func require(_ condition: Bool, _ subfield: String, _ reason: String) {
             if !condition { problems.append(MatrixProblem(field: "\(field)\(subfield)", reason: reason)) }
         }
-        require(relation.from != relation.to, ".to", "a relation must join two different orgs")
-        if let validTo = relation.validTo { require(relation.validFrom < validTo, ".valid_to", "must be after valid_from") }
-        let isLane = relation.kind == .transfersWith
-        require(isLane == (relation.distanceKm != nil), ".distance_km", isLane ? "is required for a lane" : "belongs to transfers_with only")
-        require(isLane == (relation.leadTimeHours != nil), ".lead_time_hours", isLane ? "is required for a lane" : "belongs to transfers_with only")
-        require(isLane || relation.markupBasisPoints == nil, ".markup_bp", "belongs to transfers_with only")
-        if let markup = relation.markupBasisPoints { require((0...10_000).contains(markup), ".markup_bp", "must be 0–10000") }
-        let isSettlement = relation.kind == .settlesFor
-        require(isSettlement == (relation.purpose != nil), ".purpose", isSettlement ? "is required for settles_for" : "belongs to settles_for only")
         switch relation.kind {
         case .reportsTo:
             break
@@ -80,8 +75,6 @@ public struct OrgMatrix: Sendable {
             for (subfield, org) in [(".from", from), (".to", to)] {
                 require(org.kind == .physical && org.roles.contains(.fulfilment), subfield, "\(org.code) must be a physical org with the fulfilment role")
             }
-            if let distance = relation.distanceKm { require(distance > 0 && distance <= 10_000, ".distance_km", "must be 1–10000") }
-            if let hours = relation.leadTimeHours { require(hours > 0 && hours <= 2_000, ".lead_time_hours", "must be 1–2000") }
         }
         return problems
     }

@@ -51,6 +51,34 @@ public struct Relation: Sendable, Hashable {
         self.validTo = validTo
     }
 
+    /// A field of a relation a form rule names.
+    public enum Field: Sendable, Hashable {
+        case to, validTo, distanceKm, leadTimeHours, markupBasisPoints, purpose
+    }
+
+    /// The rules a relation keeps whatever the matrix holds, in this order: two different orgs,
+    /// an end after its start, the fields its kind takes (a lane's distance and lead time, a
+    /// settlement's purpose) and no others, and their bounds. The API refuses these as a
+    /// malformed request (422) before it looks at any stored org; the matrix checks them too.
+    public func formProblems() -> [(field: Field, reason: String)] {
+        var problems: [(field: Field, reason: String)] = []
+        func require(_ condition: Bool, _ field: Field, _ reason: String) {
+            if !condition { problems.append((field, reason)) }
+        }
+        require(from != to, .to, "must be another org than from: a relation joins two orgs")
+        if let validTo { require(validFrom < validTo, .validTo, "must be after valid_from") }
+        let isLane = kind == .transfersWith
+        require(isLane == (distanceKm != nil), .distanceKm, isLane ? "is required for a lane" : "belongs to transfers_with only")
+        require(isLane == (leadTimeHours != nil), .leadTimeHours, isLane ? "is required for a lane" : "belongs to transfers_with only")
+        require(isLane || markupBasisPoints == nil, .markupBasisPoints, "belongs to transfers_with only")
+        if let markupBasisPoints { require((0...10_000).contains(markupBasisPoints), .markupBasisPoints, "must be 0–10000") }
+        let isSettlement = kind == .settlesFor
+        require(isSettlement == (purpose != nil), .purpose, isSettlement ? "is required for settles_for" : "belongs to settles_for only")
+        if let distanceKm { require(distanceKm > 0 && distanceKm <= 10_000, .distanceKm, "must be 1–10000") }
+        if let leadTimeHours { require(leadTimeHours > 0 && leadTimeHours <= 2_000, .leadTimeHours, "must be 1–2000") }
+        return problems
+    }
+
     public func isValid(at moment: Date) -> Bool {
         validFrom <= moment && (validTo.map { moment < $0 } ?? true)
     }

@@ -286,7 +286,7 @@ public struct TenantDefinition: Sendable {
 
     private static func parseOrg(_ entry: TenantFile.OrgEntry, field: String) throws(MatrixProblem) -> Org {
         let code = try OrgCode(entry.code, field: "\(field).code")
-        guard !entry.name.isEmpty, entry.name.count <= 200 else { throw MatrixProblem(field: "\(field).name", reason: "must be 1–200 characters") }
+        guard (1...200).contains(entry.name.unicodeScalars.count) else { throw MatrixProblem(field: "\(field).name", reason: "must be 1–200 characters") }
         guard let kind = OrgKind(rawValue: entry.kind) else {
             throw MatrixProblem(field: "\(field).kind", reason: "must be virtual or physical, not \(entry.kind)")
         }

@@ -22,8 +22,10 @@ public enum ScaledQuantity {
     /// `"2400.5"` with scale 1000 → 2,400,500. Positive amounts only, unless `allowZero` (a count
     /// may find nothing); at most `Bounds.quantityUnitsMax` base units, so that the scaled value
     /// (≤ 10^15 with the largest scale) and its products stay in range.
+    /// The text is canonical decimal text: digits without a leading zero (`"0.5"`, not `"00.5"`
+    /// or `".5"`), then optionally a point and digits, as the OpenAPI document's pattern says.
     public static func parse(_ text: String, scale: Int64, allowZero: Bool = false) throws(Problem) -> Int64 {
-        guard let match = text.wholeMatch(of: /([0-9]{1,30})(?:\.([0-9]{1,30}))?/) else { throw .notADecimal }
+        guard let match = text.wholeMatch(of: /(0|[1-9][0-9]{0,29})(?:\.([0-9]{1,30}))?/) else { throw .notADecimal }
         let allowed = decimals(ofScale: scale)
         let fraction = String(match.2 ?? "")
         guard fraction.count <= allowed else { throw .tooManyDecimals(allowed: allowed) }
@@ -34,6 +36,21 @@ public enum ScaledQuantity {
         guard wide <= Int128(Bounds.quantityUnitsMax) * Int128(scale), let value = Int64(exactly: wide) else { throw .tooLarge }
         guard value > 0 || (allowZero && value == 0) else { throw .notPositive }
         return value
+    }
+
+    /// The finest scale any item may have (`quantityScale` ≤ 10^6): six decimals.
+    public static let scaleMax: Int64 = 1_000_000
+
+    /// Why `text` is no quantity whatever the item, or nil when some item could take it: the rule
+    /// a request breaks on its own (the API's 422), apart from the item's own decimals, which
+    /// only the stored item knows (409). It is `parse` at the finest scale.
+    public static func formProblem(_ text: String, allowZero: Bool = false) -> Problem? {
+        do {
+            _ = try parse(text, scale: scaleMax, allowZero: allowZero)
+            return nil
+        } catch {
+            return error
+        }
     }
 
     /// 2,400,500 with scale 1000 → `"2400.500"`.
