@@ -1,4 +1,5 @@
 import ArgumentParser
+import OrgMatrixStore
 
 @main
 struct OrgMatrixCommand: AsyncParsableCommand {
@@ -26,3 +27,6 @@ struct DatabaseOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 }
+
+/// `LogFormat` is the Store's (both executables log through it); only this command line parses it.
+extension LogFormat: ExpressibleByArgument {}
