@@ -5,7 +5,8 @@ let package = Package(
     name: "OrgMatrix",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "orgmatrix", targets: ["orgmatrix"])
+        .executable(name: "orgmatrix", targets: ["orgmatrix"]),
+        .executable(name: "orgmatrix-bench", targets: ["orgmatrix-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -55,13 +56,32 @@ let package = Package(
             name: "orgmatrix",
             dependencies: [
                 "OrgMatrixAPI",
+                "OrgMatrixStore",
+                "OrgMatrixCore",
+                "SMCrypto",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "orgmatrix-bench",
+            dependencies: [
+                "OrgMatrixAPI",
+                "OrgMatrixStore",
+                "OrgMatrixCore",
                 "SMCrypto",
                 "CGcrypt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -73,6 +93,7 @@ let package = Package(
         .testTarget(name: "SMCryptoTests", dependencies: ["SMCrypto", "OrgMatrixTestSupport"]),
         .testTarget(name: "OrgMatrixCoreTests", dependencies: ["OrgMatrixCore"]),
         .testTarget(name: "OrgMatrixCLITests", dependencies: ["orgmatrix", "SMCrypto", "OrgMatrixTestSupport"]),
+        .testTarget(name: "OrgMatrixBenchTests", dependencies: ["orgmatrix-bench", "OrgMatrixTestSupport"]),
         .testTarget(
             name: "OrgMatrixStoreTests",
             dependencies: ["OrgMatrixStore", "OrgMatrixTestSupport", "SMCrypto", .product(name: "Metrics", package: "swift-metrics")]

@@ -21,7 +21,7 @@ struct PgbenchRun {
     /// `pgbench` on PATH, else the newest server's own copy.
     static func locate(_ explicit: String?) throws -> String {
         if let explicit {
-            guard FileManager.default.isExecutableFile(atPath: explicit) else { throw UnusableInput("--pgbench \(explicit) is not an executable") }
+            guard FileManager.default.isExecutableFile(atPath: explicit) else { throw BenchFailure("--pgbench \(explicit) is not an executable") }
             return explicit
         }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
@@ -29,7 +29,7 @@ struct PgbenchRun {
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         candidates += versions.compactMap(Int.init).sorted(by: >).map { "/usr/lib/postgresql/\($0)/bin/pgbench" }
         guard let found = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) else {
-            throw UnusableInput("pgbench not found: install Debian's postgresql package (ops/test and ops/run do) or pass --pgbench")
+            throw BenchFailure("pgbench not found: install Debian's postgresql package (ops/test and ops/run do) or pass --pgbench")
         }
         return found
     }
@@ -57,7 +57,7 @@ struct PgbenchRun {
         let processed = text.firstMatch(of: /number of transactions actually processed: (\d+)/).flatMap { Int($0.1) }
         let tps = text.firstMatch(of: /tps = ([0-9.]+)/).flatMap { Double($0.1) }
         guard status == 0, processed == transfers, let tps else {
-            throw SettingsError("pgbench failed (exit \(status)):\n\(text.suffix(2000))")
+            throw BenchFailure("pgbench failed (exit \(status)):\n\(text.suffix(2000))")
         }
         var latencies: [Double] = []
         for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where file.hasPrefix("log.") {
@@ -69,7 +69,7 @@ struct PgbenchRun {
             }
         }
         guard latencies.count == transfers else {
-            throw SettingsError("pgbench logged \(latencies.count) transactions, expected \(transfers)")
+            throw BenchFailure("pgbench logged \(latencies.count) transactions, expected \(transfers)")
         }
         return Result(transfersPerSecond: tps, latencies: latencies)
     }

@@ -11,7 +11,7 @@ import SMCrypto
 import ServiceLifecycle
 import Synchronization
 
-/// `orgmatrix bench postings`: transfers dispatched and received per second through the HTTP API
+/// `orgmatrix-bench postings`: transfers dispatched and received per second through the HTTP API
 /// against the same database work done by pgbench, on the same scratch database in the same run.
 ///
 /// The scratch database gets the dairy tenant and its demo data, then, per round, a block of
@@ -32,7 +32,9 @@ struct BenchPostings: AsyncParsableCommand {
     @Option(help: "The pgbench executable (default: pgbench on PATH, else the newest /usr/lib/postgresql/*/bin/pgbench).")
     var pgbench: String?
     @Flag(help: "Keep the scratch database afterwards.") var keepDatabase = false
-    @OptionGroup var database: DatabaseOptions
+    @Option(help: "The in-process server's log level (it logs JSON lines as `orgmatrix serve` does, into a scratch file).")
+    var logLevel: String = "info"
+    @OptionGroup var database: BenchDatabaseOptions
 
     func validate() throws {
         guard (1...256).contains(clients) else { throw ValidationError("--clients must be 1–256") }
@@ -48,17 +50,17 @@ struct BenchPostings: AsyncParsableCommand {
         // into a scratch file.
         let serverLog = FileManager.default.temporaryDirectory.appendingPathComponent("orgmatrix-bench-\(UUID().uuidString).log")
         guard FileManager.default.createFile(atPath: serverLog.path, contents: nil), let logFile = try? FileHandle(forWritingTo: serverLog) else {
-            throw UnusableInput("cannot write \(serverLog.path)")
+            throw BenchFailure("cannot write \(serverLog.path)")
         }
         defer { try? FileManager.default.removeItem(at: serverLog) }
-        try Settings.bootstrapLogging(format: .json, level: database.logLevel, output: logFile)
+        try Settings.bootstrapLogging(format: .json, level: logLevel, output: logFile)
         let logger = Logger(label: "orgmatrix.bench")
         let pgbenchPath = try PgbenchRun.locate(pgbench)
         let text: String
         do {
             text = try String(contentsOfFile: tenantFile, encoding: .utf8)
         } catch {
-            throw UnusableInput("cannot read \(tenantFile): \(error.localizedDescription)")
+            throw BenchFailure("cannot read \(tenantFile): \(error.localizedDescription)")
         }
         let definition = try TenantDefinition.validate(try TenantFile.decode(yaml: text))
         let ownerURL = try Settings.databaseURL(flag: nil, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
@@ -81,11 +83,11 @@ struct BenchPostings: AsyncParsableCommand {
         }
         do {
             guard try outcome.get() else {
-                FileHandle.standardError.write(Data("orgmatrix: the two sides did not do the same database work (see above)\n".utf8))
+                FileHandle.standardError.write(Data("orgmatrix-bench: the two sides did not do the same database work (see above)\n".utf8))
                 throw ExitCode(1)
             }
         } catch let error as PSQLError {
-            throw SettingsError("PostgreSQL: " + String(reflecting: error))
+            throw BenchFailure("PostgreSQL: " + String(reflecting: error))
         }
     }
 }
@@ -229,7 +231,7 @@ private struct PostingsRun {
         }
         // pgbench finds its transfers by arithmetic on the ids, so they must be consecutive.
         for (offset, transfer) in created.enumerated() where transfer.id != created[0].id + Int64(offset) {
-            throw SettingsError("transfer ids are not consecutive (another writer in the scratch database?)")
+            throw BenchFailure("transfer ids are not consecutive (another writer in the scratch database?)")
         }
         return stride(from: 0, to: total, by: perRound).map { start in
             let pairs = created[(start + warmup)..<(start + perRound)]
@@ -256,7 +258,7 @@ private struct PostingsRun {
                 tasks.addTask { try await group.run() }
                 let deadline = ContinuousClock.now + .seconds(30)
                 while port.withLock({ $0 }) == nil {
-                    guard ContinuousClock.now < deadline else { throw SettingsError("the API server did not start within 30 s") }
+                    guard ContinuousClock.now < deadline else { throw BenchFailure("the API server did not start within 30 s") }
                     try await Task.sleep(for: .milliseconds(10))
                 }
                 let load = Load(port: port.withLock { $0 }!, clients: options.clients, sender: sender, receivers: receivers)
@@ -295,14 +297,14 @@ private struct PostingsRun {
         var records: [TransferRecord] = []
         for receiver in Flow.receivers.indices {
             guard let sample = plan.measured.first(where: { $0.receiver == receiver }) else {
-                throw SettingsError("no measured transfer went to \(Flow.receivers[receiver].0); use more --transfers")
+                throw BenchFailure("no measured transfer went to \(Flow.receivers[receiver].0); use more --transfers")
             }
             let key = try key(Flow.receivers[receiver].1, keys)
             let record = try await withDatabase { database in
                 try await database.withSandbox(key: key, requestID: "bench", logger: logger) { try await $0.transfer(id: sample.id) }
             }
             guard let record, record.status == "received", record.actualTotalFen != nil, record.errorPartsPerMillion != nil else {
-                throw SettingsError("transfer \(sample.id) was not received through the API")
+                throw BenchFailure("transfer \(sample.id) was not received through the API")
             }
             records.append(record)
         }
@@ -317,7 +319,7 @@ private struct PostingsRun {
             for try await (key, hash, body) in rows.decode((String, String, String).self) { stored[key] = (hash, body) }
         }
         guard let dispatched = stored["bench-\(sample)-dispatch"], let received = stored["bench-\(sample)-receive"] else {
-            throw SettingsError("transfer \(sample)'s responses were not kept under its Idempotency-Keys")
+            throw BenchFailure("transfer \(sample)'s responses were not kept under its Idempotency-Keys")
         }
         let senderCode = records[0].fromCode
         return PostingsScript(
@@ -340,7 +342,7 @@ private struct PostingsRun {
     /// receiver's; the script has one order, so all receivers must agree.
     private static func senderSortsFirst(_ sender: String) throws -> Bool {
         let orders = Set(Flow.receivers.map { sender < $0.0 })
-        guard orders.count == 1 else { throw SettingsError("the receivers' codes sort on both sides of \(sender)") }
+        guard orders.count == 1 else { throw BenchFailure("the receivers' codes sort on both sides of \(sender)") }
         return orders.first!
     }
 
@@ -386,7 +388,7 @@ private struct PostingsRun {
             return row
         }
         guard received == ids.count, inTransit == 0 else {
-            throw SettingsError("after the run \(received) of \(ids.count) transfers are received and \(inTransit) units are in transit")
+            throw BenchFailure("after the run \(received) of \(ids.count) transfers are received and \(inTransit) units are in transit")
         }
     }
 
@@ -445,7 +447,7 @@ private struct PostingsRun {
             while try await monitor.query(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = \(scratchName) AND backend_type = 'client backend'", logger: logger
             ).collect().first!.decode(Int64.self) > 0 {
-                guard ContinuousClock.now < deadline else { throw SettingsError("clients of \(scratchName) did not disconnect within 30 s") }
+                guard ContinuousClock.now < deadline else { throw BenchFailure("clients of \(scratchName) did not disconnect within 30 s") }
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
@@ -470,7 +472,7 @@ private struct PostingsRun {
                 try await Task.sleep(for: .milliseconds(250))
                 let current = try await read()
                 if current.tables == previous.tables { return current }
-                guard ContinuousClock.now < deadline else { throw SettingsError("the statistics of \(scratchName) did not settle within 30 s") }
+                guard ContinuousClock.now < deadline else { throw BenchFailure("the statistics of \(scratchName) did not settle within 30 s") }
                 previous = current
             }
         }
@@ -480,7 +482,7 @@ private struct PostingsRun {
 
     private func key(_ principal: String, _ keys: [String: String]) throws -> APIKey {
         guard let text = keys[principal], let key = APIKey(text) else {
-            throw UnusableInput("\(options.tenantFile) has no principal \(principal), which the benchmark posts as")
+            throw BenchFailure("\(options.tenantFile) has no principal \(principal), which the benchmark posts as")
         }
         return key
     }
@@ -541,7 +543,7 @@ private struct Load {
 
     private func expectOK(_ response: HTTPLoadConnection.Response, _ id: Int64) throws {
         guard response.status == 200 else {
-            throw SettingsError("transfer \(id): HTTP \(response.status): \(String(buffer: response.body))")
+            throw BenchFailure("transfer \(id): HTTP \(response.status): \(String(buffer: response.body))")
         }
     }
 }

@@ -47,8 +47,8 @@ enum BenchConnection {
     }
 }
 
-/// Runs another program to completion (openssl for `bench crypto`, pgbench for `bench postings`)
-/// and returns its exit status and output.
+/// Runs another program to completion (openssl for `orgmatrix-bench crypto`, pgbench for
+/// `orgmatrix-bench postings`) and returns its exit status and output.
 ///
 /// Spawned with `posix_spawnp` and a clean signal mask, and reaped with `waitpid`. A child
 /// inheriting the Swift runtime's blocked signals never sees the SIGALRM `openssl speed` stops
@@ -88,7 +88,7 @@ enum ChildProcess {
         var pid: pid_t = 0
         let spawned = envp.map { posix_spawnp(&pid, executable, &actions, &attributes, argv, $0) }
             ?? posix_spawnp(&pid, executable, &actions, &attributes, argv, environ)
-        guard spawned == 0 else { throw SettingsError("cannot start \(executable): errno \(spawned)") }
+        guard spawned == 0 else { throw BenchFailure("cannot start \(executable): errno \(spawned)") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
