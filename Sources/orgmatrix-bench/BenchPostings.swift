@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Histogram
 import Logging
 import Metrics
 import NIOCore
@@ -122,15 +123,26 @@ private struct RoundPlan {
     let firstPair: Int64
 }
 
-/// What one side did in one round: throughput, latencies in milliseconds, and the table work of
-/// `transfers` transfers (the API's include its warm-ups).
+/// What one side did in one round: throughput, latencies, and the table work of `transfers`
+/// transfers (the API's include its warm-ups).
 private struct SideResult {
     let transfersPerSecond: Double
-    let transferLatencies: [Double]
-    let dispatchLatencies: [Double]
-    let receiveLatencies: [Double]
+    let latencies: SideLatencies
     let work: TableWork
     let transfers: Int
+}
+
+/// Latencies per transfer and, on the API side, per request.
+private struct SideLatencies: Sendable {
+    var transfer = Latencies.microseconds
+    var dispatch = Latencies.microseconds
+    var receive = Latencies.microseconds
+
+    mutating func add(_ other: SideLatencies) {
+        transfer.add(other.transfer)
+        dispatch.add(other.dispatch)
+        receive.add(other.receive)
+    }
 }
 
 private struct PostingsRun {
@@ -264,29 +276,24 @@ private struct PostingsRun {
                 let load = Load(port: port.withLock { $0 }!, clients: options.clients, sender: sender, receivers: receivers)
                 _ = try await load.run(plan.warmups)
                 let started = ContinuousClock.now
-                let samples = try await load.run(plan.measured)
+                let latencies = try await load.run(plan.measured)
                 let elapsed = ContinuousClock.now - started
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
-                return (
-                    Double(plan.measured.count) / seconds(elapsed), samples.map { $0.dispatch + $0.receive }, samples.map(\.dispatch),
-                    samples.map(\.receive)
-                )
+                return (Double(plan.measured.count) / seconds(elapsed), latencies)
             }
         }
     }
 
     /// Runs `body` between two statistics snapshots of a freshly vacuumed database.
     private func measuringWork(
-        transfers: Int, _ body: () async throws -> (Double, [Double], [Double], [Double])
+        transfers: Int, _ body: () async throws -> (Double, SideLatencies)
     ) async throws -> SideResult {
         try await vacuum()
         let before = try await quietSnapshot()
-        let (rate, transfer, dispatch, receive) = try await body()
+        let (rate, latencies) = try await body()
         let after = try await quietSnapshot()
-        return SideResult(
-            transfersPerSecond: rate, transferLatencies: transfer, dispatchLatencies: dispatch, receiveLatencies: receive,
-            work: after - before, transfers: transfers)
+        return SideResult(transfersPerSecond: rate, latencies: latencies, work: after - before, transfers: transfers)
     }
 
     // MARK: the pgbench side
@@ -351,7 +358,7 @@ private struct PostingsRun {
         return try await measuringWork(transfers: options.transfers) {
             let result = try await PgbenchRun(executable: pgbenchPath, url: appURL, clients: options.clients, transfers: options.transfers)
                 .run(script: script, variables: variables)
-            return (result.transfersPerSecond, result.latencies, [], [])
+            return (result.transfersPerSecond, SideLatencies(transfer: result.latencies))
         }
     }
 
@@ -396,14 +403,16 @@ private struct PostingsRun {
     private func report(api: [SideResult], pgbench: [SideResult]) -> Bool {
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         let ratio = median(zip(api, pgbench).map { $0.transfersPerSecond / $1.transfersPerSecond })
-        let (apiTransfer, pgbenchTransfer) = (Percentiles(api.flatMap(\.transferLatencies)), Percentiles(pgbench.flatMap(\.transferLatencies)))
-        let (dispatch, receive) = (Percentiles(api.flatMap(\.dispatchLatencies)), Percentiles(api.flatMap(\.receiveLatencies)))
+        func merged(_ sides: [SideResult]) -> SideLatencies { sides.reduce(into: SideLatencies()) { $0.add($1.latencies) } }
+        let (apiLatencies, pgbenchLatencies) = (merged(api), merged(pgbench))
         print("\neach side per round: \(options.transfers) transfers dispatched + received by \(options.clients) concurrent clients; "
             + "median of \(api.count) rounds, latencies over all")
         print(String(format: "  HTTP API   %8.1f transfers/s   per transfer p50 %6.1f ms  p99 %6.1f ms   (p99 dispatch %.1f ms, receive %.1f ms)",
-            median(api.map(\.transfersPerSecond)), apiTransfer.p50, apiTransfer.p99, dispatch.p99, receive.p99))
+            median(api.map(\.transfersPerSecond)), apiLatencies.transfer.milliseconds(at: 50), apiLatencies.transfer.milliseconds(at: 99),
+            apiLatencies.dispatch.milliseconds(at: 99), apiLatencies.receive.milliseconds(at: 99)))
         print(String(format: "  pgbench    %8.1f transfers/s   per transfer p50 %6.1f ms  p99 %6.1f ms   (-M extended, %d threads)",
-            median(pgbench.map(\.transfersPerSecond)), pgbenchTransfer.p50, pgbenchTransfer.p99, PgbenchRun.threads(clients: options.clients)))
+            median(pgbench.map(\.transfersPerSecond)), pgbenchLatencies.transfer.milliseconds(at: 50),
+            pgbenchLatencies.transfer.milliseconds(at: 99), PgbenchRun.threads(clients: options.clients)))
         print(String(format: "\nratio API / pgbench: %.2f (median of the rounds' ratios; target ≥ 0.50: %@)", ratio, ratio >= 0.5 ? "met" : "NOT met"))
 
         func perTransfer(_ sides: [SideResult]) -> TableWork {
@@ -498,45 +507,42 @@ private struct PostingsRun {
 
 /// The API side's clients: each takes the next transfer and posts its dispatch and its receipt.
 private struct Load {
-    struct Sample {
-        let dispatch: Double
-        let receive: Double
-    }
-
     let port: Int
     let clients: Int
     let sender: String
     let receivers: [String]
 
     /// Client `c` takes transfers `c`, `c + clients`, … — the split pgbench makes of its own.
-    func run(_ transfers: [PlannedTransfer]) async throws -> [Sample] {
-        try await withThrowingTaskGroup(of: [Sample].self) { group in
+    func run(_ transfers: [PlannedTransfer]) async throws -> SideLatencies {
+        try await withThrowingTaskGroup(of: SideLatencies.self) { group in
             for client in 0..<clients {
                 group.addTask {
                     try await HTTPLoadConnection.with(port: port) { connection in
-                        var samples: [Sample] = []
+                        var latencies = SideLatencies()
                         for transfer in stride(from: client, to: transfers.count, by: clients).map({ transfers[$0] }) {
-                            let dispatch = try await milliseconds {
+                            let dispatch = try await ContinuousClock().measure {
                                 try await expectOK(
                                     connection.post(
                                         "/v1/transfers/\(transfer.id)/dispatch", bearer: sender, idempotencyKey: "bench-\(transfer.id)-dispatch", json: "{}"),
                                     transfer.id)
                             }
-                            let receive = try await milliseconds {
+                            let receive = try await ContinuousClock().measure {
                                 try await expectOK(
                                     connection.post(
                                         "/v1/transfers/\(transfer.id)/receive", bearer: receivers[transfer.receiver],
                                         idempotencyKey: "bench-\(transfer.id)-receive", json: transfer.receiptJSON),
                                     transfer.id)
                             }
-                            samples.append(Sample(dispatch: dispatch, receive: receive))
+                            latencies.transfer.record(dispatch + receive)
+                            latencies.dispatch.record(dispatch)
+                            latencies.receive.record(receive)
                         }
-                        return samples
+                        return latencies
                     }
                 }
             }
-            var all: [Sample] = []
-            for try await samples in group { all += samples }
+            var all = SideLatencies()
+            for try await latencies in group { all.add(latencies) }
             return all
         }
     }

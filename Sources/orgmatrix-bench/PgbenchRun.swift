@@ -1,4 +1,5 @@
 import Foundation
+import Histogram
 import OrgMatrixStore
 
 /// Runs pgbench with a script against a database as its application role, and reads its
@@ -6,8 +7,8 @@ import OrgMatrixStore
 struct PgbenchRun {
     struct Result {
         let transfersPerSecond: Double
-        /// Milliseconds per transaction, from pgbench's per-transaction log.
-        let latencies: [Double]
+        /// Per transaction, from pgbench's per-transaction log.
+        let latencies: Latencies
     }
 
     /// pgbench's threads: one per core, at most one per client.
@@ -59,17 +60,17 @@ struct PgbenchRun {
         guard status == 0, processed == transfers, let tps else {
             throw BenchFailure("pgbench failed (exit \(status)):\n\(text.suffix(2000))")
         }
-        var latencies: [Double] = []
+        var latencies = Latencies.microseconds
         for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where file.hasPrefix("log.") {
             let log = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
             // client_id transaction_no time_µs script_no time_epoch time_µs_part
             for line in log.split(separator: "\n") {
                 let fields = line.split(separator: " ")
-                if fields.count >= 3, let micros = Double(fields[2]) { latencies.append(micros / 1000) }
+                if fields.count >= 3, let microseconds = UInt64(fields[2]) { latencies.record(microseconds) }
             }
         }
-        guard latencies.count == transfers else {
-            throw BenchFailure("pgbench logged \(latencies.count) transactions, expected \(transfers)")
+        guard latencies.totalCount == UInt64(transfers) else {
+            throw BenchFailure("pgbench logged \(latencies.totalCount) transactions, expected \(transfers)")
         }
         return Result(transfersPerSecond: tps, latencies: latencies)
     }
