@@ -14,7 +14,7 @@ struct OrgMatrixBenchCommand: AsyncParsableCommand {
 /// Where a database benchmark builds its scratch database: the server and credentials of the
 /// application role (and, from the environment or pg.env, the owner's), and the migrations.
 struct BenchDatabaseOptions: ParsableArguments {
-    @Option(help: "PostgreSQL URL of the application role. Default: $DATABASE_URL, else the private cluster's URL in <data-dir>/pg.env.")
+    @Option(help: "PostgreSQL URL of the application role. Default: $DATABASE_URL, else the one in <data-dir>/pg.env.")
     var databaseURL: String?
 
     @Option(help: "The project's data folder holding the private cluster and pg.env.")
