@@ -5,7 +5,8 @@ let package = Package(
     name: "OrgMatrix",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "orgmatrix", targets: ["orgmatrix"])
+        .executable(name: "orgmatrix", targets: ["orgmatrix"]),
+        .executable(name: "orgmatrix-bench", targets: ["orgmatrix-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -18,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         .target(
@@ -58,18 +60,33 @@ let package = Package(
             name: "orgmatrix",
             dependencies: [
                 "OrgMatrixAPI",
-                "OrgMatrixCore",
                 "OrgMatrixStore",
+                "OrgMatrixCore",
                 "SMCrypto",
-                "CGcrypt",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "orgmatrix-bench",
+            dependencies: [
+                "OrgMatrixAPI",
+                "OrgMatrixStore",
+                "OrgMatrixCore",
+                "SMCrypto",
+                "CGcrypt",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -88,6 +105,7 @@ let package = Package(
             name: "OrgMatrixCLITests",
             dependencies: ["orgmatrix", "SMCrypto", "OrgMatrixStore", "OrgMatrixTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")]
         ),
+        .testTarget(name: "OrgMatrixBenchTests", dependencies: ["orgmatrix-bench", "OrgMatrixTestSupport"]),
         .testTarget(
             name: "OrgMatrixStoreTests",
             dependencies: [

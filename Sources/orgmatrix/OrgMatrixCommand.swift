@@ -1,11 +1,12 @@
 import ArgumentParser
+import OrgMatrixStore
 
 @main
 struct OrgMatrixCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orgmatrix",
         abstract: "OrgMatrix: a multi-tenant group ERP backend.",
-        subcommands: [Serve.self, Migrate.self, TenantCommand.self, SeedCommand.self, Crypto.self, Bench.self]
+        subcommands: [Serve.self, Migrate.self, TenantCommand.self, SeedCommand.self, Crypto.self]
     )
 }
 
@@ -26,3 +27,6 @@ struct DatabaseOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 }
+
+/// `LogFormat` is the Store's (both executables log through it); only this command line parses it.
+extension LogFormat: ExpressibleByArgument {}

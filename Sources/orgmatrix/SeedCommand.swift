@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Logging
 import Metrics
-import OrgMatrixCore
 import OrgMatrixStore
 import PostgresNIO
 
@@ -80,18 +79,5 @@ struct SeedCommand: AsyncParsableCommand {
                 Data("orgmatrix: \(problem)\norgmatrix: nothing was loaded (a seed loads in one transaction)\n".utf8))
             throw ExitCode(1)
         }
-    }
-}
-
-/// The dairy demo's data as the postings bench starts from it: `Seeds/dairy-demo.yaml`, loaded
-/// as `seed load` loads it, with the keys of the tenant the bench has just applied.
-struct DemoSeed {
-    static let file = "Seeds/dairy-demo.yaml"
-    let database: Database
-    let keys: [String: String]
-    let logger: Logger
-
-    func run() async throws {
-        try await SeedCommand.load(Self.file, keys: keys, keysFile: "the new tenant's keys", database: database, logger: logger)
     }
 }

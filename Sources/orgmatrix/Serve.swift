@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import OrgMatrixAPI
+import OrgMatrixStore
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

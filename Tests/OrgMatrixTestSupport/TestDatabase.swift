@@ -17,17 +17,21 @@ public struct TestEnvironment: Sendable {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     public static let schemaDirectory = repositoryRoot.appendingPathComponent("Schema").path
 
-    /// The built `orgmatrix` executable: beside the test bundle that is running.
-    public static let orgmatrixExecutable: String = {
+    /// The built `orgmatrix` executable (the product): beside the test bundle that is running.
+    public static let orgmatrixExecutable = builtExecutable("orgmatrix")
+    /// The built `orgmatrix-bench` executable (the benchmarks), found the same way.
+    public static let orgmatrixBenchExecutable = builtExecutable("orgmatrix-bench")
+
+    private static func builtExecutable(_ name: String) -> String {
         let runner = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var directory = runner.deletingLastPathComponent()
         while directory.path != "/" {
-            let candidate = directory.appendingPathComponent("orgmatrix").path
+            let candidate = directory.appendingPathComponent(name).path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
             directory = directory.deletingLastPathComponent()
         }
-        return repositoryRoot.appendingPathComponent(".build/debug/orgmatrix").path
-    }()
+        return repositoryRoot.appendingPathComponent(".build/debug/\(name)").path
+    }
 
     public static func load() throws -> TestEnvironment {
         var values = ProcessInfo.processInfo.environment

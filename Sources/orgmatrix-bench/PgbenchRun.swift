@@ -1,4 +1,5 @@
 import Foundation
+import Histogram
 import OrgMatrixStore
 
 /// Runs pgbench with a script against a database as its application role, and reads its
@@ -6,8 +7,8 @@ import OrgMatrixStore
 struct PgbenchRun {
     struct Result {
         let transfersPerSecond: Double
-        /// Milliseconds per transaction, from pgbench's per-transaction log.
-        let latencies: [Double]
+        /// Per transaction, from pgbench's per-transaction log.
+        let latencies: Latencies
     }
 
     /// pgbench's threads: one per core, at most one per client.
@@ -21,7 +22,7 @@ struct PgbenchRun {
     /// `pgbench` on PATH, else the newest server's own copy.
     static func locate(_ explicit: String?) throws -> String {
         if let explicit {
-            guard FileManager.default.isExecutableFile(atPath: explicit) else { throw UnusableInput("--pgbench \(explicit) is not an executable") }
+            guard FileManager.default.isExecutableFile(atPath: explicit) else { throw BenchFailure("--pgbench \(explicit) is not an executable") }
             return explicit
         }
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
@@ -29,7 +30,7 @@ struct PgbenchRun {
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
         candidates += versions.compactMap(Int.init).sorted(by: >).map { "/usr/lib/postgresql/\($0)/bin/pgbench" }
         guard let found = candidates.first(where: FileManager.default.isExecutableFile(atPath:)) else {
-            throw UnusableInput("pgbench not found: install Debian's postgresql package (ops/test and ops/run do) or pass --pgbench")
+            throw BenchFailure("pgbench not found: install Debian's postgresql package (ops/test and ops/run do) or pass --pgbench")
         }
         return found
     }
@@ -57,19 +58,19 @@ struct PgbenchRun {
         let processed = text.firstMatch(of: /number of transactions actually processed: (\d+)/).flatMap { Int($0.1) }
         let tps = text.firstMatch(of: /tps = ([0-9.]+)/).flatMap { Double($0.1) }
         guard status == 0, processed == transfers, let tps else {
-            throw SettingsError("pgbench failed (exit \(status)):\n\(text.suffix(2000))")
+            throw BenchFailure("pgbench failed (exit \(status)):\n\(text.suffix(2000))")
         }
-        var latencies: [Double] = []
+        var latencies = Latencies.microseconds
         for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where file.hasPrefix("log.") {
             let log = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
             // client_id transaction_no time_µs script_no time_epoch time_µs_part
             for line in log.split(separator: "\n") {
                 let fields = line.split(separator: " ")
-                if fields.count >= 3, let micros = Double(fields[2]) { latencies.append(micros / 1000) }
+                if fields.count >= 3, let microseconds = UInt64(fields[2]) { latencies.record(microseconds) }
             }
         }
-        guard latencies.count == transfers else {
-            throw SettingsError("pgbench logged \(latencies.count) transactions, expected \(transfers)")
+        guard latencies.totalCount == UInt64(transfers) else {
+            throw BenchFailure("pgbench logged \(latencies.totalCount) transactions, expected \(transfers)")
         }
         return Result(transfersPerSecond: tps, latencies: latencies)
     }

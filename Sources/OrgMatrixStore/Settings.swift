@@ -1,12 +1,13 @@
 import Foundation
 import Logging
-import OrgMatrixStore
 import PostgresNIO
 
-/// Resolves which database a command talks to: an explicit flag, then the environment, then the
-/// private cluster's `pg.env` — so `DATABASE_URL` always wins over the private cluster.
-enum Settings {
-    static func databaseURL(flag: String?, environmentKey: String, dataDir: String) throws -> DatabaseURL {
+/// What the command-line executables (`orgmatrix`, `orgmatrix-bench`) share to reach a database
+/// and to log: which database a command talks to — an explicit flag, then the environment, then
+/// the private cluster's `pg.env`, so `DATABASE_URL` always wins over the private cluster — a
+/// short-lived pool, and the process's log handler.
+public enum Settings {
+    public static func databaseURL(flag: String?, environmentKey: String, dataDir: String) throws -> DatabaseURL {
         if let flag { return try DatabaseURL(flag) }
         if let value = ProcessInfo.processInfo.environment[environmentKey], !value.isEmpty { return try DatabaseURL(value) }
         let envFile = URL(fileURLWithPath: dataDir).appendingPathComponent("pg.env")
@@ -22,7 +23,7 @@ enum Settings {
     }
 
     /// Runs `body` with a one-connection pool for a short-lived command, shut down afterwards.
-    static func withClient<T>(_ url: DatabaseURL, logger: Logger, _ body: (PostgresClient) async throws -> T) async throws -> T {
+    public static func withClient<T>(_ url: DatabaseURL, logger: Logger, _ body: (PostgresClient) async throws -> T) async throws -> T {
         let client = PostgresClient(
             configuration: url.clientConfiguration(maximumConnections: 1, connectTimeout: .seconds(10)), backgroundLogger: quiet(logger))
         return try await withThrowingDiscardingTaskGroup { group in
@@ -40,7 +41,7 @@ enum Settings {
         return quiet
     }
 
-    static func bootstrapLogging(format: LogFormat, level: String, output: FileHandle = .standardError) throws {
+    public static func bootstrapLogging(format: LogFormat, level: String, output: FileHandle = .standardError) throws {
         guard let logLevel = Logger.Level(rawValue: level) else { throw SettingsError("unknown log level \(level)") }
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler =
@@ -54,7 +55,7 @@ enum Settings {
     }
 }
 
-struct SettingsError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct SettingsError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

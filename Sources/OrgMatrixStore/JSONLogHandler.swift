@@ -1,8 +1,7 @@
-import ArgumentParser
 import Foundation
 import Logging
 
-enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+public enum LogFormat: String, CaseIterable, Sendable {
     case json, text
 }
 

@@ -1,21 +1,22 @@
 import Foundation
+import Histogram
 import Logging
 import OrgMatrixStore
 import PostgresNIO
 
-/// p50 and p99 of latencies in milliseconds (nearest rank).
-struct Percentiles {
-    let p50: Double
-    let p99: Double
+/// Latencies in microseconds in an HDR histogram with 3 significant digits: a percentile is
+/// within 0.1 % of the exact nearest-rank value, and rounds merge without keeping every sample.
+typealias Latencies = Histogram<UInt64>
 
-    init(_ milliseconds: [Double]) {
-        let sorted = milliseconds.sorted()
-        func rank(_ fraction: Double) -> Double {
-            guard !sorted.isEmpty else { return 0 }
-            return sorted[max(0, Int((fraction * Double(sorted.count)).rounded(.up)) - 1)]
-        }
-        (p50, p99) = (rank(0.50), rank(0.99))
-    }
+extension Histogram where Count == UInt64 {
+    /// An empty one that grows to whatever it records.
+    static var microseconds: Latencies { Histogram(numberOfSignificantValueDigits: .three) }
+
+    /// `duration` as measured by a monotonic clock, so never negative.
+    mutating func record(_ duration: Duration) { record(UInt64((duration / .microseconds(1)).rounded())) }
+
+    /// Milliseconds at `percentile` (0–100); 0 when nothing was recorded.
+    func milliseconds(at percentile: Double) -> Double { Double(valueAtPercentile(percentile)) / 1000 }
 }
 
 /// Milliseconds `body` took.
@@ -47,8 +48,8 @@ enum BenchConnection {
     }
 }
 
-/// Runs another program to completion (openssl for `bench crypto`, pgbench for `bench postings`)
-/// and returns its exit status and output.
+/// Runs another program to completion (openssl for `orgmatrix-bench crypto`, pgbench for
+/// `orgmatrix-bench postings`) and returns its exit status and output.
 ///
 /// Spawned with `posix_spawnp` and a clean signal mask, and reaped with `waitpid`. A child
 /// inheriting the Swift runtime's blocked signals never sees the SIGALRM `openssl speed` stops
@@ -88,7 +89,7 @@ enum ChildProcess {
         var pid: pid_t = 0
         let spawned = envp.map { posix_spawnp(&pid, executable, &actions, &attributes, argv, $0) }
             ?? posix_spawnp(&pid, executable, &actions, &attributes, argv, environ)
-        guard spawned == 0 else { throw SettingsError("cannot start \(executable): errno \(spawned)") }
+        guard spawned == 0 else { throw BenchFailure("cannot start \(executable): errno \(spawned)") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)

@@ -5,12 +5,6 @@ import Foundation
 import SMCrypto
 import Synchronization
 
-/// `orgmatrix bench …`: executables that print figures; speed targets live here, never in tests.
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Benchmarks that print figures.", subcommands: [BenchCrypto.self, BenchSandbox.self, BenchPostings.self])
-}
-
 /// Our SMCrypto API against raw libgcrypt calls (same library, no Z_A, no encoding, no checks)
 /// and against `openssl speed` on this machine.
 struct BenchCrypto: ParsableCommand {
@@ -156,12 +150,12 @@ final class RawSM2: @unchecked Sendable {
         guard omx_sm2_private_key(&privateHandle, key.publicKey.x963Representation, key.rawRepresentation) == 0,
             omx_sm2_public_key(&publicHandle, key.publicKey.x963Representation) == 0,
             let privateHandle, let publicHandle
-        else { throw UnusableInput("cannot build raw libgcrypt keys") }
+        else { throw BenchFailure("cannot build raw libgcrypt keys") }
         privateKey = privateHandle
         publicKey = publicHandle
         var r = [UInt8](repeating: 0, count: 32)
         var s = [UInt8](repeating: 0, count: 32)
-        guard omx_sm2_sign(privateHandle, digest, &r, &s) == 0 else { throw UnusableInput("raw libgcrypt signing failed") }
+        guard omx_sm2_sign(privateHandle, digest, &r, &s) == 0 else { throw BenchFailure("raw libgcrypt signing failed") }
         (self.r, self.s) = (r, s)
     }
 

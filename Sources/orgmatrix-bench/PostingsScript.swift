@@ -1,4 +1,4 @@
-/// The pgbench side of `orgmatrix bench postings`: one pgbench transaction is one transfer
+/// The pgbench side of `orgmatrix-bench postings`: one pgbench transaction is one transfer
 /// dispatched by its sender and then received by its receiver, statement for statement what the
 /// Store sends for `POST /v1/transfers/{id}/dispatch` and `/receive` (Transfers.swift), in the
 /// same two database transactions, as the same `NOBYPASSRLS` role under the same policies and

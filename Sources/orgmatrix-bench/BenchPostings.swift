@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Histogram
 import Logging
 import Metrics
 import NIOCore
@@ -11,7 +12,7 @@ import SMCrypto
 import ServiceLifecycle
 import Synchronization
 
-/// `orgmatrix bench postings`: transfers dispatched and received per second through the HTTP API
+/// `orgmatrix-bench postings`: transfers dispatched and received per second through the HTTP API
 /// against the same database work done by pgbench, on the same scratch database in the same run.
 ///
 /// The scratch database gets the dairy tenant and its demo data, then, per round, a block of
@@ -29,10 +30,13 @@ struct BenchPostings: AsyncParsableCommand {
     @Option(help: "Transfers the API runs first in each round to open its connections (in the work check, not the figures).")
     var warmup: Int = 32
     @Option(help: "The tenant file with the demo tenant.") var tenantFile: String = "Tenants/dairy.yaml"
+    @Option(help: "The demo tenant's business data, loaded as `orgmatrix seed load` loads it.") var seedFile: String = "Seeds/dairy-demo.yaml"
     @Option(help: "The pgbench executable (default: pgbench on PATH, else the newest /usr/lib/postgresql/*/bin/pgbench).")
     var pgbench: String?
     @Flag(help: "Keep the scratch database afterwards.") var keepDatabase = false
-    @OptionGroup var database: DatabaseOptions
+    @Option(help: "The in-process server's log level (it logs JSON lines as `orgmatrix serve` does, into a scratch file).")
+    var logLevel: String = "info"
+    @OptionGroup var database: BenchDatabaseOptions
 
     func validate() throws {
         guard (1...256).contains(clients) else { throw ValidationError("--clients must be 1–256") }
@@ -48,17 +52,17 @@ struct BenchPostings: AsyncParsableCommand {
         // into a scratch file.
         let serverLog = FileManager.default.temporaryDirectory.appendingPathComponent("orgmatrix-bench-\(UUID().uuidString).log")
         guard FileManager.default.createFile(atPath: serverLog.path, contents: nil), let logFile = try? FileHandle(forWritingTo: serverLog) else {
-            throw UnusableInput("cannot write \(serverLog.path)")
+            throw BenchFailure("cannot write \(serverLog.path)")
         }
         defer { try? FileManager.default.removeItem(at: serverLog) }
-        try Settings.bootstrapLogging(format: .json, level: database.logLevel, output: logFile)
+        try Settings.bootstrapLogging(format: .json, level: logLevel, output: logFile)
         let logger = Logger(label: "orgmatrix.bench")
         let pgbenchPath = try PgbenchRun.locate(pgbench)
         let text: String
         do {
             text = try String(contentsOfFile: tenantFile, encoding: .utf8)
         } catch {
-            throw UnusableInput("cannot read \(tenantFile): \(error.localizedDescription)")
+            throw BenchFailure("cannot read \(tenantFile): \(error.localizedDescription)")
         }
         let definition = try TenantDefinition.validate(try TenantFile.decode(yaml: text))
         let ownerURL = try Settings.databaseURL(flag: nil, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
@@ -81,11 +85,11 @@ struct BenchPostings: AsyncParsableCommand {
         }
         do {
             guard try outcome.get() else {
-                FileHandle.standardError.write(Data("orgmatrix: the two sides did not do the same database work (see above)\n".utf8))
+                FileHandle.standardError.write(Data("orgmatrix-bench: the two sides did not do the same database work (see above)\n".utf8))
                 throw ExitCode(1)
             }
         } catch let error as PSQLError {
-            throw SettingsError("PostgreSQL: " + String(reflecting: error))
+            throw BenchFailure("PostgreSQL: " + String(reflecting: error))
         }
     }
 }
@@ -120,15 +124,26 @@ private struct RoundPlan {
     let firstPair: Int64
 }
 
-/// What one side did in one round: throughput, latencies in milliseconds, and the table work of
-/// `transfers` transfers (the API's include its warm-ups).
+/// What one side did in one round: throughput, latencies, and the table work of `transfers`
+/// transfers (the API's include its warm-ups).
 private struct SideResult {
     let transfersPerSecond: Double
-    let transferLatencies: [Double]
-    let dispatchLatencies: [Double]
-    let receiveLatencies: [Double]
+    let latencies: SideLatencies
     let work: TableWork
     let transfers: Int
+}
+
+/// Latencies per transfer and, on the API side, per request.
+private struct SideLatencies: Sendable {
+    var transfer = Latencies.microseconds
+    var dispatch = Latencies.microseconds
+    var receive = Latencies.microseconds
+
+    mutating func add(_ other: SideLatencies) {
+        transfer.add(other.transfer)
+        dispatch.add(other.dispatch)
+        receive.add(other.receive)
+    }
 }
 
 private struct PostingsRun {
@@ -179,8 +194,16 @@ private struct PostingsRun {
             _ = try await migrator.migrate(client: client, logger: logger)
             return try await TenantAdmin(client: client, logger: logger).apply(definition, dryRun: false)
         }
-        try await withDatabase { database in
-            try await DemoSeed(database: database, keys: outcome.keys, logger: logger).run()
+        let seed: SeedFile
+        let keys: [String: APIKey]
+        do {
+            seed = try SeedFile.parse(yaml: try String(contentsOfFile: options.seedFile, encoding: .utf8), file: options.seedFile)
+            keys = try seed.keys(from: outcome.keys, keysFile: "the new tenant's keys")
+        } catch {
+            throw BenchFailure("cannot load \(options.seedFile): \(error)")
+        }
+        _ = try await withDatabase { database in
+            try await database.loadSeed(seed, keys: keys, logger: logger)
         }
         return outcome.keys
     }
@@ -229,7 +252,7 @@ private struct PostingsRun {
         }
         // pgbench finds its transfers by arithmetic on the ids, so they must be consecutive.
         for (offset, transfer) in created.enumerated() where transfer.id != created[0].id + Int64(offset) {
-            throw SettingsError("transfer ids are not consecutive (another writer in the scratch database?)")
+            throw BenchFailure("transfer ids are not consecutive (another writer in the scratch database?)")
         }
         return stride(from: 0, to: total, by: perRound).map { start in
             let pairs = created[(start + warmup)..<(start + perRound)]
@@ -256,35 +279,30 @@ private struct PostingsRun {
                 tasks.addTask { try await group.run() }
                 let deadline = ContinuousClock.now + .seconds(30)
                 while port.withLock({ $0 }) == nil {
-                    guard ContinuousClock.now < deadline else { throw SettingsError("the API server did not start within 30 s") }
+                    guard ContinuousClock.now < deadline else { throw BenchFailure("the API server did not start within 30 s") }
                     try await Task.sleep(for: .milliseconds(10))
                 }
                 let load = Load(port: port.withLock { $0 }!, clients: options.clients, sender: sender, receivers: receivers)
                 _ = try await load.run(plan.warmups)
                 let started = ContinuousClock.now
-                let samples = try await load.run(plan.measured)
+                let latencies = try await load.run(plan.measured)
                 let elapsed = ContinuousClock.now - started
                 await group.triggerGracefulShutdown()
                 try await tasks.waitForAll()
-                return (
-                    Double(plan.measured.count) / seconds(elapsed), samples.map { $0.dispatch + $0.receive }, samples.map(\.dispatch),
-                    samples.map(\.receive)
-                )
+                return (Double(plan.measured.count) / seconds(elapsed), latencies)
             }
         }
     }
 
     /// Runs `body` between two statistics snapshots of a freshly vacuumed database.
     private func measuringWork(
-        transfers: Int, _ body: () async throws -> (Double, [Double], [Double], [Double])
+        transfers: Int, _ body: () async throws -> (Double, SideLatencies)
     ) async throws -> SideResult {
         try await vacuum()
         let before = try await quietSnapshot()
-        let (rate, transfer, dispatch, receive) = try await body()
+        let (rate, latencies) = try await body()
         let after = try await quietSnapshot()
-        return SideResult(
-            transfersPerSecond: rate, transferLatencies: transfer, dispatchLatencies: dispatch, receiveLatencies: receive,
-            work: after - before, transfers: transfers)
+        return SideResult(transfersPerSecond: rate, latencies: latencies, work: after - before, transfers: transfers)
     }
 
     // MARK: the pgbench side
@@ -295,14 +313,14 @@ private struct PostingsRun {
         var records: [TransferRecord] = []
         for receiver in Flow.receivers.indices {
             guard let sample = plan.measured.first(where: { $0.receiver == receiver }) else {
-                throw SettingsError("no measured transfer went to \(Flow.receivers[receiver].0); use more --transfers")
+                throw BenchFailure("no measured transfer went to \(Flow.receivers[receiver].0); use more --transfers")
             }
             let key = try key(Flow.receivers[receiver].1, keys)
             let record = try await withDatabase { database in
                 try await database.withSandbox(key: key, requestID: "bench", logger: logger) { try await $0.transfer(id: sample.id) }
             }
             guard let record, record.status == "received", record.actualTotalFen != nil, record.errorPartsPerMillion != nil else {
-                throw SettingsError("transfer \(sample.id) was not received through the API")
+                throw BenchFailure("transfer \(sample.id) was not received through the API")
             }
             records.append(record)
         }
@@ -317,7 +335,7 @@ private struct PostingsRun {
             for try await (key, hash, body) in rows.decode((String, String, String).self) { stored[key] = (hash, body) }
         }
         guard let dispatched = stored["bench-\(sample)-dispatch"], let received = stored["bench-\(sample)-receive"] else {
-            throw SettingsError("transfer \(sample)'s responses were not kept under its Idempotency-Keys")
+            throw BenchFailure("transfer \(sample)'s responses were not kept under its Idempotency-Keys")
         }
         let senderCode = records[0].fromCode
         return PostingsScript(
@@ -340,7 +358,7 @@ private struct PostingsRun {
     /// receiver's; the script has one order, so all receivers must agree.
     private static func senderSortsFirst(_ sender: String) throws -> Bool {
         let orders = Set(Flow.receivers.map { sender < $0.0 })
-        guard orders.count == 1 else { throw SettingsError("the receivers' codes sort on both sides of \(sender)") }
+        guard orders.count == 1 else { throw BenchFailure("the receivers' codes sort on both sides of \(sender)") }
         return orders.first!
     }
 
@@ -349,7 +367,7 @@ private struct PostingsRun {
         return try await measuringWork(transfers: options.transfers) {
             let result = try await PgbenchRun(executable: pgbenchPath, url: appURL, clients: options.clients, transfers: options.transfers)
                 .run(script: script, variables: variables)
-            return (result.transfersPerSecond, result.latencies, [], [])
+            return (result.transfersPerSecond, SideLatencies(transfer: result.latencies))
         }
     }
 
@@ -386,7 +404,7 @@ private struct PostingsRun {
             return row
         }
         guard received == ids.count, inTransit == 0 else {
-            throw SettingsError("after the run \(received) of \(ids.count) transfers are received and \(inTransit) units are in transit")
+            throw BenchFailure("after the run \(received) of \(ids.count) transfers are received and \(inTransit) units are in transit")
         }
     }
 
@@ -394,14 +412,16 @@ private struct PostingsRun {
     private func report(api: [SideResult], pgbench: [SideResult]) -> Bool {
         func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
         let ratio = median(zip(api, pgbench).map { $0.transfersPerSecond / $1.transfersPerSecond })
-        let (apiTransfer, pgbenchTransfer) = (Percentiles(api.flatMap(\.transferLatencies)), Percentiles(pgbench.flatMap(\.transferLatencies)))
-        let (dispatch, receive) = (Percentiles(api.flatMap(\.dispatchLatencies)), Percentiles(api.flatMap(\.receiveLatencies)))
+        func merged(_ sides: [SideResult]) -> SideLatencies { sides.reduce(into: SideLatencies()) { $0.add($1.latencies) } }
+        let (apiLatencies, pgbenchLatencies) = (merged(api), merged(pgbench))
         print("\neach side per round: \(options.transfers) transfers dispatched + received by \(options.clients) concurrent clients; "
             + "median of \(api.count) rounds, latencies over all")
         print(String(format: "  HTTP API   %8.1f transfers/s   per transfer p50 %6.1f ms  p99 %6.1f ms   (p99 dispatch %.1f ms, receive %.1f ms)",
-            median(api.map(\.transfersPerSecond)), apiTransfer.p50, apiTransfer.p99, dispatch.p99, receive.p99))
+            median(api.map(\.transfersPerSecond)), apiLatencies.transfer.milliseconds(at: 50), apiLatencies.transfer.milliseconds(at: 99),
+            apiLatencies.dispatch.milliseconds(at: 99), apiLatencies.receive.milliseconds(at: 99)))
         print(String(format: "  pgbench    %8.1f transfers/s   per transfer p50 %6.1f ms  p99 %6.1f ms   (-M extended, %d threads)",
-            median(pgbench.map(\.transfersPerSecond)), pgbenchTransfer.p50, pgbenchTransfer.p99, PgbenchRun.threads(clients: options.clients)))
+            median(pgbench.map(\.transfersPerSecond)), pgbenchLatencies.transfer.milliseconds(at: 50),
+            pgbenchLatencies.transfer.milliseconds(at: 99), PgbenchRun.threads(clients: options.clients)))
         print(String(format: "\nratio API / pgbench: %.2f (median of the rounds' ratios; target ≥ 0.50: %@)", ratio, ratio >= 0.5 ? "met" : "NOT met"))
 
         func perTransfer(_ sides: [SideResult]) -> TableWork {
@@ -445,7 +465,7 @@ private struct PostingsRun {
             while try await monitor.query(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = \(scratchName) AND backend_type = 'client backend'", logger: logger
             ).collect().first!.decode(Int64.self) > 0 {
-                guard ContinuousClock.now < deadline else { throw SettingsError("clients of \(scratchName) did not disconnect within 30 s") }
+                guard ContinuousClock.now < deadline else { throw BenchFailure("clients of \(scratchName) did not disconnect within 30 s") }
                 try await Task.sleep(for: .milliseconds(50))
             }
         }
@@ -470,7 +490,7 @@ private struct PostingsRun {
                 try await Task.sleep(for: .milliseconds(250))
                 let current = try await read()
                 if current.tables == previous.tables { return current }
-                guard ContinuousClock.now < deadline else { throw SettingsError("the statistics of \(scratchName) did not settle within 30 s") }
+                guard ContinuousClock.now < deadline else { throw BenchFailure("the statistics of \(scratchName) did not settle within 30 s") }
                 previous = current
             }
         }
@@ -480,7 +500,7 @@ private struct PostingsRun {
 
     private func key(_ principal: String, _ keys: [String: String]) throws -> APIKey {
         guard let text = keys[principal], let key = APIKey(text) else {
-            throw UnusableInput("\(options.tenantFile) has no principal \(principal), which the benchmark posts as")
+            throw BenchFailure("\(options.tenantFile) has no principal \(principal), which the benchmark posts as")
         }
         return key
     }
@@ -496,52 +516,49 @@ private struct PostingsRun {
 
 /// The API side's clients: each takes the next transfer and posts its dispatch and its receipt.
 private struct Load {
-    struct Sample {
-        let dispatch: Double
-        let receive: Double
-    }
-
     let port: Int
     let clients: Int
     let sender: String
     let receivers: [String]
 
     /// Client `c` takes transfers `c`, `c + clients`, … — the split pgbench makes of its own.
-    func run(_ transfers: [PlannedTransfer]) async throws -> [Sample] {
-        try await withThrowingTaskGroup(of: [Sample].self) { group in
+    func run(_ transfers: [PlannedTransfer]) async throws -> SideLatencies {
+        try await withThrowingTaskGroup(of: SideLatencies.self) { group in
             for client in 0..<clients {
                 group.addTask {
                     try await HTTPLoadConnection.with(port: port) { connection in
-                        var samples: [Sample] = []
+                        var latencies = SideLatencies()
                         for transfer in stride(from: client, to: transfers.count, by: clients).map({ transfers[$0] }) {
-                            let dispatch = try await milliseconds {
+                            let dispatch = try await ContinuousClock().measure {
                                 try await expectOK(
                                     connection.post(
                                         "/v1/transfers/\(transfer.id)/dispatch", bearer: sender, idempotencyKey: "bench-\(transfer.id)-dispatch", json: "{}"),
                                     transfer.id)
                             }
-                            let receive = try await milliseconds {
+                            let receive = try await ContinuousClock().measure {
                                 try await expectOK(
                                     connection.post(
                                         "/v1/transfers/\(transfer.id)/receive", bearer: receivers[transfer.receiver],
                                         idempotencyKey: "bench-\(transfer.id)-receive", json: transfer.receiptJSON),
                                     transfer.id)
                             }
-                            samples.append(Sample(dispatch: dispatch, receive: receive))
+                            latencies.transfer.record(dispatch + receive)
+                            latencies.dispatch.record(dispatch)
+                            latencies.receive.record(receive)
                         }
-                        return samples
+                        return latencies
                     }
                 }
             }
-            var all: [Sample] = []
-            for try await samples in group { all += samples }
+            var all = SideLatencies()
+            for try await latencies in group { all.add(latencies) }
             return all
         }
     }
 
     private func expectOK(_ response: HTTPLoadConnection.Response, _ id: Int64) throws {
         guard response.status == 200 else {
-            throw SettingsError("transfer \(id): HTTP \(response.status): \(String(buffer: response.body))")
+            throw BenchFailure("transfer \(id): HTTP \(response.status): \(String(buffer: response.body))")
         }
     }
 }

@@ -6,7 +6,7 @@ import OrgMatrixStore
 import PostgresNIO
 import SMCrypto
 
-/// `orgmatrix bench sandbox`: what row-level security costs. In a scratch database it builds
+/// `orgmatrix-bench sandbox`: what row-level security costs. In a scratch database it builds
 /// tenants of `--orgs` orgs each (HQ, two regions, warehouses split between them), fills the
 /// audit log (a real org-owned table with real policies) and times the same read and write SQL
 /// as the application role under the policies and as the owner with RLS off, in paired rounds.
@@ -20,7 +20,7 @@ struct BenchSandbox: AsyncParsableCommand {
     @Option(help: "Paired rounds (median reported).") var rounds: Int = 7
     @Option(help: "Rows inserted per write transaction.") var rowsPerTransaction: Int = 50
     @Flag(help: "Keep the scratch database afterwards (to EXPLAIN its queries).") var keepDatabase = false
-    @OptionGroup var database: DatabaseOptions
+    @OptionGroup var database: BenchDatabaseOptions
 
     func validate() throws {
         guard (10...100_000).contains(orgs) else { throw ValidationError("--orgs must be 10–100000") }
@@ -52,7 +52,7 @@ struct BenchSandbox: AsyncParsableCommand {
         do {
             try outcome.get()
         } catch let error as PSQLError {
-            throw SettingsError("PostgreSQL: " + String(reflecting: error))
+            throw BenchFailure("PostgreSQL: " + String(reflecting: error))
         }
     }
 

@@ -2,7 +2,7 @@ import Foundation
 import OrgMatrixTestSupport
 import Testing
 
-/// `orgmatrix bench postings` end to end at a small scale: it prints both figures and their
+/// `orgmatrix-bench postings` end to end at a small scale: it prints both figures and their
 /// ratio, and PostgreSQL's own counts show that pgbench wrote exactly the rows the API wrote.
 /// (Its speed is the benchmark's business, not a test's.)
 @Suite struct BenchCommandTests {
@@ -10,9 +10,9 @@ import Testing
         _ = try TestEnvironment.load()
         let root = TestEnvironment.repositoryRoot
         let run = try runProcess(
-            TestEnvironment.orgmatrixExecutable,
+            TestEnvironment.orgmatrixBenchExecutable,
             [
-                "bench", "postings", "--transfers", "24", "--clients", "4", "--warmup", "4", "--rounds", "2",
+                "postings", "--transfers", "24", "--clients", "4", "--warmup", "4", "--rounds", "2",
                 "--tenant-file", root.appendingPathComponent("Tenants/dairy.yaml").path, "--schema-dir", TestEnvironment.schemaDirectory,
             ])
         #expect(run.status == 0, "\(run.text)\n\(run.standardError)")
@@ -32,8 +32,29 @@ import Testing
     }
 
     @Test func postingsBenchmarkRefusesATransferCountThatDoesNotSplitOverTheClients() throws {
-        let run = try runProcess(TestEnvironment.orgmatrixExecutable, ["bench", "postings", "--transfers", "10", "--clients", "4"])
+        let run = try runProcess(TestEnvironment.orgmatrixBenchExecutable, ["postings", "--transfers", "10", "--clients", "4"])
         #expect(run.status != 0)
         #expect(run.standardError.contains("--transfers must be"))
+    }
+
+    /// `orgmatrix-bench sandbox` at its smallest scale: 10 orgs (HQ, two regions, warehouses 3–9
+    /// split by parity), so the measured auditor at region A sees itself and warehouses 4, 6, 8.
+    @Test func sandboxBenchmarkMeasuresBothRolesOverTheVisibleSet() throws {
+        _ = try TestEnvironment.load()
+        let run = try runProcess(
+            TestEnvironment.orgmatrixBenchExecutable,
+            [
+                "sandbox", "--orgs", "10", "--tenants", "2", "--rows", "1000", "--rounds", "1", "--rows-per-transaction", "2",
+                "--schema-dir", TestEnvironment.schemaDirectory,
+            ])
+        #expect(run.status == 0, "\(run.text)\n\(run.standardError)")
+        #expect(run.text.contains("visible set 4 of 10 orgs"), "\(run.text)")
+        #expect(run.text.contains("ratio app/owner: reads "), "\(run.text)")
+    }
+
+    @Test func cryptoBenchmarkRefusesAMeasurementTimeOutsideItsBounds() throws {
+        let run = try runProcess(TestEnvironment.orgmatrixBenchExecutable, ["crypto", "--seconds", "0"])
+        #expect(run.status != 0)
+        #expect(run.standardError.contains("--seconds must be 1–60"))
     }
 }
