@@ -24,7 +24,15 @@ import Testing
     /// Looks up the fixture's principals and orgs and adds one item (as the owner).
     private func ids(_ fixture: TenantFixture) async throws -> Ids {
         let environment = try await SharedDatabase.environment()
-        return try await withConnection(environment.ownerURL) { connection in
+        do {
+            return try await readIds(fixture, environment.ownerURL)
+        } catch let error as PSQLError {
+            throw TestSetupError("reading the fixture's ids: " + String(reflecting: error))
+        }
+    }
+
+    private func readIds(_ fixture: TenantFixture, _ ownerURL: DatabaseURL) async throws -> Ids {
+        try await withConnection(ownerURL) { connection in
             var principals: [String: Int64] = [:]
             for try await (name, id) in try await connection.query(
                 "SELECT name, principal_id FROM principals WHERE tenant_id = \(fixture.tenantID.rawValue)", logger: testLogger
@@ -50,11 +58,16 @@ import Testing
     private func refused(_ fixture: TenantFixture, _ principal: String, _ statements: [PostgresQuery]) async throws -> Bool {
         let environment = try await SharedDatabase.environment()
         return try await withConnection(environment.appURL) { connection in
-            try await connection.query("BEGIN", logger: testLogger)
-            let begun = try await connection.query(
-                "SELECT principal_id FROM app_begin(\(fixture.code.rawValue), \(hash(fixture.key(principal))))",
-                logger: testLogger
-            ).collect()
+            let begun: [PostgresRow]
+            do {
+                try await connection.query("BEGIN", logger: testLogger)
+                begun = try await connection.query(
+                    "SELECT principal_id FROM app_begin(\(fixture.code.rawValue), \(hash(fixture.key(principal))))",
+                    logger: testLogger
+                ).collect()
+            } catch let error as PSQLError {
+                throw TestSetupError("\(principal)'s app_begin: " + String(reflecting: error))
+            }
             #expect(begun.count == 1, "\(principal) has a context")
             do {
                 for statement in statements { _ = try await connection.query(statement, logger: testLogger).collect() }

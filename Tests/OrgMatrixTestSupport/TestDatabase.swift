@@ -133,7 +133,13 @@ public func withConnection<T: Sendable>(
 ) async throws -> T {
     let configuration = PostgresConnection.Configuration(
         host: url.host, port: url.port, username: url.username, password: url.password, database: url.database, tls: .disable)
-    let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: testLogger)
+    let connection: PostgresConnection
+    do {
+        connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: testLogger)
+    } catch let error as PSQLError {
+        // PSQLError's description hides the server's message; a failed connect is the test setup's.
+        throw TestSetupError("connecting to \(url.database) as \(url.username): " + String(reflecting: error))
+    }
     do {
         let value = try await body(connection)
         try await connection.close()
