@@ -67,29 +67,15 @@ struct BenchPostings: AsyncParsableCommand {
         let definition = try TenantDefinition.validate(try TenantFile.decode(yaml: text))
         let ownerURL = try Settings.databaseURL(flag: nil, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
         let appURL = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
-        let name = try ScratchDatabase.Name(random: "bench")
-        try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.create(name, connection: $0, logger: logger) }
-        let outcome: Result<Bool, any Error>
-        do {
-            let run = PostingsRun(
+        let sameWork = try await withScratchDatabase(ownerURL: ownerURL, keep: keepDatabase, logger: logger) { name in
+            try await PostingsRun(
                 options: self, definition: definition, pgbenchPath: pgbenchPath, monitorURL: ownerURL,
-                ownerURL: ownerURL.replacingDatabase(name.rawValue), appURL: appURL.replacingDatabase(name.rawValue), logger: logger)
-            outcome = .success(try await run.run())
-        } catch {
-            outcome = .failure(error)
+                ownerURL: ownerURL.replacingDatabase(name.rawValue), appURL: appURL.replacingDatabase(name.rawValue), logger: logger
+            ).run()
         }
-        if keepDatabase {
-            print("kept database \(name)")
-        } else {
-            try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.drop(name, connection: $0, logger: logger) }
-        }
-        do {
-            guard try outcome.get() else {
-                FileHandle.standardError.write(Data("orgmatrix-bench: the two sides did not do the same database work (see above)\n".utf8))
-                throw ExitCode(1)
-            }
-        } catch let error as PSQLError {
-            throw BenchFailure("PostgreSQL: " + String(reflecting: error))
+        guard sameWork else {
+            FileHandle.standardError.write(Data("orgmatrix-bench: the two sides did not do the same database work (see above)\n".utf8))
+            throw ExitCode(1)
         }
     }
 }

@@ -35,24 +35,8 @@ struct BenchSandbox: AsyncParsableCommand {
         let logger = Logger(label: "orgmatrix.bench")
         let ownerURL = try Settings.databaseURL(flag: nil, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
         let appURL = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
-        let name = try ScratchDatabase.Name(random: "bench")
-        try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.create(name, connection: $0, logger: logger) }
-        let outcome: Result<Void, any Error>
-        do {
+        try await withScratchDatabase(ownerURL: ownerURL, keep: keepDatabase, logger: logger) { name in
             try await benchmark(ownerURL: ownerURL, appURL: appURL, name: name.rawValue, logger: logger)
-            outcome = .success(())
-        } catch {
-            outcome = .failure(error)
-        }
-        if keepDatabase {
-            print("kept database \(name)")
-        } else {
-            try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.drop(name, connection: $0, logger: logger) }
-        }
-        do {
-            try outcome.get()
-        } catch let error as PSQLError {
-            throw BenchFailure("PostgreSQL: " + String(reflecting: error))
         }
     }
 

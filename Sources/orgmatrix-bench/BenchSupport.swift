@@ -31,6 +31,31 @@ func seconds(_ duration: Duration) -> Double {
 }
 
 /// One plain connection for setup and monitoring statements.
+/// A benchmark's own database: created, handed to `body`, then dropped (or kept and named, for a
+/// look afterwards) whether `body` succeeded or not. A PostgreSQL error says what the server said.
+func withScratchDatabase<T>(
+    ownerURL: DatabaseURL, keep: Bool, logger: Logger, _ body: (ScratchDatabase.Name) async throws -> T
+) async throws -> T {
+    let name = try ScratchDatabase.Name(random: "bench")
+    try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.create(name, connection: $0, logger: logger) }
+    let outcome: Result<T, any Error>
+    do {
+        outcome = .success(try await body(name))
+    } catch {
+        outcome = .failure(error)
+    }
+    if keep {
+        print("kept database \(name)")
+    } else {
+        try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.drop(name, connection: $0, logger: logger) }
+    }
+    do {
+        return try outcome.get()
+    } catch let error as PSQLError {
+        throw BenchFailure("PostgreSQL: " + String(reflecting: error))
+    }
+}
+
 enum BenchConnection {
     @discardableResult
     static func with<T>(_ url: DatabaseURL, _ logger: Logger, _ body: (PostgresConnection) async throws -> T) async throws -> T {
