@@ -4,7 +4,7 @@ import SMCrypto
 import Testing
 
 @Suite struct MerkleTreeTests {
-    private let sha256 = MerkleHashing(digestByteCount: SHA256.digestByteCount) { SHA256.hash($0) }
+    private let sha256 = MerkleHashing.sha256
     private let sm3 = MerkleHashing.sm3
 
     private func b64(_ text: String) -> [UInt8] { Array(Data(base64Encoded: text)!) }

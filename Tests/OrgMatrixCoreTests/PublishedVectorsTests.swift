@@ -9,7 +9,7 @@ import Testing
 @Suite(.enabled(if: ProcessInfo.processInfo.environment["ORGMATRIX_VECTORS"] != nil, "set ORGMATRIX_VECTORS to the vectors folder"))
 struct PublishedVectorsTests {
     private let root = URL(fileURLWithPath: ProcessInfo.processInfo.environment["ORGMATRIX_VECTORS"] ?? "/nonexistent")
-    private let sha256 = MerkleHashing(digestByteCount: SHA256.digestByteCount) { SHA256.hash($0) }
+    private let sha256 = MerkleHashing.sha256
 
     private func files(_ folder: String) throws -> [URL] {
         let base = root.appendingPathComponent(folder)

@@ -40,3 +40,50 @@ public enum UTCTime {
         return era * 146_097 + dayOfEra - 719_468
     }
 }
+
+/// A moment to the microsecond, as PostgreSQL keeps `timestamptz` and the ledger writes it:
+/// `2026-12-02T03:19:37.123456Z`, always six fraction digits, so a moment has one text and a
+/// document that names it hashes the same wherever it is written.
+public struct UTCMicros: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let microsecondsSinceEpoch: Int64
+
+    public init(microsecondsSinceEpoch: Int64) { self.microsecondsSinceEpoch = microsecondsSinceEpoch }
+
+    /// The moment `text` names in exactly the ledger's form, or nil.
+    public init?(_ text: String) {
+        guard let match = text.wholeMatch(of: /([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\.([0-9]{6})Z/),
+            let whole = UTCTime.parse("\(match.1)Z")
+        else { return nil }
+        microsecondsSinceEpoch = Int64(whole.timeIntervalSince1970) * 1_000_000 + Int64(match.2)!
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.microsecondsSinceEpoch < rhs.microsecondsSinceEpoch }
+
+    public var description: String {
+        let (seconds, micros) = microsecondsSinceEpoch.quotientAndRemainder(dividingBy: 1_000_000)
+        let (wholeSeconds, fraction) = micros < 0 ? (seconds - 1, micros + 1_000_000) : (seconds, micros)
+        let (days, secondOfDay) = wholeSeconds.quotientAndRemainder(dividingBy: 86_400)
+        let (day, second) = secondOfDay < 0 ? (days - 1, secondOfDay + 86_400) : (days, secondOfDay)
+        let (year, month, dayOfMonth) = UTCTime.civil(daysFromEpoch: Int(day))
+        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let fractionText = String(fraction)
+        return "\(year)-\(two(Int64(month)))-\(two(Int64(dayOfMonth)))T\(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60))."
+            + String(repeating: "0", count: 6 - fractionText.count) + fractionText + "Z"
+    }
+}
+
+extension UTCTime {
+    /// The proleptic Gregorian date `daysFromEpoch` days after 1970-01-01 (Howard Hinnant's
+    /// `civil_from_days`), the inverse of `daysFromEpoch`.
+    static func civil(daysFromEpoch days: Int) -> (year: Int, month: Int, day: Int) {
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthShifted = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthShifted + 2) / 5 + 1
+        let month = monthShifted < 10 ? monthShifted + 3 : monthShifted - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}
