@@ -1,0 +1,252 @@
+import Foundation
+import NIOCore
+import OrgMatrixCore
+import PostgresNIO
+import SMCrypto
+
+/// Where a ledger transaction stands: not a column, but which rows exist (Schema/0013).
+public enum LedgerStatus: Sendable, Hashable {
+    case pending
+    case committed
+    case disputed(by: OrgCode, reason: String)
+
+    public var name: String {
+        switch self {
+        case .pending: "pending"
+        case .committed: "committed"
+        case .disputed: "disputed"
+        }
+    }
+}
+
+/// One endorsement as stored: the signature is verified before it is written.
+public struct LedgerEndorsementRecord: Sendable, Hashable {
+    public let org: OrgCode
+    public let keyVersion: Int32
+    public let signature: [UInt8]
+    public let endorsedAt: Date
+}
+
+/// A ledger transaction with what has happened to it.
+public struct LedgerTransactionRecord: Sendable {
+    public let hash: LedgerHash
+    public let canonicalBytes: [UInt8]
+    public let transaction: LedgerTransaction
+    public let transferID: Int64?
+    public let status: LedgerStatus
+    public let endorsements: [LedgerEndorsementRecord]
+    /// The block that seals it, once sealed.
+    public let blockNumber: Int64?
+
+    /// The roles of the policy whose org has not endorsed yet (what is still missing).
+    public var awaiting: [EndorserRole: OrgCode] {
+        let endorsed = Set(endorsements.map(\.org))
+        return transaction.endorsers.filter { transaction.policy.roles.contains($0.key) && !endorsed.contains($0.value) }
+    }
+}
+
+extension Sandbox {
+    /// Writes the ledger transaction evidencing a step the principal just posted, in the same
+    /// database transaction (Schema/0013 refuses the step without it and it without the step).
+    /// The acting org is always among its endorsers.
+    func recordLedgerTransaction(
+        _ type: LedgerTransactionType, body: JSONValue, endorsers: [EndorserRole: OrgCode], transferID: Int64?
+    ) async throws -> LedgerTransactionRecord {
+        let policy = try await ledgerPolicies().policy(for: type)
+        let named = endorsers.filter { policy.roles.contains($0.key) }
+        let atMicros = try await connection.query(
+            "SELECT (extract(epoch FROM now()) * 1000000)::bigint", logger: logger
+        ).collect().first!.decode(Int64.self)
+        let transaction = LedgerTransaction(
+            type: type, tenant: principal.tenantCode, at: UTCMicros(microsecondsSinceEpoch: atMicros), endorsers: named, policy: policy,
+            body: body)
+        let bytes = transaction.canonicalBytes
+        let hash = LedgerHash.of(bytes)
+        let codes = Set(named.values).map(\.rawValue) + [principal.orgCode.rawValue]
+        try await connection.query(
+            """
+            INSERT INTO ledger_transactions (tenant_id, tx_hash, tx_type, at, canonical, endorser_org_ids, transfer_id, principal_id)
+            SELECT \(principal.tenantID.rawValue), \(ByteBuffer(bytes: hash.bytes)), \(type.rawValue), now(), \(ByteBuffer(bytes: bytes)),
+                array_agg(o.org_id ORDER BY o.org_id), \(transferID), \(principal.principalID)
+            FROM orgs o WHERE o.tenant_id = \(principal.tenantID.rawValue) AND o.code = ANY(\(codes))
+            """, logger: logger)
+        return LedgerTransactionRecord(
+            hash: hash, canonicalBytes: bytes, transaction: transaction, transferID: transferID, status: .pending, endorsements: [],
+            blockNumber: nil)
+    }
+
+    /// The tenant's policies: the tenant file's where it names one, the defaults elsewhere.
+    func ledgerPolicies() async throws -> LedgerPolicies {
+        LedgerPolicies()
+    }
+
+    /// Who plays each role for a transfer now: its two ends, the orgs settling each side's
+    /// internal sale and purchase (`settles_for` with purpose sales or all for the sender,
+    /// purchases or all for the receiver), HQ (the top of the sender's reports_to hierarchy).
+    /// A role nobody plays is left out, and a policy that needs it stays pending.
+    func transferEndorsers(transferID: Int64) async throws -> [EndorserRole: OrgCode] {
+        let rows = try await connection.query(
+            """
+            SELECT t.from_code, t.to_code,
+                (SELECT s.code FROM relations r JOIN orgs s ON s.tenant_id = r.tenant_id AND s.org_id = r.from_org_id
+                  WHERE r.tenant_id = t.tenant_id AND r.kind = 'settles_for' AND r.to_org_id = t.from_org_id
+                    AND r.purpose IN ('sales', 'all') AND r.valid_from <= now() AND (r.valid_to IS NULL OR now() < r.valid_to)
+                  ORDER BY r.purpose = 'sales' DESC, s.code LIMIT 1),
+                (SELECT s.code FROM relations r JOIN orgs s ON s.tenant_id = r.tenant_id AND s.org_id = r.from_org_id
+                  WHERE r.tenant_id = t.tenant_id AND r.kind = 'settles_for' AND r.to_org_id = t.to_org_id
+                    AND r.purpose IN ('purchases', 'all') AND r.valid_from <= now() AND (r.valid_to IS NULL OR now() < r.valid_to)
+                  ORDER BY r.purpose = 'purchases' DESC, s.code LIMIT 1)
+            FROM transfers t WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(transferID)
+            """, logger: logger
+        ).collect()
+        guard let row = rows.first else { throw StoreError(.notFound, "No transfer \(transferID) in your sandbox.") }
+        let (sender, receiver, senderSettlement, receiverSettlement) = try row.decode((String, String, String?, String?).self)
+        var roles: [EndorserRole: OrgCode] = [.sender: try OrgCode(sender), .receiver: try OrgCode(receiver)]
+        if let senderSettlement { roles[.senderSettlement] = try OrgCode(senderSettlement) }
+        if let receiverSettlement { roles[.receiverSettlement] = try OrgCode(receiverSettlement) }
+        if let hq = try await hqOrg(of: OrgCode(sender)) { roles[.hq] = hq }
+        return roles
+    }
+
+    /// The top of `org`'s reports_to chain now (the org itself when it reports to nobody).
+    func hqOrg(of org: OrgCode) async throws -> OrgCode? {
+        try await connection.query(
+            """
+            SELECT app_hq_of(\(principal.tenantID.rawValue), \(org.rawValue))
+            """, logger: logger
+        ).collect().first?.decode(String?.self).flatMap { try? OrgCode($0) }
+    }
+
+    /// A transaction the principal's sandbox shows, with its endorsements and status.
+    public func ledgerTransaction(hash: LedgerHash) async throws -> LedgerTransactionRecord? {
+        try await ledgerTransactions(hashes: [hash]).first
+    }
+
+    /// What the principal's org must still endorse: pending transactions that name it under a
+    /// role of their policy and that it has neither endorsed nor disputed, oldest first, a page
+    /// at a time (`after` is the last hash of the previous page, with its time).
+    public func pendingLedgerTransactions(after cursor: (at: Date, hash: LedgerHash)?, limit: Int) async throws -> [LedgerTransactionRecord] {
+        let afterAt = cursor?.at ?? Date(timeIntervalSince1970: 0)
+        let afterHash = ByteBuffer(bytes: cursor?.hash.bytes ?? [])
+        let rows = try await connection.query(
+            """
+            SELECT t.tx_hash FROM ledger_transactions t
+            WHERE t.tenant_id = \(principal.tenantID.rawValue) AND \(principal.orgID.rawValue) = ANY (t.endorser_org_ids)
+              AND (t.at, t.tx_hash) > (\(afterAt), \(afterHash))
+              AND NOT EXISTS (SELECT 1 FROM ledger_commits c WHERE c.tenant_id = t.tenant_id AND c.tx_hash = t.tx_hash)
+              AND NOT EXISTS (SELECT 1 FROM ledger_disputes d WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash)
+              AND NOT EXISTS (SELECT 1 FROM ledger_endorsements e
+                               WHERE e.tenant_id = t.tenant_id AND e.tx_hash = t.tx_hash AND e.org_id = \(principal.orgID.rawValue))
+            ORDER BY t.at, t.tx_hash LIMIT \(limit * 4 + 1)
+            """, logger: logger)
+        var hashes: [LedgerHash] = []
+        for try await row in rows { hashes.append(try LedgerHash(bytes(row.decode(ByteBuffer.self)))) }
+        // The org may be named under a role its policy does not use (the sender's org as carrier,
+        // say); only roles the policy needs ask for an endorsement.
+        let records = try await ledgerTransactions(hashes: hashes).filter { !$0.transaction.role(of: principal.orgCode).isEmpty }
+        return Array(records.prefix(limit))
+    }
+
+    /// Transactions by hash, in the given order; those outside the sandbox are left out.
+    func ledgerTransactions(hashes: [LedgerHash]) async throws -> [LedgerTransactionRecord] {
+        guard !hashes.isEmpty else { return [] }
+        let buffers = hashes.map { ByteBuffer(bytes: $0.bytes) }
+        let rows = try await connection.query(
+            """
+            SELECT t.tx_hash, t.canonical, t.transfer_id,
+                EXISTS (SELECT 1 FROM ledger_commits c WHERE c.tenant_id = t.tenant_id AND c.tx_hash = t.tx_hash),
+                (SELECT o.code FROM ledger_disputes d JOIN orgs o ON o.tenant_id = d.tenant_id AND o.org_id = d.org_id
+                  WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash),
+                (SELECT d.reason FROM ledger_disputes d WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash),
+                (SELECT e.block_number FROM ledger_block_entries e WHERE e.tenant_id = t.tenant_id AND e.tx_hash = t.tx_hash)
+            FROM ledger_transactions t
+            WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.tx_hash = ANY(\(buffers)::bytea[])
+            """, logger: logger)
+        var found: [LedgerHash: (bytes: [UInt8], transferID: Int64?, status: LedgerStatus, block: Int64?)] = [:]
+        for try await row in rows {
+            let (hashBuffer, canonical, transferID, committed, disputer, reason, block) = try row.decode(
+                (ByteBuffer, ByteBuffer, Int64?, Bool, String?, String?, Int64?).self)
+            let status: LedgerStatus =
+                if let disputer, let reason { .disputed(by: try OrgCode(disputer), reason: reason) } else if committed { .committed } else {
+                    .pending
+                }
+            found[try LedgerHash(bytes(hashBuffer))] = (bytes(canonical), transferID, status, block)
+        }
+        let endorsementRows = try await connection.query(
+            """
+            SELECT e.tx_hash, o.code, e.key_version, e.signature, e.endorsed_at
+            FROM ledger_endorsements e JOIN orgs o ON o.tenant_id = e.tenant_id AND o.org_id = e.org_id
+            WHERE e.tenant_id = \(principal.tenantID.rawValue) AND e.tx_hash = ANY(\(buffers)::bytea[])
+            ORDER BY e.endorsed_at, o.code
+            """, logger: logger)
+        var endorsements: [LedgerHash: [LedgerEndorsementRecord]] = [:]
+        for try await row in endorsementRows {
+            let (hashBuffer, org, version, signature, at) = try row.decode((ByteBuffer, String, Int32, ByteBuffer, Date).self)
+            endorsements[try LedgerHash(bytes(hashBuffer)), default: []].append(
+                LedgerEndorsementRecord(org: try OrgCode(org), keyVersion: version, signature: bytes(signature), endorsedAt: at))
+        }
+        return try hashes.compactMap { hash in
+            guard let row = found[hash] else { return nil }
+            return LedgerTransactionRecord(
+                hash: hash, canonicalBytes: row.bytes, transaction: try LedgerTransaction(canonicalBytes: row.bytes), transferID: row.transferID,
+                status: row.status, endorsements: endorsements[hash] ?? [], blockNumber: row.block)
+        }
+    }
+
+    /// The principal's org refuses the transaction, with its reason: it stops, and shows on the
+    /// transfer. Only an org the policy asks, while the transaction is pending.
+    public func disputeLedgerTransaction(hash: LedgerHash, reason: String) async throws -> LedgerTransactionRecord {
+        try require(.postDocuments)
+        let record = try await openTransaction(hash, "dispute it")
+        try await connection.query(
+            """
+            INSERT INTO ledger_disputes (tenant_id, tx_hash, org_id, reason, principal_id)
+            VALUES (\(principal.tenantID.rawValue), \(ByteBuffer(bytes: hash.bytes)), \(principal.orgID.rawValue), \(reason), \(principal.principalID))
+            """, logger: logger)
+        try await audit("ledger.dispute", subject: hash.hex, detail: ["type": record.transaction.type.rawValue])
+        return try await ledgerTransaction(hash: hash)!
+    }
+
+    /// The transaction, if it is pending and asks the principal's org for its endorsement.
+    func openTransaction(_ hash: LedgerHash, _ action: String) async throws -> LedgerTransactionRecord {
+        try await connection.query(
+            "SELECT ledger_lock_transaction(\(principal.tenantID.rawValue), \(ByteBuffer(bytes: hash.bytes)))", logger: logger)
+        guard let record = try await ledgerTransaction(hash: hash) else {
+            throw StoreError(.notFound, "No ledger transaction \(hash.hex) in your sandbox.")
+        }
+        guard !record.transaction.role(of: principal.orgCode).isEmpty else {
+            throw StoreError(.forbidden, "\(principal.orgCode) is not an endorser of this transaction; only the orgs its policy names \(action).")
+        }
+        switch record.status {
+        case .pending: break
+        case .committed: throw StoreError(.conflict, "The transaction is committed already; there is nothing to \(action.split(separator: " ").first!).")
+        case .disputed(let org, let reason): throw StoreError(.conflict, "The transaction was disputed by \(org): \(reason)")
+        }
+        guard !record.endorsements.contains(where: { $0.org == principal.orgCode }) else {
+            throw StoreError(.conflict, "\(principal.orgCode) has endorsed this transaction already.")
+        }
+        return record
+    }
+
+    /// Stores a verified endorsement of the principal's org and commits the transaction when it
+    /// completes the policy.
+    func storeEndorsement(_ record: LedgerTransactionRecord, keyVersion: Int32, signature: [UInt8]) async throws -> LedgerTransactionRecord {
+        try await connection.query(
+            """
+            INSERT INTO ledger_endorsements (tenant_id, tx_hash, org_id, key_version, signature, principal_id)
+            VALUES (\(principal.tenantID.rawValue), \(ByteBuffer(bytes: record.hash.bytes)), \(principal.orgID.rawValue), \(keyVersion),
+                \(ByteBuffer(bytes: signature)), \(principal.principalID))
+            """, logger: logger)
+        let endorsed = Set(record.endorsements.map(\.org) + [principal.orgCode])
+        if record.transaction.isCommitted(byEndorsementsOf: endorsed) {
+            try await connection.query(
+                "INSERT INTO ledger_commits (tenant_id, tx_hash) VALUES (\(principal.tenantID.rawValue), \(ByteBuffer(bytes: record.hash.bytes)))",
+                logger: logger)
+        }
+        try await audit("ledger.endorse", subject: record.hash.hex, detail: ["key_version": String(keyVersion)])
+        return try await ledgerTransaction(hash: record.hash)!
+    }
+}
+
+/// The bytes a bytea column held.
+func bytes(_ buffer: ByteBuffer) -> [UInt8] { Array(buffer.readableBytesView) }
