@@ -26,7 +26,8 @@ CREATE TABLE ledger_transactions (
     -- The transaction's `at`, as its bytes say it (the verifier checks the two agree).
     at timestamptz NOT NULL,
     canonical bytea NOT NULL CHECK (length(canonical) BETWEEN 2 AND 4194304),
-    -- The orgs its `endorsers` names: who may endorse or dispute it, and who reads it.
+    -- The orgs its `endorsers` names under a role of its policy: who may endorse or dispute it,
+    -- and who reads it.
     endorser_org_ids bigint[] NOT NULL,
     transfer_id bigint,
     -- Who wrote it: the context's principal (NULL when the owner writes, e.g. tenant apply).
@@ -148,13 +149,13 @@ REVOKE EXECUTE ON FUNCTION app_begin_sealer(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION app_begin_sealer(uuid) TO orgmatrix_app;
 
 -- Tenants with committed transactions no block holds yet, oldest first: the sealer's work list.
-CREATE FUNCTION ledger_tenants_to_seal() RETURNS TABLE (tenant_id uuid, tenant_code text, oldest timestamptz)
+CREATE FUNCTION ledger_tenants_to_seal() RETURNS TABLE (tenant_id uuid, tenant_code text, waited_ms bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-    SELECT c.tenant_id, t.code, min(c.committed_at)
+    SELECT c.tenant_id, t.code, (extract(epoch FROM clock_timestamp() - min(c.committed_at)) * 1000)::bigint
       FROM ledger_commits c JOIN tenants t USING (tenant_id)
      WHERE NOT EXISTS (SELECT 1 FROM ledger_block_entries e WHERE e.tenant_id = c.tenant_id AND e.tx_hash = c.tx_hash)
      GROUP BY c.tenant_id, t.code
-     ORDER BY 3
+     ORDER BY 3 DESC
 $$;
 REVOKE EXECUTE ON FUNCTION ledger_tenants_to_seal() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ledger_tenants_to_seal() TO orgmatrix_app;
@@ -183,11 +184,10 @@ END
 $$;
 
 -- ---- writing ---------------------------------------------------------------------------------------
--- A transaction is written by the principal whose posting it evidences, naming the principal's
--- org among its endorsers.
+-- A transaction is written by the principal whose posting it evidences (which posting: the
+-- constraint triggers below).
 CREATE POLICY post ON ledger_transactions FOR INSERT TO orgmatrix_app
-    WITH CHECK ((tenant_id, principal_id) = (SELECT p.tenant_id, p.principal_id FROM app_poster() p)
-        AND (SELECT p.org_id FROM app_poster() p) = ANY (endorser_org_ids));
+    WITH CHECK ((tenant_id, principal_id) = (SELECT p.tenant_id, p.principal_id FROM app_poster() p));
 -- A principal endorses or disputes for its own org only, as itself.
 CREATE POLICY post ON ledger_endorsements FOR INSERT TO orgmatrix_app
     WITH CHECK ((tenant_id, org_id, principal_id) = (SELECT p.tenant_id, p.org_id, p.principal_id FROM app_poster() p));

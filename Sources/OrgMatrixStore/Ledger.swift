@@ -48,7 +48,7 @@ public struct LedgerTransactionRecord: Sendable {
 extension Sandbox {
     /// Writes the ledger transaction evidencing a step the principal just posted, in the same
     /// database transaction (Schema/0013 refuses the step without it and it without the step).
-    /// The acting org is always among its endorsers.
+    /// `endorser_org_ids` holds the orgs named under a role the policy uses, and only those.
     func recordLedgerTransaction(
         _ type: LedgerTransactionType, body: JSONValue, endorsers: [EndorserRole: OrgCode], transferID: Int64?
     ) async throws -> LedgerTransactionRecord {
@@ -62,7 +62,7 @@ extension Sandbox {
             body: body)
         let bytes = transaction.canonicalBytes
         let hash = LedgerHash.of(bytes)
-        let codes = Set(named.values).map(\.rawValue) + [principal.orgCode.rawValue]
+        let codes = Set(named.values).map(\.rawValue)
         try await connection.query(
             """
             INSERT INTO ledger_transactions (tenant_id, tx_hash, tx_type, at, canonical, endorser_org_ids, transfer_id, principal_id)
@@ -125,26 +125,23 @@ extension Sandbox {
     /// What the principal's org must still endorse: pending transactions that name it under a
     /// role of their policy and that it has neither endorsed nor disputed, oldest first, a page
     /// at a time (`after` is the last hash of the previous page, with its time).
-    public func pendingLedgerTransactions(after cursor: (at: Date, hash: LedgerHash)?, limit: Int) async throws -> [LedgerTransactionRecord] {
-        let afterAt = cursor?.at ?? Date(timeIntervalSince1970: 0)
+    public func pendingLedgerTransactions(after cursor: (at: UTCMicros, hash: LedgerHash)?, limit: Int) async throws -> [LedgerTransactionRecord] {
+        let afterMicros = cursor?.at.microsecondsSinceEpoch ?? 0
         let afterHash = ByteBuffer(bytes: cursor?.hash.bytes ?? [])
         let rows = try await connection.query(
             """
             SELECT t.tx_hash FROM ledger_transactions t
             WHERE t.tenant_id = \(principal.tenantID.rawValue) AND \(principal.orgID.rawValue) = ANY (t.endorser_org_ids)
-              AND (t.at, t.tx_hash) > (\(afterAt), \(afterHash))
+              AND (t.at, t.tx_hash) > (timestamptz 'epoch' + \(afterMicros) * interval '1 microsecond', \(afterHash))
               AND NOT EXISTS (SELECT 1 FROM ledger_commits c WHERE c.tenant_id = t.tenant_id AND c.tx_hash = t.tx_hash)
               AND NOT EXISTS (SELECT 1 FROM ledger_disputes d WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash)
               AND NOT EXISTS (SELECT 1 FROM ledger_endorsements e
                                WHERE e.tenant_id = t.tenant_id AND e.tx_hash = t.tx_hash AND e.org_id = \(principal.orgID.rawValue))
-            ORDER BY t.at, t.tx_hash LIMIT \(limit * 4 + 1)
+            ORDER BY t.at, t.tx_hash LIMIT \(limit)
             """, logger: logger)
         var hashes: [LedgerHash] = []
         for try await row in rows { hashes.append(try LedgerHash(bytes(row.decode(ByteBuffer.self)))) }
-        // The org may be named under a role its policy does not use (the sender's org as carrier,
-        // say); only roles the policy needs ask for an endorsement.
-        let records = try await ledgerTransactions(hashes: hashes).filter { !$0.transaction.role(of: principal.orgCode).isEmpty }
-        return Array(records.prefix(limit))
+        return try await ledgerTransactions(hashes: hashes)
     }
 
     /// Transactions by hash, in the given order; those outside the sandbox are left out.
@@ -250,3 +247,83 @@ extension Sandbox {
 
 /// The bytes a bytea column held.
 func bytes(_ buffer: ByteBuffer) -> [UInt8] { Array(buffer.readableBytesView) }
+
+extension Sandbox {
+    /// A client-held org's signature, submitted by a principal of that org: it counts only if it
+    /// verifies over the canonical bytes with the org's key of `keyVersion`, and that key was
+    /// valid at the transaction's time. Anything else is refused before anything is written.
+    public func endorseLedgerTransaction(
+        hash: LedgerHash, org: OrgCode, keyVersion: Int32, signature: SM2Signature
+    ) async throws -> LedgerTransactionRecord {
+        try require(.postDocuments)
+        guard org == principal.orgCode else {
+            throw StoreError(.forbidden, "Only a principal of \(org) endorses for it; you act for \(principal.orgCode).", field: "org")
+        }
+        let record = try await openTransaction(hash, "endorse it")
+        let history = try await keys.history(of: .org(org))
+        guard let key = history.versions.first(where: { $0.version == keyVersion }) else {
+            throw StoreError(.conflict, "\(org) has no key version \(keyVersion).", field: "keyVersion")
+        }
+        let at = record.transaction.at.date
+        guard history.valid(at: at)?.version == keyVersion else {
+            let until = history.validTo(version: keyVersion).map { " until \(UTCMicros($0))" } ?? ""
+            throw StoreError(
+                .conflict,
+                "\(org)'s key version \(keyVersion) (valid from \(UTCMicros(key.validFrom))\(until)) was not valid at the transaction's time, "
+                    + "\(record.transaction.at).", field: "keyVersion")
+        }
+        guard key.publicKey.isValidSignature(signature, for: record.canonicalBytes) else {
+            throw StoreError(
+                .conflict,
+                "The signature does not verify with \(org)'s key version \(keyVersion) over the transaction's canonical bytes "
+                    + "(SM2 with SM3 and the ID 1234567812345678).", field: "signature")
+        }
+        return try await storeEndorsement(record, keyVersion: keyVersion, signature: signature.derRepresentation)
+    }
+
+    /// The principal's org endorses with its custodial key: the server signs for it, at the
+    /// request of the org's own principal.
+    public func approveLedgerTransaction(hash: LedgerHash) async throws -> LedgerTransactionRecord {
+        try require(.postDocuments)
+        let record = try await openTransaction(hash, "approve it")
+        return try await signAsOwnOrg(record)
+    }
+
+    /// Signs `record` with the acting org's custodial key, which must be the key valid at the
+    /// transaction's time (a key rotated since cannot speak for then).
+    func signAsOwnOrg(_ record: LedgerTransactionRecord) async throws -> LedgerTransactionRecord {
+        let history = try await keys.history(of: .org(principal.orgCode))
+        guard let key = history.valid(at: record.transaction.at.date) else {
+            throw StoreError(.conflict, "\(principal.orgCode) had no valid key at the transaction's time, \(record.transaction.at).")
+        }
+        guard key.custody == .custodial else {
+            throw StoreError(
+                .conflict,
+                "\(principal.orgCode)'s key is client-held: sign the canonical bytes on your own machine and POST the signature to "
+                    + "/v1/ledger/transactions/\(record.hash.hex)/endorsements.")
+        }
+        let signed = try await keys.sign(record.canonicalBytes, as: .org(principal.orgCode), masterKey: try masterKeyForSigning())
+        guard signed.version == key.version else {
+            throw StoreError(.conflict, "\(principal.orgCode)'s key was rotated since the transaction; version \(key.version) no longer signs.")
+        }
+        return try await storeEndorsement(record, keyVersion: signed.version, signature: signed.signature.derRepresentation)
+    }
+
+    /// Right after a posting: the acting org endorses the evidence of its own act when its key is
+    /// custodial and the policy asks it (posting is its word). A client-held org endorses later.
+    func endorseOwnPosting(_ record: LedgerTransactionRecord) async throws -> LedgerTransactionRecord {
+        guard !record.transaction.role(of: principal.orgCode).isEmpty,
+            let key = try await keys.history(of: .org(principal.orgCode)).valid(at: record.transaction.at.date), key.custody == .custodial
+        else { return record }
+        return try await signAsOwnOrg(record)
+    }
+}
+
+extension UTCMicros {
+    /// The moment a database `timestamptz` decoded to, to the microsecond.
+    init(_ date: Date) {
+        self.init(microsecondsSinceEpoch: Int64((date.timeIntervalSince1970 * 1_000_000).rounded()))
+    }
+
+    var date: Date { Date(timeIntervalSince1970: Double(microsecondsSinceEpoch) / 1_000_000) }
+}

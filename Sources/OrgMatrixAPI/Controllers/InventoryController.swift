@@ -122,15 +122,24 @@ struct InventoryController {
 
     // MARK: plumbing
 
+    private func post(
+        _ request: Request, _ context: AppRequestContext, may action: Action,
+        _ body: @Sendable @escaping (Sandbox) async throws -> (Int, String)
+    ) async throws -> Response {
+        try await database.posting(request, context, may: action, body)
+    }
+}
+
+extension Database {
     /// A posting: authorized first, then idempotent by `Idempotency-Key` over the method, path
     /// and body bytes, then validated and run by `body`.
-    private func post(
+    func posting(
         _ request: Request, _ context: AppRequestContext, may action: Action,
         _ body: @Sendable @escaping (Sandbox) async throws -> (Int, String)
     ) async throws -> Response {
         let key = request.headers[.idempotencyKey]
         let hash = Hex.encode(SM3.hash(Array("\(request.method) \(request.uri.path)\n".utf8) + context.bodyBytes))
-        let (status, text, replayed) = try await database.sandbox(context, may: action) { sandbox in
+        let (status, text, replayed) = try await sandbox(context, may: action) { sandbox in
             try await sandbox.idempotent(key: key, requestHash: hash) { try await body(sandbox) }
         }
         var headers: HTTPFields = [.contentType: "application/json"]
@@ -158,7 +167,7 @@ struct BalanceCursor: Sendable {
     var text: String { "\(orgCode)/\(itemCode)" }
 }
 
-private func encode<T: Encodable>(_ value: T) throws -> String {
+func encode<T: Encodable>(_ value: T) throws -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601

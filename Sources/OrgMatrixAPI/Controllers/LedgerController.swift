@@ -1,0 +1,94 @@
+import Foundation
+import Hummingbird
+import OrgMatrixCore
+import OrgMatrixStore
+import SMCrypto
+
+/// The transfer ledger (docs/LEDGER.md): what an org must endorse, a transaction's canonical
+/// bytes and endorsements, client-held signatures, custodial approvals and disputes.
+struct LedgerController {
+    let database: Database
+    let bodyTimeout: Duration
+
+    func register(on router: Router<AppRequestContext>) {
+        let v1 = router.group("v1/ledger").add(middleware: BearerAuthMiddleware()).add(middleware: CollectBodyMiddleware(timeout: bodyTimeout))
+        v1.get("pending") { request, context in
+            try await database.sandbox(context) { sandbox in
+                let limit = try pageLimit(request)
+                let cursor = try request.query("cursor").map { text throws -> PendingCursor in
+                    guard let cursor = PendingCursor(text) else {
+                        throw APIError(.invalidField, detail: "cursor must be the nextCursor of a previous page.", field: "cursor")
+                    }
+                    return cursor
+                }
+                let records = try await sandbox.pendingLedgerTransactions(after: cursor.map { ($0.at, $0.hash) }, limit: limit)
+                return ListView(
+                    items: records.map(LedgerTransactionView.init),
+                    nextCursor: records.count == limit ? records.last.map { PendingCursor(at: $0.transaction.at, hash: $0.hash).text } : nil)
+            }
+        }
+        v1.get("transactions/:hash") { request, context in
+            try await database.sandbox(context) { sandbox -> LedgerTransactionView in
+                let hash = try pathHash(context)
+                guard let record = try await sandbox.ledgerTransaction(hash: hash) else {
+                    throw APIError(.notFound, detail: "No ledger transaction \(hash.hex) in your sandbox.")
+                }
+                return LedgerTransactionView(record)
+            }
+        }
+        v1.post("transactions/:hash/endorsements") { request, context in
+            try await database.posting(request, context, may: .postDocuments) { sandbox in
+                let hash = try pathHash(context)
+                let body = try context.decodeJSON(as: NewEndorsement.self, request)
+                let org = try OrgCode(body.org, field: "org")
+                guard let der = Data(base64Encoded: body.signature), !der.isEmpty else {
+                    throw APIError(.invalidField, detail: "signature must be the DER signature in base64.", field: "signature")
+                }
+                let signature: SM2Signature
+                do {
+                    signature = try SM2Signature(derRepresentation: Array(der))
+                } catch {
+                    throw APIError(.invalidField, detail: "signature is not a DER SM2 signature: \(error).", field: "signature")
+                }
+                let record = try await sandbox.endorseLedgerTransaction(hash: hash, org: org, keyVersion: body.keyVersion, signature: signature)
+                return (200, try encode(LedgerTransactionView(record)))
+            }
+        }
+        v1.post("transactions/:hash/approve") { request, context in
+            try await database.posting(request, context, may: .postDocuments) { sandbox in
+                (200, try encode(LedgerTransactionView(try await sandbox.approveLedgerTransaction(hash: try pathHash(context)))))
+            }
+        }
+        v1.post("transactions/:hash/dispute") { request, context in
+            try await database.posting(request, context, may: .postDocuments) { sandbox in
+                let hash = try pathHash(context)
+                let body = try context.decodeJSON(as: NewDispute.self, request)
+                return (200, try encode(LedgerTransactionView(try await sandbox.disputeLedgerTransaction(hash: hash, reason: body.reason))))
+            }
+        }
+    }
+}
+
+/// The `{hash}` of a path: 64 lowercase hex digits, else 404 (a hash that cannot exist is not there).
+private func pathHash(_ context: AppRequestContext) throws -> LedgerHash {
+    guard let text = context.parameters.get("hash"), let hash = try? LedgerHash(hex: text) else {
+        throw APIError(.notFound, detail: "No such ledger transaction (a hash is 64 lowercase hex digits).")
+    }
+    return hash
+}
+
+/// Where a page of pending transactions ended: `<at>/<hash>`.
+struct PendingCursor: Sendable {
+    let at: UTCMicros
+    let hash: LedgerHash
+
+    init(at: UTCMicros, hash: LedgerHash) { (self.at, self.hash) = (at, hash) }
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let at = UTCMicros(String(parts[0])), let hash = try? LedgerHash(hex: String(parts[1])) else { return nil }
+        (self.at, self.hash) = (at, hash)
+    }
+
+    var text: String { "\(at)/\(hash.hex)" }
+}

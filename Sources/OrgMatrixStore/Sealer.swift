@@ -1,0 +1,126 @@
+import Foundation
+import Logging
+import NIOCore
+import OrgMatrixCore
+import PostgresNIO
+import SMCrypto
+
+/// When the sealer cuts a block: as soon as `maxTransactions` committed transactions wait, or
+/// when the oldest has waited `maxAge`.
+public struct SealingRule: Sendable, Hashable {
+    public let maxTransactions: Int
+    public let maxAge: Duration
+
+    public init(maxTransactions: Int = 500, maxAge: Duration = .seconds(1)) {
+        self.maxTransactions = maxTransactions
+        self.maxAge = maxAge
+    }
+}
+
+/// A block the sealer wrote.
+public struct SealedBlock: Sendable, Hashable {
+    public let tenant: TenantCode
+    public let header: BlockHeader
+    public let blockHash: LedgerHash
+}
+
+extension Database {
+    /// One pass of the sealer over every tenant with committed transactions no block holds:
+    /// each tenant whose queue is due (by `rule`) gets blocks until its queue is empty. A tenant
+    /// another node is sealing right now is skipped (its transaction holds the tenant's sealing
+    /// lock), so several API nodes on one database seal each tenant once. Each block is one
+    /// database transaction: a crash leaves the previous block as the last one, and its
+    /// transactions still waiting.
+    public func sealDueBlocks(rule: SealingRule, masterKey: MasterKey, logger: Logger) async throws -> [SealedBlock] {
+        let due = try await withTransaction(logger: logger) { connection in
+            var tenants: [(UUID, String, Int64)] = []
+            for try await row in try await connection.query(
+                "SELECT tenant_id, tenant_code, waited_ms FROM ledger_tenants_to_seal()", logger: logger)
+            {
+                tenants.append(try row.decode((UUID, String, Int64).self))
+            }
+            return tenants
+        }
+        let maxAgeMilliseconds = rule.maxAge.components.seconds * 1000 + rule.maxAge.components.attoseconds / 1_000_000_000_000_000
+        var sealed: [SealedBlock] = []
+        for (tenantID, code, waitedMilliseconds) in due {
+            var onlyIfFull = waitedMilliseconds < maxAgeMilliseconds
+            while let block = try await sealBlock(
+                tenantID: TenantID(tenantID), tenant: try TenantCode(code), rule: rule, onlyIfFull: onlyIfFull, masterKey: masterKey,
+                logger: logger)
+            {
+                sealed.append(block)
+                onlyIfFull = true
+            }
+        }
+        return sealed
+    }
+
+    /// Seals the tenant's next block from its oldest committed, unsealed transactions (at most
+    /// `rule.maxTransactions`); nil when none wait, when `onlyIfFull` and fewer than a full
+    /// block wait, or when another sealer holds the tenant.
+    func sealBlock(
+        tenantID: TenantID, tenant: TenantCode, rule: SealingRule, onlyIfFull: Bool, masterKey: MasterKey, logger: Logger
+    ) async throws -> SealedBlock? {
+        try await withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT app_begin_sealer(\(tenantID.rawValue))", logger: logger)
+            let elected = try await connection.query(
+                "SELECT pg_try_advisory_xact_lock(hashtextextended(\(tenantID.rawValue.uuidString.lowercased() + " sealer"), 1237))", logger: logger
+            ).collect().first!.decode(Bool.self)
+            guard elected else { return nil }
+            var waiting: [LedgerHash] = []
+            for try await row in try await connection.query(
+                """
+                SELECT c.tx_hash FROM ledger_commits c
+                WHERE c.tenant_id = \(tenantID.rawValue)
+                  AND NOT EXISTS (SELECT 1 FROM ledger_block_entries e WHERE e.tenant_id = c.tenant_id AND e.tx_hash = c.tx_hash)
+                ORDER BY c.committed_at, c.tx_hash LIMIT \(rule.maxTransactions)
+                """, logger: logger)
+            {
+                waiting.append(try LedgerHash(bytes(row.decode(ByteBuffer.self))))
+            }
+            guard !waiting.isEmpty, !onlyIfFull || waiting.count == rule.maxTransactions else { return nil }
+            let previous = try await connection.query(
+                "SELECT header FROM ledger_blocks WHERE tenant_id = \(tenantID.rawValue) ORDER BY number DESC LIMIT 1", logger: logger
+            ).collect().first.map { try BlockHeader(canonicalBytes: bytes($0.decode(ByteBuffer.self))) }
+            var log = try await logFrontier(tenantID: tenantID, connection: connection, logger: logger)
+            let sealedAtMicros = try await connection.query(
+                "SELECT (extract(epoch FROM now()) * 1000000)::bigint", logger: logger
+            ).collect().first!.decode(Int64.self)
+            let header = BlockHeader.seal(
+                tenant: tenant, after: previous, transactions: waiting, log: &log, sealedAt: UTCMicros(microsecondsSinceEpoch: sealedAtMicros))
+            let headerBytes = header.canonicalBytes
+            let signed = try await Keys(tenantID: tenantID, connection: connection, logger: logger).sign(
+                headerBytes, as: .orderer, masterKey: masterKey)
+            try await connection.query(
+                """
+                INSERT INTO ledger_blocks (tenant_id, number, header, block_hash, prev_hash, tx_count, log_size, sealed_at, orderer_key_version,
+                    signature)
+                VALUES (\(tenantID.rawValue), \(header.number), \(ByteBuffer(bytes: headerBytes)), \(ByteBuffer(bytes: header.hash.bytes)),
+                    \(ByteBuffer(bytes: header.previousHash.bytes)), \(Int32(header.transactionCount)), \(header.logSize), now(), \(signed.version),
+                    \(ByteBuffer(bytes: signed.signature.derRepresentation)))
+                """, logger: logger)
+            let firstIndex = header.logSize - header.transactionCount
+            try await connection.query(
+                """
+                INSERT INTO ledger_block_entries (tenant_id, block_number, position, log_index, tx_hash)
+                SELECT \(tenantID.rawValue), \(header.number), (e.n - 1)::integer, \(firstIndex) + e.n - 1, e.tx_hash
+                FROM unnest(\(waiting.map { ByteBuffer(bytes: $0.bytes) })::bytea[]) WITH ORDINALITY AS e (tx_hash, n)
+                """, logger: logger)
+            logger.info(
+                "sealed a block", metadata: ["tenant": "\(tenant)", "block": "\(header.number)", "transactions": "\(header.transactionCount)"])
+            return SealedBlock(tenant: tenant, header: header, blockHash: header.hash)
+        }
+    }
+
+    /// The tenant's log so far, from every sealed transaction in log order.
+    func logFrontier(tenantID: TenantID, connection: PostgresConnection, logger: Logger) async throws -> MerkleFrontier {
+        var frontier = MerkleFrontier()
+        for try await row in try await connection.query(
+            "SELECT tx_hash FROM ledger_block_entries WHERE tenant_id = \(tenantID.rawValue) ORDER BY log_index", logger: logger)
+        {
+            frontier.append(leafHash: MerkleHashing.sm3.leafHash(bytes(try row.decode(ByteBuffer.self))))
+        }
+        return frontier
+    }
+}
