@@ -103,7 +103,10 @@ let package = Package(
         .testTarget(name: "OrgMatrixCoreTests", dependencies: ["OrgMatrixCore", "SMCrypto"]),
         .testTarget(
             name: "OrgMatrixCLITests",
-            dependencies: ["orgmatrix", "SMCrypto", "OrgMatrixStore", "OrgMatrixTestSupport", .product(name: "PostgresNIO", package: "postgres-nio")]
+            dependencies: [
+                "orgmatrix", "OrgMatrixCore", "SMCrypto", "OrgMatrixStore", "OrgMatrixTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
         ),
         .testTarget(name: "OrgMatrixBenchTests", dependencies: ["orgmatrix-bench", "OrgMatrixTestSupport"]),
         .testTarget(

@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # ops/lib.sh — helpers shared by the ops/* scripts (source it; it sets no shell options).
 # Provides: log, die, require_plain_path DIR, ensure_debian_packages PKG..., ensure_project_packages,
-# ensure_swift, pg_bin_dir.
+# ensure_python_cryptography, ensure_python_canonicaljson, ensure_swift, pg_bin_dir.
 
 # Progress and errors go to stderr so that stdout stays machine-readable.
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
@@ -61,6 +61,20 @@ Cipher(algorithms.SM4(bytes(16)), modes.GCM(bytes(12))).encryptor()'
   python3 -m pip install --quiet --break-system-packages cryptography >&2 2>/dev/null ||
     python3 -m pip install --quiet cryptography >&2
   python3 -c "$probe" || die "python3 cannot do SM4-GCM even after installing cryptography"
+}
+
+# The canonical JSON cross-check (IndependentJCSTests) runs ops/jcs.py, and takes PyPI's
+# canonicaljson as a third opinion: install it (major version 2, whose key order the test knows)
+# when the python3 on PATH lacks it.
+ensure_python_canonicaljson() {
+  local probe='import canonicaljson; assert canonicaljson.__version__.startswith("2.")'
+  command -v python3 >/dev/null || ensure_debian_packages python3 python3-pip
+  python3 -c "$probe" 2>/dev/null && return 0
+  log "installing the Python canonicaljson package (canonical JSON cross-check)"
+  python3 -m pip --version >/dev/null 2>&1 || ensure_debian_packages python3-pip
+  python3 -m pip install --quiet --break-system-packages 'canonicaljson>=2,<3' >&2 2>/dev/null ||
+    python3 -m pip install --quiet 'canonicaljson>=2,<3' >&2
+  python3 -c "$probe" || die "python3 cannot import canonicaljson 2 even after installing it"
 }
 
 # Put the Swift toolchain on PATH (it lives in /opt/swift on this kind of machine).

@@ -56,6 +56,35 @@ import Testing
         #expect(throws: CanonicalJSONError.self) { try CanonicalJSON.parse(Array(deep.utf8)) }
     }
 
+    /// Swift's String calls canonically equivalent text equal (é as U+00E9 and as e + U+0301),
+    /// but the two have different canonical bytes, and so different hashes: JSONValue must not.
+    @Test func valuesAreEqualExactlyWhenTheirCanonicalBytesAre() throws {
+        let precomposed = JSONValue.string("\u{E9}")
+        let decomposed = JSONValue.string("e\u{301}")
+        #expect(CanonicalJSON.encode(precomposed) != CanonicalJSON.encode(decomposed))
+        #expect(precomposed != decomposed)
+        #expect(JSONValue.object(["\u{E9}": .null]) != .object(["e\u{301}": .null]))
+        #expect(JSONValue.array([.string("q\u{307}\u{323}")]) != .array([.string("q\u{323}\u{307}")]))
+        #expect(JSONValue.object(["\u{212B}": .integer(1)]) != .object(["\u{C5}": .integer(1)]))
+        #expect(JSONValue.object(["k": precomposed, "n": .integer(1)]) == .object(["n": .integer(1), "k": .string("\u{E9}")]))
+        #expect(JSONValue.object(["k": .integer(1)]) != .object(["k": .integer(1), "l": .integer(1)]))
+        #expect(try CanonicalJSON.parse(Array(#"["\u00e9"]"#.utf8)) != CanonicalJSON.parse(Array(#"["e\u0301"]"#.utf8)))
+    }
+
+    /// JCS keeps two keys that are one text in two Unicode spellings; a JSONValue object, keyed by
+    /// Swift's String, cannot hold both, so the document is refused, and the error says why.
+    @Test func keysThatAreOneTextInTwoSpellingsAreRefusedAsSuch() {
+        #expect(throws: CanonicalJSONError.equivalentKeys(path: "a.e\u{301}")) {
+            try CanonicalJSON.parse(Array(#"{"a":{"\u00e9":1,"e\u0301":2}}"#.utf8))
+        }
+        #expect(throws: CanonicalJSONError.equivalentKeys(path: "q\u{323}\u{307}")) {
+            try CanonicalJSON.parse(Array("{\"q\u{307}\u{323}\":1,\"q\u{323}\u{307}\":2}".utf8))
+        }
+        #expect(throws: CanonicalJSONError.duplicateKey(path: "\u{E9}")) { try CanonicalJSON.parse(Array(#"{"\u00e9":1,"\u00E9":2}"#.utf8)) }
+        #expect(!CanonicalJSON.isCanonical(Array("{\"\u{C5}\":1,\"\u{212B}\":2}".utf8)))
+        #expect(CanonicalJSONError.equivalentKeys(path: "k").description.contains("another Unicode spelling"))
+    }
+
     @Test func canonicalBytesAreRecognisedAndAnythingElseIsNot() {
         #expect(CanonicalJSON.isCanonical(Array(#"{"a":[1,true,null],"b":"x"}"#.utf8)))
         #expect(!CanonicalJSON.isCanonical(Array(#"{"b":"x","a":[1,true,null]}"#.utf8)))

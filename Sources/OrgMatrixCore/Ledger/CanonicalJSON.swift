@@ -12,6 +12,28 @@ public indirect enum JSONValue: Sendable, Equatable {
     /// The largest magnitude every JSON reader keeps exactly (I-JSON, RFC 7493 §2.2): beyond it a
     /// reader that parses numbers as doubles would verify a different figure than was signed.
     public static let integerMagnitudeMax: Int64 = 9_007_199_254_740_991
+
+    /// Equal exactly when the canonical bytes are: text compares by Unicode scalars. Swift's
+    /// String calls canonically equivalent text equal (é as U+00E9 and as e + U+0301), but the
+    /// two spellings hash differently, so a verifier must not take one for the other.
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): return true
+        case (.bool(let left), .bool(let right)): return left == right
+        case (.integer(let left), .integer(let right)): return left == right
+        case (.string(let left), .string(let right)): return left.unicodeScalars.elementsEqual(right.unicodeScalars)
+        case (.array(let left), .array(let right)): return left == right
+        case (.object(let left), .object(let right)):
+            // A dictionary holds one key per equivalence class, so the lookup finds the only
+            // candidate; its spelling must then be the same too.
+            guard left.count == right.count else { return false }
+            return left.allSatisfy { key, value in
+                guard let index = right.index(forKey: key) else { return false }
+                return right[index].key.unicodeScalars.elementsEqual(key.unicodeScalars) && right[index].value == value
+            }
+        case (.null, _), (.bool, _), (.integer, _), (.string, _), (.array, _), (.object, _): return false
+        }
+    }
 }
 
 /// Why bytes are not a ledger document; every case says where.
@@ -21,6 +43,10 @@ public enum CanonicalJSONError: Error, Equatable, CustomStringConvertible {
     case notAnInteger(path: String)
     case integerOutOfRange(path: String)
     case duplicateKey(path: String)
+    /// Two keys of one object that are the same text in different Unicode spellings (é as
+    /// U+00E9 and as e + U+0301). RFC 8785 keeps both; a `[String: JSONValue]` cannot, since
+    /// Swift's String calls them equal, so the document is refused rather than changed.
+    case equivalentKeys(path: String)
     /// Text that is not Unicode: malformed UTF-8, or a `\u` escape of a lone surrogate.
     case invalidUnicode(offset: Int)
     case tooDeep(path: String)
@@ -32,6 +58,8 @@ public enum CanonicalJSONError: Error, Equatable, CustomStringConvertible {
         case .integerOutOfRange(let path):
             "\(CanonicalJSON.label(path)): integers must lie within ±\(JSONValue.integerMagnitudeMax)"
         case .duplicateKey(let path): "\(CanonicalJSON.label(path)): the key appears twice in its object"
+        case .equivalentKeys(let path):
+            "\(CanonicalJSON.label(path)): another key of its object is the same text in another Unicode spelling"
         case .invalidUnicode(let offset): "text at byte \(offset) is not valid Unicode"
         case .tooDeep(let path): "\(CanonicalJSON.label(path)): nested deeper than \(CanonicalJSON.depthMax)"
         }
@@ -167,7 +195,10 @@ public enum CanonicalJSON {
                 }
                 let key = try string()
                 let memberPath = path.isEmpty ? key : path + "." + key
-                guard members[key] == nil else { throw .duplicateKey(path: memberPath) }
+                if let index = members.index(forKey: key) {
+                    let spelledAlike = members[index].key.unicodeScalars.elementsEqual(key.unicodeScalars)
+                    throw spelledAlike ? .duplicateKey(path: memberPath) : .equivalentKeys(path: memberPath)
+                }
                 skipWhitespace()
                 try expect(UInt8(ascii: ":"))
                 skipWhitespace()
