@@ -1,0 +1,156 @@
+/// One thing the evidence does not prove: where (block, transaction, field), what the verifier
+/// expected there and what it found. A failure is a finding about the evidence, not an error of
+/// the verifier: the verifier goes on and names every other one.
+public struct LedgerVerificationFailure: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// What kind of failure, for callers and tests to match on; `field`, `expected` and `found`
+    /// say the rest in words.
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        // Documents (transactions and block headers).
+        /// The bytes are not RFC 8785 canonical JSON, or not in canonical form.
+        case notCanonical = "not-canonical"
+        /// Canonical JSON, but not a document of its kind (a field missing, of the wrong type, unknown).
+        case malformedDocument = "malformed-document"
+        case tenantMismatch = "tenant-mismatch"
+
+        // Transactions.
+        /// SM3 of the canonical bytes is not the hash the row claims.
+        case transactionHashMismatch = "transaction-hash-mismatch"
+        /// The same canonical bytes stored twice.
+        case duplicateTransaction = "duplicate-transaction"
+        /// An endorsement by an org the envelope does not name under a role its policy names.
+        case endorserNotNamed = "endorser-not-named"
+        case duplicateEndorsement = "duplicate-endorsement"
+        /// The stored status is not the one the valid endorsements and the dispute give.
+        case statusMismatch = "status-mismatch"
+        /// A dispute by an org the transaction does not name as an endorser.
+        case disputeByUnnamedOrg = "dispute-by-unnamed-org"
+
+        // Signatures (endorsements and the orderer's).
+        /// No key row for that owner and version.
+        case keyUnknown = "key-unknown"
+        /// The key's `valid_from` is after the moment it signed for.
+        case keyNotYetValid = "key-not-yet-valid"
+        /// The key was revoked at or before the moment it signed for.
+        case keyRevoked = "key-revoked"
+        /// The owner's next key version had started by the moment it signed for.
+        case keySuperseded = "key-superseded"
+        /// The signature is not DER `SEQUENCE { r, s }` with r and s in [1, n−1].
+        case signatureMalformed = "signature-malformed"
+        /// The signature does not verify (SM2, ID 1234567812345678) over exactly the stored bytes.
+        case signatureInvalid = "signature-invalid"
+
+        // Key rows and their events.
+        /// The stored public key is not an SM2 SubjectPublicKeyInfo.
+        case keyMalformed = "key-malformed"
+        /// An owner's versions are not 1, 2, 3, … each once.
+        case keyVersionOutOfSequence = "key-version-out-of-sequence"
+        /// A version does not start after the version before it.
+        case keyValidFromNotIncreasing = "key-valid-from-not-increasing"
+        /// No undisputed `key.registered` transaction states exactly this key row.
+        case keyNotRegistered = "key-not-registered"
+        /// No undisputed `key.revoked` transaction states exactly this revocation.
+        case keyRevocationNotRecorded = "key-revocation-not-recorded"
+        /// A transaction body that is not the body of its type.
+        case bodyMalformed = "body-malformed"
+        /// A key event about a key version no key row has.
+        case keyEventWithoutKey = "key-event-without-key"
+        /// A key event that states a field otherwise than the key row.
+        case keyEventMismatch = "key-event-mismatch"
+        /// A key registered as valid from before the transaction that registers it: it would make
+        /// signatures made before anyone could know the key count.
+        case keyBackdated = "key-backdated"
+
+        // Blocks.
+        /// Block rows not numbered 0, 1, 2, … in stored order.
+        case blockOutOfSequence = "block-out-of-sequence"
+        /// The block row's number is not its header's.
+        case blockRowMismatch = "block-row-mismatch"
+        /// SM3 of the header bytes is not the hash the row claims.
+        case blockHashMismatch = "block-hash-mismatch"
+        /// `prev_hash` is not SM3 of the previous block's header (64 zeros for block 0).
+        case previousHashMismatch = "previous-hash-mismatch"
+        /// `data_hash` is not the tree hash of the hashes the block lists.
+        case dataHashMismatch = "data-hash-mismatch"
+        /// `tx_count` is not the number of hashes the block lists.
+        case transactionCountMismatch = "transaction-count-mismatch"
+        /// `log_size` is not the number of transactions listed by this block and every one before it.
+        case logSizeMismatch = "log-size-mismatch"
+        /// `log_root` is not the tree hash over every transaction listed so far, in block order.
+        case logRootMismatch = "log-root-mismatch"
+        /// `sealed_at` before the previous block's.
+        case sealedBeforePrevious = "sealed-before-previous"
+        /// A listed hash that no stored transaction's bytes hash to.
+        case sealedTransactionMissing = "sealed-transaction-missing"
+        /// A listed transaction that the evidence does not show committed.
+        case sealedTransactionNotCommitted = "sealed-transaction-not-committed"
+        /// A transaction listed a second time, in this block or an earlier one.
+        case transactionSealedTwice = "transaction-sealed-twice"
+        /// A listed transaction whose `at` is after the block's `sealed_at`.
+        case sealedBeforeTransaction = "sealed-before-transaction"
+    }
+
+    public let kind: Kind
+    /// The block row the failure is in (its stored number), if it is about a block.
+    public let blockNumber: Int64?
+    /// The transaction (the hash its row claims, or the hash a block lists), if it is about one.
+    public let transactionHash: LedgerHash?
+    /// The field, as a path: `prev_hash`, `endorsements[BJ-CW].signature`, `keys[HQ/2].valid_from`.
+    public let field: String
+    public let expected: String
+    public let found: String
+
+    public init(
+        _ kind: Kind, block blockNumber: Int64? = nil, transaction transactionHash: LedgerHash? = nil, field: String,
+        expected: String, found: String
+    ) {
+        (self.kind, self.blockNumber, self.transactionHash) = (kind, blockNumber, transactionHash)
+        (self.field, self.expected, self.found) = (field, expected, found)
+    }
+
+    /// Key rows first, then transactions by hash, then blocks by number; within one place, by
+    /// kind and field. A report is sorted so that it is the same however the work was split.
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        func key(_ failure: Self) -> (Int64, String, String, String, String, String) {
+            (
+                failure.blockNumber ?? -1, failure.transactionHash?.hex ?? "", failure.kind.rawValue, failure.field,
+                failure.expected, failure.found
+            )
+        }
+        return key(lhs) < key(rhs)
+    }
+
+    public var description: String {
+        let place = [blockNumber.map { "block \($0)" }, transactionHash.map { "tx \($0.hex)" }].compactMap(\.self)
+        return (place.isEmpty ? "" : place.joined(separator: ", ") + ": ")
+            + "\(field): expected \(expected), found \(found) [\(kind.rawValue)]"
+    }
+}
+
+/// What the verifier found: every failure, sorted, and how much evidence it looked at.
+public struct LedgerVerificationReport: Sendable, Hashable {
+    public struct Counts: Sendable, Hashable {
+        public var transactions = 0
+        /// By the status the evidence gives, not the stored one.
+        public var committed = 0
+        public var pending = 0
+        public var disputed = 0
+        public var blocks = 0
+        /// Endorsements of readable transactions, each checked for its org, key and signature.
+        public var endorsementsChecked = 0
+        /// Transaction hashes listed by blocks.
+        public var sealedTransactions = 0
+
+        public init() {}
+    }
+
+    public let failures: [LedgerVerificationFailure]
+    public let counts: Counts
+
+    public init(failures: [LedgerVerificationFailure], counts: Counts) {
+        self.failures = failures.sorted()
+        self.counts = counts
+    }
+
+    /// Whether the evidence proves everything the verifier checks.
+    public var isClean: Bool { failures.isEmpty }
+}

@@ -1,0 +1,421 @@
+import Foundation
+import SMCrypto
+
+/// The ledger verifier (docs/LEDGER.md, "Verification"): one engine for the online path (the Store
+/// loads rows into `LedgerEvidence`) and the offline one (an exported bundle's files). It
+/// recomputes every hash, link, tree, signature, key validity and status from the evidence and
+/// names every failure, not just the first; the per-type body checks add what each event states.
+///
+/// It reads a ledger in pieces, so a caller need not hold it whole: keys when it is made (they
+/// are few and every check needs them), then transactions and blocks in chunks of any size, in
+/// any interleaving, blocks in stored order. What it keeps between chunks is small per
+/// transaction (its hash, time and status) and per sealed hash.
+public struct LedgerVerifier: Sendable {
+    /// How many chunks of signatures are checked at once unless told otherwise: one per core.
+    public static let concurrencyDefault = ProcessInfo.processInfo.activeProcessorCount
+
+    public let tenant: TenantCode
+    public let keys: LedgerKeyDirectory
+    private let bodyChecks: [LedgerTransactionType: LedgerBodyCheck]
+    private let concurrency: Int
+
+    private var failures: [LedgerVerificationFailure] = []
+    private var counts = LedgerVerificationReport.Counts()
+    /// Per transaction stored, by the SM3 of its bytes (not the hash it claims): a block commits
+    /// to what the bytes are.
+    private var stored: [LedgerHash: StoredTransaction] = [:]
+    /// Undisputed key events, matched against the key rows at the end.
+    private var registrations: Set<KeyEvent.Registered> = []
+    private var revocations: Set<KeyEvent.Revoked> = []
+    private var chain = Chain()
+    private var sealings: [Sealing] = []
+
+    /// `concurrency`: at most this many chunks checked at once (at least 1); the report is the
+    /// same whatever it is.
+    public init(
+        tenant: TenantCode, keys: [LedgerEvidence.Key],
+        bodyChecks: [LedgerTransactionType: LedgerBodyCheck] = LedgerBodyChecks.standard,
+        concurrency: Int = concurrencyDefault
+    ) {
+        precondition(concurrency >= 1, "at least one chunk at a time")
+        self.tenant = tenant
+        self.keys = LedgerKeyDirectory(keys)
+        self.bodyChecks = bodyChecks
+        self.concurrency = concurrency
+    }
+
+    /// Checks transaction rows: bytes, hash, envelope, each endorsement, the status, the body.
+    public mutating func add(transactions records: [LedgerEvidence.Transaction]) async {
+        let checker = TransactionChecker(tenant: tenant, keys: keys, bodyChecks: bodyChecks)
+        let outcomes = await Self.concurrentMap(records, concurrency: concurrency) { checker.check($0) }
+        for outcome in outcomes {
+            counts.transactions += 1
+            counts.endorsementsChecked += outcome.endorsementsChecked
+            switch outcome.status {
+            case .committed?: counts.committed += 1
+            case .pending?: counts.pending += 1
+            case .disputed?: counts.disputed += 1
+            case nil: break
+            }
+            failures += outcome.failures
+            if stored[outcome.actualHash] != nil {
+                failures.append(
+                    .init(
+                        .duplicateTransaction, transaction: outcome.claimedHash, field: "canonical_bytes",
+                        expected: "each transaction stored once",
+                        found: "the bytes of \(outcome.actualHash.hex) again"))
+                continue
+            }
+            stored[outcome.actualHash] = StoredTransaction(at: outcome.at, status: outcome.status)
+            if let registration = outcome.registration { registrations.insert(registration) }
+            if let revocation = outcome.revocation { revocations.insert(revocation) }
+        }
+    }
+
+    /// Checks block rows, which must come in stored order across calls: each header, its
+    /// signature, its link to the block before, its trees.
+    public mutating func add(blocks records: [LedgerEvidence.Block]) async {
+        let checker = BlockChecker(tenant: tenant, keys: keys)
+        let outcomes = await Self.concurrentMap(records, concurrency: concurrency) { checker.check($0) }
+        for outcome in outcomes { chain.append(outcome, failures: &failures, counts: &counts, sealings: &sealings) }
+    }
+
+    /// Every failure so far, with what only the whole ledger shows: each sealed hash stored,
+    /// committed, not sealed twice, not sealed before it happened; each key row and revocation
+    /// evidenced by its event.
+    public func report() -> LedgerVerificationReport {
+        var all = failures + keys.failures
+        var sealed: Set<LedgerHash> = []
+        for sealing in sealings {
+            func fail(_ kind: LedgerVerificationFailure.Kind, field: String = "transactions", expected: String, found: String) {
+                all.append(
+                    .init(kind, block: sealing.block, transaction: sealing.hash, field: field, expected: expected, found: found))
+            }
+            guard sealed.insert(sealing.hash).inserted else {
+                fail(.transactionSealedTwice, expected: "each transaction sealed once", found: "sealed again")
+                continue
+            }
+            guard let transaction = stored[sealing.hash] else {
+                fail(.sealedTransactionMissing, expected: "a stored transaction whose bytes hash to it", found: "none")
+                continue
+            }
+            if transaction.status != .committed {
+                fail(
+                    .sealedTransactionNotCommitted, expected: "committed",
+                    found: transaction.status?.rawValue ?? "an unreadable transaction")
+            }
+            if let at = transaction.at, let sealedAt = sealing.sealedAt, sealedAt < at {
+                fail(
+                    .sealedBeforeTransaction, field: "sealed_at", expected: "at or after the transaction's at, \(at)",
+                    found: sealedAt.description)
+            }
+        }
+        for key in keys.keys {
+            let field = LedgerKeyDirectory.field(key.owner, key.version)
+            if !registrations.contains(key.registration) {
+                all.append(
+                    .init(
+                        .keyNotRegistered, field: field, expected: "an undisputed key.registered transaction stating this row",
+                        found: "none"))
+            }
+            if let revocation = key.revocationEvent, !revocations.contains(revocation) {
+                all.append(
+                    .init(
+                        .keyRevocationNotRecorded, field: "\(field).revocation",
+                        expected: "an undisputed key.revoked transaction stating it", found: "none"))
+            }
+        }
+        return LedgerVerificationReport(failures: all, counts: counts)
+    }
+
+    /// `transform` over `items` in up to `concurrency` child tasks of contiguous chunks; the
+    /// results in the order of `items`.
+    static func concurrentMap<Item: Sendable, Result: Sendable>(
+        _ items: [Item], concurrency: Int, _ transform: @escaping @Sendable (Item) -> Result
+    ) async -> [Result] {
+        let chunkCount = min(concurrency, items.count)
+        guard chunkCount > 1 else { return items.map(transform) }
+        let chunkSize = (items.count + chunkCount - 1) / chunkCount
+        return await withTaskGroup(of: (Int, [Result]).self) { group in
+            for start in stride(from: 0, to: items.count, by: chunkSize) {
+                let chunk = items[start..<min(start + chunkSize, items.count)]
+                group.addTask { (start, chunk.map(transform)) }
+            }
+            var parts: [(start: Int, results: [Result])] = []
+            for await part in group { parts.append(part) }
+            return parts.sorted { $0.start < $1.start }.flatMap(\.results)
+        }
+    }
+}
+
+extension LedgerEvidence {
+    /// Verifies the whole ledger at once.
+    public func verify(
+        bodyChecks: [LedgerTransactionType: LedgerBodyCheck] = LedgerBodyChecks.standard,
+        concurrency: Int = LedgerVerifier.concurrencyDefault
+    ) async -> LedgerVerificationReport {
+        var verifier = LedgerVerifier(tenant: tenant, keys: keys, bodyChecks: bodyChecks, concurrency: concurrency)
+        await verifier.add(transactions: transactions)
+        await verifier.add(blocks: blocks)
+        return verifier.report()
+    }
+}
+
+/// What the sealing checks need of a stored transaction; nil fields for unreadable bytes.
+private struct StoredTransaction {
+    let at: UTCMicros?
+    let status: LedgerTransactionStatus?
+}
+
+/// One hash a block lists.
+private struct Sealing {
+    let block: Int64
+    let hash: LedgerHash
+    let sealedAt: UTCMicros?
+}
+
+extension KeyValidity {
+    /// The failure a signature by this key makes, or nil when the key was valid.
+    /// `moment` is nil when it is not known (an unreadable header): then only `unknown` fails.
+    func failure(owner: KeyOwner, version: Int64, at moment: UTCMicros?) -> (
+        kind: LedgerVerificationFailure.Kind, expected: String, found: String
+    )? {
+        let expected = "a key of \(owner.name)" + (moment.map { " valid at \($0)" } ?? "")
+        return switch self {
+        case .valid: nil
+        case .unknown: (.keyUnknown, expected, "no key \(owner.name) v\(version)")
+        case .notYetValid(let validFrom): (.keyNotYetValid, expected, "v\(version) valid from \(validFrom)")
+        case .revoked(let revokedAt): (.keyRevoked, expected, "v\(version) revoked at \(revokedAt)")
+        case .superseded(let next, let validFrom):
+            (.keySuperseded, expected, "v\(version), superseded by v\(next) from \(validFrom)")
+        }
+    }
+}
+
+// MARK: transactions
+
+/// What one transaction row proves, found without looking at any other row.
+private struct TransactionOutcome: Sendable {
+    let claimedHash: LedgerHash
+    let actualHash: LedgerHash
+    let at: UTCMicros?
+    /// The status the evidence gives; nil when the bytes are not a transaction.
+    let status: LedgerTransactionStatus?
+    let endorsementsChecked: Int
+    let failures: [LedgerVerificationFailure]
+    let registration: KeyEvent.Registered?
+    let revocation: KeyEvent.Revoked?
+}
+
+private struct TransactionChecker: Sendable {
+    let tenant: TenantCode
+    let keys: LedgerKeyDirectory
+    let bodyChecks: [LedgerTransactionType: LedgerBodyCheck]
+
+    func check(_ record: LedgerEvidence.Transaction) -> TransactionOutcome {
+        let claimed = record.claimedHash
+        let actual = LedgerHash.of(record.canonicalBytes)
+        var failures: [LedgerVerificationFailure] = []
+        func fail(_ kind: LedgerVerificationFailure.Kind, _ field: String, expected: String, found: String) {
+            failures.append(.init(kind, transaction: claimed, field: field, expected: expected, found: found))
+        }
+        if actual != claimed { fail(.transactionHashMismatch, "tx_hash", expected: actual.hex, found: claimed.hex) }
+        let transaction: LedgerTransaction
+        do { transaction = try LedgerTransaction(canonicalBytes: record.canonicalBytes) } catch {
+            let (field, reason) = error.fieldAndReason
+            let kind: LedgerVerificationFailure.Kind = if case .notCanonical = error { .notCanonical } else { .malformedDocument }
+            fail(kind, field, expected: "a ledger transaction (docs/LEDGER.md)", found: reason)
+            return TransactionOutcome(
+                claimedHash: claimed, actualHash: actual, at: nil, status: nil, endorsementsChecked: 0, failures: failures,
+                registration: nil,
+                revocation: nil)
+        }
+        if transaction.tenant != tenant {
+            fail(.tenantMismatch, "tenant", expected: tenant.rawValue, found: transaction.tenant.rawValue)
+        }
+
+        let named = Self.named(transaction)
+        var endorsed: Set<OrgCode> = []
+        var seen: Set<OrgCode> = []
+        for endorsement in record.endorsements {
+            let field = "endorsements[\(endorsement.org)]"
+            guard seen.insert(endorsement.org).inserted else {
+                fail(
+                    .duplicateEndorsement, field, expected: "one endorsement per org",
+                    found: "another endorsement by \(endorsement.org)")
+                continue
+            }
+            guard !transaction.role(of: endorsement.org).isEmpty else {
+                fail(.endorserNotNamed, field, expected: "an endorsement by \(named)", found: endorsement.org.rawValue)
+                continue
+            }
+            let owner = KeyOwner.org(endorsement.org)
+            let validity = keys.validity(owner: owner, version: endorsement.keyVersion, at: transaction.at)
+            if let problem = validity.failure(owner: owner, version: endorsement.keyVersion, at: transaction.at) {
+                fail(problem.kind, "\(field).key_version", expected: problem.expected, found: problem.found)
+                if validity == .unknown { continue }
+            }
+            if let problem = keys.signatureProblem(
+                owner: owner, version: endorsement.keyVersion, signatureDER: endorsement.signatureDER,
+                message: record.canonicalBytes)
+            {
+                fail(
+                    problem.kind, "\(field).signature",
+                    expected: "\(endorsement.org) v\(endorsement.keyVersion) signing the canonical bytes", found: problem.found)
+                continue
+            }
+            if validity == .valid { endorsed.insert(endorsement.org) }
+        }
+
+        var disputed = false
+        if let dispute = record.dispute {
+            if transaction.role(of: dispute.org).isEmpty {
+                fail(.disputeByUnnamedOrg, "dispute.org", expected: "a dispute by \(named)", found: dispute.org.rawValue)
+            } else {
+                disputed = true
+            }
+        }
+        let status: LedgerTransactionStatus =
+            disputed ? .disputed : transaction.isCommitted(byEndorsementsOf: endorsed) ? .committed : .pending
+        if status != record.claimedStatus {
+            fail(.statusMismatch, "status", expected: status.rawValue, found: record.claimedStatus.rawValue)
+        }
+
+        if let check = bodyChecks[transaction.type] {
+            failures += check(transaction, LedgerBodyContext(tenant: tenant, keys: keys, transactionHash: claimed))
+        }
+        let evidences = status != .disputed
+        return TransactionOutcome(
+            claimedHash: claimed, actualHash: actual, at: transaction.at, status: status,
+            endorsementsChecked: record.endorsements.count,
+            failures: failures,
+            registration: evidences && transaction.type == KeyEvent.Registered.ledgerType
+                ? try? KeyEvent.Registered(ledgerBody: transaction.body) : nil,
+            revocation: evidences && transaction.type == KeyEvent.Revoked.ledgerType
+                ? try? KeyEvent.Revoked(ledgerBody: transaction.body) : nil)
+    }
+
+    /// `BJ-CW (sender), SJZ-FW (receiver)`: the orgs that may endorse, for failures to quote.
+    static func named(_ transaction: LedgerTransaction) -> String {
+        let roles = transaction.policy.roles
+        let parts = transaction.endorsers.filter { roles.contains($0.key) }.sorted { ($0.value, $0.key) < ($1.value, $1.key) }
+        return parts.isEmpty
+            ? "no org (the envelope names none)" : parts.map { "\($0.value) (\($0.key.rawValue))" }.joined(separator: ", ")
+    }
+}
+
+// MARK: blocks
+
+/// What one block row proves by itself: its header, its hash, its signature, its own tree.
+private struct BlockOutcome: Sendable {
+    let number: Int64
+    let actualHash: LedgerHash
+    let header: BlockHeader?
+    let transactionHashes: [LedgerHash]
+    /// The listed hashes as RFC 9162 leaves (`SM3(0x00 ‖ hash)`), for the tenant's log.
+    let leaves: [[UInt8]]
+    let failures: [LedgerVerificationFailure]
+}
+
+private struct BlockChecker: Sendable {
+    let tenant: TenantCode
+    let keys: LedgerKeyDirectory
+
+    func check(_ record: LedgerEvidence.Block) -> BlockOutcome {
+        var failures: [LedgerVerificationFailure] = []
+        func fail(_ kind: LedgerVerificationFailure.Kind, _ field: String, expected: String, found: String) {
+            failures.append(.init(kind, block: record.number, field: field, expected: expected, found: found))
+        }
+        let actual = LedgerHash.of(record.headerBytes)
+        if actual != record.claimedHash {
+            fail(.blockHashMismatch, "block_hash", expected: actual.hex, found: record.claimedHash.hex)
+        }
+        let leaves = record.transactionHashes.map { MerkleHashing.sm3.leafHash($0.bytes) }
+        var header: BlockHeader?
+        do { header = try BlockHeader(canonicalBytes: record.headerBytes) } catch {
+            let (field, reason) = error.fieldAndReason
+            let kind: LedgerVerificationFailure.Kind = if case .notCanonical = error { .notCanonical } else { .malformedDocument }
+            fail(kind, field, expected: "a block header (docs/LEDGER.md)", found: reason)
+        }
+        if let header {
+            if header.tenant != tenant {
+                fail(.tenantMismatch, "tenant", expected: tenant.rawValue, found: header.tenant.rawValue)
+            }
+            if header.number != record.number {
+                fail(.blockRowMismatch, "number", expected: String(record.number), found: String(header.number))
+            }
+            let dataHash = try! LedgerHash(MerkleHashing.sm3.rootHash(leaves))
+            if header.dataHash != dataHash {
+                fail(.dataHashMismatch, "data_hash", expected: dataHash.hex, found: header.dataHash.hex)
+            }
+            if header.transactionCount != Int64(leaves.count) {
+                fail(
+                    .transactionCountMismatch, "tx_count", expected: String(leaves.count), found: String(header.transactionCount))
+            }
+        }
+        let version = record.ordererKeyVersion
+        // The key's validity needs the header's time; an unreadable header still has its signature checked.
+        let validity: KeyValidity =
+            if let header { keys.validity(owner: .orderer, version: version, at: header.sealedAt) } else {
+                keys.key(owner: .orderer, version: version) == nil ? .unknown : .valid
+            }
+        if let problem = validity.failure(owner: .orderer, version: version, at: header?.sealedAt) {
+            fail(problem.kind, "orderer_key_version", expected: problem.expected, found: problem.found)
+        }
+        if validity != .unknown,
+            let problem = keys.signatureProblem(
+                owner: .orderer, version: version, signatureDER: record.ordererSignatureDER, message: record.headerBytes)
+        {
+            fail(
+                problem.kind, "orderer_signature", expected: "orderer v\(version) signing the header bytes", found: problem.found)
+        }
+        return BlockOutcome(
+            number: record.number, actualHash: actual, header: header, transactionHashes: record.transactionHashes,
+            leaves: leaves, failures: failures)
+    }
+}
+
+/// The tenant's chain as read so far: what the next block must link to and extend.
+private struct Chain {
+    var nextNumber: Int64 = 0
+    /// SM3 of the previous block's header bytes as stored, whatever they claim.
+    var previousHash = LedgerHash.zero
+    var previousSealedAt: UTCMicros?
+    /// The tree over every hash listed so far, in block order.
+    var log = MerkleFrontier(.sm3)
+
+    mutating func append(
+        _ block: BlockOutcome, failures: inout [LedgerVerificationFailure], counts: inout LedgerVerificationReport.Counts,
+        sealings: inout [Sealing]
+    ) {
+        func fail(_ kind: LedgerVerificationFailure.Kind, _ field: String, expected: String, found: String) {
+            failures.append(.init(kind, block: block.number, field: field, expected: expected, found: found))
+        }
+        failures += block.failures
+        counts.blocks += 1
+        counts.sealedTransactions += block.leaves.count
+        if block.number != nextNumber {
+            fail(.blockOutOfSequence, "number", expected: String(nextNumber), found: String(block.number))
+        }
+        nextNumber += 1
+        for leaf in block.leaves { log.append(leafHash: leaf) }
+        if let header = block.header {
+            if header.previousHash != previousHash {
+                fail(.previousHashMismatch, "prev_hash", expected: previousHash.hex, found: header.previousHash.hex)
+            }
+            if header.logSize != Int64(log.size) {
+                fail(.logSizeMismatch, "log_size", expected: String(log.size), found: String(header.logSize))
+            }
+            let root = try! LedgerHash(log.rootHash)
+            if header.logRoot != root { fail(.logRootMismatch, "log_root", expected: root.hex, found: header.logRoot.hex) }
+            if let previousSealedAt, header.sealedAt < previousSealedAt {
+                fail(
+                    .sealedBeforePrevious, "sealed_at", expected: "at or after \(previousSealedAt)",
+                    found: header.sealedAt.description)
+            }
+            previousSealedAt = header.sealedAt
+        }
+        previousHash = block.actualHash
+        sealings += block.transactionHashes.map { Sealing(block: block.number, hash: $0, sealedAt: block.header?.sealedAt) }
+    }
+}
