@@ -200,7 +200,7 @@ import Testing
                 try await connection.query("UPDATE stock_balances SET on_hand_scaled = 5000, value_fen = 2315", logger: testLogger)
             }
             let applied = try await withClient(database.ownerURL) { client in try await shipped.migrate(client: client, logger: testLogger) }
-            #expect(applied == ["0009_moves_only.sql", "0010_tenant_ids.sql"])
+            #expect(applied == ["0009_moves_only.sql", "0010_tenant_ids.sql", "0011_transfer_formulas_out.sql"])
             try await withConnection(database.ownerURL) { connection in
                 await #expect(throws: PSQLError.self) {
                     try await connection.query("UPDATE stock_balances SET on_hand_scaled = 1", logger: testLogger)
