@@ -47,7 +47,8 @@ public struct TransferRecord: Sendable {
         state.order.lines.enumerated().map { index, line in
             let booked = state.receipt?.lines[index]
             return Line(
-                item: items[index], quantityScaled: line.goods.scaledQuantity, unitCostFen: line.goods.unitCostFen, freightFen: line.price.freight.fen,
+                item: items[index], quantityScaled: line.goods.scaledQuantity, unitCostFen: line.goods.unitCostFen,
+                freightFen: line.price.freight.fen,
                 totalFen: line.price.total.fen, components: line.price.components, lostScaled: booked?.lostScaled,
                 allowanceScaled: booked?.allowanceScaled, claimScaled: booked?.claimScaled, claimValueFen: booked?.claimValueFen,
                 landedValueFen: booked?.landedValueFen)
@@ -75,21 +76,27 @@ extension Sandbox {
     public func createTransfer(to: OrgCode, lines: [PostingLine]) async throws -> TransferRecord {
         try await authorize(.postDocuments)
         let inputs = try await pricingInputs(
-            from: principal.orgCode, to: to, lines: lines.map { QuoteLine(itemCode: $0.itemCode, quantity: $0.quantity, unitCostFen: nil) },
+            from: principal.orgCode, to: to,
+            lines: lines.map { QuoteLine(itemCode: $0.itemCode, quantity: $0.quantity, unitCostFen: nil) },
             at: Date())
         let stock = Dictionary(
-            try await balances(org: principal.orgCode.rawValue, itemCodes: lines.map(\.itemCode)).map { ($0.item.code, $0.onHandScaled) },
+            try await balances(org: principal.orgCode.rawValue, itemCodes: lines.map(\.itemCode)).map {
+                ($0.item.code, $0.onHandScaled)
+            },
             uniquingKeysWith: { first, _ in first })
         let created: TransferEvent.Created
         do {
             created = try TransferRules.create(
-                from: principal.orgCode, to: to, goods: inputs.goods, onHandScaled: inputs.items.map { stock[$0.code] ?? 0 }, lane: inputs.lane,
+                from: principal.orgCode, to: to, goods: inputs.goods, onHandScaled: inputs.items.map { stock[$0.code] ?? 0 },
+                lane: inputs.lane,
                 rules: inputs.rules)
         } catch {
             throw refusal(error, id: nil, items: inputs.items, creatingWith: inputs.rules.version)
         }
         let id = try await insert(created, laneRelationID: inputs.laneRelationID, items: inputs.items)
-        try await audit("transfer.create", subject: String(id), detail: ["to": to.rawValue, "estimate_fen": String(created.order.estimateTotalFen)])
+        try await audit(
+            "transfer.create", subject: String(id),
+            detail: ["to": to.rawValue, "estimate_fen": String(created.order.estimateTotalFen)])
         return TransferRecord(state: TransferState(id: id, created: created), items: inputs.items)
     }
 
@@ -108,16 +115,21 @@ extension Sandbox {
             dispatched = try found.state.dispatch(
                 by: principal.orgCode,
                 balances: found.items.map { item in
-                    balances[item.id].map { StockOnHand(onHandScaled: $0.onHandScaled, valueFen: $0.valueFen) } ?? StockOnHand(onHandScaled: 0, valueFen: 0)
+                    balances[item.id].map { StockOnHand(onHandScaled: $0.onHandScaled, valueFen: $0.valueFen) }
+                        ?? StockOnHand(onHandScaled: 0, valueFen: 0)
                 })
         } catch {
             throw refusal(error, id: id, items: found.items, step: .dispatch)
         }
         let onHand = zip(found.items, zip(found.state.order.lines, dispatched.lines)).map { item, line in
-            Move(itemID: item.id, quantityScaled: -line.0.goods.scaledQuantity, valueFen: -line.1.issueValueFen, unitCostFen: line.1.issueUnitCostFen)
+            Move(
+                itemID: item.id, quantityScaled: -line.0.goods.scaledQuantity, valueFen: -line.1.issueValueFen,
+                unitCostFen: line.1.issueUnitCostFen)
         }
         let inTransit = onHand.map {
-            Move(itemID: $0.itemID, quantityScaled: -$0.quantityScaled, valueFen: -$0.valueFen, unitCostFen: $0.unitCostFen, bucket: .inTransit)
+            Move(
+                itemID: $0.itemID, quantityScaled: -$0.quantityScaled, valueFen: -$0.valueFen, unitCostFen: $0.unitCostFen,
+                bucket: .inTransit)
         }
         try await insertMoves(onHand + inTransit, document: ("transfer_dispatch", id))
         try await connection.query(
@@ -179,7 +191,8 @@ extension Sandbox {
         let received: TransferEvent.Received
         do {
             received = try found.state.receive(
-                by: principal.orgCode, report: ArrivalReport(freightFen: report.freightFen, insuranceFen: report.insuranceFen, lostScaled: lost),
+                by: principal.orgCode,
+                report: ArrivalReport(freightFen: report.freightFen, insuranceFen: report.insuranceFen, lostScaled: lost),
                 rules: rules)
         } catch {
             throw refusal(error, id: id, items: found.items, step: .receive)
@@ -197,7 +210,9 @@ extension Sandbox {
             """, logger: logger)
         try await audit(
             "transfer.receive", subject: String(id),
-            detail: ["actual_fen": String(received.actualTotalFen), "error_ppm": received.errorPartsPerMillion.map(String.init) ?? "-"])
+            detail: [
+                "actual_fen": String(received.actualTotalFen), "error_ppm": received.errorPartsPerMillion.map(String.init) ?? "-",
+            ])
         // Marking it received takes the lines out of the sender's in-transit (the database's moves:
         // the receiver writes no row of the sender's), and the receiver's moves take what arrived
         // in. Balances of two orgs are locked in the order of their codes, so receipts on a lane
@@ -212,7 +227,9 @@ extension Sandbox {
                 """, logger: logger)
         }
         let arrivals = zip(found.items, lines).filter { $1.arrivedScaled > 0 }.map { item, line in
-            Move(itemID: item.id, quantityScaled: line.arrivedScaled, valueFen: line.landedValueFen, unitCostFen: line.landedUnitCostFen)
+            Move(
+                itemID: item.id, quantityScaled: line.arrivedScaled, valueFen: line.landedValueFen,
+                unitCostFen: line.landedUnitCostFen)
         }
         let senderFirst = order.from < order.to
         if senderFirst { try await markReceived() }
@@ -292,7 +309,8 @@ extension Sandbox {
     /// The header's columns, as `transferHeader` reads them.
     private struct Header {
         let from: String, to: String, status: String, rulesVersion: String, estimateTotalFen: Int64
-        let actualFreightFen: Int64?, actualInsuranceFen: Int64?, actualTotalFen: Int64?, errorPartsPerMillion: Int64?, flagged: Bool
+        let actualFreightFen: Int64?, actualInsuranceFen: Int64?, actualTotalFen: Int64?, errorPartsPerMillion: Int64?,
+            flagged: Bool
         let trueUpFen: Int64?, claimRecoveredFen: Int64?
         let lane: PricedLane
     }
@@ -317,10 +335,14 @@ extension Sandbox {
             """
         guard let row = try await connection.query(query, logger: logger).collect().first else { return nil }
         let h = try row.decode(
-            (String, String, String, String, Int64, Int64?, Int64?, Int64?, Int64?, Bool, Int64?, Int64?, Int32?, Int32?, Int32).self)
-        guard let distance = h.12, let hours = h.13 else { throw StoreError(.conflict, "Transfer \(id)'s lane has no distance or lead time.") }
+            (String, String, String, String, Int64, Int64?, Int64?, Int64?, Int64?, Bool, Int64?, Int64?, Int32?, Int32?, Int32)
+                .self)
+        guard let distance = h.12, let hours = h.13 else {
+            throw StoreError(.conflict, "Transfer \(id)'s lane has no distance or lead time.")
+        }
         return Header(
-            from: h.0, to: h.1, status: h.2, rulesVersion: h.3, estimateTotalFen: h.4, actualFreightFen: h.5, actualInsuranceFen: h.6,
+            from: h.0, to: h.1, status: h.2, rulesVersion: h.3, estimateTotalFen: h.4, actualFreightFen: h.5,
+            actualInsuranceFen: h.6,
             actualTotalFen: h.7, errorPartsPerMillion: h.8, flagged: h.9, trueUpFen: h.10, claimRecoveredFen: h.11,
             lane: PricedLane(distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(h.14)))
     }
@@ -335,7 +357,9 @@ extension Sandbox {
     /// The transfer as the state machine holds it, from its header and its lines.
     private func record(_ header: Header, id: Int64) async throws -> TransferRecord {
         let stored = try await transferLines(id: id, rulesVersion: header.rulesVersion)
-        guard let status = TransferStatus(rawValue: header.status) else { throw StoreError(.conflict, "Transfer \(id) is \(header.status).") }
+        guard let status = TransferStatus(rawValue: header.status) else {
+            throw StoreError(.conflict, "Transfer \(id) is \(header.status).")
+        }
         let order: TransferOrder
         do {
             order = try TransferOrder(
@@ -354,9 +378,12 @@ extension Sandbox {
             guard booked.count == stored.count, let freight = header.actualFreightFen, let insurance = header.actualInsuranceFen,
                 let actual = header.actualTotalFen
             else { throw StoreError(.conflict, "Transfer \(id) is received without its receipt's figures.") }
-            stage = .received(.init(
-                actualFreightFen: freight, actualInsuranceFen: insurance, actualTotalFen: actual, errorPartsPerMillion: header.errorPartsPerMillion,
-                flagged: header.flagged, lines: booked, trueUpFen: header.trueUpFen, claimRecoveredFen: header.claimRecoveredFen))
+            stage = .received(
+                .init(
+                    actualFreightFen: freight, actualInsuranceFen: insurance, actualTotalFen: actual,
+                    errorPartsPerMillion: header.errorPartsPerMillion,
+                    flagged: header.flagged, lines: booked, trueUpFen: header.trueUpFen,
+                    claimRecoveredFen: header.claimRecoveredFen))
         }
         return TransferRecord(state: TransferState(id: id, order: order, stage: stage), items: stored.map(\.item))
     }
@@ -376,24 +403,32 @@ extension Sandbox {
         var lines: [StoredLine] = []
         for try await row in rows {
             let c = try row.decode(
-                (Int64, Int64, Int64, String, Int32, String, Int64?, Int64?, Int64?, Int64?, Int64?, Int64, String, String, String, Int64, Int64,
-                    String, Int32, String, Int32).self)
+                (
+                    Int64, Int64, Int64, String, Int32, String, Int64?, Int64?, Int64?, Int64?, Int64?, Int64, String, String,
+                    String, Int64, Int64,
+                    String, Int32, String, Int32
+                ).self)
             let item = Item(
                 id: c.11, code: c.12, name: c.13, baseUnit: c.14, quantityScale: c.15, weightGramsPerUnit: c.16, category: c.17,
                 shelfLifeDays: c.18, taxCode: c.19, taxRateBasisPoints: c.20)
             let goods = PricedLine(
-                unitCostFen: c.1, scaledQuantity: c.0, quantityScale: item.quantityScale, weightGramsPerUnit: c.2, category: c.3, shelfLifeDays: c.4)
+                unitCostFen: c.1, scaledQuantity: c.0, quantityScale: item.quantityScale, weightGramsPerUnit: c.2, category: c.3,
+                shelfLifeDays: c.4)
             let price: TransferPrice
             do {
                 price = try TransferPrice(rulesVersion: rulesVersion, components: try Self.components(c.5))
             } catch {
-                throw StoreError(.conflict, "Transfer \(id)'s line \(lines.count + 1) has a stored price that is not one: \(error).")
+                throw StoreError(
+                    .conflict, "Transfer \(id)'s line \(lines.count + 1) has a stored price that is not one: \(error).")
             }
             var booked: TransferState.Receipt.Line?
             if let lost = c.6, let allowance = c.7, let claim = c.8, let claimValue = c.9, let landed = c.10 {
-                booked = .init(lostScaled: lost, allowanceScaled: allowance, claimScaled: claim, claimValueFen: claimValue, landedValueFen: landed)
+                booked = .init(
+                    lostScaled: lost, allowanceScaled: allowance, claimScaled: claim, claimValueFen: claimValue,
+                    landedValueFen: landed)
             }
-            lines.append(StoredLine(item: item, line: TransferLine(itemCode: item.code, goods: goods, price: price), booked: booked))
+            lines.append(
+                StoredLine(item: item, line: TransferLine(itemCode: item.code, goods: goods, price: price), booked: booked))
         }
         return lines
     }
@@ -447,7 +482,8 @@ extension Sandbox {
         case .wrongState(let step, let status):
             return StoreError(.conflict, "\(transfer) is \(status); it must be \(step.from) to \(step).")
         case .notFlagged:
-            return StoreError(.conflict, "Only a received, flagged transfer is trued up; \(transfer.lowercased()) is received, not flagged.")
+            return StoreError(
+                .conflict, "Only a received, flagged transfer is trued up; \(transfer.lowercased()) is received, not flagged.")
         case .truedUpAlready:
             return StoreError(.conflict, "\(transfer) is trued up already.")
         case .noClaim:
@@ -457,9 +493,11 @@ extension Sandbox {
         case .recoveryOutsideClaim(let claimValue):
             return StoreError(.conflict, "recoveredFen must be 0–\(claimValue) fen, the claim's value.", field: "recoveredFen")
         case .itemTwice(let index):
-            return StoreError(.invalid, "\(items[index].code) appears twice; put its quantities on one line.", field: "lines[\(index)].item")
+            return StoreError(
+                .invalid, "\(items[index].code) appears twice; put its quantities on one line.", field: "lines[\(index)].item")
         case .noLines, .invalidQuantity:
-            return StoreError(.invalid, "A transfer has 1–\(PostingLimits.linesMax) lines, each of a positive quantity.", field: "lines")
+            return StoreError(
+                .invalid, "A transfer has 1–\(PostingLimits.linesMax) lines, each of a positive quantity.", field: "lines")
         case .insufficientStock(let index, let short):
             let item = items[index]
             return StoreError(
@@ -493,7 +531,9 @@ extension Sandbox {
     }
 
     private static func breakdownJSON(_ price: TransferPrice) throws -> String {
-        let stored = price.components.map { StoredComponent(name: $0.name, amountFen: $0.amount.fen, explanation: $0.explanation) }
+        let stored = price.components.map {
+            StoredComponent(name: $0.name, amountFen: $0.amount.fen, explanation: $0.explanation)
+        }
         return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
     }
 

@@ -9,9 +9,12 @@ import Testing
 @Suite struct TransferStateMachineTests {
     static let rules = PricingRules(
         version: "v1", effectiveFrom: TenantDefinition.defaultValidFrom,
-        freightTiers: [.init(upToKm: 300, fenPerTonneKm: 60), .init(upToKm: 1000, fenPerTonneKm: 45), .init(upToKm: nil, fenPerTonneKm: 35)],
+        freightTiers: [
+            .init(upToKm: 300, fenPerTonneKm: 60), .init(upToKm: 1000, fenPerTonneKm: 45), .init(upToKm: nil, fenPerTonneKm: 35),
+        ],
         categories: [
-            "fresh_milk": .init(insuranceBasisPoints: 30, lossPartsPerMillion: 2000, shortShelfLifeExtraLossPartsPerMillion: 3000),
+            "fresh_milk": .init(
+                insuranceBasisPoints: 30, lossPartsPerMillion: 2000, shortShelfLifeExtraLossPartsPerMillion: 3000),
             "milk_powder": .init(insuranceBasisPoints: 15, lossPartsPerMillion: 500),
         ],
         shortShelfLifeDays: 15, expressLeadTimeHoursMax: 12, standardPremiumBasisPoints: 0, expressPremiumBasisPoints: 1500,
@@ -24,13 +27,17 @@ import Testing
     static func milk(litres scaled: Int64) -> TransferGoods {
         TransferGoods(
             itemCode: "MILK-FRESH",
-            goods: PricedLine(unitCostFen: 463, scaledQuantity: scaled, quantityScale: 1000, weightGramsPerUnit: 1030, category: "fresh_milk", shelfLifeDays: 7))
+            goods: PricedLine(
+                unitCostFen: 463, scaledQuantity: scaled, quantityScale: 1000, weightGramsPerUnit: 1030, category: "fresh_milk",
+                shelfLifeDays: 7))
     }
 
     /// 200.000 kg of milk powder at 28.00 元/kg, 1,000 g/kg, 540 days.
     static let powder = TransferGoods(
         itemCode: "MILK-POWDER",
-        goods: PricedLine(unitCostFen: 2800, scaledQuantity: 200_000, quantityScale: 1000, weightGramsPerUnit: 1000, category: "milk_powder", shelfLifeDays: 540))
+        goods: PricedLine(
+            unitCostFen: 2800, scaledQuantity: 200_000, quantityScale: 1000, weightGramsPerUnit: 1000, category: "milk_powder",
+            shelfLifeDays: 540))
 
     static func created(_ goods: [TransferGoods], id: Int64 = 7) throws -> TransferState {
         let event = try TransferRules.create(
@@ -43,7 +50,8 @@ import Testing
     static func dispatchedPair() throws -> (TransferState, TransferEvent.Dispatched) {
         let state = try created([milk(litres: 1_000_000), powder])
         let event = try state.dispatch(
-            by: sender, balances: [.init(onHandScaled: 2_400_500, valueFen: 1_111_432), .init(onHandScaled: 500_000, valueFen: 1_400_003)])
+            by: sender,
+            balances: [.init(onHandScaled: 2_400_500, valueFen: 1_111_432), .init(onHandScaled: 500_000, valueFen: 1_400_003)])
         return (state.applying(.dispatched(event)), event)
     }
 
@@ -54,8 +62,9 @@ import Testing
         let milk = state.order.lines[0].price
         // Milk: base 463 × 1,000 = 463,000; freight 120 km × 60 fen × 1.03 t = 7,416; insurance 30 bp = 1,389;
         // loss 5,000 ppm = 2,315; premium 15 % of 7,416 = 1,112.4 → 1,112; markup 2.5 % of 475,232 = 11,880.8 → 11,881.
-        #expect([milk.baseCost, milk.freight, milk.insurance, milk.lossAllowance, milk.timelinessPremium, milk.markup].map(\.fen)
-            == [463_000, 7_416, 1_389, 2_315, 1_112, 11_881])
+        #expect(
+            [milk.baseCost, milk.freight, milk.insurance, milk.lossAllowance, milk.timelinessPremium, milk.markup].map(\.fen)
+                == [463_000, 7_416, 1_389, 2_315, 1_112, 11_881])
         #expect(milk.total.fen == 487_113)
         // Powder: base 2,800 × 200 = 560,000; freight 7,200 fen/t × 0.2 t = 1,440; insurance 15 bp = 840; loss 500 ppm = 280;
         // premium 15 % of 1,440 = 216; markup 2.5 % of 562,776 = 14,069.4 → 14,069; total 576,845.
@@ -69,22 +78,28 @@ import Testing
     @Test func creationRefusesShortStockAndAnItemTwice() {
         #expect(throws: TransferError.insufficientStock(line: 1, shortScaled: 50_000)) {
             try TransferRules.create(
-                from: Self.sender, to: Self.receiver, goods: [Self.milk(litres: 1_000), Self.powder], onHandScaled: [1_000, 150_000],
+                from: Self.sender, to: Self.receiver, goods: [Self.milk(litres: 1_000), Self.powder],
+                onHandScaled: [1_000, 150_000],
                 lane: Self.lane, rules: Self.rules)
         }
         #expect(throws: TransferError.itemTwice(line: 1)) {
             try TransferRules.create(
-                from: Self.sender, to: Self.receiver, goods: [Self.milk(litres: 1_000), Self.milk(litres: 2_000)], onHandScaled: [9_000, 9_000],
+                from: Self.sender, to: Self.receiver, goods: [Self.milk(litres: 1_000), Self.milk(litres: 2_000)],
+                onHandScaled: [9_000, 9_000],
                 lane: Self.lane, rules: Self.rules)
         }
         #expect(throws: TransferError.noLines) {
-            try TransferRules.create(from: Self.sender, to: Self.receiver, goods: [], onHandScaled: [], lane: Self.lane, rules: Self.rules)
+            try TransferRules.create(
+                from: Self.sender, to: Self.receiver, goods: [], onHandScaled: [], lane: Self.lane, rules: Self.rules)
         }
         let cheese = TransferGoods(
             itemCode: "CHEESE",
-            goods: PricedLine(unitCostFen: 1, scaledQuantity: 1, quantityScale: 1, weightGramsPerUnit: 1, category: "cheese", shelfLifeDays: 90))
+            goods: PricedLine(
+                unitCostFen: 1, scaledQuantity: 1, quantityScale: 1, weightGramsPerUnit: 1, category: "cheese", shelfLifeDays: 90)
+        )
         #expect(throws: TransferError.pricing(line: 0, .unknownCategory("cheese"))) {
-            try TransferRules.create(from: Self.sender, to: Self.receiver, goods: [cheese], onHandScaled: [1], lane: Self.lane, rules: Self.rules)
+            try TransferRules.create(
+                from: Self.sender, to: Self.receiver, goods: [cheese], onHandScaled: [1], lane: Self.lane, rules: Self.rules)
         }
     }
 
@@ -94,22 +109,38 @@ import Testing
         let (state, event) = try Self.dispatchedPair()
         #expect(state.status == .dispatched)
         // Milk: 1,111,432 × 1,000,000 / 2,400,500 = 463,000.21 → 463,000; per litre 463,000 × 1000 / 1,000,000 = 463.
-        #expect(event.lines[0] == .init(onHandBeforeScaled: 2_400_500, valueBeforeFen: 1_111_432, issueValueFen: 463_000, issueUnitCostFen: 463))
+        #expect(
+            event.lines[0]
+                == .init(onHandBeforeScaled: 2_400_500, valueBeforeFen: 1_111_432, issueValueFen: 463_000, issueUnitCostFen: 463))
         // Powder: 1,400,003 × 200,000 / 500,000 = 560,001.2 → 560,001; per kg 560,001 × 1000 / 200,000 = 2,800.005 → 2,800.
-        #expect(event.lines[1] == .init(onHandBeforeScaled: 500_000, valueBeforeFen: 1_400_003, issueValueFen: 560_001, issueUnitCostFen: 2_800))
+        #expect(
+            event.lines[1]
+                == .init(onHandBeforeScaled: 500_000, valueBeforeFen: 1_400_003, issueValueFen: 560_001, issueUnitCostFen: 2_800))
         // Issuing everything takes exactly the balance's value.
-        let all = try TransferRules.dispatch(transferID: 7, order: state.order, balances: [.init(onHandScaled: 1_000_000, valueFen: 463_001), .init(onHandScaled: 200_000, valueFen: 5)])
+        let all = try TransferRules.dispatch(
+            transferID: 7, order: state.order,
+            balances: [.init(onHandScaled: 1_000_000, valueFen: 463_001), .init(onHandScaled: 200_000, valueFen: 5)])
         #expect(all.lines.map(\.issueValueFen) == [463_001, 5])
     }
 
     @Test func dispatchRefusesTheReceiverShortStockAndASecondDispatch() throws {
         let state = try Self.created([Self.milk(litres: 1_000_000), Self.powder])
-        let balances = [StockOnHand(onHandScaled: 2_400_500, valueFen: 1_111_432), StockOnHand(onHandScaled: 150_000, valueFen: 420_000)]
-        #expect(throws: TransferError.notYourStep(.dispatch, party: .sender)) { try state.dispatch(by: Self.receiver, balances: balances) }
-        #expect(throws: TransferError.insufficientStock(line: 1, shortScaled: 50_000)) { try state.dispatch(by: Self.sender, balances: balances) }
-        #expect(throws: TransferError.lineCount(expected: 2, got: 1)) { try state.dispatch(by: Self.sender, balances: [balances[0]]) }
+        let balances = [
+            StockOnHand(onHandScaled: 2_400_500, valueFen: 1_111_432), StockOnHand(onHandScaled: 150_000, valueFen: 420_000),
+        ]
+        #expect(throws: TransferError.notYourStep(.dispatch, party: .sender)) {
+            try state.dispatch(by: Self.receiver, balances: balances)
+        }
+        #expect(throws: TransferError.insufficientStock(line: 1, shortScaled: 50_000)) {
+            try state.dispatch(by: Self.sender, balances: balances)
+        }
+        #expect(throws: TransferError.lineCount(expected: 2, got: 1)) {
+            try state.dispatch(by: Self.sender, balances: [balances[0]])
+        }
         let (dispatched, _) = try Self.dispatchedPair()
-        #expect(throws: TransferError.wrongState(.dispatch, status: .dispatched)) { try dispatched.dispatch(by: Self.sender, balances: balances) }
+        #expect(throws: TransferError.wrongState(.dispatch, status: .dispatched)) {
+            try dispatched.dispatch(by: Self.sender, balances: balances)
+        }
         #expect(throws: TransferError.wrongState(.cancel, status: .dispatched)) { try dispatched.cancel(by: Self.sender) }
     }
 
@@ -119,9 +150,12 @@ import Testing
         let cancelled = state.applying(.cancelled(try state.cancel(by: Self.sender)))
         #expect(cancelled.status == .cancelled)
         #expect(cancelled.settledFen == 0)
-        #expect(throws: TransferError.wrongState(.dispatch, status: .cancelled)) { try cancelled.dispatch(by: Self.sender, balances: [.init(onHandScaled: 1_000, valueFen: 463)]) }
+        #expect(throws: TransferError.wrongState(.dispatch, status: .cancelled)) {
+            try cancelled.dispatch(by: Self.sender, balances: [.init(onHandScaled: 1_000, valueFen: 463)])
+        }
         #expect(throws: TransferError.wrongState(.receive, status: .cancelled)) {
-            try cancelled.receive(by: Self.receiver, report: .init(freightFen: 0, insuranceFen: 0, lostScaled: [0]), rules: Self.rules)
+            try cancelled.receive(
+                by: Self.receiver, report: .init(freightFen: 0, insuranceFen: 0, lostScaled: [0]), rules: Self.rules)
         }
     }
 
@@ -146,13 +180,21 @@ import Testing
         #expect(!event.flagged)
         // Milk: 5,000 ppm of 1,000 L = 5 L absorbed; 1 L claimed at 4.63 = 463; landed 487,113 × 994 / 1,000 = 484,190.3
         // → 484,190, per litre 484,190 / 994 = 487.11 → 487.
-        #expect(event.lines[0] == .init(
-            itemCode: "MILK-FRESH", lostScaled: 6_000, arrivedScaled: 994_000, allowanceScaled: 5_000, claimScaled: 1_000, claimValueFen: 463,
-            freightFen: 7_537, insuranceFen: 1_390, actualTotalFen: 487_732, landedValueFen: 484_190, landedUnitCostFen: 487))
+        #expect(
+            event.lines[0]
+                == .init(
+                    itemCode: "MILK-FRESH", lostScaled: 6_000, arrivedScaled: 994_000, allowanceScaled: 5_000, claimScaled: 1_000,
+                    claimValueFen: 463,
+                    freightFen: 7_537, insuranceFen: 1_390, actualTotalFen: 487_732, landedValueFen: 484_190,
+                    landedUnitCostFen: 487))
         // Powder: nothing lost; 500 ppm of 200 kg = 0.1 kg allowed; landed at the whole 576,845, per kg 2,884.225 → 2,884.
-        #expect(event.lines[1] == .init(
-            itemCode: "MILK-POWDER", lostScaled: 0, arrivedScaled: 200_000, allowanceScaled: 100, claimScaled: 0, claimValueFen: 0,
-            freightFen: 1_464, insuranceFen: 840, actualTotalFen: 576_587, landedValueFen: 576_845, landedUnitCostFen: 2_884))
+        #expect(
+            event.lines[1]
+                == .init(
+                    itemCode: "MILK-POWDER", lostScaled: 0, arrivedScaled: 200_000, allowanceScaled: 100, claimScaled: 0,
+                    claimValueFen: 0,
+                    freightFen: 1_464, insuranceFen: 840, actualTotalFen: 576_587, landedValueFen: 576_845,
+                    landedUnitCostFen: 2_884))
         let received = state.applying(.received(event))
         #expect(received.status == .received)
         #expect(try received.receipt?.claimValueFen() == 463)
@@ -165,9 +207,11 @@ import Testing
         // premium 111.3 → 111; markup 2.5 % of 47,524 = 1,188.1 → 1,188; estimate 48,712.
         let state = try Self.created([Self.milk(litres: 100_000)], id: 3)
         #expect(state.order.estimateTotalFen == 48_712)
-        let dispatched = state.applying(.dispatched(try state.dispatch(by: Self.sender, balances: [.init(onHandScaled: 100_000, valueFen: 46_300)])))
+        let dispatched = state.applying(
+            .dispatched(try state.dispatch(by: Self.sender, balances: [.init(onHandScaled: 100_000, valueFen: 46_300)])))
         // Actual with 200 元 freight: 46,300 + 20,000 + 139 + 0 + premium 3,000 = 69,439; markup 1,735.975 → 1,736; 71,175.
-        let event = try dispatched.receive(by: Self.receiver, report: .init(freightFen: 20_000, insuranceFen: 139, lostScaled: [0]), rules: Self.rules)
+        let event = try dispatched.receive(
+            by: Self.receiver, report: .init(freightFen: 20_000, insuranceFen: 139, lostScaled: [0]), rules: Self.rules)
         #expect(event.actualTotalFen == 71_175)
         // (48,712 − 71,175) × 10^6 / 71,175 = −315,602.39 → −315,602: beyond 8,000, flagged.
         #expect(event.errorPartsPerMillion == -315_602)
@@ -186,8 +230,11 @@ import Testing
 
     @Test func aClaimIsSettledOnceForNoMoreThanItsValue() throws {
         let (state, _) = try Self.dispatchedPair()
-        let received = state.applying(.received(try state.receive(
-            by: Self.receiver, report: .init(freightFen: 9_001, insuranceFen: 2_230, lostScaled: [6_000, 0]), rules: Self.rules)))
+        let received = state.applying(
+            .received(
+                try state.receive(
+                    by: Self.receiver, report: .init(freightFen: 9_001, insuranceFen: 2_230, lostScaled: [6_000, 0]),
+                    rules: Self.rules)))
         #expect(throws: TransferError.notFlagged) { try received.trueUp() }
         #expect(throws: TransferError.recoveryOutsideClaim(claimValueFen: 463)) { try received.settleClaim(recoveredFen: 464) }
         #expect(throws: TransferError.recoveryOutsideClaim(claimValueFen: 463)) { try received.settleClaim(recoveredFen: -1) }
@@ -205,19 +252,35 @@ import Testing
         func receive(_ report: ArrivalReport, by org: OrgCode = Self.receiver, rules: PricingRules = Self.rules) throws {
             _ = try state.receive(by: org, report: report, rules: rules)
         }
-        #expect(throws: TransferError.notYourStep(.receive, party: .receiver)) { try receive(.init(freightFen: 0, insuranceFen: 0, lostScaled: [0, 0]), by: Self.sender) }
-        #expect(throws: TransferError.lostOutsideSent(line: 1)) { try receive(.init(freightFen: 0, insuranceFen: 0, lostScaled: [0, 200_001])) }
-        #expect(throws: TransferError.lostOutsideSent(line: 0)) { try receive(.init(freightFen: 0, insuranceFen: 0, lostScaled: [-1, 0])) }
-        #expect(throws: TransferError.lineCount(expected: 2, got: 1)) { try receive(.init(freightFen: 0, insuranceFen: 0, lostScaled: [0])) }
-        #expect(throws: TransferError.reportedAmount(.insurance)) { try receive(.init(freightFen: 0, insuranceFen: -1, lostScaled: [0, 0])) }
-        #expect(throws: TransferError.reportedAmount(.freight)) { try receive(.init(freightFen: Bounds.amountFenMax + 1, insuranceFen: 0, lostScaled: [0, 0])) }
+        #expect(throws: TransferError.notYourStep(.receive, party: .receiver)) {
+            try receive(.init(freightFen: 0, insuranceFen: 0, lostScaled: [0, 0]), by: Self.sender)
+        }
+        #expect(throws: TransferError.lostOutsideSent(line: 1)) {
+            try receive(.init(freightFen: 0, insuranceFen: 0, lostScaled: [0, 200_001]))
+        }
+        #expect(throws: TransferError.lostOutsideSent(line: 0)) {
+            try receive(.init(freightFen: 0, insuranceFen: 0, lostScaled: [-1, 0]))
+        }
+        #expect(throws: TransferError.lineCount(expected: 2, got: 1)) {
+            try receive(.init(freightFen: 0, insuranceFen: 0, lostScaled: [0]))
+        }
+        #expect(throws: TransferError.reportedAmount(.insurance)) {
+            try receive(.init(freightFen: 0, insuranceFen: -1, lostScaled: [0, 0]))
+        }
+        #expect(throws: TransferError.reportedAmount(.freight)) {
+            try receive(.init(freightFen: Bounds.amountFenMax + 1, insuranceFen: 0, lostScaled: [0, 0]))
+        }
         let july = PricingRules(
-            version: "v2", effectiveFrom: Self.rules.effectiveFrom, freightTiers: Self.rules.freightTiers, categories: Self.rules.categories,
+            version: "v2", effectiveFrom: Self.rules.effectiveFrom, freightTiers: Self.rules.freightTiers,
+            categories: Self.rules.categories,
             shortShelfLifeDays: 15, expressLeadTimeHoursMax: 12, standardPremiumBasisPoints: 0, expressPremiumBasisPoints: 1500)
-        #expect(throws: TransferError.rulesVersion(expected: "v1", got: "v2")) { try receive(.init(freightFen: 0, insuranceFen: 0, lostScaled: [0, 0]), rules: july) }
+        #expect(throws: TransferError.rulesVersion(expected: "v1", got: "v2")) {
+            try receive(.init(freightFen: 0, insuranceFen: 0, lostScaled: [0, 0]), rules: july)
+        }
         let created = try Self.created([Self.milk(litres: 1_000)])
         #expect(throws: TransferError.wrongState(.receive, status: .created)) {
-            try created.receive(by: Self.receiver, report: .init(freightFen: 0, insuranceFen: 0, lostScaled: [0]), rules: Self.rules)
+            try created.receive(
+                by: Self.receiver, report: .init(freightFen: 0, insuranceFen: 0, lostScaled: [0]), rules: Self.rules)
         }
     }
 
@@ -261,10 +324,12 @@ import Testing
         #expect(try reread(received) == received)
         #expect(try reread(trueUp) == trueUp)
         #expect(try reread(settled) == settled)
-        #expect(String(decoding: CanonicalJSON.encode(trueUp.ledgerBody), as: UTF8.self)
-            == #"{"actual_total_fen":71175,"estimate_total_fen":48712,"transfer_id":3,"true_up_fen":22463}"#)
-        #expect(String(decoding: CanonicalJSON.encode(settled.ledgerBody), as: UTF8.self)
-            == #"{"claim_value_fen":463,"recovered_fen":400,"transfer_id":7,"unrecovered_fen":63}"#)
+        #expect(
+            String(decoding: CanonicalJSON.encode(trueUp.ledgerBody), as: UTF8.self)
+                == #"{"actual_total_fen":71175,"estimate_total_fen":48712,"transfer_id":3,"true_up_fen":22463}"#)
+        #expect(
+            String(decoding: CanonicalJSON.encode(settled.ledgerBody), as: UTF8.self)
+                == #"{"claim_value_fen":463,"recovered_fen":400,"transfer_id":7,"unrecovered_fen":63}"#)
         #expect(TransferEvent.dispatched(dispatched).ledger?.type.rawValue == "transfer.dispatched")
         #expect(TransferEvent.received(received).ledger?.type.rawValue == "transfer.received")
         #expect(TransferEvent.truedUp(trueUp).ledger?.type.rawValue == "transfer.trued_up")
@@ -272,7 +337,8 @@ import Testing
         #expect(TransferEvent.cancelled(.init(transferID: 7)).ledger == nil)
         // An error of an actual cost of 0 is null, and reads back as none.
         let free = TransferEvent.Received(
-            transferID: 1, actualFreightFen: 0, actualInsuranceFen: 0, lines: [], actualTotalFen: 0, errorPartsPerMillion: nil, flagged: false)
+            transferID: 1, actualFreightFen: 0, actualInsuranceFen: 0, lines: [], actualTotalFen: 0, errorPartsPerMillion: nil,
+            flagged: false)
         guard case .object(let members) = free.ledgerBody else { Issue.record("not an object"); return }
         #expect(members["error_ppm"] == .null)
         #expect(try reread(free) == free)
@@ -286,12 +352,21 @@ import Testing
             by: Self.receiver, report: .init(freightFen: 9_001, insuranceFen: 2_230, lostScaled: [6_000, 0]), rules: Self.rules)
         let dispatch = try TransferEvent.Dispatched(ledgerBody: dispatched.ledgerBody)
         let receipt = try TransferEvent.Received(ledgerBody: received.ledgerBody)
-        #expect(try TransferRules.price(dispatch.order.lines.map { TransferGoods(itemCode: $0.itemCode, goods: $0.goods) }, lane: dispatch.order.lane, rules: Self.rules)
-            == dispatch.order.lines)
-        #expect(try TransferRules.dispatch(transferID: dispatch.transferID, order: dispatch.order, balances: dispatch.balances) == dispatch)
-        #expect(try TransferRules.receive(transferID: receipt.transferID, order: dispatch.order, report: receipt.report, rules: Self.rules) == receipt)
+        #expect(
+            try TransferRules.price(
+                dispatch.order.lines.map { TransferGoods(itemCode: $0.itemCode, goods: $0.goods) }, lane: dispatch.order.lane,
+                rules: Self.rules)
+                == dispatch.order.lines)
+        #expect(
+            try TransferRules.dispatch(transferID: dispatch.transferID, order: dispatch.order, balances: dispatch.balances)
+                == dispatch)
+        #expect(
+            try TransferRules.receive(
+                transferID: receipt.transferID, order: dispatch.order, report: receipt.report, rules: Self.rules) == receipt)
         // A figure changed in the body is a different event: the recomputation tells them apart.
-        guard case .object(var body) = received.ledgerBody, case .array(var lines) = body["lines"], case .object(var first) = lines[0] else {
+        guard case .object(var body) = received.ledgerBody, case .array(var lines) = body["lines"],
+            case .object(var first) = lines[0]
+        else {
             Issue.record("unexpected body shape")
             return
         }
@@ -299,7 +374,9 @@ import Testing
         lines[0] = .object(first)
         body["lines"] = .array(lines)
         let tampered = try TransferEvent.Received(ledgerBody: .object(body))
-        #expect(try TransferRules.receive(transferID: tampered.transferID, order: dispatch.order, report: tampered.report, rules: Self.rules) != tampered)
+        #expect(
+            try TransferRules.receive(
+                transferID: tampered.transferID, order: dispatch.order, report: tampered.report, rules: Self.rules) != tampered)
     }
 
     @Test func aBodyWithAKeyMissingExtraOrInconsistentIsRefusedNamingIt() throws {
@@ -317,21 +394,25 @@ import Testing
         }
         #expect(refusal { $0["lane"] = nil } == .missing(field: "lane"))
         #expect(refusal { $0["extra"] = .integer(1) } == .malformed(field: "extra", reason: "is not a field of this document"))
-        #expect(refusal { $0["estimate_total_fen"] = .integer(1) }
-            == .malformed(field: "estimate_total_fen", reason: "must be the sum of the lines' totals, 1063958"))
+        #expect(
+            refusal { $0["estimate_total_fen"] = .integer(1) }
+                == .malformed(field: "estimate_total_fen", reason: "must be the sum of the lines' totals, 1063958"))
         #expect(refusal { $0["from"] = .string("wh-a") } == .malformed(field: "from", reason: "wh-a is not an org code"))
         #expect(refusal { $0["lines"] = .array([]) } == .malformed(field: "lines", reason: "a transfer has at least one line"))
-        #expect(refusal {
-            guard case .array(var lines) = $0["lines"], case .object(var line) = lines[1] else { return }
-            line["total_fen"] = .integer(576_846)
-            lines[1] = .object(line)
-            $0["lines"] = .array(lines)
-        } == .malformed(field: "lines[1].total_fen", reason: "must be the sum of the components, 576845"))
+        #expect(
+            refusal {
+                guard case .array(var lines) = $0["lines"], case .object(var line) = lines[1] else { return }
+                line["total_fen"] = .integer(576_846)
+                lines[1] = .object(line)
+                $0["lines"] = .array(lines)
+            } == .malformed(field: "lines[1].total_fen", reason: "must be the sum of the components, 576845"))
         #expect(throws: LedgerDocumentError.malformed(field: "flagged", reason: "must be true or false")) {
-            try TransferEvent.Received(ledgerBody: .object([
-                "transfer_id": .integer(1), "actual_freight_fen": .integer(0), "actual_insurance_fen": .integer(0), "lines": .array([]),
-                "actual_total_fen": .integer(0), "error_ppm": .null, "flagged": .integer(0),
-            ]))
+            try TransferEvent.Received(
+                ledgerBody: .object([
+                    "transfer_id": .integer(1), "actual_freight_fen": .integer(0), "actual_insurance_fen": .integer(0),
+                    "lines": .array([]),
+                    "actual_total_fen": .integer(0), "error_ppm": .null, "flagged": .integer(0),
+                ]))
         }
     }
 }

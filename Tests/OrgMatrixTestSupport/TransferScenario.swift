@@ -29,23 +29,27 @@ public struct TransferScenario: Sendable {
             let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
             // One committed transaction as `principal`.
             func sandbox<T: Sendable>(_ principal: String, _ work: @Sendable (Sandbox) async throws -> T) async throws -> T {
-                try await database.withSandbox(key: APIKey(fixture.key(principal))!, requestID: "fixture", logger: testLogger, work)
+                try await database.withSandbox(
+                    key: APIKey(fixture.key(principal))!, requestID: "fixture", logger: testLogger, work)
             }
             try await sandbox("hq-admin") { hq in
                 for item in [milk] + items { _ = try await hq.createItem(item) }
             }
             _ = try await sandbox("a-operator") {
-                try await $0.postPurchaseReceipt(supplier: "牧场", lines: [PostingLine(itemCode: milk.code, quantity: "2400.500", unitFen: 463)])
+                try await $0.postPurchaseReceipt(
+                    supplier: "牧场", lines: [PostingLine(itemCode: milk.code, quantity: "2400.500", unitFen: 463)])
             }
             var ids: [Int64] = []
             for _ in 0..<3 {
-                ids.append(try await sandbox("a-operator") { try await $0.createTransfer(to: try OrgCode("WH-B"), lines: five).id })
+                ids.append(
+                    try await sandbox("a-operator") { try await $0.createTransfer(to: try OrgCode("WH-B"), lines: five).id })
             }
             for id in ids.dropFirst() {
                 _ = try await sandbox("a-operator") { try await $0.dispatchTransfer(id: id) }
             }
             _ = try await sandbox("b-operator") { [ids] in
-                try await $0.receiveTransfer(id: ids[2], report: ReceiptReport(freightFen: 40, insuranceFen: 7, lost: [milk.code: "1"]))
+                try await $0.receiveTransfer(
+                    id: ids[2], report: ReceiptReport(freightFen: 40, insuranceFen: 7, lost: [milk.code: "1"]))
             }
             return ids
         }
@@ -63,8 +67,10 @@ public struct TransferScenario: Sendable {
         let key = APIKey(fixture.key(principal))!
         return try await withConnection(environment.appURL) { connection in
             try await connection.query("BEGIN", logger: testLogger)
-            _ = try await connection.query("SELECT 1 FROM app_begin(\(key.tenant.rawValue), \(ByteBuffer(bytes: key.hash)))", logger: testLogger)
-                .collect()
+            _ = try await connection.query(
+                "SELECT 1 FROM app_begin(\(key.tenant.rawValue), \(ByteBuffer(bytes: key.hash)))", logger: testLogger
+            )
+            .collect()
             do {
                 for step in setup { try await connection.query(PostgresQuery(unsafeSQL: step), logger: testLogger) }
                 let rows = try await connection.query(PostgresQuery(unsafeSQL: statement), logger: testLogger).collect()

@@ -71,7 +71,8 @@ public enum TransferEvent: Sendable, Hashable {
             public let landedUnitCostFen: Int64
 
             public init(
-                itemCode: String, lostScaled: Int64, arrivedScaled: Int64, allowanceScaled: Int64, claimScaled: Int64, claimValueFen: Int64,
+                itemCode: String, lostScaled: Int64, arrivedScaled: Int64, allowanceScaled: Int64, claimScaled: Int64,
+                claimValueFen: Int64,
                 freightFen: Int64, insuranceFen: Int64, actualTotalFen: Int64, landedValueFen: Int64, landedUnitCostFen: Int64
             ) {
                 (self.itemCode, self.lostScaled, self.arrivedScaled) = (itemCode, lostScaled, arrivedScaled)
@@ -96,7 +97,9 @@ public enum TransferEvent: Sendable, Hashable {
             transferID: Int64, actualFreightFen: Int64, actualInsuranceFen: Int64, lines: [Line], actualTotalFen: Int64,
             errorPartsPerMillion: Int64?, flagged: Bool
         ) {
-            (self.transferID, self.actualFreightFen, self.actualInsuranceFen, self.lines) = (transferID, actualFreightFen, actualInsuranceFen, lines)
+            (self.transferID, self.actualFreightFen, self.actualInsuranceFen, self.lines) = (
+                transferID, actualFreightFen, actualInsuranceFen, lines
+            )
             (self.actualTotalFen, self.errorPartsPerMillion, self.flagged) = (actualTotalFen, errorPartsPerMillion, flagged)
         }
 
@@ -115,7 +118,9 @@ public enum TransferEvent: Sendable, Hashable {
         public let trueUpFen: Int64
 
         public init(transferID: Int64, estimateTotalFen: Int64, actualTotalFen: Int64, trueUpFen: Int64) {
-            (self.transferID, self.estimateTotalFen, self.actualTotalFen, self.trueUpFen) = (transferID, estimateTotalFen, actualTotalFen, trueUpFen)
+            (self.transferID, self.estimateTotalFen, self.actualTotalFen, self.trueUpFen) = (
+                transferID, estimateTotalFen, actualTotalFen, trueUpFen
+            )
         }
     }
 
@@ -129,7 +134,9 @@ public enum TransferEvent: Sendable, Hashable {
         public let unrecoveredFen: Int64
 
         public init(transferID: Int64, claimValueFen: Int64, recoveredFen: Int64, unrecoveredFen: Int64) {
-            (self.transferID, self.claimValueFen, self.recoveredFen, self.unrecoveredFen) = (transferID, claimValueFen, recoveredFen, unrecoveredFen)
+            (self.transferID, self.claimValueFen, self.recoveredFen, self.unrecoveredFen) = (
+                transferID, claimValueFen, recoveredFen, unrecoveredFen
+            )
         }
     }
 

@@ -30,7 +30,8 @@ extension TransferEvent.Dispatched: TransferLedgerEvent {
     private static let keys: Set<String> = ["transfer_id", "from", "to", "rules_version", "lane", "estimate_total_fen", "lines"]
     private static let laneKeys: Set<String> = ["distance_km", "lead_time_hours", "markup_bp"]
     private static let lineKeys: Set<String> = [
-        "item", "quantity_scaled", "quantity_scale", "weight_grams_per_unit", "category", "shelf_life_days", "unit_cost_fen", "components",
+        "item", "quantity_scaled", "quantity_scale", "weight_grams_per_unit", "category", "shelf_life_days", "unit_cost_fen",
+        "components",
         "total_fen", "on_hand_before_scaled", "value_before_fen", "issue_value_fen", "issue_unit_cost_fen",
     ]
     private static let componentKeys: Set<String> = ["name", "amount_fen", "explanation"]
@@ -44,29 +45,35 @@ extension TransferEvent.Dispatched: TransferLedgerEvent {
             "to": .string(order.to.rawValue),
             "rules_version": .string(order.rulesVersion),
             "lane": .object([
-                "distance_km": .integer(Int64(order.lane.distanceKm)), "lead_time_hours": .integer(Int64(order.lane.leadTimeHours)),
+                "distance_km": .integer(Int64(order.lane.distanceKm)),
+                "lead_time_hours": .integer(Int64(order.lane.leadTimeHours)),
                 "markup_bp": .integer(order.lane.markupBasisPoints),
             ]),
             "estimate_total_fen": .integer(order.estimateTotalFen),
-            "lines": .array(zip(order.lines, lines).map { line, issue in
-                .object([
-                    "item": .string(line.itemCode),
-                    "quantity_scaled": .integer(line.goods.scaledQuantity),
-                    "quantity_scale": .integer(line.goods.quantityScale),
-                    "weight_grams_per_unit": .integer(line.goods.weightGramsPerUnit),
-                    "category": .string(line.goods.category),
-                    "shelf_life_days": .integer(Int64(line.goods.shelfLifeDays)),
-                    "unit_cost_fen": .integer(line.goods.unitCostFen),
-                    "components": .array(line.price.components.map {
-                        .object(["name": .string($0.name), "amount_fen": .integer($0.amount.fen), "explanation": .string($0.explanation)])
-                    }),
-                    "total_fen": .integer(line.price.total.fen),
-                    "on_hand_before_scaled": .integer(issue.onHandBeforeScaled),
-                    "value_before_fen": .integer(issue.valueBeforeFen),
-                    "issue_value_fen": .integer(issue.issueValueFen),
-                    "issue_unit_cost_fen": .integer(issue.issueUnitCostFen),
-                ])
-            }),
+            "lines": .array(
+                zip(order.lines, lines).map { line, issue in
+                    .object([
+                        "item": .string(line.itemCode),
+                        "quantity_scaled": .integer(line.goods.scaledQuantity),
+                        "quantity_scale": .integer(line.goods.quantityScale),
+                        "weight_grams_per_unit": .integer(line.goods.weightGramsPerUnit),
+                        "category": .string(line.goods.category),
+                        "shelf_life_days": .integer(Int64(line.goods.shelfLifeDays)),
+                        "unit_cost_fen": .integer(line.goods.unitCostFen),
+                        "components": .array(
+                            line.price.components.map {
+                                .object([
+                                    "name": .string($0.name), "amount_fen": .integer($0.amount.fen),
+                                    "explanation": .string($0.explanation),
+                                ])
+                            }),
+                        "total_fen": .integer(line.price.total.fen),
+                        "on_hand_before_scaled": .integer(issue.onHandBeforeScaled),
+                        "value_before_fen": .integer(issue.valueBeforeFen),
+                        "issue_value_fen": .integer(issue.issueValueFen),
+                        "issue_unit_cost_fen": .integer(issue.issueUnitCostFen),
+                    ])
+                }),
         ])
     }
 
@@ -74,7 +81,8 @@ extension TransferEvent.Dispatched: TransferLedgerEvent {
         let fields = try LedgerFields(body, expected: Self.keys)
         let laneFields = try LedgerFields(try fields.value("lane"), expected: Self.laneKeys, path: "lane")
         let lane = PricedLane(
-            distanceKm: try BodyFields.int32(laneFields, "distance_km"), leadTimeHours: try BodyFields.int32(laneFields, "lead_time_hours"),
+            distanceKm: try BodyFields.int32(laneFields, "distance_km"),
+            leadTimeHours: try BodyFields.int32(laneFields, "lead_time_hours"),
             markupBasisPoints: try laneFields.integer("markup_bp"))
         let rulesVersion = try fields.string("rules_version")
         var orderLines: [TransferLine] = []
@@ -85,7 +93,10 @@ extension TransferEvent.Dispatched: TransferLedgerEvent {
             var components: [TransferPrice.Component] = []
             for (position, component) in try BodyFields.array(line, "components").enumerated() {
                 let parts = try LedgerFields(component, expected: Self.componentKeys, path: "\(path).components[\(position)]")
-                components.append(.init(name: try parts.string("name"), amount: Money(fen: try parts.integer("amount_fen")), explanation: try parts.string("explanation")))
+                components.append(
+                    .init(
+                        name: try parts.string("name"), amount: Money(fen: try parts.integer("amount_fen")),
+                        explanation: try parts.string("explanation")))
             }
             let price: TransferPrice
             do {
@@ -101,9 +112,12 @@ extension TransferEvent.Dispatched: TransferLedgerEvent {
                 quantityScale: try line.integer("quantity_scale"), weightGramsPerUnit: try line.integer("weight_grams_per_unit"),
                 category: try line.string("category"), shelfLifeDays: try BodyFields.int32(line, "shelf_life_days"))
             orderLines.append(TransferLine(itemCode: try line.string("item"), goods: goods, price: price))
-            issues.append(Line(
-                onHandBeforeScaled: try line.integer("on_hand_before_scaled"), valueBeforeFen: try line.integer("value_before_fen"),
-                issueValueFen: try line.integer("issue_value_fen"), issueUnitCostFen: try line.integer("issue_unit_cost_fen")))
+            issues.append(
+                Line(
+                    onHandBeforeScaled: try line.integer("on_hand_before_scaled"),
+                    valueBeforeFen: try line.integer("value_before_fen"),
+                    issueValueFen: try line.integer("issue_value_fen"), issueUnitCostFen: try line.integer("issue_unit_cost_fen"))
+            )
         }
         let (from, to) = (try BodyFields.orgCode(fields, "from"), try BodyFields.orgCode(fields, "to"))
         let order: TransferOrder
@@ -113,7 +127,8 @@ extension TransferEvent.Dispatched: TransferLedgerEvent {
             throw .malformed(field: "lines", reason: "\(error)")
         }
         guard try fields.integer("estimate_total_fen") == order.estimateTotalFen else {
-            throw .malformed(field: "estimate_total_fen", reason: "must be the sum of the lines' totals, \(order.estimateTotalFen)")
+            throw .malformed(
+                field: "estimate_total_fen", reason: "must be the sum of the lines' totals, \(order.estimateTotalFen)")
         }
         self.init(transferID: try fields.integer("transfer_id"), order: order, lines: issues)
     }
@@ -128,7 +143,8 @@ extension TransferEvent.Received: TransferLedgerEvent {
         "transfer_id", "actual_freight_fen", "actual_insurance_fen", "lines", "actual_total_fen", "error_ppm", "flagged",
     ]
     private static let lineKeys: Set<String> = [
-        "item", "lost_scaled", "arrived_scaled", "allowance_scaled", "claim_scaled", "claim_value_fen", "freight_fen", "insurance_fen",
+        "item", "lost_scaled", "arrived_scaled", "allowance_scaled", "claim_scaled", "claim_value_fen", "freight_fen",
+        "insurance_fen",
         "actual_total_fen", "landed_value_fen", "landed_unit_cost_fen",
     ]
 
@@ -140,21 +156,22 @@ extension TransferEvent.Received: TransferLedgerEvent {
             "transfer_id": .integer(transferID),
             "actual_freight_fen": .integer(actualFreightFen),
             "actual_insurance_fen": .integer(actualInsuranceFen),
-            "lines": .array(lines.map { line in
-                .object([
-                    "item": .string(line.itemCode),
-                    "lost_scaled": .integer(line.lostScaled),
-                    "arrived_scaled": .integer(line.arrivedScaled),
-                    "allowance_scaled": .integer(line.allowanceScaled),
-                    "claim_scaled": .integer(line.claimScaled),
-                    "claim_value_fen": .integer(line.claimValueFen),
-                    "freight_fen": .integer(line.freightFen),
-                    "insurance_fen": .integer(line.insuranceFen),
-                    "actual_total_fen": .integer(line.actualTotalFen),
-                    "landed_value_fen": .integer(line.landedValueFen),
-                    "landed_unit_cost_fen": .integer(line.landedUnitCostFen),
-                ])
-            }),
+            "lines": .array(
+                lines.map { line in
+                    .object([
+                        "item": .string(line.itemCode),
+                        "lost_scaled": .integer(line.lostScaled),
+                        "arrived_scaled": .integer(line.arrivedScaled),
+                        "allowance_scaled": .integer(line.allowanceScaled),
+                        "claim_scaled": .integer(line.claimScaled),
+                        "claim_value_fen": .integer(line.claimValueFen),
+                        "freight_fen": .integer(line.freightFen),
+                        "insurance_fen": .integer(line.insuranceFen),
+                        "actual_total_fen": .integer(line.actualTotalFen),
+                        "landed_value_fen": .integer(line.landedValueFen),
+                        "landed_unit_cost_fen": .integer(line.landedUnitCostFen),
+                    ])
+                }),
             "actual_total_fen": .integer(actualTotalFen),
             "error_ppm": errorPartsPerMillion.map(JSONValue.integer) ?? .null,
             "flagged": .bool(flagged),
@@ -166,12 +183,15 @@ extension TransferEvent.Received: TransferLedgerEvent {
         var lines: [Line] = []
         for (index, element) in try BodyFields.array(fields, "lines").enumerated() {
             let line = try LedgerFields(element, expected: Self.lineKeys, path: "lines[\(index)]")
-            lines.append(Line(
-                itemCode: try line.string("item"), lostScaled: try line.integer("lost_scaled"), arrivedScaled: try line.integer("arrived_scaled"),
-                allowanceScaled: try line.integer("allowance_scaled"), claimScaled: try line.integer("claim_scaled"),
-                claimValueFen: try line.integer("claim_value_fen"), freightFen: try line.integer("freight_fen"),
-                insuranceFen: try line.integer("insurance_fen"), actualTotalFen: try line.integer("actual_total_fen"),
-                landedValueFen: try line.integer("landed_value_fen"), landedUnitCostFen: try line.integer("landed_unit_cost_fen")))
+            lines.append(
+                Line(
+                    itemCode: try line.string("item"), lostScaled: try line.integer("lost_scaled"),
+                    arrivedScaled: try line.integer("arrived_scaled"),
+                    allowanceScaled: try line.integer("allowance_scaled"), claimScaled: try line.integer("claim_scaled"),
+                    claimValueFen: try line.integer("claim_value_fen"), freightFen: try line.integer("freight_fen"),
+                    insuranceFen: try line.integer("insurance_fen"), actualTotalFen: try line.integer("actual_total_fen"),
+                    landedValueFen: try line.integer("landed_value_fen"),
+                    landedUnitCostFen: try line.integer("landed_unit_cost_fen")))
         }
         let error: Int64?
         switch try fields.value("error_ppm") {
@@ -181,7 +201,8 @@ extension TransferEvent.Received: TransferLedgerEvent {
         }
         self.init(
             transferID: try fields.integer("transfer_id"), actualFreightFen: try fields.integer("actual_freight_fen"),
-            actualInsuranceFen: try fields.integer("actual_insurance_fen"), lines: lines, actualTotalFen: try fields.integer("actual_total_fen"),
+            actualInsuranceFen: try fields.integer("actual_insurance_fen"), lines: lines,
+            actualTotalFen: try fields.integer("actual_total_fen"),
             errorPartsPerMillion: error, flagged: try BodyFields.bool(fields, "flagged"))
     }
 }
@@ -196,7 +217,8 @@ extension TransferEvent.TruedUp: TransferLedgerEvent {
     /// The true-up amount, with the estimate and the actual cost it is the difference of.
     public var ledgerBody: JSONValue {
         .object([
-            "transfer_id": .integer(transferID), "estimate_total_fen": .integer(estimateTotalFen), "actual_total_fen": .integer(actualTotalFen),
+            "transfer_id": .integer(transferID), "estimate_total_fen": .integer(estimateTotalFen),
+            "actual_total_fen": .integer(actualTotalFen),
             "true_up_fen": .integer(trueUpFen),
         ])
     }
@@ -219,7 +241,8 @@ extension TransferEvent.ClaimSettled: TransferLedgerEvent {
     /// The claim settled (its value) and what was recovered of it, and what was not.
     public var ledgerBody: JSONValue {
         .object([
-            "transfer_id": .integer(transferID), "claim_value_fen": .integer(claimValueFen), "recovered_fen": .integer(recoveredFen),
+            "transfer_id": .integer(transferID), "claim_value_fen": .integer(claimValueFen),
+            "recovered_fen": .integer(recoveredFen),
             "unrecovered_fen": .integer(unrecoveredFen),
         ])
     }
@@ -237,23 +260,31 @@ extension TransferEvent.ClaimSettled: TransferLedgerEvent {
 /// What `LedgerFields` does not read itself, for transfer bodies.
 private enum BodyFields {
     static func array(_ fields: LedgerFields, _ key: String) throws(LedgerDocumentError) -> [JSONValue] {
-        guard case .array(let elements) = try fields.value(key) else { throw .malformed(field: fields.name(key), reason: "must be an array") }
+        guard case .array(let elements) = try fields.value(key) else {
+            throw .malformed(field: fields.name(key), reason: "must be an array")
+        }
         return elements
     }
 
     static func bool(_ fields: LedgerFields, _ key: String) throws(LedgerDocumentError) -> Bool {
-        guard case .bool(let flag) = try fields.value(key) else { throw .malformed(field: fields.name(key), reason: "must be true or false") }
+        guard case .bool(let flag) = try fields.value(key) else {
+            throw .malformed(field: fields.name(key), reason: "must be true or false")
+        }
         return flag
     }
 
     static func int32(_ fields: LedgerFields, _ key: String) throws(LedgerDocumentError) -> Int32 {
-        guard let number = Int32(exactly: try fields.integer(key)) else { throw .malformed(field: fields.name(key), reason: "must fit 32 bits") }
+        guard let number = Int32(exactly: try fields.integer(key)) else {
+            throw .malformed(field: fields.name(key), reason: "must fit 32 bits")
+        }
         return number
     }
 
     static func orgCode(_ fields: LedgerFields, _ key: String) throws(LedgerDocumentError) -> OrgCode {
         let text = try fields.string(key)
-        guard let code = try? OrgCode(text) else { throw .malformed(field: fields.name(key), reason: "\(text) is not an org code") }
+        guard let code = try? OrgCode(text) else {
+            throw .malformed(field: fields.name(key), reason: "\(text) is not an org code")
+        }
         return code
     }
 }

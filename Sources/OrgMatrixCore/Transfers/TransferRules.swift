@@ -16,11 +16,16 @@ public enum TransferRules {
     // MARK: creation
 
     /// Each line priced by the engine with `rules` on `lane`; the quote and the order use it.
-    public static func price(_ goods: [TransferGoods], lane: PricedLane, rules: PricingRules) throws(TransferError) -> [TransferLine] {
+    public static func price(_ goods: [TransferGoods], lane: PricedLane, rules: PricingRules) throws(TransferError)
+        -> [TransferLine]
+    {
         var lines: [TransferLine] = []
         for (index, line) in goods.enumerated() {
             do {
-                lines.append(TransferLine(itemCode: line.itemCode, goods: line.goods, price: try TransferPricing.price(line.goods, lane: lane, rules: rules)))
+                lines.append(
+                    TransferLine(
+                        itemCode: line.itemCode, goods: line.goods,
+                        price: try TransferPricing.price(line.goods, lane: lane, rules: rules)))
             } catch {
                 throw .pricing(line: index, error)
             }
@@ -53,7 +58,9 @@ public enum TransferRules {
 
     /// What leaves the sender's balances, line by line: the moving average of each balance
     /// (`balances`, in line order, before the dispatch) for the line's quantity.
-    public static func dispatch(transferID: Int64, order: TransferOrder, balances: [StockOnHand]) throws(TransferError) -> TransferEvent.Dispatched {
+    public static func dispatch(transferID: Int64, order: TransferOrder, balances: [StockOnHand]) throws(TransferError)
+        -> TransferEvent.Dispatched
+    {
         guard balances.count == order.lines.count else { throw .lineCount(expected: order.lines.count, got: balances.count) }
         var lines: [TransferEvent.Dispatched.Line] = []
         for (index, (line, balance)) in zip(order.lines, balances).enumerated() {
@@ -61,15 +68,18 @@ public enum TransferRules {
             guard balance.onHandScaled >= quantity else {
                 throw .insufficientStock(line: index, shortScaled: quantity - max(balance.onHandScaled, 0))
             }
-            lines.append(try bounded(index) { () throws(OutOfRange) in
-                let value = try Bounds.amount(
-                    try MovingAverage.issueCost(valueFen: balance.valueFen, onHandScaled: balance.onHandScaled, quantityScaled: quantity),
-                    "the cost issued"
-                ).fen
-                return TransferEvent.Dispatched.Line(
-                    onHandBeforeScaled: balance.onHandScaled, valueBeforeFen: balance.valueFen, issueValueFen: value,
-                    issueUnitCostFen: try MovingAverage.unitCost(valueFen: value, quantityScaled: quantity, scale: line.goods.quantityScale))
-            })
+            lines.append(
+                try bounded(index) { () throws(OutOfRange) in
+                    let value = try Bounds.amount(
+                        try MovingAverage.issueCost(
+                            valueFen: balance.valueFen, onHandScaled: balance.onHandScaled, quantityScaled: quantity),
+                        "the cost issued"
+                    ).fen
+                    return TransferEvent.Dispatched.Line(
+                        onHandBeforeScaled: balance.onHandScaled, valueBeforeFen: balance.valueFen, issueValueFen: value,
+                        issueUnitCostFen: try MovingAverage.unitCost(
+                            valueFen: value, quantityScaled: quantity, scale: line.goods.quantityScale))
+                })
         }
         return TransferEvent.Dispatched(transferID: transferID, order: order, lines: lines)
     }
@@ -83,7 +93,9 @@ public enum TransferRules {
         transferID: Int64, order: TransferOrder, report: ArrivalReport, rules: PricingRules
     ) throws(TransferError) -> TransferEvent.Received {
         guard rules.version == order.rulesVersion else { throw .rulesVersion(expected: order.rulesVersion, got: rules.version) }
-        guard report.lostScaled.count == order.lines.count else { throw .lineCount(expected: order.lines.count, got: report.lostScaled.count) }
+        guard report.lostScaled.count == order.lines.count else {
+            throw .lineCount(expected: order.lines.count, got: report.lostScaled.count)
+        }
         for (field, amount) in [(TransferReportField.freight, report.freightFen), (.insurance, report.insuranceFen)]
         where !(0...Bounds.amountFenMax).contains(amount) {
             throw .reportedAmount(field)
@@ -109,16 +121,21 @@ public enum TransferRules {
             }
             let arrived = line.goods.scaledQuantity - lost
             let (landed, unitCost) = try bounded(index) { () throws(OutOfRange) in
-                let landed = try landedValue(lineTotalFen: line.price.total.fen, sentScaled: line.goods.scaledQuantity, arrivedScaled: arrived)
-                return (landed, try MovingAverage.unitCost(valueFen: landed, quantityScaled: arrived, scale: line.goods.quantityScale))
+                let landed = try landedValue(
+                    lineTotalFen: line.price.total.fen, sentScaled: line.goods.scaledQuantity, arrivedScaled: arrived)
+                return (
+                    landed, try MovingAverage.unitCost(valueFen: landed, quantityScaled: arrived, scale: line.goods.quantityScale)
+                )
             }
             actualTotal = try bounded(nil) { () throws(OutOfRange) in
                 try Bounds.amount(try (actualTotal + actual.total).fen, "the actual total")
             }
-            lines.append(TransferEvent.Received.Line(
-                itemCode: line.itemCode, lostScaled: lost, arrivedScaled: arrived, allowanceScaled: split.allowanceScaled,
-                claimScaled: split.claimScaled, claimValueFen: split.claimValueFen, freightFen: freightShares[index],
-                insuranceFen: insuranceShares[index], actualTotalFen: actual.total.fen, landedValueFen: landed, landedUnitCostFen: unitCost))
+            lines.append(
+                TransferEvent.Received.Line(
+                    itemCode: line.itemCode, lostScaled: lost, arrivedScaled: arrived, allowanceScaled: split.allowanceScaled,
+                    claimScaled: split.claimScaled, claimValueFen: split.claimValueFen, freightFen: freightShares[index],
+                    insuranceFen: insuranceShares[index], actualTotalFen: actual.total.fen, landedValueFen: landed,
+                    landedUnitCostFen: unitCost))
         }
         let error = try bounded(nil) { () throws(OutOfRange) in
             try pricingError(estimateFen: order.estimateTotalFen, actualFen: actualTotal.fen)
@@ -133,14 +150,17 @@ public enum TransferRules {
     /// rounded half-even. Nothing lost keeps the whole price; everything lost keeps none.
     public static func landedValue(lineTotalFen: Int64, sentScaled: Int64, arrivedScaled: Int64) throws(OutOfRange) -> Int64 {
         precondition(sentScaled > 0 && (0...sentScaled).contains(arrivedScaled), "a line arrives with 0 … what was sent")
-        return try Rounding.halfEven(Int128(lineTotalFen) * Int128(arrivedScaled), dividedBy: Int128(sentScaled), what: "the landed value")
+        return try Rounding.halfEven(
+            Int128(lineTotalFen) * Int128(arrivedScaled), dividedBy: Int128(sentScaled), what: "the landed value")
     }
 
     /// The pricing error of an actual cost, in ppm: nil when the actual cost is 0, and beyond
     /// what every JSON reader keeps exactly (±(2^53 − 1), a tiny actual against a large
     /// estimate) `OutOfRange`, so that the ledger can state it.
     public static func pricingError(estimateFen: Int64, actualFen: Int64) throws(OutOfRange) -> Int64? {
-        guard let error = try TransferPricing.errorPartsPerMillion(estimate: Money(fen: estimateFen), actual: Money(fen: actualFen)) else { return nil }
+        guard
+            let error = try TransferPricing.errorPartsPerMillion(estimate: Money(fen: estimateFen), actual: Money(fen: actualFen))
+        else { return nil }
         guard error.magnitude <= JSONValue.integerMagnitudeMax else {
             throw OutOfRange("the pricing error", limit: "±\(JSONValue.integerMagnitudeMax) ppm")
         }
@@ -157,9 +177,14 @@ public enum TransferRules {
 
     /// HQ's true-up of a flagged transfer: actual − estimate, what both parties' receivable and
     /// payable move by.
-    public static func trueUp(transferID: Int64, estimateTotalFen: Int64, actualTotalFen: Int64) throws(TransferError) -> TransferEvent.TruedUp {
-        let amount = try bounded(nil) { () throws(OutOfRange) in try (Money(fen: actualTotalFen) - Money(fen: estimateTotalFen)).fen }
-        return TransferEvent.TruedUp(transferID: transferID, estimateTotalFen: estimateTotalFen, actualTotalFen: actualTotalFen, trueUpFen: amount)
+    public static func trueUp(transferID: Int64, estimateTotalFen: Int64, actualTotalFen: Int64) throws(TransferError)
+        -> TransferEvent.TruedUp
+    {
+        let amount = try bounded(nil) { () throws(OutOfRange) in
+            try (Money(fen: actualTotalFen) - Money(fen: estimateTotalFen)).fen
+        }
+        return TransferEvent.TruedUp(
+            transferID: transferID, estimateTotalFen: estimateTotalFen, actualTotalFen: actualTotalFen, trueUpFen: amount)
     }
 
     /// The value a receipt claimed: Σ of its lines' claim values.
@@ -169,11 +194,14 @@ public enum TransferRules {
 
     /// HQ's settlement of a claim worth `claimValueFen`: `recoveredFen` of it (0 … its value)
     /// came back, the rest did not.
-    public static func settleClaim(transferID: Int64, claimValueFen: Int64, recoveredFen: Int64) throws(TransferError) -> TransferEvent.ClaimSettled {
+    public static func settleClaim(transferID: Int64, claimValueFen: Int64, recoveredFen: Int64) throws(TransferError)
+        -> TransferEvent.ClaimSettled
+    {
         guard claimValueFen > 0 else { throw .noClaim }
         guard (0...claimValueFen).contains(recoveredFen) else { throw .recoveryOutsideClaim(claimValueFen: claimValueFen) }
         return TransferEvent.ClaimSettled(
-            transferID: transferID, claimValueFen: claimValueFen, recoveredFen: recoveredFen, unrecoveredFen: claimValueFen - recoveredFen)
+            transferID: transferID, claimValueFen: claimValueFen, recoveredFen: recoveredFen,
+            unrecoveredFen: claimValueFen - recoveredFen)
     }
 
     // MARK: plumbing

@@ -21,7 +21,9 @@ public struct TransferState: Sendable, Hashable {
             public let claimValueFen: Int64
             public let landedValueFen: Int64
 
-            public init(lostScaled: Int64, allowanceScaled: Int64, claimScaled: Int64, claimValueFen: Int64, landedValueFen: Int64) {
+            public init(
+                lostScaled: Int64, allowanceScaled: Int64, claimScaled: Int64, claimValueFen: Int64, landedValueFen: Int64
+            ) {
                 (self.lostScaled, self.allowanceScaled, self.claimScaled) = (lostScaled, allowanceScaled, claimScaled)
                 (self.claimValueFen, self.landedValueFen) = (claimValueFen, landedValueFen)
             }
@@ -40,10 +42,13 @@ public struct TransferState: Sendable, Hashable {
         public let claimRecoveredFen: Int64?
 
         public init(
-            actualFreightFen: Int64, actualInsuranceFen: Int64, actualTotalFen: Int64, errorPartsPerMillion: Int64?, flagged: Bool,
+            actualFreightFen: Int64, actualInsuranceFen: Int64, actualTotalFen: Int64, errorPartsPerMillion: Int64?,
+            flagged: Bool,
             lines: [Line], trueUpFen: Int64?, claimRecoveredFen: Int64?
         ) {
-            (self.actualFreightFen, self.actualInsuranceFen, self.actualTotalFen) = (actualFreightFen, actualInsuranceFen, actualTotalFen)
+            (self.actualFreightFen, self.actualInsuranceFen, self.actualTotalFen) = (
+                actualFreightFen, actualInsuranceFen, actualTotalFen
+            )
             (self.errorPartsPerMillion, self.flagged, self.lines) = (errorPartsPerMillion, flagged, lines)
             (self.trueUpFen, self.claimRecoveredFen) = (trueUpFen, claimRecoveredFen)
         }
@@ -51,7 +56,8 @@ public struct TransferState: Sendable, Hashable {
         /// As the receipt books it, before any settlement.
         public init(_ event: TransferEvent.Received) {
             self.init(
-                actualFreightFen: event.actualFreightFen, actualInsuranceFen: event.actualInsuranceFen, actualTotalFen: event.actualTotalFen,
+                actualFreightFen: event.actualFreightFen, actualInsuranceFen: event.actualInsuranceFen,
+                actualTotalFen: event.actualTotalFen,
                 errorPartsPerMillion: event.errorPartsPerMillion, flagged: event.flagged,
                 lines: event.lines.map {
                     Line(
@@ -66,7 +72,9 @@ public struct TransferState: Sendable, Hashable {
 
         /// The receiver's stock value from this transfer, over all lines.
         public func landedValueFen() throws(TransferError) -> Int64 {
-            try TransferRules.bounded(nil) { () throws(OutOfRange) in try Checked.sum(lines.map(\.landedValueFen), what: "the landed value") }
+            try TransferRules.bounded(nil) { () throws(OutOfRange) in
+                try Checked.sum(lines.map(\.landedValueFen), what: "the landed value")
+            }
         }
     }
 
@@ -132,7 +140,9 @@ public struct TransferState: Sendable, Hashable {
     }
 
     /// `org` takes the goods in as `report` says, with the rule version the order was priced with.
-    public func receive(by org: OrgCode, report: ArrivalReport, rules: PricingRules) throws(TransferError) -> TransferEvent.Received {
+    public func receive(by org: OrgCode, report: ArrivalReport, rules: PricingRules) throws(TransferError)
+        -> TransferEvent.Received
+    {
         try requireStep(.receive, org: org)
         return try TransferRules.receive(transferID: id, order: order, report: report, rules: rules)
     }
@@ -142,14 +152,16 @@ public struct TransferState: Sendable, Hashable {
         let receipt = try receivedFor(.trueUp)
         guard receipt.flagged else { throw .notFlagged }
         guard receipt.trueUpFen == nil else { throw .truedUpAlready }
-        return try TransferRules.trueUp(transferID: id, estimateTotalFen: order.estimateTotalFen, actualTotalFen: receipt.actualTotalFen)
+        return try TransferRules.trueUp(
+            transferID: id, estimateTotalFen: order.estimateTotalFen, actualTotalFen: receipt.actualTotalFen)
     }
 
     /// HQ settles a received transfer's claim, once: `recoveredFen` of its value came back.
     public func settleClaim(recoveredFen: Int64) throws(TransferError) -> TransferEvent.ClaimSettled {
         let receipt = try receivedFor(.settleClaim)
         guard receipt.claimRecoveredFen == nil else { throw .claimSettledAlready }
-        return try TransferRules.settleClaim(transferID: id, claimValueFen: try receipt.claimValueFen(), recoveredFen: recoveredFen)
+        return try TransferRules.settleClaim(
+            transferID: id, claimValueFen: try receipt.claimValueFen(), recoveredFen: recoveredFen)
     }
 
     // MARK: evolution
@@ -165,7 +177,8 @@ public struct TransferState: Sendable, Hashable {
             return TransferState(id: id, order: order, stage: .received(Receipt(received)))
         case (.received(let receipt), .truedUp(let truedUp)) where truedUp.transferID == id && receipt.trueUpFen == nil:
             return TransferState(id: id, order: order, stage: .received(receipt.settled(trueUpFen: truedUp.trueUpFen)))
-        case (.received(let receipt), .claimSettled(let settled)) where settled.transferID == id && receipt.claimRecoveredFen == nil:
+        case (.received(let receipt), .claimSettled(let settled))
+        where settled.transferID == id && receipt.claimRecoveredFen == nil:
             return TransferState(id: id, order: order, stage: .received(receipt.settled(claimRecoveredFen: settled.recoveredFen)))
         default:
             preconditionFailure("\(event) does not follow a \(status) transfer \(id)")
