@@ -121,10 +121,11 @@ extension Sandbox {
         } catch {
             throw refusal(error, id: id, items: found.items, step: .dispatch)
         }
-        let onHand = zip(found.items, zip(found.state.order.lines, dispatched.lines)).map { item, line in
-            Move(
-                itemID: item.id, quantityScaled: -line.0.goods.scaledQuantity, valueFen: -line.1.issueValueFen,
-                unitCostFen: line.1.issueUnitCostFen)
+        let onHand = zip(found.items, zip(found.state.order.lines, dispatched.lines)).map { item, lines in
+            let (ordered, issued) = lines
+            return Move(
+                itemID: item.id, quantityScaled: -ordered.goods.scaledQuantity, valueFen: -issued.issueValueFen,
+                unitCostFen: issued.issueUnitCostFen)
         }
         let inTransit = onHand.map {
             Move(
@@ -308,10 +309,18 @@ extension Sandbox {
 
     /// The header's columns, as `transferHeader` reads them.
     private struct Header {
-        let from: String, to: String, status: String, rulesVersion: String, estimateTotalFen: Int64
-        let actualFreightFen: Int64?, actualInsuranceFen: Int64?, actualTotalFen: Int64?, errorPartsPerMillion: Int64?,
-            flagged: Bool
-        let trueUpFen: Int64?, claimRecoveredFen: Int64?
+        let from: String
+        let to: String
+        let status: String
+        let rulesVersion: String
+        let estimateTotalFen: Int64
+        let actualFreightFen: Int64?
+        let actualInsuranceFen: Int64?
+        let actualTotalFen: Int64?
+        let errorPartsPerMillion: Int64?
+        let flagged: Bool
+        let trueUpFen: Int64?
+        let claimRecoveredFen: Int64?
         let lane: PricedLane
     }
 
