@@ -95,6 +95,7 @@ let package = Package(
             dependencies: [
                 "OrgMatrixCore", "OrgMatrixStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             path: "Tests/OrgMatrixTestSupport"

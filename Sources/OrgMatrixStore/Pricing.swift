@@ -45,6 +45,24 @@ extension Sandbox {
     /// Prices a hypothetical transfer from `from` to `to` at `moment` on the lane between them,
     /// without posting anything.
     public func quote(from: OrgCode, to: OrgCode, lines: [QuoteLine], at moment: Date) async throws -> Quote {
+        let inputs = try await pricingInputs(from: from, to: to, lines: lines, at: moment)
+        let priced: [TransferLine]
+        let total: Money
+        do {
+            priced = try TransferRules.price(inputs.goods, lane: inputs.lane, rules: inputs.rules)
+            total = try TransferRules.estimateTotal(priced.map(\.price))
+        } catch {
+            throw Self.pricingRefusal(error, rulesVersion: inputs.rules.version, items: inputs.items)
+        }
+        return Quote(
+            rulesVersion: inputs.rules.version, lane: inputs.lane, laneRelationID: inputs.laneRelationID,
+            lines: zip(inputs.items, priced).map { Quote.Line(item: $0, quantityScaled: $1.goods.scaledQuantity, price: $1.price) }, total: total)
+    }
+
+    /// What pricing lines from `from` to `to` at `moment` takes, looked up: the lane in force, the
+    /// rule version in force, and per line the item and its goods (the stated unit cost, or the
+    /// sender's moving average when the caller can see it).
+    func pricingInputs(from: OrgCode, to: OrgCode, lines: [QuoteLine], at moment: Date) async throws -> PricingInputs {
         guard !lines.isEmpty, lines.count <= PostingLimits.linesMax else {
             throw StoreError(.invalid, "A quote has 1–\(PostingLimits.linesMax) lines.", field: "lines")
         }
@@ -57,13 +75,13 @@ extension Sandbox {
         guard let rules = try await pricingRules().rules(at: moment) else {
             throw StoreError(.notFound, "The tenant has no pricing rules in force at that time.", field: "at")
         }
-        let pricedLane = PricedLane(
-            distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(laneRecord.relation.markupBasisPoints ?? 0))
+        let lane = PricedLane(distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(laneRecord.relation.markupBasisPoints ?? 0))
         let catalogue = try await items(codes: lines.map(\.itemCode))
         let stock = Dictionary(
             try await balances(org: from.rawValue, itemCodes: lines.map(\.itemCode)).compactMap { balance in balance.unitCostFen.map { (balance.item.code, $0) } },
             uniquingKeysWith: { first, _ in first })
-        var priced: [Quote.Line] = []
+        var items: [Item] = []
+        var goods: [TransferGoods] = []
         for (index, line) in lines.enumerated() {
             guard let item = catalogue[line.itemCode] else {
                 throw StoreError(.notFound, "No item \(line.itemCode) in this tenant.", field: "lines[\(index)].item")
@@ -80,26 +98,51 @@ extension Sandbox {
                 throw StoreError(
                     .conflict, "No stock of \(item.code) at \(from) that you can see: give unitCostFen.", field: "lines[\(index)].unitCostFen")
             }
-            let pricedLine = PricedLine(
-                unitCostFen: unitCost, scaledQuantity: quantity, quantityScale: item.quantityScale, weightGramsPerUnit: item.weightGramsPerUnit,
-                category: item.category, shelfLifeDays: item.shelfLifeDays)
-            do {
-                priced.append(.init(item: item, quantityScaled: quantity, price: try TransferPricing.price(pricedLine, lane: pricedLane, rules: rules)))
-            } catch .unknownCategory(let category) {
-                throw StoreError(
-                    .conflict, "Pricing rules \(rules.version) have no category \(category) (item \(item.code)).", field: "lines[\(index)].item")
-            } catch .invalidLine(let field, let reason) {
-                throw StoreError(.invalid, "\(field) \(reason).", field: "lines[\(index)].\(field)")
-            } catch .outOfRange(let error) {
-                // Freight, insurance and premiums follow the stored lane, item and rules.
-                throw StoreError(.conflict, "\(error.description.prefix(1).uppercased() + error.description.dropFirst()).", field: "lines[\(index)]")
-            }
+            items.append(item)
+            goods.append(TransferGoods(itemCode: item.code, goods: item.goods(unitCostFen: unitCost, quantityScaled: quantity)))
         }
-        let total = try inRange("lines", .conflict) { () throws(OutOfRange) in
-            var sum = Money.zero
-            for line in priced { sum = try sum + line.price.total }
-            return try Bounds.amount(sum.fen, "the transfer's total")
+        return PricingInputs(lane: lane, laneRelationID: laneRecord.id, rules: rules, items: items, goods: goods)
+    }
+
+    /// How a refusal of the pricing engine reads: an unknown category or a total out of range
+    /// conflicts with stored data (409), a figure outside the engine's bounds is malformed (422).
+    static func pricingRefusal(_ error: TransferError, rulesVersion: String, items: [Item]) -> StoreError {
+        switch error {
+        case .pricing(let index, .unknownCategory(let category)):
+            StoreError(.conflict, "Pricing rules \(rulesVersion) have no category \(category) (item \(items[index].code)).", field: "lines[\(index)].item")
+        case .pricing(let index, .invalidLine(let field, let reason)):
+            StoreError(.invalid, "\(field) \(reason).", field: "lines[\(index)].\(field)")
+        case .pricing(let index, .outOfRange(let error)), .outOfRange(let error, let index?):
+            // Freight, insurance and premiums follow the stored lane, item and rules.
+            StoreError(.conflict, sentence(error), field: "lines[\(index)]")
+        case .outOfRange(let error, nil):
+            StoreError(.conflict, sentence(error), field: "lines")
+        default:
+            StoreError(.conflict, "The lines cannot be priced: \(error).", field: "lines")
         }
-        return Quote(rulesVersion: rules.version, lane: pricedLane, laneRelationID: laneRecord.id, lines: priced, total: total)
+    }
+
+    /// "The freight exceeds …." from an `OutOfRange`.
+    static func sentence(_ error: OutOfRange) -> String {
+        "\(error.description.prefix(1).uppercased() + error.description.dropFirst())."
+    }
+}
+
+/// What pricing a set of lines needs from the database.
+struct PricingInputs {
+    let lane: PricedLane
+    let laneRelationID: Int64
+    let rules: PricingRules
+    /// Per line, in line order.
+    let items: [Item]
+    let goods: [TransferGoods]
+}
+
+extension Item {
+    /// The item as the pricing engine sees it, for `quantityScaled` at `unitCostFen`.
+    func goods(unitCostFen: Int64, quantityScaled: Int64) -> PricedLine {
+        PricedLine(
+            unitCostFen: unitCostFen, scaledQuantity: quantityScaled, quantityScale: quantityScale, weightGramsPerUnit: weightGramsPerUnit,
+            category: category, shelfLifeDays: shelfLifeDays)
     }
 }

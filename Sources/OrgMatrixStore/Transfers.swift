@@ -3,45 +3,57 @@ import OrgMatrixCore
 import PostgresNIO
 
 /// A transfer as both parties read it: one object, the sender's internal sale and receivable,
-/// the receiver's internal purchase and payable.
+/// the receiver's internal purchase and payable. The state machine's state (`state`, Core's)
+/// with each line's item, and the figures named as the API renders them.
 public struct TransferRecord: Sendable {
     public struct Line: Sendable {
         public let item: Item
         public let quantityScaled: Int64
+        /// The moving-average unit cost the line was priced at.
         public let unitCostFen: Int64
         public let freightFen: Int64
         public let totalFen: Int64
         /// The estimate, component by component, as stored when the transfer was priced.
         public let components: [TransferPrice.Component]
+        /// Set by the receipt.
         public let lostScaled: Int64?
         public let allowanceScaled: Int64?
         public let claimScaled: Int64?
         public let claimValueFen: Int64?
         public let landedValueFen: Int64?
-
-        /// The line as its receipt books it.
-        func booked(lost: Int64, allowance: Int64, claim: Int64, claimValueFen: Int64, landedValueFen: Int64) -> Line {
-            Line(
-                item: item, quantityScaled: quantityScaled, unitCostFen: unitCostFen, freightFen: freightFen, totalFen: totalFen,
-                components: components, lostScaled: lost, allowanceScaled: allowance, claimScaled: claim, claimValueFen: claimValueFen,
-                landedValueFen: landedValueFen)
-        }
     }
 
-    public let id: Int64
-    public let fromCode: String
-    public let toCode: String
-    public internal(set) var status: String
-    public let rulesVersion: String
-    public let estimateTotalFen: Int64
-    public internal(set) var actualFreightFen: Int64?
-    public internal(set) var actualInsuranceFen: Int64?
-    public internal(set) var actualTotalFen: Int64?
-    public internal(set) var errorPartsPerMillion: Int64?
-    public internal(set) var flagged: Bool
+    public let state: TransferState
+    /// The item of each line, in line order.
+    public let items: [Item]
+
+    public var id: Int64 { state.id }
+    public var fromCode: String { state.order.from.rawValue }
+    public var toCode: String { state.order.to.rawValue }
+    public var status: TransferStatus { state.status }
+    public var rulesVersion: String { state.order.rulesVersion }
+    public var estimateTotalFen: Int64 { state.order.estimateTotalFen }
+    public var actualFreightFen: Int64? { state.receipt?.actualFreightFen }
+    public var actualInsuranceFen: Int64? { state.receipt?.actualInsuranceFen }
+    public var actualTotalFen: Int64? { state.receipt?.actualTotalFen }
+    public var errorPartsPerMillion: Int64? { state.receipt?.errorPartsPerMillion }
+    public var flagged: Bool { state.receipt?.flagged ?? false }
     /// Actual − estimate, settled by HQ's true-up of a flagged transfer.
-    public let trueUpFen: Int64?
-    public internal(set) var lines: [Line]
+    public var trueUpFen: Int64? { state.receipt?.trueUpFen }
+    /// What HQ's settlement of the receipt's claim recovered.
+    public var claimRecoveredFen: Int64? { state.receipt?.claimRecoveredFen }
+
+    public var lines: [Line] {
+        state.order.lines.enumerated().map { index, line in
+            let booked = state.receipt?.lines[index]
+            return Line(
+                item: items[index], quantityScaled: line.goods.scaledQuantity, unitCostFen: line.goods.unitCostFen,
+                freightFen: line.price.freight.fen,
+                totalFen: line.price.total.fen, components: line.price.components, lostScaled: booked?.lostScaled,
+                allowanceScaled: booked?.allowanceScaled, claimScaled: booked?.claimScaled, claimValueFen: booked?.claimValueFen,
+                landedValueFen: booked?.landedValueFen)
+        }
+    }
 }
 
 /// What the receiver reports: actual freight and insurance for the whole transfer, and per line
@@ -57,61 +69,35 @@ public struct ReceiptReport: Sendable {
     }
 }
 
+/// The transfer commands: each reads the transfer's state (locked), lets Core's state machine
+/// decide, and writes the event it returns. No transfer figure is computed here.
 extension Sandbox {
     /// A priced transfer from the principal's own org to `to`, on the lane between them.
     public func createTransfer(to: OrgCode, lines: [PostingLine]) async throws -> TransferRecord {
         try await authorize(.postDocuments)
-        var seen: Set<String> = []
-        for (index, line) in lines.enumerated() where !seen.insert(line.itemCode).inserted {
-            throw StoreError(.invalid, "\(line.itemCode) appears twice; put its quantities on one line.", field: "lines[\(index)].item")
-        }
-        let quote = try await self.quote(
-            from: principal.orgCode, to: to, lines: lines.map { QuoteLine(itemCode: $0.itemCode, quantity: $0.quantity, unitCostFen: nil) },
+        let inputs = try await pricingInputs(
+            from: principal.orgCode, to: to,
+            lines: lines.map { QuoteLine(itemCode: $0.itemCode, quantity: $0.quantity, unitCostFen: nil) },
             at: Date())
         let stock = Dictionary(
-            try await balances(org: principal.orgCode.rawValue, itemCodes: lines.map(\.itemCode)).map { ($0.item.code, $0.onHandScaled) },
+            try await balances(org: principal.orgCode.rawValue, itemCodes: lines.map(\.itemCode)).map {
+                ($0.item.code, $0.onHandScaled)
+            },
             uniquingKeysWith: { first, _ in first })
-        for (index, line) in quote.lines.enumerated() {
-            let onHand = stock[line.item.code] ?? 0
-            guard onHand >= line.quantityScaled else {
-                throw StoreError(
-                    .conflict,
-                    "Insufficient stock of \(line.item.code) at \(principal.orgCode): short by "
-                        + "\(ScaledQuantity.format(line.quantityScaled - onHand, scale: line.item.quantityScale)) \(line.item.baseUnit).",
-                    field: "lines[\(index)].quantity")
-            }
+        let created: TransferEvent.Created
+        do {
+            created = try TransferRules.create(
+                from: principal.orgCode, to: to, goods: inputs.goods, onHandScaled: inputs.items.map { stock[$0.code] ?? 0 },
+                lane: inputs.lane,
+                rules: inputs.rules)
+        } catch {
+            throw refusal(error, id: nil, items: inputs.items, creatingWith: inputs.rules.version)
         }
-        let toID = try await connection.query(
-            "SELECT to_org_id FROM relations WHERE tenant_id = \(principal.tenantID.rawValue) AND relation_id = \(quote.laneRelationID)",
-            logger: logger
-        ).collect().first!.decode(Int64.self)
-        let id = try await connection.query(
-            """
-            INSERT INTO transfers (tenant_id, from_org_id, from_code, to_org_id, to_code, relation_id, status, rules_version,
-                estimate_total_fen, created_by)
-            VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(principal.orgCode.rawValue), \(toID), \(to.rawValue),
-                \(quote.laneRelationID), 'created', \(quote.rulesVersion), \(quote.total.fen), \(principal.principalID))
-            RETURNING transfer_id
-            """, logger: logger
-        ).collect().first!.decode(Int64.self)
-        for (index, line) in quote.lines.enumerated() {
-            let price = line.price
-            let (unitCost, total) = try inRange("lines[\(index)]", .conflict) { () throws(OutOfRange) in
-                (try MovingAverage.unitCost(valueFen: price.baseCost.fen, quantityScaled: line.quantityScaled, scale: line.item.quantityScale),
-                 price.total.fen)
-            }
-            try await connection.query(
-                """
-                INSERT INTO transfer_lines (tenant_id, transfer_id, line_no, from_org_id, to_org_id, item_id, quantity_scaled, unit_cost_fen,
-                    base_cost_fen, freight_fen, insurance_fen, loss_allowance_fen, timeliness_fen, markup_fen, total_fen, breakdown)
-                VALUES (\(principal.tenantID.rawValue), \(id), \(index + 1), \(principal.orgID.rawValue), \(toID), \(line.item.id),
-                    \(line.quantityScaled), \(unitCost), \(price.baseCost.fen),
-                    \(price.freight.fen), \(price.insurance.fen), \(price.lossAllowance.fen), \(price.timelinessPremium.fen), \(price.markup.fen),
-                    \(total), \(try Self.breakdownJSON(price))::jsonb)
-                """, logger: logger)
-        }
-        try await audit("transfer.create", subject: String(id), detail: ["to": to.rawValue, "estimate_fen": String(quote.total.fen)])
-        return try await transfer(id: id)!
+        let id = try await insert(created, laneRelationID: inputs.laneRelationID, items: inputs.items)
+        try await audit(
+            "transfer.create", subject: String(id),
+            detail: ["to": to.rawValue, "estimate_fen": String(created.order.estimateTotalFen)])
+        return TransferRecord(state: TransferState(id: id, created: created), items: inputs.items)
     }
 
     /// The sender ships: stock leaves its balance at the moving average into its in-transit, by
@@ -119,53 +105,59 @@ extension Sandbox {
     /// dispatched state without exactly these.
     public func dispatchTransfer(id: Int64) async throws -> TransferRecord {
         try await authorize(.postDocuments)
-        var order = try await ownTransfer(id, as: \.fromCode, "dispatch it (only its sender does)", status: "created")
+        let found = try await lockedTransfer(id, for: .dispatch)
         try await audit("transfer.dispatch", subject: String(id), detail: [:])
         // The sender's balances are the rows every posting at this warehouse queues on, so they
         // are locked last and held for three statements only.
-        let balances = try await lockedBalances(itemIDs: order.lines.map(\.item.id))
-        var moves: [Move] = []
-        for (index, line) in order.lines.enumerated() {
-            let balance = balances[line.item.id] ?? Balance(onHandScaled: 0, valueFen: 0)
-            guard balance.onHandScaled >= line.quantityScaled else {
-                throw StoreError(
-                    .conflict,
-                    "Insufficient stock of \(line.item.code) at \(principal.orgCode): short by "
-                        + "\(ScaledQuantity.format(line.quantityScaled - balance.onHandScaled, scale: line.item.quantityScale)) \(line.item.baseUnit).",
-                    field: "lines[\(index)].quantity")
-            }
-            let (cost, unitCost) = try inRange("lines[\(index)]", .conflict) { () throws(OutOfRange) in
-                let cost = try MovingAverage.issueCost(valueFen: balance.valueFen, onHandScaled: balance.onHandScaled, quantityScaled: line.quantityScaled)
-                return (cost, try MovingAverage.unitCost(valueFen: cost, quantityScaled: line.quantityScaled, scale: line.item.quantityScale))
-            }
-            moves.append(Move(itemID: line.item.id, quantityScaled: -line.quantityScaled, valueFen: -cost, unitCostFen: unitCost))
+        let balances = try await lockedBalances(itemIDs: found.items.map(\.id))
+        let dispatched: TransferEvent.Dispatched
+        do {
+            dispatched = try found.state.dispatch(
+                by: principal.orgCode,
+                balances: found.items.map { item in
+                    balances[item.id].map { StockOnHand(onHandScaled: $0.onHandScaled, valueFen: $0.valueFen) }
+                        ?? StockOnHand(onHandScaled: 0, valueFen: 0)
+                })
+        } catch {
+            throw refusal(error, id: id, items: found.items, step: .dispatch)
         }
-        let inTransit = moves.map {
+        let onHand = zip(found.items, zip(found.state.order.lines, dispatched.lines)).map { item, lines in
+            let (ordered, issued) = lines
+            return Move(
+                itemID: item.id, quantityScaled: -ordered.goods.scaledQuantity, valueFen: -issued.issueValueFen,
+                unitCostFen: issued.issueUnitCostFen)
+        }
+        let inTransit = onHand.map {
             Move(
                 itemID: $0.itemID, quantityScaled: -$0.quantityScaled, valueFen: -$0.valueFen, unitCostFen: $0.unitCostFen,
                 bucket: .inTransit)
         }
-        try await insertMoves(moves + inTransit, document: ("transfer_dispatch", id))
+        try await insertMoves(onHand + inTransit, document: ("transfer_dispatch", id))
         try await connection.query(
             """
             UPDATE transfers SET status = 'dispatched', dispatched_at = now()
             WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
             """, logger: logger)
-        order.status = "dispatched"
-        return order
+        return TransferRecord(state: found.state.applying(.dispatched(dispatched)), items: found.items)
     }
 
     /// The sender cancels a transfer it has not dispatched.
     public func cancelTransfer(id: Int64) async throws -> TransferRecord {
         try await authorize(.postDocuments)
-        _ = try await ownTransfer(id, as: \.fromCode, "cancel it (only its sender does)", status: "created")
+        let found = try await lockedTransfer(id, for: .cancel)
+        let cancelled: TransferEvent.Cancelled
+        do {
+            cancelled = try found.state.cancel(by: principal.orgCode)
+        } catch {
+            throw refusal(error, id: id, items: found.items, step: .cancel)
+        }
         try await connection.query(
             """
             UPDATE transfers SET status = 'cancelled', cancelled_at = now()
             WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
             """, logger: logger)
         try await audit("transfer.cancel", subject: String(id), detail: [:])
-        return try await transfer(id: id)!
+        return TransferRecord(state: found.state.applying(.cancelled(cancelled)), items: found.items)
     }
 
     /// The receiver takes the goods in at landed cost (the transfer price of what arrived), with
@@ -173,220 +165,371 @@ extension Sandbox {
     /// absorbed, beyond it an open claim. The actual cost gives the pricing error.
     public func receiveTransfer(id: Int64, report: ReceiptReport) async throws -> TransferRecord {
         try await authorize(.postDocuments)
-        let order = try await ownTransfer(id, as: \.toCode, "receive it (only its receiver does)", status: "dispatched")
-        for (field, amount) in [("freightFen", report.freightFen), ("insuranceFen", report.insuranceFen)]
-        where !(0...Bounds.amountFenMax).contains(amount) {
-            throw StoreError(.invalid, "\(field) must be 0–\(Bounds.amountFenMax) fen.", field: field)
-        }
-        for code in report.lost.keys where !order.lines.contains(where: { $0.item.code == code }) {
+        let found = try await lockedTransfer(id, for: .receive)
+        let order = found.state.order
+        for code in report.lost.keys.sorted() where !order.lines.contains(where: { $0.itemCode == code }) {
             throw StoreError(.conflict, "\(code) is not on transfer \(id).", field: "lost.\(code)")
         }
         let book = try await pricingRules()
         guard let rules = book.versions.first(where: { $0.version == order.rulesVersion }) else {
             throw StoreError(.conflict, "Pricing rules \(order.rulesVersion) are gone.")
         }
-        let laneRow = try await connection.query(
-            """
-            SELECT r.distance_km, r.lead_time_hours, coalesce(r.markup_basis_points, 0)
-            FROM transfers t JOIN relations r ON r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id
-            WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(id)
-            """, logger: logger
-        ).collect().first!
-        let (distance, hours, markup) = try laneRow.decode((Int32, Int32, Int32).self)
-        let lane = PricedLane(distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(markup))
-        let estimates = try order.lines.map { line throws -> TransferPrice in
-            try Self.price(line, lane: lane, rules: rules)
-        }
-        let freightShares = TransferPricing.allocate(report.freightFen, by: estimates.map(\.freight.fen))
-        let insuranceShares = TransferPricing.allocate(report.insuranceFen, by: estimates.map(\.insurance.fen))
-        var received = order
-        var arrivals: [Move] = []
-        var actualTotal: Int64 = 0
-        for (index, line) in order.lines.enumerated() {
-            let lost: Int64
+        var lost: [Int64] = []
+        for item in found.items {
+            guard let text = report.lost[item.code] else {
+                lost.append(0)
+                continue
+            }
             do {
-                lost = try report.lost[line.item.code].map {
-                    try ScaledQuantity.parse($0, scale: line.item.quantityScale, allowZero: true)
-                } ?? 0
+                lost.append(try ScaledQuantity.parse(text, scale: item.quantityScale, allowZero: true))
             } catch {
                 throw StoreError(
-                    quantity: (error as? ScaledQuantity.Problem) ?? .notADecimal, "The lost quantity must be a decimal with at most \(line.item.code)'s decimals (\(ScaledQuantity.decimals(ofScale: line.item.quantityScale))).",
-                    field: "lost.\(line.item.code)")
+                    quantity: error,
+                    "The lost quantity must be a decimal with at most \(item.code)'s decimals (\(ScaledQuantity.decimals(ofScale: item.quantityScale))).",
+                    field: "lost.\(item.code)")
             }
-            guard lost <= line.quantityScaled else {
-                throw StoreError(.conflict, "More was lost than was sent.", field: "lost.\(line.item.code)")
-            }
-            let priced = PricedLine(
-                unitCostFen: line.unitCostFen, scaledQuantity: line.quantityScaled, quantityScale: line.item.quantityScale,
-                weightGramsPerUnit: line.item.weightGramsPerUnit, category: line.item.category, shelfLifeDays: line.item.shelfLifeDays)
-            let actual: TransferPrice
-            let split: LossSplit
-            do {
-                actual = try TransferPricing.actual(
-                    priced, lane: lane, rules: rules, freight: Money(fen: freightShares[index]), insurance: Money(fen: insuranceShares[index]),
-                    lostScaledQuantity: lost)
-                split = try TransferPricing.lossSplit(priced, rules: rules, lostScaledQuantity: lost)
-            } catch .outOfRange(let error) {
-                throw StoreError(.conflict, "\(error.description.prefix(1).uppercased() + error.description.dropFirst()).", field: "freightFen")
-            } catch {
-                throw StoreError(.conflict, "Transfer \(id)'s line \(index + 1) cannot be priced again: \(error).")
-            }
-            let arrived = line.quantityScaled - lost
-            let (total, landed, unitCost) = try inRange("freightFen", .conflict) { () throws(OutOfRange) in
-                let landed = try Rounding.halfEven(Int128(line.totalFen) * Int128(arrived), dividedBy: Int128(line.quantityScaled), what: "the landed value")
-                return (
-                    try Bounds.amount(try Checked.sum([actualTotal, actual.total.fen], what: "the actual total"), "the actual total").fen,
-                    landed, try MovingAverage.unitCost(valueFen: landed, quantityScaled: arrived, scale: line.item.quantityScale)
-                )
-            }
-            actualTotal = total
-            if arrived > 0 {
-                arrivals.append(Move(itemID: line.item.id, quantityScaled: arrived, valueFen: landed, unitCostFen: unitCost))
-            }
-            received.lines[index] = line.booked(
-                lost: lost, allowance: split.allowanceScaled, claim: split.claimScaled, claimValueFen: split.claimValueFen, landedValueFen: landed)
         }
-        let error = try inRange("freightFen", .conflict) { () throws(OutOfRange) in
-            try TransferPricing.errorPartsPerMillion(estimate: Money(fen: order.estimateTotalFen), actual: Money(fen: actualTotal))
+        let received: TransferEvent.Received
+        do {
+            received = try found.state.receive(
+                by: principal.orgCode,
+                report: ArrivalReport(freightFen: report.freightFen, insuranceFen: report.insuranceFen, lostScaled: lost),
+                rules: rules)
+        } catch {
+            throw refusal(error, id: id, items: found.items, step: .receive)
         }
-        let flagged = error.map { abs($0) > rules.errorTolerancePartsPerMillion } ?? false
         let lines = received.lines
         try await connection.query(
             """
             UPDATE transfer_lines l
             SET lost_scaled = b.lost, allowance_scaled = b.allowance, claim_scaled = b.claim, claim_value_fen = b.claim_value,
                 landed_value_fen = b.landed
-            FROM unnest(\(lines.map { $0.lostScaled! })::bigint[], \(lines.map { $0.allowanceScaled! })::bigint[],
-                \(lines.map { $0.claimScaled! })::bigint[], \(lines.map { $0.claimValueFen! })::bigint[], \(lines.map { $0.landedValueFen! })::bigint[])
+            FROM unnest(\(lines.map(\.lostScaled))::bigint[], \(lines.map(\.allowanceScaled))::bigint[],
+                \(lines.map(\.claimScaled))::bigint[], \(lines.map(\.claimValueFen))::bigint[], \(lines.map(\.landedValueFen))::bigint[])
                 WITH ORDINALITY AS b (lost, allowance, claim, claim_value, landed, line_no)
             WHERE l.tenant_id = \(principal.tenantID.rawValue) AND l.transfer_id = \(id) AND l.line_no = b.line_no
             """, logger: logger)
         try await audit(
-            "transfer.receive", subject: String(id), detail: ["actual_fen": String(actualTotal), "error_ppm": error.map(String.init) ?? "-"])
+            "transfer.receive", subject: String(id),
+            detail: [
+                "actual_fen": String(received.actualTotalFen), "error_ppm": received.errorPartsPerMillion.map(String.init) ?? "-",
+            ])
         // Marking it received takes the lines out of the sender's in-transit (the database's moves:
         // the receiver writes no row of the sender's), and the receiver's moves take what arrived
         // in. Balances of two orgs are locked in the order of their codes, so receipts on a lane
         // and on its reverse never wait on each other crosswise.
         let markReceived = {
-            try await connection.query(
+            _ = try await connection.query(
                 """
-                UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = \(report.freightFen),
-                    actual_insurance_fen = \(report.insuranceFen), actual_total_fen = \(actualTotal), error_ppm = \(error), flagged = \(flagged)
+                UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = \(received.actualFreightFen),
+                    actual_insurance_fen = \(received.actualInsuranceFen), actual_total_fen = \(received.actualTotalFen),
+                    error_ppm = \(received.errorPartsPerMillion), flagged = \(received.flagged)
                 WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
                 """, logger: logger)
         }
-        let senderFirst = order.fromCode < order.toCode
+        let arrivals = zip(found.items, lines).filter { $1.arrivedScaled > 0 }.map { item, line in
+            Move(
+                itemID: item.id, quantityScaled: line.arrivedScaled, valueFen: line.landedValueFen,
+                unitCostFen: line.landedUnitCostFen)
+        }
+        let senderFirst = order.from < order.to
         if senderFirst { try await markReceived() }
         if !arrivals.isEmpty { try await insertMoves(arrivals, document: ("transfer_receipt", id)) }
         if !senderFirst { try await markReceived() }
-        received.status = "received"
-        received.actualFreightFen = report.freightFen
-        received.actualInsuranceFen = report.insuranceFen
-        received.actualTotalFen = actualTotal
-        received.errorPartsPerMillion = error
-        received.flagged = flagged
-        return received
+        return TransferRecord(state: found.state.applying(.received(received)), items: found.items)
     }
 
     /// HQ approves a flagged transfer's true-up: the difference actual − estimate is settled
     /// between the two orgs (the receivable and payable become the actual cost).
     public func trueUpTransfer(id: Int64) async throws -> TransferRecord {
         try require(.trueUpTransfers)
-        guard let found = try await transfer(id: id) else { throw StoreError(.notFound, "No transfer \(id) in your sandbox.") }
-        guard found.status == "received", found.flagged, let actual = found.actualTotalFen else {
-            throw StoreError(.conflict, "Only a received, flagged transfer is trued up; transfer \(id) is \(found.status)\(found.flagged ? "" : ", not flagged").")
+        let found = try await lockedTransfer(id, for: .trueUp)
+        let truedUp: TransferEvent.TruedUp
+        do {
+            truedUp = try found.state.trueUp()
+        } catch {
+            throw refusal(error, id: id, items: found.items, step: .trueUp)
         }
-        guard found.trueUpFen == nil else { throw StoreError(.conflict, "Transfer \(id) is trued up already.") }
-        // Both are stored, non-negative amounts, so the difference fits.
-        let trueUp = actual - found.estimateTotalFen
         try await connection.query(
             """
-            UPDATE transfers SET true_up_fen = \(trueUp), trued_up_by = \(principal.principalID), trued_up_at = now()
+            UPDATE transfers SET true_up_fen = \(truedUp.trueUpFen), trued_up_by = \(principal.principalID), trued_up_at = now()
             WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
             """, logger: logger)
-        try await audit("transfer.true_up", subject: String(id), detail: ["true_up_fen": String(trueUp)])
-        return try await transfer(id: id)!
+        try await audit("transfer.true_up", subject: String(id), detail: ["true_up_fen": String(truedUp.trueUpFen)])
+        return TransferRecord(state: found.state.applying(.truedUp(truedUp)), items: found.items)
+    }
+
+    /// HQ settles a received transfer's claim against the carrier or insurer, once:
+    /// `recoveredFen` (0 … the claim's value) came back, the rest is written off.
+    public func settleTransferClaim(id: Int64, recoveredFen: Int64) async throws -> TransferRecord {
+        try require(.settleClaims)
+        let found = try await lockedTransfer(id, for: .settleClaim)
+        let settled: TransferEvent.ClaimSettled
+        do {
+            settled = try found.state.settleClaim(recoveredFen: recoveredFen)
+        } catch {
+            throw refusal(error, id: id, items: found.items, step: .settleClaim)
+        }
+        try await connection.query(
+            """
+            UPDATE transfers SET claim_recovered_fen = \(settled.recoveredFen), claim_settled_by = \(principal.principalID),
+                claim_settled_at = now()
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
+            """, logger: logger)
+        try await audit(
+            "transfer.claim_settle", subject: String(id),
+            detail: ["claim_value_fen": String(settled.claimValueFen), "recovered_fen": String(settled.recoveredFen)])
+        return TransferRecord(state: found.state.applying(.claimSettled(settled)), items: found.items)
     }
 
     /// A transfer either party can see; nil outside the sandbox.
     public func transfer(id: Int64) async throws -> TransferRecord? {
-        guard var found = try await transferHeader(id: id) else { return nil }
-        found.lines = try await transferLines(id: id)
-        return found
+        guard let header = try await transferHeader(id: id, locked: false) else { return nil }
+        return try await record(header, id: id)
     }
 
     // MARK: private
 
-    /// The header, without lines.
-    private func transferHeader(id: Int64) async throws -> TransferRecord? {
-        let header = try await connection.query(
-            """
-            SELECT from_code, to_code, status, rules_version, estimate_total_fen, actual_freight_fen, actual_insurance_fen,
-                actual_total_fen, error_ppm, flagged, true_up_fen
-            FROM transfers WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
-            """, logger: logger
-        ).collect().first
-        guard let header else { return nil }
-        let h = try header.decode((String, String, String, String, Int64, Int64?, Int64?, Int64?, Int64?, Bool, Int64?).self)
-        return TransferRecord(
-            id: id, fromCode: h.0, toCode: h.1, status: h.2, rulesVersion: h.3, estimateTotalFen: h.4, actualFreightFen: h.5,
-            actualInsuranceFen: h.6, actualTotalFen: h.7, errorPartsPerMillion: h.8, flagged: h.9, trueUpFen: h.10, lines: [])
+    /// The transfer `step` advances, with its header locked so two requests cannot both advance
+    /// it. The lock needs the row to be one the principal may update; when it is not, the
+    /// unlocked read tells a transfer outside the sandbox (404) from another party's (403).
+    private func lockedTransfer(_ id: Int64, for step: TransferStep) async throws -> TransferRecord {
+        if let header = try await transferHeader(id: id, locked: true) { return try await record(header, id: id) }
+        guard let header = try await transferHeader(id: id, locked: false) else {
+            throw StoreError(.notFound, "No transfer \(id) in your sandbox.")
+        }
+        let found = try await record(header, id: id)
+        do {
+            try found.state.requireParty(step, org: principal.orgCode)
+        } catch {
+            throw refusal(error, id: id, items: found.items, step: step)
+        }
+        throw StoreError(.forbidden, "Transfer \(id) is not yours to \(step).")
     }
 
-    /// The lines with their items, in line order.
-    private func transferLines(id: Int64) async throws -> [TransferRecord.Line] {
+    /// The header's columns, as `transferHeader` reads them.
+    private struct Header {
+        let from: String
+        let to: String
+        let status: String
+        let rulesVersion: String
+        let estimateTotalFen: Int64
+        let actualFreightFen: Int64?
+        let actualInsuranceFen: Int64?
+        let actualTotalFen: Int64?
+        let errorPartsPerMillion: Int64?
+        let flagged: Bool
+        let trueUpFen: Int64?
+        let claimRecoveredFen: Int64?
+        let lane: PricedLane
+    }
+
+    /// The header with its lane, locked `FOR UPDATE` when `locked`.
+    private func transferHeader(id: Int64, locked: Bool) async throws -> Header? {
+        let query: PostgresQuery =
+            locked
+            ? """
+            SELECT t.from_code, t.to_code, t.status, t.rules_version, t.estimate_total_fen, t.actual_freight_fen, t.actual_insurance_fen,
+                t.actual_total_fen, t.error_ppm, t.flagged, t.true_up_fen, t.claim_recovered_fen, r.distance_km, r.lead_time_hours,
+                coalesce(r.markup_basis_points, 0)
+            FROM transfers t JOIN relations r ON r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id
+            WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(id) FOR UPDATE OF t
+            """
+            : """
+            SELECT t.from_code, t.to_code, t.status, t.rules_version, t.estimate_total_fen, t.actual_freight_fen, t.actual_insurance_fen,
+                t.actual_total_fen, t.error_ppm, t.flagged, t.true_up_fen, t.claim_recovered_fen, r.distance_km, r.lead_time_hours,
+                coalesce(r.markup_basis_points, 0)
+            FROM transfers t JOIN relations r ON r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id
+            WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(id)
+            """
+        guard let row = try await connection.query(query, logger: logger).collect().first else { return nil }
+        let h = try row.decode(
+            (String, String, String, String, Int64, Int64?, Int64?, Int64?, Int64?, Bool, Int64?, Int64?, Int32?, Int32?, Int32)
+                .self)
+        guard let distance = h.12, let hours = h.13 else {
+            throw StoreError(.conflict, "Transfer \(id)'s lane has no distance or lead time.")
+        }
+        return Header(
+            from: h.0, to: h.1, status: h.2, rulesVersion: h.3, estimateTotalFen: h.4, actualFreightFen: h.5,
+            actualInsuranceFen: h.6,
+            actualTotalFen: h.7, errorPartsPerMillion: h.8, flagged: h.9, trueUpFen: h.10, claimRecoveredFen: h.11,
+            lane: PricedLane(distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(h.14)))
+    }
+
+    /// The stored line, before it is a `TransferLine`.
+    private struct StoredLine {
+        let item: Item
+        let line: TransferLine
+        let booked: TransferState.Receipt.Line?
+    }
+
+    /// The transfer as the state machine holds it, from its header and its lines.
+    private func record(_ header: Header, id: Int64) async throws -> TransferRecord {
+        let stored = try await transferLines(id: id, rulesVersion: header.rulesVersion)
+        guard let status = TransferStatus(rawValue: header.status) else {
+            throw StoreError(.conflict, "Transfer \(id) is \(header.status).")
+        }
+        let order: TransferOrder
+        do {
+            order = try TransferOrder(
+                from: try OrgCode(header.from), to: try OrgCode(header.to), rulesVersion: header.rulesVersion, lane: header.lane,
+                lines: stored.map(\.line))
+        } catch {
+            throw StoreError(.conflict, "Transfer \(id) as stored is not an order: \(error).")
+        }
+        let stage: TransferState.Stage
+        switch status {
+        case .created: stage = .created
+        case .dispatched: stage = .dispatched
+        case .cancelled: stage = .cancelled
+        case .received:
+            let booked = stored.compactMap(\.booked)
+            guard booked.count == stored.count, let freight = header.actualFreightFen, let insurance = header.actualInsuranceFen,
+                let actual = header.actualTotalFen
+            else { throw StoreError(.conflict, "Transfer \(id) is received without its receipt's figures.") }
+            stage = .received(
+                .init(
+                    actualFreightFen: freight, actualInsuranceFen: insurance, actualTotalFen: actual,
+                    errorPartsPerMillion: header.errorPartsPerMillion,
+                    flagged: header.flagged, lines: booked, trueUpFen: header.trueUpFen,
+                    claimRecoveredFen: header.claimRecoveredFen))
+        }
+        return TransferRecord(state: TransferState(id: id, order: order, stage: stage), items: stored.map(\.item))
+    }
+
+    /// The lines with their items, in line order; the goods as the line was priced (the item's
+    /// weight, category and shelf life then), the price from its stored components.
+    private func transferLines(id: Int64, rulesVersion: String) async throws -> [StoredLine] {
         let rows = try await connection.query(
             """
-            SELECT l.quantity_scaled, l.unit_cost_fen, l.freight_fen, l.total_fen, l.breakdown::text, l.lost_scaled, l.allowance_scaled,
-                l.claim_scaled, l.claim_value_fen, l.landed_value_fen,
+            SELECT l.quantity_scaled, l.unit_cost_fen, l.weight_grams_per_unit, l.category, l.shelf_life_days, l.breakdown::text,
+                l.lost_scaled, l.allowance_scaled, l.claim_scaled, l.claim_value_fen, l.landed_value_fen,
                 i.item_id, i.code, i.name, i.base_unit, i.quantity_scale, i.weight_grams_per_unit, i.category, i.shelf_life_days, i.tax_code,
                 i.tax_rate_basis_points
             FROM transfer_lines l JOIN items i ON i.tenant_id = l.tenant_id AND i.item_id = l.item_id
             WHERE l.tenant_id = \(principal.tenantID.rawValue) AND l.transfer_id = \(id) ORDER BY l.line_no
             """, logger: logger)
-        var lines: [TransferRecord.Line] = []
+        var lines: [StoredLine] = []
         for try await row in rows {
             let c = try row.decode(
-                (Int64, Int64, Int64, Int64, String, Int64?, Int64?, Int64?, Int64?, Int64?, Int64, String, String, String, Int64, Int64, String,
-                    Int32, String, Int32).self)
+                (
+                    Int64, Int64, Int64, String, Int32, String, Int64?, Int64?, Int64?, Int64?, Int64?, Int64, String, String,
+                    String, Int64, Int64,
+                    String, Int32, String, Int32
+                ).self)
             let item = Item(
-                id: c.10, code: c.11, name: c.12, baseUnit: c.13, quantityScale: c.14, weightGramsPerUnit: c.15, category: c.16,
-                shelfLifeDays: c.17, taxCode: c.18, taxRateBasisPoints: c.19)
-            lines.append(.init(
-                item: item, quantityScaled: c.0, unitCostFen: c.1, freightFen: c.2, totalFen: c.3, components: try Self.components(c.4), lostScaled: c.5,
-                allowanceScaled: c.6, claimScaled: c.7, claimValueFen: c.8, landedValueFen: c.9))
+                id: c.11, code: c.12, name: c.13, baseUnit: c.14, quantityScale: c.15, weightGramsPerUnit: c.16, category: c.17,
+                shelfLifeDays: c.18, taxCode: c.19, taxRateBasisPoints: c.20)
+            let goods = PricedLine(
+                unitCostFen: c.1, scaledQuantity: c.0, quantityScale: item.quantityScale, weightGramsPerUnit: c.2, category: c.3,
+                shelfLifeDays: c.4)
+            let price: TransferPrice
+            do {
+                price = try TransferPrice(rulesVersion: rulesVersion, components: try Self.components(c.5))
+            } catch {
+                throw StoreError(
+                    .conflict, "Transfer \(id)'s line \(lines.count + 1) has a stored price that is not one: \(error).")
+            }
+            var booked: TransferState.Receipt.Line?
+            if let lost = c.6, let allowance = c.7, let claim = c.8, let claimValue = c.9, let landed = c.10 {
+                booked = .init(
+                    lostScaled: lost, allowanceScaled: allowance, claimScaled: claim, claimValueFen: claimValue,
+                    landedValueFen: landed)
+            }
+            lines.append(
+                StoredLine(item: item, line: TransferLine(itemCode: item.code, goods: goods, price: price), booked: booked))
         }
         return lines
     }
 
-    /// The transfer, if the principal's org is its `side` and it is in `status`, with its header
-    /// locked so two requests cannot both advance it.
-    private func ownTransfer(
-        _ id: Int64, as side: KeyPath<TransferRecord, String>, _ action: String, status: String
-    ) async throws -> TransferRecord {
-        guard var found = try await transferHeader(id: id) else { throw StoreError(.notFound, "No transfer \(id) in your sandbox.") }
-        guard found[keyPath: side] == principal.orgCode.rawValue else {
-            throw StoreError(.forbidden, "Transfer \(id) is not yours to \(action).")
+    /// The created transfer's header and lines, as the database takes them; its id.
+    private func insert(_ created: TransferEvent.Created, laneRelationID: Int64, items: [Item]) async throws -> Int64 {
+        let order = created.order
+        let toID = try await connection.query(
+            "SELECT to_org_id FROM relations WHERE tenant_id = \(principal.tenantID.rawValue) AND relation_id = \(laneRelationID)",
+            logger: logger
+        ).collect().first!.decode(Int64.self)
+        let id = try await connection.query(
+            """
+            INSERT INTO transfers (tenant_id, from_org_id, from_code, to_org_id, to_code, relation_id, status, rules_version,
+                estimate_total_fen, created_by)
+            VALUES (\(principal.tenantID.rawValue), \(principal.orgID.rawValue), \(order.from.rawValue), \(toID), \(order.to.rawValue),
+                \(laneRelationID), 'created', \(order.rulesVersion), \(order.estimateTotalFen), \(principal.principalID))
+            RETURNING transfer_id
+            """, logger: logger
+        ).collect().first!.decode(Int64.self)
+        for (index, (item, line)) in zip(items, order.lines).enumerated() {
+            let (goods, price) = (line.goods, line.price)
+            try await connection.query(
+                """
+                INSERT INTO transfer_lines (tenant_id, transfer_id, line_no, from_org_id, to_org_id, item_id, quantity_scaled, unit_cost_fen,
+                    weight_grams_per_unit, category, shelf_life_days, base_cost_fen, freight_fen, insurance_fen, loss_allowance_fen,
+                    timeliness_fen, markup_fen, total_fen, breakdown)
+                VALUES (\(principal.tenantID.rawValue), \(id), \(index + 1), \(principal.orgID.rawValue), \(toID), \(item.id),
+                    \(goods.scaledQuantity), \(goods.unitCostFen), \(goods.weightGramsPerUnit), \(goods.category), \(goods.shelfLifeDays),
+                    \(price.baseCost.fen), \(price.freight.fen), \(price.insurance.fen), \(price.lossAllowance.fen), \(price.timelinessPremium.fen),
+                    \(price.markup.fen), \(price.total.fen), \(try Self.breakdownJSON(price))::jsonb)
+                """, logger: logger)
         }
-        // Only the status moves while the header is unlocked; the rest changes only when it does.
-        let current = try await connection.query(
-            "SELECT status FROM transfers WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id) FOR UPDATE", logger: logger
-        ).collect().first?.decode(String.self)
-        guard let current, current == status else {
-            throw StoreError(.conflict, "Transfer \(id) is \(current ?? found.status); it must be \(status) to \(action.split(separator: " ").first ?? "").")
-        }
-        found.status = current
-        found.status = current
-        found.lines = try await transferLines(id: id)
-        return found
+        return id
     }
 
-    private static func price(_ line: TransferRecord.Line, lane: PricedLane, rules: PricingRules) throws -> TransferPrice {
-        try TransferPricing.price(
-            PricedLine(
-                unitCostFen: line.unitCostFen, scaledQuantity: line.quantityScaled, quantityScale: line.item.quantityScale,
-                weightGramsPerUnit: line.item.weightGramsPerUnit, category: line.item.category, shelfLifeDays: line.item.shelfLifeDays),
-            lane: lane, rules: rules)
+    /// A refusal of the state machine as the API answers it: another party's step is 403, a
+    /// figure the request states wrongly 422, anything that conflicts with the stored transfer or
+    /// stock 409; each names the field. `step` is nil for a creation (priced with `rulesVersion`).
+    private func refusal(
+        _ error: TransferError, id: Int64?, items: [Item], step: TransferStep? = nil, creatingWith rulesVersion: String = ""
+    ) -> StoreError {
+        let transfer = id.map { "Transfer \($0)" } ?? "The transfer"
+        switch error {
+        case .notYourStep(let step, let party):
+            return StoreError(.forbidden, "\(transfer) is not yours to \(step) (only its \(party) does).")
+        case .wrongState(.trueUp, let status):
+            return StoreError(.conflict, "Only a received, flagged transfer is trued up; \(transfer.lowercased()) is \(status).")
+        case .wrongState(.settleClaim, let status):
+            return StoreError(.conflict, "Only a received transfer's claim is settled; \(transfer.lowercased()) is \(status).")
+        case .wrongState(let step, let status):
+            return StoreError(.conflict, "\(transfer) is \(status); it must be \(step.from) to \(step).")
+        case .notFlagged:
+            return StoreError(
+                .conflict, "Only a received, flagged transfer is trued up; \(transfer.lowercased()) is received, not flagged.")
+        case .truedUpAlready:
+            return StoreError(.conflict, "\(transfer) is trued up already.")
+        case .noClaim:
+            return StoreError(.conflict, "\(transfer)'s receipt claimed nothing: there is no claim to settle.")
+        case .claimSettledAlready:
+            return StoreError(.conflict, "\(transfer)'s claim is settled already.")
+        case .recoveryOutsideClaim(let claimValue):
+            return StoreError(.conflict, "recoveredFen must be 0–\(claimValue) fen, the claim's value.", field: "recoveredFen")
+        case .itemTwice(let index):
+            return StoreError(
+                .invalid, "\(items[index].code) appears twice; put its quantities on one line.", field: "lines[\(index)].item")
+        case .noLines, .invalidQuantity:
+            return StoreError(
+                .invalid, "A transfer has 1–\(PostingLimits.linesMax) lines, each of a positive quantity.", field: "lines")
+        case .insufficientStock(let index, let short):
+            let item = items[index]
+            return StoreError(
+                .conflict,
+                "Insufficient stock of \(item.code) at \(principal.orgCode): short by "
+                    + "\(ScaledQuantity.format(short, scale: item.quantityScale)) \(item.baseUnit).",
+                field: "lines[\(index)].quantity")
+        case .lostOutsideSent(let index):
+            return StoreError(.conflict, "More was lost than was sent.", field: "lost.\(items[index].code)")
+        case .reportedAmount(let field):
+            return StoreError(.invalid, "\(field)Fen must be 0–\(Bounds.amountFenMax) fen.", field: "\(field)Fen")
+        case .pricing where step == nil, .outOfRange where step == nil:
+            return Self.pricingRefusal(error, rulesVersion: rulesVersion, items: items)
+        case .outOfRange(let error, _) where step == .receive:
+            // A receipt's actual cost follows the stored lines and the reported freight.
+            return StoreError(.conflict, Self.sentence(error), field: "freightFen")
+        case .outOfRange(let error, let index):
+            return StoreError(.conflict, Self.sentence(error), field: index.map { "lines[\($0)]" })
+        case .pricing(let index, let problem):
+            return StoreError(.conflict, "\(transfer)'s line \(index + 1) cannot be priced again: \(problem).")
+        case .lineCount, .rulesVersion:
+            return StoreError(.conflict, "\(transfer) does not match its stored lines or rules: \(error).")
+        }
     }
 
     /// How a line's price components are kept in `transfer_lines.breakdown`.
@@ -397,7 +540,9 @@ extension Sandbox {
     }
 
     private static func breakdownJSON(_ price: TransferPrice) throws -> String {
-        let stored = price.components.map { StoredComponent(name: $0.name, amountFen: $0.amount.fen, explanation: $0.explanation) }
+        let stored = price.components.map {
+            StoredComponent(name: $0.name, amountFen: $0.amount.fen, explanation: $0.explanation)
+        }
         return String(decoding: try JSONEncoder().encode(stored), as: UTF8.self)
     }
 

@@ -293,22 +293,36 @@ private struct PostingsRun {
 
     // MARK: the pgbench side
 
-    /// What pgbench stands in for: per receiver, what the API booked for a measured transfer to
-    /// it, and the responses the API kept under one transfer's Idempotency-Keys.
+    /// What pgbench stands in for, computed with Core: the dispatch of the transfers' lines from
+    /// balances at the moving average they were priced at (each line's base cost for its
+    /// quantity), and per receiver Core's receipt of what a measured transfer to it reported (as
+    /// the API booked it: checked); and the responses the API kept under one transfer's
+    /// Idempotency-Keys.
     private func scriptStandIn(keys: [String: String], plan: RoundPlan) async throws -> PostingsScript {
         var records: [TransferRecord] = []
+        var receipts: [TransferEvent.Received] = []
         for receiver in Flow.receivers.indices {
             guard let sample = plan.measured.first(where: { $0.receiver == receiver }) else {
                 throw BenchFailure("no measured transfer went to \(Flow.receivers[receiver].0); use more --transfers")
             }
             let key = try key(Flow.receivers[receiver].1, keys)
-            let record = try await withDatabase { database in
-                try await database.withSandbox(key: key, requestID: "bench", logger: logger) { try await $0.transfer(id: sample.id) }
+            let (record, book) = try await withDatabase { database in
+                try await database.withSandbox(key: key, requestID: "bench", logger: logger) { sandbox in
+                    (try await sandbox.transfer(id: sample.id), try await sandbox.pricingRules())
+                }
             }
-            guard let record, record.status == "received", record.actualTotalFen != nil, record.errorPartsPerMillion != nil else {
+            guard let record, let booked = record.state.receipt, let rules = book.versions.first(where: { $0.version == record.rulesVersion }) else {
                 throw BenchFailure("transfer \(sample.id) was not received through the API")
             }
+            let receipt = try TransferRules.receive(
+                transferID: record.id, order: record.state.order,
+                report: ArrivalReport(freightFen: booked.actualFreightFen, insuranceFen: booked.actualInsuranceFen, lostScaled: booked.lines.map(\.lostScaled)),
+                rules: rules)
+            guard TransferState.Receipt(receipt) == booked, receipt.errorPartsPerMillion != nil else {
+                throw BenchFailure("transfer \(sample.id) is not booked as Core receives it")
+            }
             records.append(record)
+            receipts.append(receipt)
         }
         let sample = records[0].id
         var stored: [String: (hash: String, body: String)] = [:]
@@ -323,20 +337,12 @@ private struct PostingsRun {
         guard let dispatched = stored["bench-\(sample)-dispatch"], let received = stored["bench-\(sample)-receive"] else {
             throw BenchFailure("transfer \(sample)'s responses were not kept under its Idempotency-Keys")
         }
-        let senderCode = records[0].fromCode
+        let order = records[0].state.order
+        let dispatch = try TransferRules.dispatch(
+            transferID: sample, order: order,
+            balances: order.lines.map { StockOnHand(onHandScaled: $0.goods.scaledQuantity, valueFen: $0.price.baseCost.fen) })
         return PostingsScript(
-            lines: records[0].lines.map {
-                PostingsScript.Line(itemID: $0.item.id, quantityScaled: $0.quantityScaled, scale: $0.item.quantityScale, unitCostFen: $0.unitCostFen)
-            },
-            receipts: records.map { record in
-                PostingsScript.Receipt(
-                    lostScaled: record.lines.map { $0.lostScaled ?? 0 }, allowanceScaled: record.lines.map { $0.allowanceScaled ?? 0 },
-                    claimScaled: record.lines.map { $0.claimScaled ?? 0 }, claimValueFen: record.lines.map { $0.claimValueFen ?? 0 },
-                    landedValueFen: record.lines.map { $0.landedValueFen ?? 0 }, freightFen: record.actualFreightFen ?? 0,
-                    insuranceFen: record.actualInsuranceFen ?? 0, actualTotalFen: record.actualTotalFen!,
-                    errorPartsPerMillion: record.errorPartsPerMillion!, flagged: record.flagged)
-            },
-            senderFirst: try Self.senderSortsFirst(senderCode),
+            itemIDs: records[0].items.map(\.id), dispatch: dispatch, receipts: receipts, senderFirst: try Self.senderSortsFirst(records[0].fromCode),
             dispatchResponse: dispatched, receiptResponse: received)
     }
 

@@ -1,43 +1,26 @@
+import OrgMatrixCore
+
 /// The pgbench side of `orgmatrix-bench postings`: one pgbench transaction is one transfer
 /// dispatched by its sender and then received by its receiver, statement for statement what the
 /// Store sends for `POST /v1/transfers/{id}/dispatch` and `/receive` (Transfers.swift), in the
 /// same two database transactions, as the same `NOBYPASSRLS` role under the same policies and
 /// triggers.
 ///
-/// pgbench cannot run Swift, so the values the Store computes are stood in for: the dispatch is
-/// costed at the moving average the transfers were priced at, and each receiver's receipt and
-/// the responses kept under the Idempotency-Keys are those of a transfer the API posted to that
-/// receiver (transfers on one lane are alike, and the database checks the receipt's arithmetic).
+/// pgbench cannot run Swift, so the figures are Core's, computed beforehand and passed in as
+/// variables: the dispatch is Core's dispatch of the transfers' lines from balances at the
+/// moving average they were priced at, and each receiver's receipt is Core's receipt of what the
+/// API's transfer to that receiver reported (transfers on one lane are alike); the responses kept
+/// under the Idempotency-Keys are the API's. The script holds no formula: it only binds them.
 /// The statements are the Store's, in its order, so they read and lock the same rows; the
 /// benchmark checks the rows written, table by table, in PostgreSQL's own counts, and prints the
 /// scans beside them.
 struct PostingsScript {
-    /// One transfer line as the sender ships it.
-    struct Line {
-        let itemID: Int64
-        let quantityScaled: Int64
-        let scale: Int64
-        /// The sender's moving average when the transfer was priced.
-        let unitCostFen: Int64
-    }
-
-    /// How one receiver books a transfer: per line, then for the whole.
-    struct Receipt {
-        let lostScaled: [Int64]
-        let allowanceScaled: [Int64]
-        let claimScaled: [Int64]
-        let claimValueFen: [Int64]
-        let landedValueFen: [Int64]
-        let freightFen: Int64
-        let insuranceFen: Int64
-        let actualTotalFen: Int64
-        let errorPartsPerMillion: Int64
-        let flagged: Bool
-    }
-
-    let lines: [Line]
-    /// One per receiver, in the order of the receivers' keys (`receiver0`…).
-    let receipts: [Receipt]
+    /// The lines' items, in line order.
+    let itemIDs: [Int64]
+    /// Core's dispatch of the lines.
+    let dispatch: TransferEvent.Dispatched
+    /// Core's receipt, one per receiver, in the order of the receivers' keys (`receiver0`…).
+    let receipts: [TransferEvent.Received]
     /// Whether the sender's code sorts before every receiver's: the Store then marks a transfer
     /// received (the database's moves release the sender's in-transit) before the receiver's
     /// moves add to its balances.
@@ -52,28 +35,28 @@ struct PostingsScript {
     var variables: [String: String] {
         func array(_ values: [Int64]) -> String { "{" + values.map(String.init).joined(separator: ",") + "}" }
         func texts(_ values: [String]) -> String { "{" + values.joined(separator: ",") + "}" }
-        // A dispatch's moves: every line off on hand, then every line into transit, as the Store orders them.
-        let outValues = lines.map { -(($0.unitCostFen * $0.quantityScaled + $0.scale / 2) / $0.scale) }
+        // A dispatch's moves, as the Store orders them: every line off on hand (out of stock: the
+        // signs are the moves' directions), then every line into transit at the same value.
+        let quantities = dispatch.order.lines.map(\.goods.scaledQuantity)
+        let issued = dispatch.lines.map(\.issueValueFen)
+        let units = dispatch.lines.map(\.issueUnitCostFen)
         var values: [String: String] = [
             "dispatchhash": dispatchResponse.hash, "dispatchbody": dispatchResponse.body,
             "receipthash": receiptResponse.hash, "receiptbody": receiptResponse.body,
-            "items": array(lines.map(\.itemID)), "dispatchitems": array(lines.map(\.itemID) + lines.map(\.itemID)),
-            "outquantities": array(lines.map { -$0.quantityScaled } + lines.map(\.quantityScaled)),
-            "outvalues": array(outValues + outValues.map { -$0 }),
-            "outunits": array(lines.map(\.unitCostFen) + lines.map(\.unitCostFen)),
-            "outbuckets": texts(lines.map { _ in "on_hand" } + lines.map { _ in "in_transit" }),
-            "inbuckets": texts(lines.map { _ in "on_hand" }),
+            "items": array(itemIDs), "dispatchitems": array(itemIDs + itemIDs),
+            "outquantities": array(quantities.map { -$0 } + quantities), "outvalues": array(issued.map { -$0 } + issued),
+            "outunits": array(units + units),
+            "outbuckets": texts(itemIDs.map { _ in "on_hand" } + itemIDs.map { _ in "in_transit" }),
+            "inbuckets": texts(itemIDs.map { _ in "on_hand" }),
         ]
         for (receiver, receipt) in receipts.enumerated() {
-            let arrived = zip(lines, receipt.lostScaled).map { $0.quantityScaled - $1 }
-            let landedUnits = zip(lines, zip(receipt.landedValueFen, arrived)).map { line, pair in
-                (pair.0 * line.scale + pair.1 / 2) / pair.1
-            }
+            let lines = receipt.lines
             let perReceiver: [String: String] = [
-                "lost": array(receipt.lostScaled), "allowances": array(receipt.allowanceScaled), "claims": array(receipt.claimScaled),
-                "claimvalues": array(receipt.claimValueFen), "landed": array(receipt.landedValueFen), "arrived": array(arrived),
-                "landedunits": array(landedUnits), "freight": String(receipt.freightFen), "insurance": String(receipt.insuranceFen),
-                "actual": String(receipt.actualTotalFen), "error": String(receipt.errorPartsPerMillion), "flagged": String(receipt.flagged),
+                "lost": array(lines.map(\.lostScaled)), "allowances": array(lines.map(\.allowanceScaled)), "claims": array(lines.map(\.claimScaled)),
+                "claimvalues": array(lines.map(\.claimValueFen)), "landed": array(lines.map(\.landedValueFen)),
+                "arrived": array(lines.map(\.arrivedScaled)), "landedunits": array(lines.map(\.landedUnitCostFen)),
+                "freight": String(receipt.actualFreightFen), "insurance": String(receipt.actualInsuranceFen), "actual": String(receipt.actualTotalFen),
+                "error": receipt.errorPartsPerMillion.map(String.init) ?? "", "flagged": String(receipt.flagged),
             ]
             for (name, value) in perReceiver { values[name + String(receiver)] = value }
         }
@@ -111,14 +94,7 @@ struct PostingsScript {
         script += perReceiver { [begin(key: ":receiver\($0)", prefix: "r_")] }
         script += idempotencyCheck("r_", step: "receive")
         script += ownTransfer("r_")
-        script += [
-            "SELECT body::text FROM pricing_rules WHERE tenant_id = :r_tenant_id ORDER BY effective_from;",
-            """
-            SELECT r.distance_km, r.lead_time_hours, coalesce(r.markup_basis_points, 0) \
-            FROM transfers t JOIN relations r ON r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id \
-            WHERE t.tenant_id = :r_tenant_id AND t.transfer_id = :transfer;
-            """,
-        ]
+        script.append("SELECT body::text FROM pricing_rules WHERE tenant_id = :r_tenant_id ORDER BY effective_from;")
         script += perReceiver { r in
             [
                 """
@@ -185,8 +161,8 @@ struct PostingsScript {
         """
     }
 
-    /// `requirePhysicalWriter` and `ownTransfer`: the principal's org, the header, its status
-    /// locked, the lines with their items.
+    /// `authorized` and `lockedTransfer`: the principal's org, the header with its lane locked,
+    /// the lines with their items.
     private func ownTransfer(_ prefix: String) -> [String] {
         [
             """
@@ -194,14 +170,16 @@ struct PostingsScript {
             latitude_microdegrees, longitude_microdegrees FROM orgs WHERE tenant_id = :\(prefix)tenant_id AND code = :\(prefix)org_code;
             """,
             """
-            SELECT from_code, to_code, status, rules_version, estimate_total_fen, actual_freight_fen, actual_insurance_fen, \
-            actual_total_fen, error_ppm, flagged, true_up_fen FROM transfers WHERE tenant_id = :\(prefix)tenant_id AND transfer_id = :transfer;
+            SELECT t.from_code, t.to_code, t.status, t.rules_version, t.estimate_total_fen, t.actual_freight_fen, t.actual_insurance_fen, \
+            t.actual_total_fen, t.error_ppm, t.flagged, t.true_up_fen, t.claim_recovered_fen, r.distance_km, r.lead_time_hours, \
+            coalesce(r.markup_basis_points, 0) \
+            FROM transfers t JOIN relations r ON r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id \
+            WHERE t.tenant_id = :\(prefix)tenant_id AND t.transfer_id = :transfer FOR UPDATE OF t;
             """,
-            "SELECT status FROM transfers WHERE tenant_id = :\(prefix)tenant_id AND transfer_id = :transfer FOR UPDATE;",
             """
-            SELECT l.quantity_scaled, l.unit_cost_fen, l.freight_fen, l.total_fen, l.breakdown::text, l.lost_scaled, l.allowance_scaled, \
-            l.claim_scaled, l.claim_value_fen, l.landed_value_fen, i.item_id, i.code, i.name, i.base_unit, i.quantity_scale, \
-            i.weight_grams_per_unit, i.category, i.shelf_life_days, i.tax_code, i.tax_rate_basis_points \
+            SELECT l.quantity_scaled, l.unit_cost_fen, l.weight_grams_per_unit, l.category, l.shelf_life_days, l.breakdown::text, \
+            l.lost_scaled, l.allowance_scaled, l.claim_scaled, l.claim_value_fen, l.landed_value_fen, i.item_id, i.code, i.name, \
+            i.base_unit, i.quantity_scale, i.weight_grams_per_unit, i.category, i.shelf_life_days, i.tax_code, i.tax_rate_basis_points \
             FROM transfer_lines l JOIN items i ON i.tenant_id = l.tenant_id AND i.item_id = l.item_id \
             WHERE l.tenant_id = :\(prefix)tenant_id AND l.transfer_id = :transfer ORDER BY l.line_no;
             """,

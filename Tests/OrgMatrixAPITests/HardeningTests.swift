@@ -123,7 +123,8 @@ import Testing
     /// Every endpoint that takes a body, with a body that is wrong in every way.
     static let writeEndpoints = [
         "/v1/items", "/v1/pricing/quote", "/v1/purchase-receipts", "/v1/stock-counts", "/v1/transfers", "/v1/transfers/1/dispatch",
-        "/v1/transfers/1/cancel", "/v1/transfers/1/true-up", "/v1/transfers/1/receive", "/v1/sales-issues", "/v1/orgs", "/v1/relations",
+        "/v1/transfers/1/cancel", "/v1/transfers/1/true-up", "/v1/transfers/1/claim-settlement", "/v1/transfers/1/receive", "/v1/sales-issues",
+        "/v1/orgs", "/v1/relations",
         "/v1/relations/1/end", "/v1/principals", "/v1/principals/1/revoke",
     ]
 
@@ -146,7 +147,7 @@ import Testing
                 }
                 // Allowed to act, the body is judged: too large is 413 everywhere.
                 let key = path.hasPrefix("/v1/items") || path.contains("orgs") || path.contains("relations") || path.contains("principals")
-                    || path.contains("true-up") ? fixture.key("hq-admin") : fixture.key("a-operator")
+                    || path.contains("true-up") || path.contains("claim-settlement") ? fixture.key("hq-admin") : fixture.key("a-operator")
                 #expect(try await api.post(path, key: key, tooLarge).status == .contentTooLarge, "\(path)")
             }
         }

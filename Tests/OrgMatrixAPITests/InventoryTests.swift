@@ -405,6 +405,48 @@ import Testing
         }
     }
 
+    /// HQ settles a receipt's claim against the carrier or insurer, once, for 0 … its value; the
+    /// receivable and payable stay the transfer price.
+    @Test func aClaimIsSettledOnceByHQForNoMoreThanItsValue() async throws {
+        let fixture = try await TenantFixture.create()
+        try await withAPI { api in
+            try await setUp(api, fixture)
+            let (a, b, hq) = (fixture.key("a-operator"), fixture.key("b-operator"), fixture.key("hq-admin"))
+            var ids: [Int] = []
+            for quantity in ["1000", "100", "10"] {
+                let id = try #require(json(try await api.post("/v1/transfers", key: a, #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"\#(quantity)"}]}"#))["id"] as? Int)
+                ids.append(id)
+            }
+            for id in ids.prefix(2) { #expect(try await api.post("/v1/transfers/\(id)/dispatch", key: a).status == .ok) }
+            // 6 L lost of 1,000: 5 L absorbed, 1 L claimed at ¥4.63 = 463 fen.
+            let received = try await api.post("/v1/transfers/\(ids[0])/receive", key: b, #"{"freightFen":7600,"insuranceFen":1389,"lost":{"MILK-FRESH":"6"}}"#)
+            #expect((json(received)["lines"] as? [[String: Any]])?.first?["claimValueFen"] as? Int == 463)
+            let claim = "/v1/transfers/\(ids[0])/claim-settlement"
+            #expect(try await api.post(claim, key: a, #"{"recoveredFen":400}"#).status == .forbidden)
+            #expect(try await api.post(claim, key: b, #"{"recoveredFen":400}"#).status == .forbidden)
+            let tooMuch = try await api.post(claim, key: hq, #"{"recoveredFen":464}"#)
+            #expect(tooMuch.status == .conflict && tooMuch.body["field"] as? String == "recoveredFen", "\(tooMuch.text)")
+            let negative = try await api.post(claim, key: hq, #"{"recoveredFen":-1}"#)
+            #expect(negative.status == .unprocessableContent && negative.body["field"] as? String == "recoveredFen", "\(negative.text)")
+            let settled = try await api.post(claim, key: hq, #"{"recoveredFen":400}"#)
+            #expect(settled.status == .ok, "\(settled.text)")
+            #expect(json(settled)["claimRecoveredFen"] as? Int == 400)
+            #expect(json(settled)["status"] as? String == "received")
+            #expect(((json(settled)["views"] as? [String: Any])?["receiver"] as? [String: Any])?["payableFen"] as? Int == 487_113)
+            #expect(sameJSON(try await api.get("/v1/transfers/\(ids[0])", key: b), settled))
+            #expect(try await api.post(claim, key: hq, #"{"recoveredFen":0}"#).status == .conflict)
+            // Nothing lost beyond the tolerance is no claim; a transfer on the road or not yet sent has none yet.
+            #expect(try await api.post("/v1/transfers/\(ids[1])/receive", key: b, #"{"freightFen":742,"insuranceFen":139}"#).status == .ok)
+            for id in ids[1...] {
+                let refused = try await api.post("/v1/transfers/\(id)/claim-settlement", key: hq, #"{"recoveredFen":0}"#)
+                #expect(refused.status == .conflict, "\(id): \(refused.text)")
+            }
+            #expect(try await api.post("/v1/transfers/99999/claim-settlement", key: hq, #"{"recoveredFen":0}"#).status == .notFound)
+            let audit = try await api.get("/v1/audit-events?limit=200", key: hq).text
+            #expect(audit.contains("transfer.claim_settle"))
+        }
+    }
+
     /// Postings whose lines name the same two items in opposite orders, and receipts releasing
     /// the sender's in-transit while it dispatches more, all at once: balances are locked in item
     /// order everywhere, so none deadlocks (no transaction had to be retried) and every one posts.
@@ -460,53 +502,70 @@ import Testing
         try await expectBooksBalance(fixture)
     }
 
+    /// Statements for raw-SQL attacks on a `TransferScenario`'s transfers (5 L of fresh milk each).
+    struct TransferSQL {
+        let scenario: TransferScenario
+
+        /// Books the dispatched transfer's line: 5,000 ppm of 5,000 mL is absorbed (25); beyond it,
+        /// a claim at ¥4.63/L; the landed value pro rata unless given.
+        func booking(lost: Int, allowance: Int = 25, claim: Int, claimValue: Int = 0, landed: String? = nil) -> String {
+            "UPDATE transfer_lines SET lost_scaled = \(lost), allowance_scaled = \(allowance), claim_scaled = \(claim), "
+                + "claim_value_fen = \(claimValue), landed_value_fen = \(landed ?? "total_fen * (5000 - \(lost)) / 5000") "
+                + "WHERE transfer_id = \(scenario.dispatched)"
+        }
+
+        /// Marks the dispatched transfer received with these figures.
+        func receipt(total: String, error: String, flagged: Bool) -> String {
+            "UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = 0, actual_insurance_fen = 0, "
+                + "actual_total_fen = \(total), error_ppm = \(error), flagged = \(flagged) WHERE transfer_id = \(scenario.dispatched)"
+        }
+
+        /// HQ's true-up of `transfer` by `amount`, in the name of `by` (the principal's own id by default).
+        func trueUp(_ transfer: Int64, amount: String, by: String = "current_setting('app.principal_id')::bigint") -> String {
+            "UPDATE transfers SET true_up_fen = \(amount), trued_up_by = \(by), trued_up_at = now() WHERE transfer_id = \(transfer)"
+        }
+
+        /// HQ's settlement of `transfer`'s claim for `recovered`.
+        func settlement(_ transfer: Int64, recovered: String, also: String = "") -> String {
+            "UPDATE transfers SET claim_recovered_fen = \(recovered), claim_settled_by = current_setting('app.principal_id')::bigint, "
+                + "claim_settled_at = now()\(also) WHERE transfer_id = \(transfer)"
+        }
+    }
+
+    static let skim = Item(
+        code: "MILK-SKIM", name: "脱脂奶", baseUnit: "L", quantityScale: 1000, weightGramsPerUnit: 1030, category: "fresh_milk", shelfLifeDays: 7,
+        taxCode: "1030201010000000000", taxRateBasisPoints: 900)
+
     /// The database, not only Swift, decides who advances a transfer and what a step may change:
     /// HQ's raw SQL cannot dispatch it, the receiver cannot cancel it, nobody can move it
     /// backwards, rewrite its price, add lines to it, create one already received, touch
-    /// in-transit stock, mark it received before its lines are booked, book a line twice or with
-    /// figures that do not follow from what was lost, or report a pricing error or flag that does
-    /// not follow from the actual cost; the right step by the right party still goes through.
+    /// in-transit stock, mark it received before its lines are booked or without its figures,
+    /// book a line twice, by halves or with more lost than sent, true it up or settle its claim
+    /// unless HQ, once, in its own name, for no more than was claimed; the right step by the
+    /// right party still goes through. (Which figures a step writes is Core's: see
+    /// `figuresTheRulesDoNotGiveAreWrittenAsGivenForTheVerifierToName`.)
     @Test func onlyTheRightPartyAdvancesATransferEvenInRawSQL() async throws {
-        let fixture = try await TenantFixture.create()
-        let environment = try await SharedDatabase.environment()
-        let (created, dispatched, received) = try await makeApp(databaseURL: environment.appURL).test(.router) { client in
-            let api = API(client: client)
-            try await setUp(api, fixture)
-            let skim = Self.milkItem.replacingOccurrences(of: "MILK-FRESH", with: "MILK-SKIM")
-            #expect(try await api.post("/v1/items", key: fixture.key("hq-admin"), skim).status == .created)
-            let (a, b) = (fixture.key("a-operator"), fixture.key("b-operator"))
-            var ids: [Int] = []
-            for _ in 0..<3 {
-                let created = try await api.post("/v1/transfers", key: a, #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"5"}]}"#)
-                ids.append(try #require(json(created)["id"] as? Int))
-            }
-            for id in ids.dropFirst() { #expect(try await api.post("/v1/transfers/\(id)/dispatch", key: a).status == .ok) }
-            #expect(try await api.post("/v1/transfers/\(ids[2])/receive", key: b, #"{"freightFen":40,"insuranceFen":7}"#).status == .ok)
-            return (ids[0], ids[1], ids[2])
-        }
-        // 5 L of fresh milk: 5,000 ppm of 5,000 ml is absorbed (25); beyond it, a claim at ¥4.63/L.
-        func booking(lost: Int, allowance: Int = 25, claim: Int, claimValue: Int = 0) -> String {
-            "UPDATE transfer_lines SET lost_scaled = \(lost), allowance_scaled = \(allowance), claim_scaled = \(claim), "
-                + "claim_value_fen = \(claimValue), landed_value_fen = total_fen * (5000 - \(lost)) / 5000 WHERE transfer_id = \(dispatched)"
-        }
-        func receipt(total: String, error: String, flagged: Bool) -> String {
-            "UPDATE transfers SET status = 'received', received_at = now(), actual_freight_fen = 0, actual_insurance_fen = 0, "
-                + "actual_total_fen = \(total), error_ppm = \(error), flagged = \(flagged) WHERE transfer_id = \(dispatched)"
-        }
-        let lineColumns = "tenant_id, transfer_id, line_no, from_org_id, to_org_id, item_id, quantity_scaled, unit_cost_fen, base_cost_fen, "
-            + "freight_fen, insurance_fen, loss_allowance_fen, timeliness_fen, markup_fen, total_fen, breakdown"
+        let scenario = try await TransferScenario.make(label: "raw", items: [Self.skim])
+        let sql = TransferSQL(scenario: scenario)
+        let (created, dispatched, received) = (scenario.created, scenario.dispatched, scenario.received)
+        let lineColumns = "tenant_id, transfer_id, line_no, from_org_id, to_org_id, item_id, quantity_scaled, unit_cost_fen, "
+            + "weight_grams_per_unit, category, shelf_life_days, base_cost_fen, freight_fen, insurance_fen, loss_allowance_fen, timeliness_fen, "
+            + "markup_fen, total_fen, breakdown"
         let headerColumns = "tenant_id, from_org_id, from_code, to_org_id, to_code, relation_id, status, rules_version, estimate_total_fen, created_by"
         let copyHeader = "INSERT INTO transfers (\(headerColumns)) SELECT \(headerColumns.replacingOccurrences(of: "status", with: "'created'")) "
             + "FROM transfers WHERE transfer_id = \(created)"
         // The created transfer's line, copied into the newest transfer (the sender's copy of the header).
-        func copiedLine(number: Int, item: String) -> String {
+        func copiedLine(number: Int, item: String, weight: String = "weight_grams_per_unit") -> String {
             let values = lineColumns.replacingOccurrences(of: "transfer_id", with: "(SELECT max(transfer_id) FROM transfers)")
                 .replacingOccurrences(of: "line_no", with: String(number))
                 .replacingOccurrences(of: ", item_id,", with: ", (SELECT item_id FROM items WHERE code = '\(item)'),")
+                .replacingOccurrences(of: "weight_grams_per_unit", with: weight)
             return "INSERT INTO transfer_lines (\(lineColumns)) SELECT \(values) FROM transfer_lines WHERE transfer_id = \(created)"
         }
         let copyLine = copiedLine(number: 1, item: "MILK-FRESH")
         let secondLine = copiedLine(number: 2, item: "MILK-SKIM")
+        // The received transfer lost 1 L, 975 mL beyond the tolerance: a claim worth 451 fen; its
+        // error is beyond the tolerance: flagged.
         let attempts: [(principal: String, setup: [String], statement: String, allowed: Bool)] = [
             ("hq-admin", [], "UPDATE transfers SET status = 'dispatched' WHERE transfer_id = \(created)", false),
             ("b-operator", [], "UPDATE transfers SET status = 'cancelled' WHERE transfer_id = \(created)", false),
@@ -515,53 +574,121 @@ import Testing
             ("a-operator", [], "UPDATE transfers SET status = 'dispatched', flagged = true WHERE transfer_id = \(created)", false),
             ("a-operator", [], "UPDATE transfers SET status = 'dispatched', estimate_total_fen = 1 WHERE transfer_id = \(created)", false),
             ("a-operator", [], "UPDATE transfer_lines SET total_fen = 1 WHERE transfer_id = \(created)", false),
+            ("a-operator", [], "UPDATE transfer_lines SET weight_grams_per_unit = 1 WHERE transfer_id = \(created)", false),
             ("a-operator", [], "UPDATE transfers SET status = 'cancelled', cancelled_at = now() WHERE transfer_id = \(created)", true),
             ("a-operator", [], "UPDATE stock_balances SET in_transit_scaled = 0", false),
             ("b-operator", [], "UPDATE transfers SET status = 'received', dispatched_at = now() WHERE transfer_id = \(dispatched)", false),
-            ("a-operator", [], booking(lost: 0, claim: 0), false),
+            ("a-operator", [], sql.booking(lost: 0, claim: 0), false),
             ("b-operator", [], "UPDATE transfer_lines SET lost_scaled = 0, landed_value_fen = 0 WHERE transfer_id = \(dispatched)", false),
-            ("b-operator", [], booking(lost: 5000, claim: 0), false),
-            ("b-operator", [], booking(lost: 0, allowance: 0, claim: 0), false),
-            ("b-operator", [], booking(lost: 100, claim: 75, claimValue: 1_000_000_000), false),
-            ("b-operator", [], booking(lost: 100, claim: 75, claimValue: 35), true),
-            ("b-operator", [], booking(lost: 0, claim: 0), true),
-            ("b-operator", [], receipt(total: "estimate_total_fen", error: "0", flagged: false), false),
-            ("b-operator", [booking(lost: 0, claim: 0)], receipt(total: "1", error: "0", flagged: false), false),
-            ("b-operator", [booking(lost: 0, claim: 0)], receipt(total: "estimate_total_fen", error: "0", flagged: false), true),
+            ("b-operator", [], sql.booking(lost: 5001, claim: 4976), false),
+            ("b-operator", [], sql.booking(lost: -1, claim: 0), false),
+            ("b-operator", [], sql.booking(lost: 100, claim: 75, claimValue: 35), true),
+            ("b-operator", [], sql.booking(lost: 0, claim: 0), true),
+            ("b-operator", [sql.booking(lost: 0, claim: 0)], sql.booking(lost: 0, claim: 0), false),
+            ("b-operator", [], sql.receipt(total: "estimate_total_fen", error: "0", flagged: false), false),
+            ("b-operator", [sql.booking(lost: 0, claim: 0)], sql.receipt(total: "NULL", error: "0", flagged: false), false),
+            ("b-operator", [sql.booking(lost: 0, claim: 0)], sql.receipt(total: "-1", error: "0", flagged: false), false),
+            ("b-operator", [sql.booking(lost: 0, claim: 0)], sql.receipt(total: "estimate_total_fen", error: "0", flagged: false), true),
             ("a-operator", [], "INSERT INTO transfer_lines (\(lineColumns)) SELECT \(lineColumns.replacingOccurrences(of: "line_no", with: "2")) "
                 + "FROM transfer_lines WHERE transfer_id = \(dispatched)", false),
             ("c-operator", [], "INSERT INTO transfer_lines (\(lineColumns)) SELECT o.tenant_id, \(created), 2, o.org_id, o.org_id, i.item_id, "
-                + "1000, 1, 1, 0, 0, 0, 0, 0, 1, '[]' FROM orgs o JOIN items i USING (tenant_id) WHERE o.code = 'WH-C' AND i.code = 'MILK-FRESH'",
-                false),
+                + "1000, 1, i.weight_grams_per_unit, i.category, i.shelf_life_days, 1, 0, 0, 0, 0, 0, 1, '[]' "
+                + "FROM orgs o JOIN items i USING (tenant_id) WHERE o.code = 'WH-C' AND i.code = 'MILK-FRESH'", false),
             ("a-operator", [], copyHeader.replacingOccurrences(of: "'created'", with: "'received'"), false),
             ("a-operator", [], copyHeader, true),
             ("a-operator", [copyHeader], copyLine, true),
+            // The goods as priced are the item as it is: a lighter one would have cost less freight.
+            ("a-operator", [copyHeader], copiedLine(number: 1, item: "MILK-FRESH", weight: "1"), false),
             // Checked once early, the estimate would let a later line through: every line is checked.
             ("a-operator", [copyHeader, copyLine, "SET CONSTRAINTS ALL IMMEDIATE"], secondLine, false),
             ("b-operator", [], "UPDATE transfer_lines SET landed_value_fen = 0 WHERE transfer_id = \(received)", false),
             ("a-operator", [], "UPDATE transfer_lines SET landed_value_fen = 0 WHERE transfer_id = \(received)", false),
             ("b-operator", [], "UPDATE transfers SET actual_total_fen = 1 WHERE transfer_id = \(received)", false),
+            // HQ's steps on the received transfer: 2,902 actual − 2,436 estimated = 466.
+            ("hq-admin", [], sql.trueUp(received, amount: "466"), true),
+            ("a-operator", [], sql.trueUp(received, amount: "466"), false),
+            ("b-operator", [], sql.trueUp(received, amount: "466"), false),
+            ("hq-admin", [], sql.trueUp(received, amount: "466", by: "created_by"), false),
+            ("hq-admin", [sql.trueUp(received, amount: "466")], sql.trueUp(received, amount: "466"), false),
+            ("hq-admin", [], sql.trueUp(dispatched, amount: "0"), false),
+            ("hq-admin", [], sql.settlement(received, recovered: "451"), true),
+            ("hq-admin", [sql.trueUp(received, amount: "466")], sql.settlement(received, recovered: "0"), true),
+            ("hq-admin", [], sql.settlement(received, recovered: "452"), false),
+            ("hq-admin", [], sql.settlement(received, recovered: "-1"), false),
+            ("hq-admin", [], sql.settlement(received, recovered: "1", also: ", flagged = false"), false),
+            ("hq-admin", [], sql.settlement(received, recovered: "1", also: ", true_up_fen = 466"), false),
+            ("hq-admin", [sql.settlement(received, recovered: "1")], sql.settlement(received, recovered: "1"), false),
+            ("hq-admin", [], sql.settlement(dispatched, recovered: "0"), false),
+            ("a-operator", [], sql.settlement(received, recovered: "1"), false),
+            ("b-operator", [], sql.settlement(received, recovered: "1"), false),
         ]
         for attempt in attempts {
-            let outcome = try await withConnection(environment.appURL) { connection -> (updated: Bool, error: String?) in
-                try await connection.query("BEGIN", logger: testLogger)
-                let apiKey = APIKey(fixture.key(attempt.principal))!
-                _ = try await connection.query(
-                    "SELECT 1 FROM app_begin(\(apiKey.tenant.rawValue), \(ByteBuffer(bytes: apiKey.hash)))", logger: testLogger
-                ).collect()
-                for statement in attempt.setup { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: testLogger) }
-                do {
-                    let returning = attempt.statement.hasPrefix("SET") ? "" : " RETURNING 1"
-                    let rows = try await connection.query(PostgresQuery(unsafeSQL: attempt.statement + returning), logger: testLogger).collect()
-                    try await connection.query("ROLLBACK", logger: testLogger)
-                    return (!rows.isEmpty, nil)
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: testLogger)
-                    return (false, String(reflecting: error))
-                }
-            }
-            #expect(outcome.updated == attempt.allowed, "\(attempt.principal): \(attempt.statement) → \(outcome.error ?? "updated")")
+            let returning = attempt.statement.hasPrefix("SET") ? "" : " RETURNING 1"
+            let outcome = try await scenario.rawSQL(as: attempt.principal, setup: attempt.setup, attempt.statement + returning)
+            let updated = (try? outcome.get())?.isEmpty == false
+            #expect(updated == attempt.allowed, "\(attempt.principal): \(attempt.statement) → \(outcome.map { "\($0.count) rows" })")
+            if case .failure(let refusal) = outcome { #expect(refusal.byARule, "\(attempt.principal): \(attempt.statement) → \(refusal)") }
         }
+    }
+
+    /// Which figures a step writes is Core's (Schema/0011): raw SQL by the receiver with a
+    /// claim, allowance, claim value, landed value, actual total, error or flag the rules do not
+    /// give, or by HQ with a true-up that is not actual − estimate, is written as given. The
+    /// ledger verifier (issue 11 §5) recomputes each from the evidence and names it; its tests
+    /// start from the same `TransferScenario` and statements.
+    @Test func figuresTheRulesDoNotGiveAreWrittenAsGivenForTheVerifierToName() async throws {
+        let scenario = try await TransferScenario.make(label: "figures")
+        let sql = TransferSQL(scenario: scenario)
+        let booked = " RETURNING lost_scaled, allowance_scaled, claim_scaled, claim_value_fen, landed_value_fen"
+        // Core: 5 L lost is 25 mL absorbed and 4,975 mL claimed (2,303 fen), landed 0; nothing lost is
+        // 25 mL allowed and landed at the whole 2,436; 100 mL lost is 75 mL claimed, 35 fen.
+        let lines: [(statement: String, written: [Int64])] = [
+            (sql.booking(lost: 5000, claim: 0), [5000, 25, 0, 0, 0]),
+            (sql.booking(lost: 0, allowance: 0, claim: 0), [0, 0, 0, 0, 2436]),
+            (sql.booking(lost: 100, claim: 75, claimValue: 1_000_000_000), [100, 25, 75, 1_000_000_000, 2387]),
+            (sql.booking(lost: 0, claim: 0, landed: "1"), [0, 25, 0, 0, 1]),
+        ]
+        for (statement, written) in lines {
+            let rows = try await scenario.rawSQL(as: "b-operator", statement + booked).get()
+            let row = try rows.first.map { try $0.decode((Int64, Int64, Int64, Int64, Int64).self) }
+            #expect(row.map { [$0.0, $0.1, $0.2, $0.3, $0.4] } == written, "\(statement)")
+        }
+        let header = " RETURNING actual_total_fen, error_ppm, flagged"
+        // Core: nothing lost and no freight is an actual cost near the estimate, an error of a few
+        // thousand ppm, not flagged; an actual total of 1 fen and a flag without an error are not Core's.
+        let receipts: [(statement: String, written: (Int64, Int64?, Bool))] = [
+            (sql.receipt(total: "1", error: "0", flagged: false), (1, 0, false)),
+            (sql.receipt(total: "estimate_total_fen", error: "NULL", flagged: true), (2436, nil, true)),
+        ]
+        for (statement, written) in receipts {
+            let rows = try await scenario.rawSQL(as: "b-operator", setup: [sql.booking(lost: 0, claim: 0)], statement + header).get()
+            let row = try rows.first.map { try $0.decode((Int64, Int64?, Bool).self) }
+            #expect(row?.0 == written.0 && row?.1 == written.1 && row?.2 == written.2, "\(statement)")
+        }
+        // Core: 2,902 − 2,436 = 466.
+        let trueUp = try await scenario.rawSQL(as: "hq-admin", sql.trueUp(scenario.received, amount: "1") + " RETURNING true_up_fen").get()
+        #expect(try trueUp.first?.decode(Int64.self) == 1)
+        // Committed with the moves of what arrived at that landed value, the books hold (every
+        // quantity is accounted for): the figures are the verifier's to judge, and the Store reads
+        // the transfer as written.
+        let arrival = "INSERT INTO stock_moves (tenant_id, org_id, item_id, quantity_scaled, value_fen, unit_cost_fen, document_type, document_id, "
+            + "principal_id, bucket) SELECT l.tenant_id, l.to_org_id, l.item_id, 5000, 1, 0, 'transfer_receipt', l.transfer_id, "
+            + "current_setting('app.principal_id')::bigint, 'on_hand' FROM transfer_lines l WHERE l.transfer_id = \(scenario.dispatched)"
+        _ = try await scenario.rawSQL(
+            as: "b-operator", setup: [sql.booking(lost: 0, claim: 0, landed: "1"), sql.receipt(total: "1", error: "0", flagged: false)], arrival,
+            commit: true
+        ).get()
+        #expect(try await scenario.fixture.booksDiscrepancies() == [])
+        let environment = try await SharedDatabase.environment()
+        try await makeApp(databaseURL: environment.appURL).test(.router) { client in
+            let written = json(try await IsolationTests.API(client: client).get("/v1/transfers/\(scenario.dispatched)", key: scenario.fixture.key("b-operator")))
+            #expect(written["actualTotalFen"] as? Int == 1)
+            #expect((written["lines"] as? [[String: Any]])?.first?["landedValueFen"] as? Int == 1)
+        }
+        // It claimed nothing, so HQ has no claim of it to settle, even in raw SQL.
+        let settled = try await scenario.rawSQL(as: "hq-admin", sql.settlement(scenario.dispatched, recovered: "0") + " RETURNING 1")
+        guard case .failure(let refusal) = settled else { Issue.record("HQ settled a claim of nothing"); return }
+        #expect(refusal.byARule, "\(refusal)")
     }
 
     /// Raw SQL as the application role, with valid principals, committing: no balance is

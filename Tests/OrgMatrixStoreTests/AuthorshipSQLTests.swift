@@ -366,7 +366,8 @@ import Testing
             SELECT relation_id FROM relations
             WHERE tenant_id = \(tenant) AND kind = 'transfers_with' AND from_code = 'WH-A' AND to_code = 'WH-B'
             """)!.decode(Int64.self)
-        func transfer(createdBy principal: Int64) -> [PostgresQuery] {
+        // The item as `weight` grams per kg (it is 1,000).
+        func transfer(createdBy principal: Int64, weight: Int64 = 1000) -> [PostgresQuery] {
             [
                 """
                 INSERT INTO transfers (tenant_id, from_org_id, from_code, to_org_id, to_code, relation_id, status, rules_version,
@@ -375,14 +376,17 @@ import Testing
                 """,
                 """
                 INSERT INTO transfer_lines (tenant_id, transfer_id, line_no, from_org_id, to_org_id, item_id, quantity_scaled, unit_cost_fen,
-                    base_cost_fen, freight_fen, insurance_fen, loss_allowance_fen, timeliness_fen, markup_fen, total_fen, breakdown)
+                    weight_grams_per_unit, category, shelf_life_days, base_cost_fen, freight_fen, insurance_fen, loss_allowance_fen,
+                    timeliness_fen, markup_fen, total_fen, breakdown)
                 VALUES (\(tenant), (SELECT max(transfer_id) FROM transfers WHERE tenant_id = \(tenant)), 1, \(ids.orgs["WH-A"]!),
-                    \(ids.orgs["WH-B"]!), \(ids.itemID), 1, 0, 0, 0, 0, 0, 0, 0, 0, '{}')
+                    \(ids.orgs["WH-B"]!), \(ids.itemID), 1, 0, \(weight), 'fresh_milk', 7, 0, 0, 0, 0, 0, 0, 0, '{}')
                 """,
             ]
         }
         #expect(try await refused(fixture, "a-operator", transfer(createdBy: ids.principals["hq-admin"]!)))
         #expect(try await refused(fixture, "a-operator", transfer(createdBy: ids.principals["b-operator"]!)))
+        // A line keeps the item as it is when priced (Schema/0011): a lighter one would cost less freight.
+        #expect(try await refused(fixture, "a-operator", transfer(createdBy: ids.principals["a-operator"]!, weight: 1)))
         #expect(try await !refused(fixture, "a-operator", transfer(createdBy: ids.principals["a-operator"]!)))
         let creators = try await ownerRow(
             "SELECT array_agg(created_by) FROM transfers WHERE tenant_id = \(tenant)")?.decode([Int64].self)

@@ -200,7 +200,7 @@ import Testing
                 try await connection.query("UPDATE stock_balances SET on_hand_scaled = 5000, value_fen = 2315", logger: testLogger)
             }
             let applied = try await withClient(database.ownerURL) { client in try await shipped.migrate(client: client, logger: testLogger) }
-            #expect(applied == ["0009_moves_only.sql", "0010_tenant_ids.sql"])
+            #expect(applied == ["0009_moves_only.sql", "0010_tenant_ids.sql", "0011_transfer_formulas_out.sql"])
             try await withConnection(database.ownerURL) { connection in
                 await #expect(throws: PSQLError.self) {
                     try await connection.query("UPDATE stock_balances SET on_hand_scaled = 1", logger: testLogger)
@@ -214,6 +214,65 @@ import Testing
                 let balance = try await connection.query("SELECT on_hand_scaled, value_fen FROM stock_balances", logger: testLogger)
                     .collect().map { try $0.decode((Int64, Int64).self) }
                 #expect(balance.count == 1 && balance[0] == (4000, 1852))
+            }
+        }
+    }
+
+    /// 0011 on books with a transfer: its line takes the goods as its item is now, then keeps
+    /// them when the item changes; the functions that recomputed figures are gone.
+    @Test func transferFormulasOutKeepsEachLinesGoodsAndDropsTheFormulas() async throws {
+        try await ThrowawayDatabase.with(migrated: false) { database in
+            let code = try TenantCode("t-" + UUID().uuidString.prefix(12).lowercased())
+            let keys = try await withClient(database.ownerURL) { client in
+                _ = try await Migrator(files: shipped.files.filter { $0.version < 11 }).migrate(client: client, logger: testLogger)
+                return try await TenantAdmin(client: client, logger: testLogger).apply(
+                    try TenantDefinition.validate(TenantFixture.file(code: code, label: "upgrade")), dryRun: false
+                ).keys
+            }
+            try await withConnection(database.ownerURL) { connection in
+                try await connection.query(
+                    """
+                    INSERT INTO items (tenant_id, code, name, base_unit, quantity_scale, weight_grams_per_unit, category, shelf_life_days,
+                        tax_code, tax_rate_basis_points)
+                    SELECT tenant_id, 'MILK-FRESH', '鲜牛奶', 'L', 1000, 1030, 'fresh_milk', 7, '1030201010000000000', 900 FROM tenants
+                    """, logger: testLogger)
+            }
+            // A transfer of 0010's shape, written by WH-A's operator as the Store then wrote it.
+            let key = APIKey(keys["a-operator"]!)!
+            try await withConnection(database.appURL) { connection in
+                try await connection.query("BEGIN", logger: testLogger)
+                _ = try await connection.query("SELECT 1 FROM app_begin(\(key.tenant.rawValue), \(ByteBuffer(bytes: key.hash)))", logger: testLogger)
+                    .collect()
+                try await connection.query(
+                    """
+                    INSERT INTO transfers (tenant_id, from_org_id, from_code, to_org_id, to_code, relation_id, status, rules_version,
+                        estimate_total_fen, created_by)
+                    SELECT r.tenant_id, r.from_org_id, r.from_code, r.to_org_id, r.to_code, r.relation_id, 'created', 'v1', 1,
+                        current_setting('app.principal_id')::bigint
+                    FROM relations r WHERE r.kind = 'transfers_with' AND r.from_code = 'WH-A'
+                    """, logger: testLogger)
+                try await connection.query(
+                    """
+                    INSERT INTO transfer_lines (tenant_id, transfer_id, line_no, from_org_id, to_org_id, item_id, quantity_scaled, unit_cost_fen,
+                        base_cost_fen, freight_fen, insurance_fen, loss_allowance_fen, timeliness_fen, markup_fen, total_fen, breakdown)
+                    SELECT t.tenant_id, t.transfer_id, 1, t.from_org_id, t.to_org_id, i.item_id, 1000, 1, 1, 0, 0, 0, 0, 0, 1, '[]'
+                    FROM transfers t JOIN items i USING (tenant_id)
+                    """, logger: testLogger)
+                try await connection.query("COMMIT", logger: testLogger)
+            }
+            let applied = try await withClient(database.ownerURL) { client in try await shipped.migrate(client: client, logger: testLogger) }
+            #expect(applied == ["0011_transfer_formulas_out.sql"])
+            try await withConnection(database.ownerURL) { connection in
+                try await connection.query("UPDATE items SET weight_grams_per_unit = 1000, shelf_life_days = 30", logger: testLogger)
+                let line = try await connection.query(
+                    "SELECT weight_grams_per_unit, category, shelf_life_days FROM transfer_lines", logger: testLogger
+                ).collect().map { try $0.decode((Int64, String, Int32).self) }
+                #expect(line.count == 1 && line[0] == (1030, "fresh_milk", 7))
+                let gone = try await connection.query(
+                    "SELECT to_regprocedure('half_even_div(numeric, numeric)') IS NULL AND to_regprocedure('transfer_line_allowance(uuid, text, bigint, bigint)') IS NULL",
+                    logger: testLogger
+                ).collect().first?.decode(Bool.self)
+                #expect(gone == true)
             }
         }
     }

@@ -90,7 +90,7 @@ struct InventoryController {
             try await database.sandbox(context) { sandbox -> TransferView in
                 let id = try pathID(context)
                 guard let transfer = try await sandbox.transfer(id: id) else { throw APIError(.notFound, detail: "No transfer \(id) in your sandbox.") }
-                return TransferView(transfer)
+                return try TransferView(transfer)
             }
         }
         v1.post("transfers/:id/dispatch") { request, context in
@@ -101,6 +101,13 @@ struct InventoryController {
         }
         v1.post("transfers/:id/true-up") { request, context in
             try await post(request, context, may: .trueUpTransfers) { (200, try encode(TransferView(try await $0.trueUpTransfer(id: try pathID(context))))) }
+        }
+        v1.post("transfers/:id/claim-settlement") { request, context in
+            try await post(request, context, may: .settleClaims) { sandbox in
+                let id = try pathID(context)
+                let body = try context.decodeJSON(as: ClaimSettlement.self, request)
+                return (200, try encode(TransferView(try await sandbox.settleTransferClaim(id: id, recoveredFen: body.recoveredFen))))
+            }
         }
         v1.post("transfers/:id/receive") { request, context in
             try await post(request, context, may: .postDocuments) { sandbox in

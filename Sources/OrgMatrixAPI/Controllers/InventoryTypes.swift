@@ -310,6 +310,17 @@ struct TransferReceipt: JSONBody {
     }
 }
 
+/// HQ's settlement of a received transfer's claim: what came back of its value.
+struct ClaimSettlement: JSONBody {
+    let recoveredFen: Int64
+
+    static let keys = BodyKeys.object(["recoveredFen": .value])
+
+    func checkForm() throws {
+        try Form.integer(recoveredFen, "recoveredFen", 0...Bounds.amountFenMax)
+    }
+}
+
 /// One transfer, two views: the sender's internal sale and receivable, the receiver's internal
 /// purchase and payable, with the price component by component.
 struct TransferView: Encodable, ResponseEncodable, Sendable {
@@ -355,14 +366,16 @@ struct TransferView: Encodable, ResponseEncodable, Sendable {
     let errorPpm: Int64?
     let flagged: Bool
     let trueUpFen: Int64?
+    /// What HQ's settlement of the receipt's claim recovered.
+    let claimRecoveredFen: Int64?
     let lines: [Line]
     let views: Views
 
-    init(_ transfer: TransferRecord) {
-        (id, from, to, status, rulesVersion) = (transfer.id, transfer.fromCode, transfer.toCode, transfer.status, transfer.rulesVersion)
+    init(_ transfer: TransferRecord) throws {
+        (id, from, to, status, rulesVersion) = (transfer.id, transfer.fromCode, transfer.toCode, transfer.status.rawValue, transfer.rulesVersion)
         (estimateTotalFen, actualFreightFen, actualInsuranceFen, actualTotalFen) =
             (transfer.estimateTotalFen, transfer.actualFreightFen, transfer.actualInsuranceFen, transfer.actualTotalFen)
-        (errorPpm, flagged, trueUpFen) = (transfer.errorPartsPerMillion, transfer.flagged, transfer.trueUpFen)
+        (errorPpm, flagged, trueUpFen, claimRecoveredFen) = (transfer.errorPartsPerMillion, transfer.flagged, transfer.trueUpFen, transfer.claimRecoveredFen)
         lines = transfer.lines.map { line in
             let scale = line.item.quantityScale
             return Line(
@@ -374,12 +387,10 @@ struct TransferView: Encodable, ResponseEncodable, Sendable {
                 claim: line.claimScaled.map { ScaledQuantity.format($0, scale: scale) }, claimValueFen: line.claimValueFen,
                 landedValueFen: line.landedValueFen)
         }
-        let landed = transfer.lines.compactMap(\.landedValueFen)
-        let settled = transfer.status == "cancelled" ? 0 : transfer.estimateTotalFen + (transfer.trueUpFen ?? 0)
+        let settled = transfer.state.settledFen
         views = Views(
             sender: .init(internalSaleFen: settled, receivableFen: settled),
-            receiver: .init(
-                internalPurchaseFen: settled, payableFen: settled, landedValueFen: landed.count == transfer.lines.count ? landed.reduce(0, +) : nil))
+            receiver: .init(internalPurchaseFen: settled, payableFen: settled, landedValueFen: try transfer.state.receipt?.landedValueFen()))
     }
 }
 

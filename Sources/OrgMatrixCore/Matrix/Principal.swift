@@ -19,7 +19,7 @@ public enum PrincipalRole: String, Sendable, Hashable, CaseIterable {
     public func may(_ action: Action) -> Bool {
         switch action {
         case .postDocuments: canWrite
-        case .administer, .trueUpTransfers: self == .hqAdmin
+        case .administer, .trueUpTransfers, .settleClaims: self == .hqAdmin
         case .readAuditLog: self == .hqAdmin || self == .auditor
         }
     }
@@ -32,6 +32,8 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
     /// Maintain the matrix, principals and the item catalogue.
     case administer
     case trueUpTransfers
+    /// Settle a received transfer's claim against the carrier or insurer (HQ, like the true-up).
+    case settleClaims
     case readAuditLog
 
     public var description: String {
@@ -39,6 +41,7 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
         case .postDocuments: "post documents"
         case .administer: "administer the tenant (orgs, relations, principals, items)"
         case .trueUpTransfers: "true up transfers"
+        case .settleClaims: "settle transfer claims"
         case .readAuditLog: "read the audit log"
         }
     }

@@ -207,7 +207,7 @@ public enum TransferPricing {
 
     /// How a transit loss splits: the category's tolerance of the quantity sent (合理损耗) is
     /// absorbed; what was lost beyond it is claimed against the carrier or insurer, valued at the
-    /// line's unit cost. Rounded half-even, as the database checks it (Schema/0007).
+    /// line's unit cost. Rounded half-even.
     public static func lossSplit(
         _ line: PricedLine, rules: PricingRules, lostScaledQuantity: Int64
     ) throws(PricingError) -> LossSplit {
@@ -253,5 +253,29 @@ public enum TransferPricing {
             shares[entry.index] += 1
         }
         return shares
+    }
+}
+
+extension TransferPrice {
+    /// The components every price lists, in this order.
+    public static let componentNames = ["base_cost", "freight", "insurance", "loss_allowance", "timeliness_premium", "markup"]
+
+    /// A price as stored or as the ledger states it: exactly the six components in their order,
+    /// each 0 … `Bounds.amountFenMax` fen; the total is their sum.
+    public init(rulesVersion: String, components: [Component]) throws(PricingError) {
+        guard components.map(\.name) == Self.componentNames else {
+            throw .invalidLine(field: "components", reason: "must be \(Self.componentNames.joined(separator: ", ")), in this order")
+        }
+        guard components.allSatisfy({ (0...Bounds.amountFenMax).contains($0.amount.fen) }) else {
+            throw .invalidLine(field: "components", reason: "must each be 0–\(Bounds.amountFenMax) fen")
+        }
+        let amounts = components.map(\.amount)
+        do {
+            self = try TransferPrice(
+                rulesVersion: rulesVersion, baseCost: amounts[0], freight: amounts[1], insurance: amounts[2], lossAllowance: amounts[3],
+                timelinessPremium: amounts[4], markup: amounts[5], components: components)
+        } catch {
+            throw .outOfRange(error)
+        }
     }
 }
