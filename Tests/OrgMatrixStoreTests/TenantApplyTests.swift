@@ -9,8 +9,9 @@ import Testing
 @Suite struct TenantApplyTests {
     private func apply(_ definition: TenantDefinition, dryRun: Bool = false) async throws -> TenantAdmin.Outcome {
         let environment = try await SharedDatabase.environment()
+        let masterKey = try TestMasterKey.shared().key
         return try await withClient(environment.ownerURL) { client in
-            try await TenantAdmin(client: client, logger: testLogger).apply(definition, dryRun: dryRun)
+            try await TenantAdmin(client: client, logger: testLogger, masterKey: masterKey).apply(definition, dryRun: dryRun)
         }
     }
 
@@ -90,7 +91,7 @@ import Testing
         let code = try uniqueCode()
         let renamed = TenantFile(
             tenant: .init(code: code.rawValue, name: parsed.tenant.name), orgs: parsed.orgs, relations: parsed.relations,
-            principals: parsed.principals, pricing: parsed.pricing)
+            principals: parsed.principals, pricing: parsed.pricing, ledger: parsed.ledger)
         let definition = try TenantDefinition.validate(renamed)
         let outcome = try await apply(definition)
         #expect(outcome.keys.count == definition.principals.count)
@@ -135,6 +136,29 @@ import Testing
             tenant: original.tenant, orgs: original.orgs, relations: original.relations, principals: original.principals, pricing: [entry, next])
         #expect(try await apply(try TenantDefinition.validate(added)).changes.count == 1)
         #expect(try await apply(try TenantDefinition.validate(added)).changes.isEmpty)
+    }
+
+    /// The YAML decoder names a ledger setting of the wrong type by its path, and sees every key
+    /// the section has, so a misspelt one is reported instead of dropped.
+    @Test func aLedgerSectionIsReadFromYAMLWithItsMistakesNamed() throws {
+        let base = """
+            tenant: {code: "dairy", name: "x"}
+            orgs:
+              - {code: "HQ", name: "hq", kind: "virtual", roles: ["settlement"]}
+            relations: []
+            principals: []
+
+            """
+        let wrongType = #expect(throws: MatrixInvalid.self) {
+            try TenantFile.decode(yaml: base + "ledger:\n  policies:\n    transfer.received: [\"receiver\"]\n")
+        }
+        #expect(wrongType?.problems.first?.field.hasPrefix("ledger.policies") == true, "\(String(describing: wrongType))")
+        let misspelt = try TenantFile.decode(yaml: base + "ledger:\n  hq: \"HQ\"\n  clientheld: [\"HQ\"]\nledgr: {}\n")
+        let error = #expect(throws: MatrixInvalid.self) { try TenantDefinition.validate(misspelt) }
+        #expect(Set(error?.problems.map(\.field) ?? []) == ["ledgr", "ledger.clientheld"])
+        let sound = try TenantDefinition.validate(
+            try TenantFile.decode(yaml: base + "ledger:\n  client_held: []\n  policies:\n    transfer.trued_up: \"hq\"\n"))
+        #expect(sound.ledger?.policies == ["transfer.trued_up": "hq"] && sound.ledger?.hq.rawValue == "HQ")
     }
 
     @Test func anInvalidFileNamesTheFieldAndAppliesNothing() throws {
