@@ -72,7 +72,8 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
 
     public init(rawRepresentation: [UInt8], source: String) throws(KeyError) {
         guard rawRepresentation.count == SM4.keyByteCount else {
-            throw KeyError(.masterKeyFileUnusable, "\(source): a master key is \(SM4.keyByteCount) bytes, not \(rawRepresentation.count)")
+            throw KeyError(
+                .masterKeyFileUnusable, "\(source): a master key is \(SM4.keyByteCount) bytes, not \(rawRepresentation.count)")
         }
         bytes = rawRepresentation
         fingerprint = Hex.encode(SM3.hash(rawRepresentation))
@@ -102,7 +103,8 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
         }
         guard info.st_uid == geteuid() else {
             throw KeyError(
-                .masterKeyFileNotOwned, "the master key file \(path) belongs to uid \(info.st_uid), not to uid \(geteuid()) running this process")
+                .masterKeyFileNotOwned,
+                "the master key file \(path) belongs to uid \(info.st_uid), not to uid \(geteuid()) running this process")
         }
         var content: [UInt8]
         do {
@@ -113,7 +115,8 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
         defer { wipe(&content) }
         let text = content.drop { Self.isSpace($0) }.reversed().drop { Self.isSpace($0) }.reversed()
         guard text.count == 2 * SM4.keyByteCount, var key = try? Hex.decode(String(decoding: text, as: UTF8.self)) else {
-            throw KeyError(.masterKeyFileUnusable, "the master key file \(path) must hold 32 hex digits (a 128-bit key) and nothing else")
+            throw KeyError(
+                .masterKeyFileUnusable, "the master key file \(path) must hold 32 hex digits (a 128-bit key) and nothing else")
         }
         defer { wipe(&key) }
         try self.init(rawRepresentation: key, source: path)
@@ -179,14 +182,16 @@ public struct Keys: Sendable {
         defer { wipe(&plaintext) }
         let sealed = try SM4.Sealed.seal(
             key: dataKey, plaintext: plaintext, associatedData: privateKeyAssociatedData(owner: owner, version: version))
-        let validFrom = try await insertKey(owner: owner, orgID: orgID, version: version, custody: .custodial, publicKey: privateKey.publicKey)
+        let validFrom = try await insertKey(
+            owner: owner, orgID: orgID, version: version, custody: .custodial, publicKey: privateKey.publicKey)
         try await connection.query(
             """
             INSERT INTO custodial_private_keys (tenant_id, owner, version, data_key_version, sealed_private_key)
             VALUES (\(tenantID.rawValue), \(owner.name), \(version), \(current.version), \(ByteBuffer(bytes: sealed)))
             """, logger: logger)
         return OrgKeyVersion(
-            owner: owner, version: version, custody: .custodial, publicKey: privateKey.publicKey, validFrom: validFrom, revocation: nil)
+            owner: owner, version: version, custody: .custodial, publicKey: privateKey.publicKey, validFrom: validFrom,
+            revocation: nil)
     }
 
     /// Signs `message` with the owner's custodial key valid now (the database's now()): SM2 with
@@ -199,7 +204,9 @@ public struct Keys: Sendable {
             throw KeyError(.noValidKey, "\(owner) has no key valid now", field: "owner")
         }
         guard key.custody == .custodial else {
-            throw KeyError(.notCustodial, "\(owner)'s key version \(key.version) is client-held: the org signs with it itself", field: "owner")
+            throw KeyError(
+                .notCustodial, "\(owner)'s key version \(key.version) is client-held: the org signs with it itself",
+                field: "owner")
         }
         let row = try await connection.query(
             """
@@ -208,21 +215,26 @@ public struct Keys: Sendable {
             """, logger: logger
         ).collect().first
         guard let (dataKeyVersion, sealed) = try row?.decode((Int32, ByteBuffer).self) else {
-            throw KeyError(.noValidKey, "\(owner)'s key version \(key.version) has no sealed private key this principal can read", field: "owner")
+            throw KeyError(
+                .noValidKey, "\(owner)'s key version \(key.version) has no sealed private key this principal can read",
+                field: "owner")
         }
         var dataKey = try await dataKey(version: dataKeyVersion, masterKey: masterKey)
         defer { wipe(&dataKey) }
         var plaintext: [UInt8]
         do {
             plaintext = try SM4.Sealed.open(
-                key: dataKey, sealed: Array(sealed.readableBytesView), associatedData: privateKeyAssociatedData(owner: owner, version: key.version))
+                key: dataKey, sealed: Array(sealed.readableBytesView),
+                associatedData: privateKeyAssociatedData(owner: owner, version: key.version))
         } catch {
-            throw KeyError(.sealedKeyDamaged, "the sealed private key of \(owner) version \(key.version) does not open: it was altered")
+            throw KeyError(
+                .sealedKeyDamaged, "the sealed private key of \(owner) version \(key.version) does not open: it was altered")
         }
         defer { wipe(&plaintext) }
         let privateKey = try SM2PrivateKey(derRepresentation: plaintext)
         guard privateKey.publicKey == key.publicKey else {
-            throw KeyError(.sealedKeyDamaged, "the sealed private key of \(owner) version \(key.version) does not match its public key")
+            throw KeyError(
+                .sealedKeyDamaged, "the sealed private key of \(owner) version \(key.version) does not match its public key")
         }
         return KeySignature(owner: owner, version: key.version, signature: try privateKey.signature(for: message))
     }
@@ -237,19 +249,22 @@ public struct Keys: Sendable {
         do {
             publicKey = try SM2PublicKey(pemRepresentation: publicKeyPEM)
         } catch {
-            let code: KeyError.Code = [.invalidPoint, .wrongCurve].contains(error.code) ? .publicKeyNotOnCurve : .malformedPublicKey
+            let code: KeyError.Code =
+                [.invalidPoint, .wrongCurve].contains(error.code) ? .publicKeyNotOnCurve : .malformedPublicKey
             throw KeyError(code, error.detail, field: "public_key")
         }
         let owner = KeyOwner.org(org)
         let orgID = try await orgID(of: owner)
-        let clientHeld = try await connection.query(
-            """
-            SELECT client_held FROM ledger_settings WHERE tenant_id = \(tenantID.rawValue) ORDER BY version DESC LIMIT 1
-            """, logger: logger
-        ).collect().first?.decode([String].self) ?? []
+        let clientHeld =
+            try await connection.query(
+                """
+                SELECT client_held FROM ledger_settings WHERE tenant_id = \(tenantID.rawValue) ORDER BY version DESC LIMIT 1
+                """, logger: logger
+            ).collect().first?.decode([String].self) ?? []
         guard clientHeld.contains(org.rawValue) else {
             throw KeyError(
-                .notClientHeld, "\(org) is not client-held in the ledger settings in force (the tenant file's ledger.client_held)", field: "org")
+                .notClientHeld,
+                "\(org) is not client-held in the ledger settings in force (the tenant file's ledger.client_held)", field: "org")
         }
         let existing = try await connection.query(
             """
@@ -258,11 +273,13 @@ public struct Keys: Sendable {
             """, logger: logger
         ).collect().first
         if let (holder, version) = try existing?.decode((String, Int32).self) {
-            throw KeyError(.duplicateKey, "this public key is registered already, as \(holder)'s version \(version)", field: "public_key")
+            throw KeyError(
+                .duplicateKey, "this public key is registered already, as \(holder)'s version \(version)", field: "public_key")
         }
         let version = try await nextVersion(of: owner)
         let validFrom = try await insertKey(owner: owner, orgID: orgID, version: version, custody: .client, publicKey: publicKey)
-        return OrgKeyVersion(owner: owner, version: version, custody: .client, publicKey: publicKey, validFrom: validFrom, revocation: nil)
+        return OrgKeyVersion(
+            owner: owner, version: version, custody: .client, publicKey: publicKey, validFrom: validFrom, revocation: nil)
     }
 
     // ---- revocation and lookup ----
@@ -275,7 +292,8 @@ public struct Keys: Sendable {
         }
         if let revocation = key.revocation {
             throw KeyError(
-                .alreadyRevoked, "\(owner)'s key version \(version) was revoked at \(revocation.revokedAt.formatted(.iso8601))", field: "version")
+                .alreadyRevoked, "\(owner)'s key version \(version) was revoked at \(revocation.revokedAt.formatted(.iso8601))",
+                field: "version")
         }
         let revokedAt = try await connection.query(
             """
@@ -360,12 +378,15 @@ public struct Keys: Sendable {
             throw KeyError(
                 .wrongMasterKey,
                 "tenant \(tenantID)'s data key version \(version) was wrapped by the master key with fingerprint \(fingerprint.prefix(16))…, "
-                    + "but \(masterKey.source) holds the one with fingerprint \(masterKey.fingerprint.prefix(16))…: the wrong master key file")
+                    + "but \(masterKey.source) holds the one with fingerprint \(masterKey.fingerprint.prefix(16))…: the wrong master key file"
+            )
         }
         do {
             return try masterKey.unwrap(Array(sealed.readableBytesView), associatedData: dataKeyAssociatedData(version: version))
         } catch {
-            throw KeyError(.sealedKeyDamaged, "tenant \(tenantID)'s data key version \(version) does not open under its master key: it was altered")
+            throw KeyError(
+                .sealedKeyDamaged,
+                "tenant \(tenantID)'s data key version \(version) does not open under its master key: it was altered")
         }
     }
 
@@ -377,7 +398,9 @@ public struct Keys: Sendable {
         let row = try await connection.query(
             "SELECT org_id FROM orgs WHERE tenant_id = \(tenantID.rawValue) AND code = \(code.rawValue)", logger: logger
         ).collect().first
-        guard let id = try row?.decode(Int64.self) else { throw KeyError(.unknownOrg, "no org \(code) in this tenant", field: "org") }
+        guard let id = try row?.decode(Int64.self) else {
+            throw KeyError(.unknownOrg, "no org \(code) in this tenant", field: "org")
+        }
         return id
     }
 
@@ -389,7 +412,9 @@ public struct Keys: Sendable {
     }
 
     /// Inserts a public key row; the database sets valid_from (now()) and who registered it.
-    private func insertKey(owner: KeyOwner, orgID: Int64?, version: Int32, custody: KeyCustody, publicKey: SM2PublicKey) async throws -> Date {
+    private func insertKey(owner: KeyOwner, orgID: Int64?, version: Int32, custody: KeyCustody, publicKey: SM2PublicKey)
+        async throws -> Date
+    {
         try await connection.query(
             """
             INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key)
@@ -432,7 +457,8 @@ public struct KeyAdmin: Sendable {
     public func register(tenant: TenantCode, org: OrgCode, publicKeyPEM: String) async throws -> OrgKeyVersion {
         try await inTenant(tenant) { keys in
             let key = try await keys.registerClientKey(org: org, publicKeyPEM: publicKeyPEM)
-            try await audit(keys, action: "key.register", owner: key.owner, detail: ["version": String(key.version), "custody": "client"])
+            try await audit(
+                keys, action: "key.register", owner: key.owner, detail: ["version": String(key.version), "custody": "client"])
             return key
         }
     }
@@ -454,8 +480,10 @@ public struct KeyAdmin: Sendable {
     private func inTenant<T: Sendable>(_ tenant: TenantCode, _ body: @Sendable (Keys) async throws -> T) async throws -> T {
         do {
             return try await client.withTransaction(logger: logger) { connection in
-                let row = try await connection.query("SELECT tenant_id FROM tenants WHERE code = \(tenant.rawValue)", logger: logger)
-                    .collect().first
+                let row = try await connection.query(
+                    "SELECT tenant_id FROM tenants WHERE code = \(tenant.rawValue)", logger: logger
+                )
+                .collect().first
                 guard let tenantID = try row?.decode(UUID.self) else {
                     throw KeyError(.unknownTenant, "no tenant \(tenant)", field: "tenant")
                 }

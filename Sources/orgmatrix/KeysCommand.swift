@@ -16,12 +16,15 @@ struct KeysCommand: AsyncParsableCommand {
             abstract: "Register a client-held org's public key (PEM) as its next key version; prints the version.")
         @Option(help: "The tenant's code.") var tenant: String
         @Option(help: "The org's code (one the tenant file's ledger.client_held lists).") var org: String
-        @Option(help: "The org's SM2 public key, PEM (`openssl pkey -pubout` or `orgmatrix crypto sm2 pub`).") var publicKey: String
+        @Option(help: "The org's SM2 public key, PEM (`openssl pkey -pubout` or `orgmatrix crypto sm2 pub`).") var publicKey:
+            String
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
             _ = try tenantCode(tenant)
-            guard try keyOwner(org).org != nil else { throw ValidationError("--org: the orderer's key is custodial; it is never registered") }
+            guard try keyOwner(org).org != nil else {
+                throw ValidationError("--org: the orderer's key is custodial; it is never registered")
+            }
         }
 
         func run() async throws {
@@ -62,7 +65,8 @@ struct KeysCommand: AsyncParsableCommand {
             let until = validTo.map { $0.formatted(.iso8601) } ?? "now"
             let revoked = key.revocation.map { " revoked \($0.revokedAt.formatted(.iso8601)): \($0.reason)" } ?? ""
             let fingerprint = Hex.encode(SM3.hash(key.publicKey.derRepresentation)).prefix(16)
-            return "\(key.owner.name) v\(key.version) \(key.custody.rawValue) valid \(key.validFrom.formatted(.iso8601)) – \(until)"
+            return
+                "\(key.owner.name) v\(key.version) \(key.custody.rawValue) valid \(key.validFrom.formatted(.iso8601)) – \(until)"
                 + "\(revoked) sm3 \(fingerprint)"
         }
     }
@@ -102,14 +106,20 @@ private func keyOwner(_ text: String) throws -> KeyOwner {
 
 /// Runs `body` with a `KeyAdmin` on the owner's database; a refusal prints its reason (naming
 /// the field) on standard error and exits 2, having changed nothing.
-private func withKeyAdmin<T: Sendable>(_ database: DatabaseOptions, _ body: @Sendable (KeyAdmin) async throws -> T) async throws -> T {
+private func withKeyAdmin<T: Sendable>(_ database: DatabaseOptions, _ body: @Sendable (KeyAdmin) async throws -> T) async throws
+    -> T
+{
     try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
     let logger = Logger(label: "orgmatrix.keys")
-    let url = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
+    let url = try Settings.databaseURL(
+        flag: database.databaseURL, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
     do {
-        return try await Settings.withClient(url, logger: logger) { client in try await body(KeyAdmin(client: client, logger: logger)) }
+        return try await Settings.withClient(url, logger: logger) { client in
+            try await body(KeyAdmin(client: client, logger: logger))
+        }
     } catch let error as KeyError {
-        FileHandle.standardError.write(Data("orgmatrix: \(error.field.map { "\($0): " } ?? "")\(error.detail) (\(error.code))\n".utf8))
+        FileHandle.standardError.write(
+            Data("orgmatrix: \(error.field.map { "\($0): " } ?? "")\(error.detail) (\(error.code))\n".utf8))
         throw ExitCode(2)
     }
 }

@@ -12,7 +12,9 @@ struct LedgerCommand: ParsableCommand {
     /// distid:1234567812345678 -signature SIG FILE` accepts.
     struct Sign: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Sign a file (a transaction's canonical bytes) with an org's private key: the DER SM2 signature (ID 1234567812345678, SM3).")
+            abstract:
+                "Sign a file (a transaction's canonical bytes) with an org's private key: the DER SM2 signature (ID 1234567812345678, SM3)."
+        )
         @Option(help: "The org's private key, PEM (PKCS#8 or SEC1).") var key: String
         @Argument(help: "The file to sign, exactly as it is (`-` reads standard input).") var file: String
         @Option(help: "Where to write the DER signature (default: standard output).") var out: String?

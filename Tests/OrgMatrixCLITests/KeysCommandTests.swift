@@ -62,40 +62,58 @@ import Testing
 
             let listed = try orgmatrix(["keys", "list", "--tenant", code] + database)
             #expect(listed.status == 0, "\(listed.standardError)")
-            #expect(listed.text.split(separator: "\n").map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
-                == ["HQ v1 custodial", "orderer v1 custodial"], "\(listed.text)")
+            #expect(
+                listed.text.split(separator: "\n").map { $0.split(separator: " ").prefix(3).joined(separator: " ") }
+                    == ["HQ v1 custodial", "orderer v1 custodial"], "\(listed.text)")
 
             let (_, pub) = try opensslKey(directory, "wh-1")
-            let registered = try orgmatrix(["keys", "register", "--tenant", code, "--org", "WH-1", "--public-key", pub] + database)
+            let registered = try orgmatrix(
+                ["keys", "register", "--tenant", code, "--org", "WH-1", "--public-key", pub] + database)
             #expect(registered.status == 0, "\(registered.standardError)")
             #expect(registered.text.contains("WH-1's client-held key version 1"), "\(registered.text)")
 
             // Each refusal exits 2 naming the field, and registers nothing.
             let again = try orgmatrix(["keys", "register", "--tenant", code, "--org", "WH-1", "--public-key", pub] + database)
-            #expect(again.status == 2 && again.standardError.contains("public_key") && again.standardError.contains("duplicate-key"), "\(again.standardError)")
+            #expect(
+                again.status == 2 && again.standardError.contains("public_key") && again.standardError.contains("duplicate-key"),
+                "\(again.standardError)")
             let (_, other) = try opensslKey(directory, "hq")
-            let custodial = try orgmatrix(["keys", "register", "--tenant", code, "--org", "HQ", "--public-key", other] + database)
-            #expect(custodial.status == 2 && custodial.standardError.contains("org: HQ is not client-held"), "\(custodial.standardError)")
-            try "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".write(toFile: "\(directory)/bad.pem", atomically: true, encoding: .utf8)
-            let malformed = try orgmatrix(["keys", "register", "--tenant", code, "--org", "WH-1", "--public-key", "\(directory)/bad.pem"] + database)
+            let custodial = try orgmatrix(
+                ["keys", "register", "--tenant", code, "--org", "HQ", "--public-key", other] + database)
+            #expect(
+                custodial.status == 2 && custodial.standardError.contains("org: HQ is not client-held"),
+                "\(custodial.standardError)")
+            try "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n".write(
+                toFile: "\(directory)/bad.pem", atomically: true, encoding: .utf8)
+            let malformed = try orgmatrix(
+                ["keys", "register", "--tenant", code, "--org", "WH-1", "--public-key", "\(directory)/bad.pem"] + database)
             #expect(malformed.status == 2 && malformed.standardError.contains("public_key"), "\(malformed.standardError)")
-            let missing = try orgmatrix(["keys", "register", "--tenant", code, "--org", "WH-1", "--public-key", "\(directory)/none.pem"] + database)
+            let missing = try orgmatrix(
+                ["keys", "register", "--tenant", code, "--org", "WH-1", "--public-key", "\(directory)/none.pem"] + database)
             #expect(missing.status == 2 && missing.standardError.contains("none.pem"), "\(missing.standardError)")
-            let nobody = try orgmatrix(["keys", "register", "--tenant", "t-nobody-\(UUID().uuidString.prefix(6).lowercased())", "--org", "WH-1", "--public-key", other] + database)
+            let nobody = try orgmatrix(
+                [
+                    "keys", "register", "--tenant", "t-nobody-\(UUID().uuidString.prefix(6).lowercased())", "--org", "WH-1",
+                    "--public-key", other,
+                ] + database)
             #expect(nobody.status == 2 && nobody.standardError.contains("tenant"), "\(nobody.standardError)")
 
             let revoked = try orgmatrix(
-                ["keys", "revoke", "--tenant", code, "--org", "WH-1", "--version", "1", "--reason", "the laptop was stolen"] + database)
+                ["keys", "revoke", "--tenant", code, "--org", "WH-1", "--version", "1", "--reason", "the laptop was stolen"]
+                    + database)
             #expect(revoked.status == 0, "\(revoked.standardError)")
-            let twice = try orgmatrix(["keys", "revoke", "--tenant", code, "--org", "WH-1", "--version", "1", "--reason", "again"] + database)
+            let twice = try orgmatrix(
+                ["keys", "revoke", "--tenant", code, "--org", "WH-1", "--version", "1", "--reason", "again"] + database)
             #expect(twice.status == 2 && twice.standardError.contains("version"), "\(twice.standardError)")
-            let unknown = try orgmatrix(["keys", "revoke", "--tenant", code, "--org", "orderer", "--version", "9", "--reason", "x"] + database)
+            let unknown = try orgmatrix(
+                ["keys", "revoke", "--tenant", code, "--org", "orderer", "--version", "9", "--reason", "x"] + database)
             #expect(unknown.status == 2 && unknown.standardError.contains("no-such-key"), "\(unknown.standardError)")
 
             let after = try orgmatrix(["keys", "list", "--tenant", code] + database)
             let line = try #require(after.text.split(separator: "\n").first { $0.hasPrefix("WH-1 v1 client") }, "\(after.text)")
             #expect(line.contains("revoked") && line.contains("the laptop was stolen"), "\(line)")
-            let fingerprint = Hex.encode(SM3.hash(try SM2PublicKey(pemRepresentation: String(contentsOfFile: pub, encoding: .utf8)).derRepresentation))
+            let fingerprint = Hex.encode(
+                SM3.hash(try SM2PublicKey(pemRepresentation: String(contentsOfFile: pub, encoding: .utf8)).derRepresentation))
             #expect(line.hasSuffix("sm3 \(fingerprint.prefix(16))"), "\(line)")
 
             let audited = try await withConnection(environment.ownerURL) { connection in
@@ -118,19 +136,26 @@ import Testing
             let code = "t-" + UUID().uuidString.prefix(12).lowercased()
             let file = "\(directory)/t.yaml"
             try yaml(code: code).write(toFile: file, atomically: true, encoding: .utf8)
-            let arguments = ["tenant", "apply", file, "--keys-out", "\(directory)/keys.json", "--database-url", environment.ownerURLText]
+            let arguments = [
+                "tenant", "apply", file, "--keys-out", "\(directory)/keys.json", "--database-url", environment.ownerURLText,
+            ]
             let unset = try orgmatrix(arguments, environment: ["ORGMATRIX_MASTER_KEY_FILE": ""])
-            #expect(unset.status == 2 && unset.standardError.contains("ORGMATRIX_MASTER_KEY_FILE is not set"), "\(unset.standardError)")
+            #expect(
+                unset.status == 2 && unset.standardError.contains("ORGMATRIX_MASTER_KEY_FILE is not set"),
+                "\(unset.standardError)")
             let exposed = "\(directory)/master.key"
             try TestMasterKey.write(Hex.encode(SMCrypto.randomBytes(16)), to: exposed, mode: 0o644)
             let open = try orgmatrix(arguments, environment: ["ORGMATRIX_MASTER_KEY_FILE": exposed])
-            #expect(open.status == 2 && open.standardError.contains(exposed) && open.standardError.contains("0644"), "\(open.standardError)")
+            #expect(
+                open.status == 2 && open.standardError.contains(exposed) && open.standardError.contains("0644"),
+                "\(open.standardError)")
             let tenants = try await withConnection(environment.ownerURL) { connection in
                 try await connection.query("SELECT count(*)::int FROM tenants WHERE code = \(code)", logger: testLogger)
                     .collect().first!.decode(Int.self)
             }
             #expect(tenants == 0)
-            let dryRun = try orgmatrix(["tenant", "apply", file, "--dry-run", "--database-url", environment.ownerURLText],
+            let dryRun = try orgmatrix(
+                ["tenant", "apply", file, "--dry-run", "--database-url", environment.ownerURLText],
                 environment: ["ORGMATRIX_MASTER_KEY_FILE": ""])
             #expect(dryRun.status == 0 && dryRun.text.contains("generate a custodial key"), "\(dryRun.standardError)")
         }
@@ -148,25 +173,32 @@ import Testing
             #expect(signed.status == 0, "\(signed.standardError)")
             let sig = "\(directory)/ours.der"
             try Data(signed.standardOutput).write(to: URL(fileURLWithPath: sig))
-            let verified = try runProcess("openssl", ["dgst", "-sm3", "-verify", pub, "-sigopt", Self.distid, "-signature", sig, file])
+            let verified = try runProcess(
+                "openssl", ["dgst", "-sm3", "-verify", pub, "-sigopt", Self.distid, "-signature", sig, file])
             #expect(verified.text.contains("Verified OK"), "\(verified.text) \(verified.standardError)")
 
             let toFile = "\(directory)/ours-out.der"
             #expect(try orgmatrix(["ledger", "sign", "--key", key, file, "--out", toFile]).status == 0)
-            let verifiedFile = try runProcess("openssl", ["dgst", "-sm3", "-verify", pub, "-sigopt", Self.distid, "-signature", toFile, file])
+            let verifiedFile = try runProcess(
+                "openssl", ["dgst", "-sm3", "-verify", pub, "-sigopt", Self.distid, "-signature", toFile, file])
             #expect(verifiedFile.text.contains("Verified OK"))
 
             let theirs = "\(directory)/theirs.der"
-            #expect(try runProcess("openssl", ["dgst", "-sm3", "-sign", key, "-sigopt", Self.distid, "-out", theirs, file]).status == 0)
+            #expect(
+                try runProcess("openssl", ["dgst", "-sm3", "-sign", key, "-sigopt", Self.distid, "-out", theirs, file]).status
+                    == 0)
             let ours = try orgmatrix(["crypto", "sm2", "verify", "--pub", pub, "--in", file, "--sig", theirs])
             #expect(ours.status == 0 && ours.text == "OK\n", "\(ours.standardError)")
             let publicKey = try SM2PublicKey(pemRepresentation: String(contentsOfFile: pub, encoding: .utf8))
-            #expect(try publicKey.isValidSignature(SM2Signature(derRepresentation: Array(try Data(contentsOf: URL(fileURLWithPath: theirs)))),
-                for: Array(try Data(contentsOf: URL(fileURLWithPath: file)))))
+            #expect(
+                try publicKey.isValidSignature(
+                    SM2Signature(derRepresentation: Array(try Data(contentsOf: URL(fileURLWithPath: theirs)))),
+                    for: Array(try Data(contentsOf: URL(fileURLWithPath: file)))))
 
             // A signature over other bytes does not verify: it is over exactly the file.
             try Data("tampered".utf8).write(to: URL(fileURLWithPath: file), options: .atomic)
-            let tampered = try runProcess("openssl", ["dgst", "-sm3", "-verify", pub, "-sigopt", Self.distid, "-signature", sig, file])
+            let tampered = try runProcess(
+                "openssl", ["dgst", "-sm3", "-verify", pub, "-sigopt", Self.distid, "-signature", sig, file])
             #expect(tampered.status != 0)
             let unusable = try orgmatrix(["ledger", "sign", "--key", pub, file])
             #expect(unusable.status == 2 && unusable.standardOutput.isEmpty, "\(unusable.standardError)")

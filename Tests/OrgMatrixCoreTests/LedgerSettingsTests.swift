@@ -26,11 +26,14 @@ private let hour: TimeInterval = 3_600
     }
 
     static let history = OrgKeyHistory(
-        owner: owner, versions: [key(3, from: 20, revokedAt: 30), key(1, from: 0), key(2, from: 10, revokedAt: 15), key(4, from: 25)])
+        owner: owner,
+        versions: [key(3, from: 20, revokedAt: 30), key(1, from: 0), key(2, from: 10, revokedAt: 15), key(4, from: 25)])
 
-    @Test(arguments: [
-        (-1, nil), (0, 1), (9.99, 1), (10, 2), (14.99, 2), (15, nil), (19.99, nil), (20, 3), (24.99, 3), (25, 4), (30, 4), (1000, 4),
-    ] as [(Double, Int32?)])
+    @Test(
+        arguments: [
+            (-1, nil), (0, 1), (9.99, 1), (10, 2), (14.99, 2), (15, nil), (19.99, nil), (20, 3), (24.99, 3), (25, 4), (30, 4),
+            (1000, 4),
+        ] as [(Double, Int32?)])
     func theVersionValidAtAMoment(hours: Double, version: Int32?) {
         #expect(Self.history.valid(at: start.addingTimeInterval(hours * hour))?.version == version, "at \(hours) h")
     }
@@ -65,11 +68,16 @@ private let hour: TimeInterval = 3_600
     }
 
     @Test func ownersSortOrgsByCodeAndTheOrdererLast() {
-        #expect([.orderer, .org(code("TY-FW")), .org(code("BJ-CW"))].sorted() == [KeyOwner.org(code("BJ-CW")), .org(code("TY-FW")), .orderer])
+        #expect(
+            [.orderer, .org(code("TY-FW")), .org(code("BJ-CW"))].sorted() == [
+                KeyOwner.org(code("BJ-CW")), .org(code("TY-FW")), .orderer,
+            ])
     }
 
-    @Test(arguments: [("", false), ("   ", false), ("key file lost", true), (String(repeating: "密", count: 500), true),
-        (String(repeating: "密", count: 501), false)])
+    @Test(arguments: [
+        ("", false), ("   ", false), ("key file lost", true), (String(repeating: "密", count: 500), true),
+        (String(repeating: "密", count: 501), false),
+    ])
     func aRevocationSaysWhyInAtMost500Characters(reason: String, accepted: Bool) {
         #expect((KeyRevocation.reasonProblem(reason) == nil) == accepted)
     }
@@ -79,10 +87,14 @@ private let hour: TimeInterval = 3_600
     static func file(ledger: TenantFile.LedgerEntry?, relations: [TenantFile.RelationEntry]? = nil) -> TenantFile {
         let base = TenantDefinitionTests.file(relations: relations)
         var orgs = base.orgs
-        orgs.append(.init(code: "CARRIER", name: "冷链物流", kind: "physical", roles: ["fulfilment"], location: base.orgs[2].location))
+        orgs.append(
+            .init(code: "CARRIER", name: "冷链物流", kind: "physical", roles: ["fulfilment"], location: base.orgs[2].location))
         var edges = relations ?? base.relations
         if relations == nil {
-            edges.append(.init(kind: "reports_to", from: "CARRIER", to: "HQ", purpose: nil, distanceKm: nil, leadTimeHours: nil, validFrom: nil))
+            edges.append(
+                .init(
+                    kind: "reports_to", from: "CARRIER", to: "HQ", purpose: nil, distanceKm: nil, leadTimeHours: nil,
+                    validFrom: nil))
         }
         return TenantFile(tenant: base.tenant, orgs: orgs, relations: edges, principals: base.principals, ledger: ledger)
     }
@@ -117,12 +129,15 @@ private let hour: TimeInterval = 3_600
     @Test func everyProblemOfTheSectionNamesItsField() {
         let entry = TenantFile.LedgerEntry(
             hq: "NOWHERE", clientHeld: ["SJZ-FW", "SJZ-FW", "GHOST", "bad code"],
-            policies: ["transfer.teleported": "hq", "transfer.received": "  ", "claim.settled": String(repeating: "x", count: 1001)])
+            policies: [
+                "transfer.teleported": "hq", "transfer.received": "  ", "claim.settled": String(repeating: "x", count: 1001),
+            ])
         let error = #expect(throws: MatrixInvalid.self) { try TenantDefinition.validate(Self.file(ledger: entry)) }
         let fields = (error?.problems ?? []).map(\.field)
         #expect(
             Set(fields) == [
-                "ledger.hq", "ledger.client_held[1]", "ledger.client_held[2]", "ledger.client_held[3]", "ledger.policies.transfer.teleported",
+                "ledger.hq", "ledger.client_held[1]", "ledger.client_held[2]", "ledger.client_held[3]",
+                "ledger.policies.transfer.teleported",
                 "ledger.policies.transfer.received", "ledger.policies.claim.settled",
             ])
         #expect(error?.problems.first { $0.field == "ledger.client_held[1]" }?.reason.contains("twice") == true)
@@ -140,7 +155,8 @@ private let hour: TimeInterval = 3_600
 
     @Test func aDecodedSectionValidates() throws {
         let file = try Self.decode(
-            #""ledger": {"hq": "HQ", "client_held": ["SJZ-FW"], "policies": {"transfer.dispatched": "AND(sender, sender_settlement)", "transfer.received": "AND(receiver, sender)"}}"#)
+            #""ledger": {"hq": "HQ", "client_held": ["SJZ-FW"], "policies": {"transfer.dispatched": "AND(sender, sender_settlement)", "transfer.received": "AND(receiver, sender)"}}"#
+        )
         let definition = try TenantDefinition.validate(file)
         #expect(definition.ledger?.policies.count == 2)
         #expect(definition.ledger?.clientHeld == [code("SJZ-FW")])
@@ -150,13 +166,17 @@ private let hour: TimeInterval = 3_600
 
 @Suite struct CarrierTests {
     static func lane(carrier: String?) -> TenantFile.RelationEntry {
-        .init(kind: "transfers_with", from: "SJZ-FW", to: "TY-FW", purpose: nil, distanceKm: 220, leadTimeHours: 5, validFrom: nil, carrier: carrier)
+        .init(
+            kind: "transfers_with", from: "SJZ-FW", to: "TY-FW", purpose: nil, distanceKm: 220, leadTimeHours: 5, validFrom: nil,
+            carrier: carrier)
     }
 
     static func relations(replacingLaneWith lane: TenantFile.RelationEntry) -> [TenantFile.RelationEntry] {
         var relations = TenantDefinitionTests.file().relations
         relations[4] = lane
-        relations.append(.init(kind: "reports_to", from: "CARRIER", to: "HQ", purpose: nil, distanceKm: nil, leadTimeHours: nil, validFrom: nil))
+        relations.append(
+            .init(
+                kind: "reports_to", from: "CARRIER", to: "HQ", purpose: nil, distanceKm: nil, leadTimeHours: nil, validFrom: nil))
         return relations
     }
 
@@ -194,18 +214,23 @@ private let hour: TimeInterval = 3_600
         let changes = try TenantPlanner.plan(current: TenantPlannerTests().stored(before), desired: after, now: now)
         #expect(changes.count == 2)
         #expect(changes.contains { if case .endRelation(5, _, now) = $0 { true } else { false } })
-        #expect(changes.contains { if case .createRelation(let lane) = $0 { lane.carrier == code("CARRIER") && lane.validFrom == now } else { false } })
+        #expect(
+            changes.contains {
+                if case .createRelation(let lane) = $0 { lane.carrier == code("CARRIER") && lane.validFrom == now } else { false }
+            })
     }
 }
 
 @Suite struct LedgerPlanTests {
     let now = start.addingTimeInterval(200 * 86_400)
-    static let entry = TenantFile.LedgerEntry(hq: "HQ", clientHeld: ["SJZ-FW"], policies: ["transfer.received": "AND(receiver, sender)"])
+    static let entry = TenantFile.LedgerEntry(
+        hq: "HQ", clientHeld: ["SJZ-FW"], policies: ["transfer.received": "AND(receiver, sender)"])
 
     func stored(_ definition: TenantDefinition, ledger: LedgerDefinition?, keyOwners: Set<KeyOwner>) -> TenantSnapshot {
         let plain = TenantPlannerTests().stored(definition)
         return TenantSnapshot(
-            name: plain.name, orgs: plain.orgs, relations: plain.relations, principals: plain.principals, ledger: ledger, keyOwners: keyOwners)
+            name: plain.name, orgs: plain.orgs, relations: plain.relations, principals: plain.principals, ledger: ledger,
+            keyOwners: keyOwners)
     }
 
     /// HQ, NORTH, TY-FW and CARRIER get custodial keys, and so does the orderer; SJZ-FW registers its own.
@@ -228,14 +253,18 @@ private let hour: TimeInterval = 3_600
         let definition = try TenantDefinition.validate(LedgerSectionTests.file(ledger: Self.entry))
         let owners: Set<KeyOwner> = Set(["HQ", "NORTH", "TY-FW", "CARRIER"].map { KeyOwner.org(code($0)) } + [.orderer])
         let older = LedgerDefinition(hq: code("HQ"), clientHeld: [], policies: [:])
-        #expect(try TenantPlanner.plan(current: stored(definition, ledger: older, keyOwners: owners), desired: definition, now: now)
-            == [.setLedger(definition.ledger!)])
+        #expect(
+            try TenantPlanner.plan(current: stored(definition, ledger: older, keyOwners: owners), desired: definition, now: now)
+                == [.setLedger(definition.ledger!)])
         let without = try TenantDefinition.validate(LedgerSectionTests.file(ledger: nil))
-        #expect(try TenantPlanner.plan(current: stored(without, ledger: older, keyOwners: owners), desired: without, now: now).isEmpty)
+        #expect(
+            try TenantPlanner.plan(current: stored(without, ledger: older, keyOwners: owners), desired: without, now: now).isEmpty
+        )
     }
 
     @Test func withoutTheSectionNoKeysArePlanned() throws {
-        let changes = try TenantPlanner.plan(current: nil, desired: try TenantDefinition.validate(LedgerSectionTests.file(ledger: nil)), now: now)
+        let changes = try TenantPlanner.plan(
+            current: nil, desired: try TenantDefinition.validate(LedgerSectionTests.file(ledger: nil)), now: now)
         #expect(!changes.contains { if case .generateKey = $0 { true } else { false } })
         #expect(!changes.contains { if case .setLedger = $0 { true } else { false } })
     }

@@ -16,7 +16,9 @@ import Testing
     static let whA = KeyOwner.org(try! OrgCode("WH-A"))
     static let whB = try! OrgCode("WH-B")
 
-    private func ledgerFixture() async throws -> TenantFixture { try await TenantFixture.create(label: "keys", ledger: TenantFixture.ledger) }
+    private func ledgerFixture() async throws -> TenantFixture {
+        try await TenantFixture.create(label: "keys", ledger: TenantFixture.ledger)
+    }
 
     /// Runs `body` in one owner transaction on the fixture's keys; a throw rolls it back and comes out unwrapped.
     private func asOwner<T: Sendable>(_ fixture: TenantFixture, _ body: @Sendable (Keys) async throws -> T) async throws -> T {
@@ -55,7 +57,8 @@ import Testing
         return try await withConnection(environment.appURL) { connection in
             try await connection.query("BEGIN", logger: testLogger)
             let begun = try await connection.query(
-                "SELECT 1 FROM app_begin(\(fixture.code.rawValue), \(ByteBuffer(bytes: APIKey(fixture.key(principal))!.hash)))", logger: testLogger
+                "SELECT 1 FROM app_begin(\(fixture.code.rawValue), \(ByteBuffer(bytes: APIKey(fixture.key(principal))!.hash)))",
+                logger: testLogger
             ).collect()
             #expect(begun.count == 1, "\(principal) has a context")
             do {
@@ -71,7 +74,8 @@ import Testing
 
     /// The raw key bytes of a test master key file, for checking the documented sealed format independently.
     private func rawKey(_ masterKey: TestMasterKey) throws -> [UInt8] {
-        try Hex.decode(try String(contentsOfFile: masterKey.path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
+        try Hex.decode(
+            try String(contentsOfFile: masterKey.path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     // ---- sealing and signing ----
@@ -88,7 +92,9 @@ import Testing
             (try await keys.histories(), try await keys.sign(message, as: Self.hq, masterKey: masterKey.key))
         }
         #expect(histories.map(\.owner.name) == ["HQ", "NORTH", "QA", "WH-A", "WH-C", "orderer"])
-        #expect(histories.allSatisfy { $0.versions.count == 1 && $0.versions[0].custody == .custodial && $0.versions[0].version == 1 })
+        #expect(
+            histories.allSatisfy { $0.versions.count == 1 && $0.versions[0].custody == .custodial && $0.versions[0].version == 1 }
+        )
         let hqKey = try #require(histories.first { $0.owner == Self.hq }?.versions.first)
         #expect(signature.owner == Self.hq && signature.version == 1)
         #expect(try hqKey.publicKey.isValidSignature(signature.signature, for: message))
@@ -96,7 +102,8 @@ import Testing
         let environment = try await SharedDatabase.environment()
         let (sealedDataKey, sealedPrivateKey) = try await withConnection(environment.ownerURL) { connection in
             let dataKey = try await connection.query(
-                "SELECT sealed_key FROM tenant_data_keys WHERE tenant_id = \(fixture.tenantID.rawValue) AND version = 1", logger: testLogger
+                "SELECT sealed_key FROM tenant_data_keys WHERE tenant_id = \(fixture.tenantID.rawValue) AND version = 1",
+                logger: testLogger
             ).collect().first!.decode(ByteBuffer.self)
             let privateKey = try await connection.query(
                 "SELECT sealed_private_key FROM custodial_private_keys WHERE tenant_id = \(fixture.tenantID.rawValue) AND owner = 'HQ'",
@@ -105,29 +112,37 @@ import Testing
             return (Array(dataKey.readableBytesView), Array(privateKey.readableBytesView))
         }
         let dataKey = try SM4.Sealed.open(
-            key: try rawKey(masterKey), sealed: sealedDataKey, associatedData: Array("orgmatrix:tenant-data-key:v1|\(fixture.tenantID)|1".utf8))
+            key: try rawKey(masterKey), sealed: sealedDataKey,
+            associatedData: Array("orgmatrix:tenant-data-key:v1|\(fixture.tenantID)|1".utf8))
         let plaintext = try SM4.Sealed.open(
-            key: dataKey, sealed: sealedPrivateKey, associatedData: Array("orgmatrix:org-private-key:v1|\(fixture.tenantID)|HQ|1".utf8))
+            key: dataKey, sealed: sealedPrivateKey,
+            associatedData: Array("orgmatrix:org-private-key:v1|\(fixture.tenantID)|HQ|1".utf8))
         #expect(try SM2PrivateKey(derRepresentation: plaintext).publicKey == hqKey.publicKey)
         // Bound to where it belongs: the same bytes do not open as another owner's key.
         #expect(throws: SMCryptoError.self) {
             try SM4.Sealed.open(
-                key: dataKey, sealed: sealedPrivateKey, associatedData: Array("orgmatrix:org-private-key:v1|\(fixture.tenantID)|QA|1".utf8))
+                key: dataKey, sealed: sealedPrivateKey,
+                associatedData: Array("orgmatrix:org-private-key:v1|\(fixture.tenantID)|QA|1".utf8))
         }
 
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("keys-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let (pub, file, sig) = (directory.appendingPathComponent("hq.pem"), directory.appendingPathComponent("tx.json"), directory.appendingPathComponent("sig.der"))
+        let (pub, file, sig) = (
+            directory.appendingPathComponent("hq.pem"), directory.appendingPathComponent("tx.json"),
+            directory.appendingPathComponent("sig.der")
+        )
         try Data(hqKey.publicKey.pemRepresentation.utf8).write(to: pub)
         try Data(message).write(to: file)
         try Data(signature.signature.derRepresentation).write(to: sig)
         let verified = try runProcess(
-            "openssl", ["dgst", "-sm3", "-verify", pub.path, "-sigopt", "distid:1234567812345678", "-signature", sig.path, file.path])
+            "openssl",
+            ["dgst", "-sm3", "-verify", pub.path, "-sigopt", "distid:1234567812345678", "-signature", sig.path, file.path])
         #expect(verified.status == 0 && verified.text.contains("Verified OK"), "\(verified.text) \(verified.standardError)")
         try Data(message.dropLast()).write(to: file)
         let altered = try runProcess(
-            "openssl", ["dgst", "-sm3", "-verify", pub.path, "-sigopt", "distid:1234567812345678", "-signature", sig.path, file.path])
+            "openssl",
+            ["dgst", "-sm3", "-verify", pub.path, "-sigopt", "distid:1234567812345678", "-signature", sig.path, file.path])
         #expect(altered.status != 0)
     }
 
@@ -139,8 +154,13 @@ import Testing
         let message = Array("dispatch 42".utf8)
         let north = KeyOwner.org(try OrgCode("NORTH"))
         let (signatures, histories) = try await asPrincipal(fixture, "a-operator") { sandbox in
-            ([try await sandbox.keys.sign(message, as: Self.whA, masterKey: masterKey), try await sandbox.keys.sign(message, as: north, masterKey: masterKey)],
-             [try await sandbox.keys.history(of: Self.whA), try await sandbox.keys.history(of: north)])
+            (
+                [
+                    try await sandbox.keys.sign(message, as: Self.whA, masterKey: masterKey),
+                    try await sandbox.keys.sign(message, as: north, masterKey: masterKey),
+                ],
+                [try await sandbox.keys.history(of: Self.whA), try await sandbox.keys.history(of: north)]
+            )
         }
         for (signature, history) in zip(signatures, histories) {
             #expect(try history.versions[0].publicKey.isValidSignature(signature.signature, for: message), "\(history.owner)")
@@ -200,7 +220,8 @@ import Testing
             associatedData: Array("orgmatrix:tenant-data-key:v1|\(fixture.tenantID)|1".utf8))
         for (_, owner, bytes) in sealed.0 {
             let plaintext = try SM4.Sealed.open(
-                key: opened, sealed: Array(bytes.readableBytesView), associatedData: Array("orgmatrix:org-private-key:v1|\(fixture.tenantID)|\(owner)|1".utf8))
+                key: opened, sealed: Array(bytes.readableBytesView),
+                associatedData: Array("orgmatrix:org-private-key:v1|\(fixture.tenantID)|\(owner)|1".utf8))
             let scalar = try SM2PrivateKey(derRepresentation: plaintext).rawRepresentation
             #expect(!Array(bytes.readableBytesView).containsRun(scalar), "\(owner)")
             #expect(!Array(bytes.readableBytesView).containsRun(plaintext), "\(owner)")
@@ -226,7 +247,8 @@ import Testing
         // The other tenant has sealed keys too; none of them reached this principal.
         let strangers = try await withConnection(environment.ownerURL) { connection in
             try await connection.query(
-                "SELECT count(*)::int FROM custodial_private_keys WHERE tenant_id = \(stranger.tenantID.rawValue)", logger: testLogger
+                "SELECT count(*)::int FROM custodial_private_keys WHERE tenant_id = \(stranger.tenantID.rawValue)",
+                logger: testLogger
             ).collect().first!.decode(Int.self)
         }
         #expect(strangers == 6)
@@ -237,11 +259,15 @@ import Testing
     @Test(arguments: ["tenant_data_keys", "org_keys", "custodial_private_keys", "org_key_revocations", "ledger_settings"])
     func keyRowsAreNeverUpdatedOrDeleted(table: String) async throws {
         let fixture = try await ledgerFixture()
-        _ = try await asOwner(fixture) { keys in try await keys.revoke(owner: Self.hq, version: 1, reason: "rows for every table") }
+        _ = try await asOwner(fixture) { keys in try await keys.revoke(owner: Self.hq, version: 1, reason: "rows for every table")
+        }
         let before = try await fixture.rowCounts()
         let environment = try await SharedDatabase.environment()
-        let column = ["tenant_data_keys": "version", "org_keys": "version", "custodial_private_keys": "version", "org_key_revocations": "reason",
-            "ledger_settings": "version"][table]!
+        let column = [
+            "tenant_data_keys": "version", "org_keys": "version", "custodial_private_keys": "version",
+            "org_key_revocations": "reason",
+            "ledger_settings": "version",
+        ][table]!
         let value = column == "reason" ? "'changed'" : "7"
         let statements = [
             "UPDATE \(table) SET \(column) = \(value) WHERE tenant_id = '\(fixture.tenantID)'",
@@ -289,10 +315,12 @@ import Testing
         let environment = try await SharedDatabase.environment()
         let (registeredBy, principal) = try await withConnection(environment.ownerURL) { connection in
             let by = try await connection.query(
-                "SELECT registered_by FROM org_keys WHERE tenant_id = \(fixture.tenantID.rawValue) AND owner = 'WH-B'", logger: testLogger
+                "SELECT registered_by FROM org_keys WHERE tenant_id = \(fixture.tenantID.rawValue) AND owner = 'WH-B'",
+                logger: testLogger
             ).collect().first!.decode(Int64?.self)
             let id = try await connection.query(
-                "SELECT principal_id FROM principals WHERE tenant_id = \(fixture.tenantID.rawValue) AND name = 'b-operator'", logger: testLogger
+                "SELECT principal_id FROM principals WHERE tenant_id = \(fixture.tenantID.rawValue) AND name = 'b-operator'",
+                logger: testLogger
             ).collect().first!.decode(Int64.self)
             return (by, id)
         }
@@ -311,18 +339,48 @@ import Testing
         let other = ByteBuffer(bytes: SM2PrivateKey.generate().publicKey.derRepresentation)
         let refusals: [(String, PostgresQuery)] = [
             // Another org's key, a custodial key, a chosen start, a skipped version.
-            ("b-operator", "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key) VALUES (\(tenant), 'WH-A', \(whA), 1, 'client', \(other))"),
-            ("b-operator", "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key) VALUES (\(tenant), 'WH-B', \(whB), 2, 'custodial', \(other))"),
-            ("b-operator", "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key, valid_from) VALUES (\(tenant), 'WH-B', \(whB), 2, 'client', \(other), '2020-01-01')"),
-            ("b-operator", "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key) VALUES (\(tenant), 'WH-B', \(whB), 5, 'client', \(other))"),
+            (
+                "b-operator",
+                "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key) VALUES (\(tenant), 'WH-A', \(whA), 1, 'client', \(other))"
+            ),
+            (
+                "b-operator",
+                "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key) VALUES (\(tenant), 'WH-B', \(whB), 2, 'custodial', \(other))"
+            ),
+            (
+                "b-operator",
+                "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key, valid_from) VALUES (\(tenant), 'WH-B', \(whB), 2, 'client', \(other), '2020-01-01')"
+            ),
+            (
+                "b-operator",
+                "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key) VALUES (\(tenant), 'WH-B', \(whB), 5, 'client', \(other))"
+            ),
             // An org the settings do not list as client-held, and a role that registers nothing.
-            ("a-operator", "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key) VALUES (\(tenant), 'WH-A', \(whA), 2, 'client', \(other))"),
-            ("b-integration", "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key) VALUES (\(tenant), 'WH-B', \(whB), 2, 'client', \(other))"),
+            (
+                "a-operator",
+                "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key) VALUES (\(tenant), 'WH-A', \(whA), 2, 'client', \(other))"
+            ),
+            (
+                "b-integration",
+                "INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key) VALUES (\(tenant), 'WH-B', \(whB), 2, 'client', \(other))"
+            ),
             // Someone else's revocation, and the owner's tables.
-            ("b-operator", "INSERT INTO org_key_revocations (tenant_id, owner, version, reason) VALUES (\(tenant), 'HQ', 1, 'not mine')"),
-            ("b-operator", "INSERT INTO custodial_private_keys (tenant_id, owner, version, data_key_version, sealed_private_key) VALUES (\(tenant), 'WH-B', 1, 1, \(other))"),
-            ("hq-admin", "INSERT INTO tenant_data_keys (tenant_id, version, sealed_key, master_key_fingerprint) VALUES (\(tenant), 2, \(ByteBuffer(bytes: [UInt8](repeating: 1, count: 45))), \(String(repeating: "0", count: 64)))"),
-            ("hq-admin", "INSERT INTO ledger_settings (tenant_id, version, hq_org_id, hq_code, client_held, policies) VALUES (\(tenant), 2, \(orgs["HQ"]!), 'HQ', '{}', '{}')"),
+            (
+                "b-operator",
+                "INSERT INTO org_key_revocations (tenant_id, owner, version, reason) VALUES (\(tenant), 'HQ', 1, 'not mine')"
+            ),
+            (
+                "b-operator",
+                "INSERT INTO custodial_private_keys (tenant_id, owner, version, data_key_version, sealed_private_key) VALUES (\(tenant), 'WH-B', 1, 1, \(other))"
+            ),
+            (
+                "hq-admin",
+                "INSERT INTO tenant_data_keys (tenant_id, version, sealed_key, master_key_fingerprint) VALUES (\(tenant), 2, \(ByteBuffer(bytes: [UInt8](repeating: 1, count: 45))), \(String(repeating: "0", count: 64)))"
+            ),
+            (
+                "hq-admin",
+                "INSERT INTO ledger_settings (tenant_id, version, hq_org_id, hq_code, client_held, policies) VALUES (\(tenant), 2, \(orgs["HQ"]!), 'HQ', '{}', '{}')"
+            ),
         ]
         for (principal, statement) in refusals {
             let state = try await refusal(fixture, principal, statement)
@@ -346,7 +404,9 @@ import Testing
         let v1 = try #require(try await asOwner(fixture) { keys in try await keys.history(of: Self.hq).latest })
         let v2 = try await asOwner(fixture) { keys in try await keys.generateCustodialKey(for: Self.hq, masterKey: masterKey) }
         let signedByV2 = try await asOwner(fixture) { keys in try await keys.sign([42], as: Self.hq, masterKey: masterKey) }
-        let revoked = try await asOwner(fixture) { keys in try await keys.revoke(owner: Self.hq, version: 2, reason: "rotated in error") }
+        let revoked = try await asOwner(fixture) { keys in
+            try await keys.revoke(owner: Self.hq, version: 2, reason: "rotated in error")
+        }
         let history = try await asOwner(fixture) { keys in try await keys.history(of: Self.hq) }
 
         #expect(v2.version == 2 && v1.validFrom < v2.validFrom && v2.validFrom <= revoked.revokedAt)
@@ -387,18 +447,50 @@ import Testing
             return der
         }()
         let ghost = try OrgCode("GHOST")
-        _ = try await asOwner(fixture) { keys in try await keys.registerClientKey(org: Self.whB, publicKeyPEM: good.pemRepresentation) }
+        _ = try await asOwner(fixture) { keys in
+            try await keys.registerClientKey(org: Self.whB, publicKeyPEM: good.pemRepresentation)
+        }
         let hqPublic = try #require(try await asOwner(fixture) { keys in try await keys.history(of: Self.hq).latest?.publicKey })
         let before = try await fixture.rowCounts()
 
         let cases: [(KeyError.Code, String, @Sendable (Keys) async throws -> Void)] = [
-            (.malformedPublicKey, "public_key", { _ = try await $0.registerClientKey(org: Self.whB, publicKeyPEM: "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n") }),
-            (.malformedPublicKey, "public_key", { _ = try await $0.registerClientKey(org: Self.whB, publicKeyPEM: SM2PrivateKey.generate().pemRepresentation) }),
-            (.publicKeyNotOnCurve, "public_key", { _ = try await $0.registerClientKey(org: Self.whB, publicKeyPEM: Self.pem(offCurve)) }),
-            (.duplicateKey, "public_key", { _ = try await $0.registerClientKey(org: Self.whB, publicKeyPEM: good.pemRepresentation) }),
-            (.duplicateKey, "public_key", { _ = try await $0.registerClientKey(org: Self.whB, publicKeyPEM: hqPublic.pemRepresentation) }),
-            (.unknownOrg, "org", { _ = try await $0.registerClientKey(org: ghost, publicKeyPEM: SM2PrivateKey.generate().publicKey.pemRepresentation) }),
-            (.notClientHeld, "org", { _ = try await $0.registerClientKey(org: try OrgCode("WH-A"), publicKeyPEM: SM2PrivateKey.generate().publicKey.pemRepresentation) }),
+            (
+                .malformedPublicKey, "public_key",
+                {
+                    _ = try await $0.registerClientKey(
+                        org: Self.whB, publicKeyPEM: "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n")
+                }
+            ),
+            (
+                .malformedPublicKey, "public_key",
+                { _ = try await $0.registerClientKey(org: Self.whB, publicKeyPEM: SM2PrivateKey.generate().pemRepresentation) }
+            ),
+            (
+                .publicKeyNotOnCurve, "public_key",
+                { _ = try await $0.registerClientKey(org: Self.whB, publicKeyPEM: Self.pem(offCurve)) }
+            ),
+            (
+                .duplicateKey, "public_key",
+                { _ = try await $0.registerClientKey(org: Self.whB, publicKeyPEM: good.pemRepresentation) }
+            ),
+            (
+                .duplicateKey, "public_key",
+                { _ = try await $0.registerClientKey(org: Self.whB, publicKeyPEM: hqPublic.pemRepresentation) }
+            ),
+            (
+                .unknownOrg, "org",
+                {
+                    _ = try await $0.registerClientKey(
+                        org: ghost, publicKeyPEM: SM2PrivateKey.generate().publicKey.pemRepresentation)
+                }
+            ),
+            (
+                .notClientHeld, "org",
+                {
+                    _ = try await $0.registerClientKey(
+                        org: try OrgCode("WH-A"), publicKeyPEM: SM2PrivateKey.generate().publicKey.pemRepresentation)
+                }
+            ),
             (.noSuchKey, "version", { _ = try await $0.revoke(owner: Self.hq, version: 2, reason: "no such version") }),
             (.invalidReason, "reason", { _ = try await $0.revoke(owner: Self.hq, version: 1, reason: " ") }),
             (.notCustodial, "owner", { _ = try await $0.sign([1], as: .org(Self.whB), masterKey: masterKey) }),
@@ -406,7 +498,9 @@ import Testing
             (.unknownOrg, "org", { _ = try await $0.generateCustodialKey(for: .org(ghost), masterKey: masterKey) }),
         ]
         for (index, (code, field, attempt)) in cases.enumerated() {
-            let error = await #expect(throws: KeyError.self, "case \(index)") { try await asOwner(fixture) { keys in try await attempt(keys) } }
+            let error = await #expect(throws: KeyError.self, "case \(index)") {
+                try await asOwner(fixture) { keys in try await attempt(keys) }
+            }
             #expect(error?.code == code, "case \(index): \(String(describing: error))")
             #expect(error?.field == field, "case \(index): \(String(describing: error))")
         }
@@ -431,14 +525,18 @@ import Testing
             try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: file.path)
             let error = #expect(throws: KeyError.self) { try MasterKey(contentsOfFile: file.path) }
             #expect(error?.code == .masterKeyFileExposed)
-            #expect(error?.detail.contains(file.path) == true && error?.detail.contains("0" + String(mode, radix: 8)) == true, "\(String(describing: error))")
+            #expect(
+                error?.detail.contains(file.path) == true && error?.detail.contains("0" + String(mode, radix: 8)) == true,
+                "\(String(describing: error))")
         }
         try FileManager.default.setAttributes([.posixPermissions: 0o400], ofItemAtPath: file.path)
         #expect(try MasterKey(contentsOfFile: file.path).fingerprint == file.key.fingerprint)
     }
 
-    @Test(arguments: ["", "abc", String(repeating: "g", count: 32), String(repeating: "a", count: 31), String(repeating: "a", count: 34),
-        String(repeating: "a", count: 32) + " extra"])
+    @Test(arguments: [
+        "", "abc", String(repeating: "g", count: 32), String(repeating: "a", count: 31), String(repeating: "a", count: 34),
+        String(repeating: "a", count: 32) + " extra",
+    ])
     func aMasterKeyFileMustHoldExactly32HexDigits(content: String) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("bad-master-\(UUID().uuidString).key").path
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -455,7 +553,12 @@ import Testing
         let file = try TestMasterKey.make()
         defer { try? FileManager.default.removeItem(atPath: file.path) }
         let hex = try String(contentsOfFile: file.path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        for text in [String(describing: file.key), String(reflecting: file.key), { var out = ""; dump(file.key, to: &out); return out }()] {
+        for text in [
+            String(describing: file.key), String(reflecting: file.key),
+            {
+                var out = ""; dump(file.key, to: &out); return out
+            }(),
+        ] {
             #expect(!text.lowercased().contains(hex.lowercased()))
         }
         #expect(String(describing: file.key).contains(file.key.fingerprint.prefix(16)))

@@ -22,7 +22,8 @@ public struct TestMasterKey: Sendable {
 
     /// Writes `text` to a new file created with `mode` (never readable by others in between).
     public static func write(_ text: String, to path: String, mode: Int) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: mode]) else {
+        guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: mode])
+        else {
             throw TestSetupError("cannot write \(path)")
         }
         // createFile applies the process's umask; set the mode the test asked for exactly.

@@ -82,7 +82,9 @@ public struct OrgKeyVersion: Sendable, Hashable {
     public let validFrom: Date
     public let revocation: KeyRevocation?
 
-    public init(owner: KeyOwner, version: Int32, custody: KeyCustody, publicKey: SM2PublicKey, validFrom: Date, revocation: KeyRevocation?) {
+    public init(
+        owner: KeyOwner, version: Int32, custody: KeyCustody, publicKey: SM2PublicKey, validFrom: Date, revocation: KeyRevocation?
+    ) {
         self.owner = owner
         self.version = version
         self.custody = custody
@@ -110,7 +112,8 @@ public struct OrgKeyHistory: Sendable, Hashable {
         let sorted = versions.sorted { $0.version < $1.version }
         for (index, key) in sorted.enumerated() {
             precondition(key.owner == owner && key.version == Int32(index + 1), "key versions of \(owner) are not 1, 2, …")
-            precondition(index == 0 || sorted[index - 1].validFrom < key.validFrom, "key versions of \(owner) do not start in order")
+            precondition(
+                index == 0 || sorted[index - 1].validFrom < key.validFrom, "key versions of \(owner) do not start in order")
         }
         self.owner = owner
         self.versions = sorted
