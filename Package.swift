@@ -93,7 +93,7 @@ let package = Package(
         .target(
             name: "OrgMatrixTestSupport",
             dependencies: [
-                "OrgMatrixCore", "OrgMatrixStore",
+                "OrgMatrixCore", "OrgMatrixStore", "SMCrypto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

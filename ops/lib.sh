@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # ops/lib.sh — helpers shared by the ops/* scripts (source it; it sets no shell options).
 # Provides: log, die, require_plain_path DIR, ensure_debian_packages PKG..., ensure_project_packages,
-# ensure_python_cryptography, ensure_python_canonicaljson, ensure_swift, pg_bin_dir.
+# ensure_python_cryptography, ensure_python_canonicaljson, ensure_swift, pg_bin_dir, ensure_master_key FILE.
 
 # Progress and errors go to stderr so that stdout stays machine-readable.
 log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
@@ -75,6 +75,15 @@ ensure_python_canonicaljson() {
   python3 -m pip install --quiet --break-system-packages 'canonicaljson>=2,<3' >&2 2>/dev/null ||
     python3 -m pip install --quiet 'canonicaljson>=2,<3' >&2
   python3 -c "$probe" || die "python3 cannot import canonicaljson 2 even after installing it"
+}
+
+# Create the master key file FILE (a 128-bit SM4 key as 32 hex digits, mode 0600) unless it exists.
+# It wraps every tenant's data key: losing it loses the custodial keys it wrapped.
+ensure_master_key() {
+  local file=$1
+  [[ -s $file ]] && return 0
+  (umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$file.new" && mv -- "$file.new" "$file")
+  log "created the master key file $file (mode 0600)"
 }
 
 # Put the Swift toolchain on PATH (it lives in /opt/swift on this kind of machine).

@@ -21,17 +21,18 @@ enum MatrixWrites {
             """, logger: logger)
     }
 
-    /// Inserts a relation between two orgs whose ids the caller knows; returns its id.
+    /// Inserts a relation between two orgs (and a lane's carrier) whose ids the caller knows; returns its id.
     static func insertRelation(
-        _ relation: Relation, fromID: Int64, toID: Int64, tenantID: TenantID, connection: PostgresConnection, logger: Logger
+        _ relation: Relation, fromID: Int64, toID: Int64, carrierID: Int64?, tenantID: TenantID, connection: PostgresConnection,
+        logger: Logger
     ) async throws -> Int64 {
         try await connection.query(
             """
             INSERT INTO relations (tenant_id, kind, from_org_id, from_code, to_org_id, to_code, purpose, distance_km,
-                lead_time_hours, markup_basis_points, valid_from)
+                lead_time_hours, markup_basis_points, carrier_org_id, carrier_code, valid_from)
             VALUES (\(tenantID.rawValue), \(relation.kind.rawValue), \(fromID), \(relation.from.rawValue), \(toID),
                 \(relation.to.rawValue), \(relation.purpose?.rawValue), \(relation.distanceKm), \(relation.leadTimeHours),
-                \(relation.markupBasisPoints), \(relation.validFrom))
+                \(relation.markupBasisPoints), \(carrierID), \(relation.carrier?.rawValue), \(relation.validFrom))
             RETURNING relation_id
             """, logger: logger
         ).collect().first!.decode(Int64.self)

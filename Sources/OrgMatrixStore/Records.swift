@@ -38,13 +38,14 @@ public struct RelationRecord: Sendable, Hashable {
     }
 
     /// From `relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours,
-    /// markup_basis_points, valid_from, valid_to`.
+    /// markup_basis_points, valid_from, valid_to, carrier_code`.
     init(row: PostgresRow) throws {
-        let (id, kind, from, to, purpose, distance, hours, markup, validFrom, validTo) = try row.decode(
-            (Int64, String, String, String, String?, Int32?, Int32?, Int32?, Date, Date?).self)
+        let (id, kind, from, to, purpose, distance, hours, markup, validFrom, validTo, carrier) = try row.decode(
+            (Int64, String, String, String, String?, Int32?, Int32?, Int32?, Date, Date?, String?).self)
         self.id = id
         relation = Relation(
             kind: RelationKind(rawValue: kind)!, from: try OrgCode(from), to: try OrgCode(to), purpose: purpose.flatMap(SettlementPurpose.init),
-            distanceKm: distance, leadTimeHours: hours, markupBasisPoints: markup, validFrom: validFrom, validTo: validTo)
+            distanceKm: distance, leadTimeHours: hours, markupBasisPoints: markup, carrier: try carrier.map { try OrgCode($0) },
+            validFrom: validFrom, validTo: validTo)
     }
 }

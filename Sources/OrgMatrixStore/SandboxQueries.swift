@@ -102,7 +102,8 @@ extension Sandbox {
     public func relations(at moment: Date?, touching org: OrgCode?, after cursor: Int64?, limit: Int?) async throws -> [RelationRecord] {
         let rows = try await connection.query(
             """
-            SELECT relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, markup_basis_points, valid_from, valid_to
+            SELECT relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, markup_basis_points, valid_from, valid_to,
+                carrier_code
             FROM relations
             WHERE tenant_id = \(principal.tenantID.rawValue) AND relation_id > \(cursor ?? 0)
               AND (\(moment)::timestamptz IS NULL OR (valid_from <= \(moment) AND (valid_to IS NULL OR \(moment) < valid_to)))
@@ -295,7 +296,8 @@ extension Sandbox {
             orgs.append(record.org)
             ids[record.org.code] = record.id.rawValue
         }
-        for (field, code) in [("from", relation.from), ("to", relation.to)] where ids[code] == nil {
+        for (field, code) in [("from", relation.from), ("to", relation.to)] + (relation.carrier.map { [("carrier", $0)] } ?? [])
+        where ids[code] == nil {
             throw StoreError(.notFound, "No org \(code) in your sandbox.", field: field)
         }
         let existing = try await relations(at: nil, touching: nil).map(\.relation)
@@ -306,8 +308,8 @@ extension Sandbox {
             throw StoreError(.conflict, problem.reason, field: field)
         }
         let id = try await MatrixWrites.insertRelation(
-            relation, fromID: ids[relation.from]!, toID: ids[relation.to]!, tenantID: principal.tenantID, connection: connection,
-            logger: logger)
+            relation, fromID: ids[relation.from]!, toID: ids[relation.to]!, carrierID: relation.carrier.map { ids[$0]! },
+            tenantID: principal.tenantID, connection: connection, logger: logger)
         return RelationRecord(id: id, relation: relation)
     }
 }

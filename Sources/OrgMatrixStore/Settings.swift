@@ -22,6 +22,22 @@ public enum Settings {
         throw SettingsError("\(envFile.path) has no \(environmentKey) line")
     }
 
+    /// The environment variable naming the master key file (32 hex digits, mode 0600, owned by
+    /// the user running the process): what wraps each tenant's data key, which seals custodial keys.
+    public static let masterKeyEnvironmentKey = "ORGMATRIX_MASTER_KEY_FILE"
+
+    /// The master key from the file the environment names; never logged (only its fingerprint's
+    /// first digits appear in messages).
+    public static func masterKey(environmentKey: String = masterKeyEnvironmentKey) throws(KeyError) -> MasterKey {
+        guard let path = ProcessInfo.processInfo.environment[environmentKey], !path.isEmpty else {
+            throw KeyError(
+                .masterKeyNotConfigured,
+                "\(environmentKey) is not set: it names the file holding the 128-bit master key (32 hex digits, mode 0600); "
+                    + "ops/run and ops/test create one under .data/")
+        }
+        return try MasterKey(contentsOfFile: path)
+    }
+
     /// Runs `body` with a one-connection pool for a short-lived command, shut down afterwards.
     public static func withClient<T>(_ url: DatabaseURL, logger: Logger, _ body: (PostgresClient) async throws -> T) async throws -> T {
         let client = PostgresClient(

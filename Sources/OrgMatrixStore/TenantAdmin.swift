@@ -3,15 +3,19 @@ import Logging
 import OrgMatrixCore
 import PostgresNIO
 
-/// `orgmatrix tenant apply`: converges a tenant's orgs, relations and principals to its file,
-/// as the owner role, in one transaction.
+/// `orgmatrix tenant apply`: converges a tenant's orgs, relations, principals, pricing and ledger
+/// settings to its file, and generates the custodial keys its ledger section calls for, as the
+/// owner role, in one transaction.
 public struct TenantAdmin: Sendable {
     public let client: PostgresClient
     public let logger: Logger
+    /// Wraps the tenant data key that seals custodial keys; needed only when an apply generates keys.
+    public let masterKey: MasterKey?
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, masterKey: MasterKey? = nil) {
         self.client = client
         self.logger = logger
+        self.masterKey = masterKey
     }
 
     public struct Outcome: Sendable {
@@ -47,6 +51,11 @@ public struct TenantAdmin: Sendable {
             let changes = try TenantPlanner.plan(current: existing?.1, desired: definition, now: now)
             let tenantID = existing?.0 ?? TenantID(UUID())
             guard !dryRun, !changes.isEmpty else { return Outcome(tenantID: tenantID, changes: changes, keys: [:], applied: !dryRun) }
+            if masterKey == nil, changes.contains(where: \.generatesKey) {
+                throw KeyError(
+                    .masterKeyNotConfigured,
+                    "applying \(definition.code) generates custodial keys, which are sealed under the master key: set \(Settings.masterKeyEnvironmentKey)")
+            }
             var keys: [String: String] = [:]
             var orgIDs = try await orgIDs(tenantID, connection: connection)
             for change in changes {
@@ -79,8 +88,8 @@ public struct TenantAdmin: Sendable {
                         logger: logger)
                 case .createRelation(let relation):
                     _ = try await MatrixWrites.insertRelation(
-                        relation, fromID: orgIDs[relation.from]!, toID: orgIDs[relation.to]!, tenantID: tenantID, connection: connection,
-                        logger: logger)
+                        relation, fromID: orgIDs[relation.from]!, toID: orgIDs[relation.to]!, carrierID: relation.carrier.map { orgIDs[$0]! },
+                        tenantID: tenantID, connection: connection, logger: logger)
                 case .revokePrincipal(let id, _):
                     try await MatrixWrites.revokePrincipal(id: id, at: now, tenantID: tenantID, connection: connection, logger: logger)
                 case .createPricing(let version):
@@ -95,6 +104,18 @@ public struct TenantAdmin: Sendable {
                         spec, orgID: orgIDs[spec.org]!, tenantID: tenantID, tenantCode: definition.code, issuer: .owner,
                         connection: connection, logger: logger)
                     keys[spec.name.rawValue] = key.text
+                case .setLedger(let ledger):
+                    let policies = String(decoding: try Self.policiesEncoder().encode(ledger.policies), as: UTF8.self)
+                    try await connection.query(
+                        """
+                        INSERT INTO ledger_settings (tenant_id, version, hq_org_id, hq_code, client_held, policies)
+                        SELECT \(tenantID.rawValue), coalesce(max(version), 0) + 1, \(orgIDs[ledger.hq]!), \(ledger.hq.rawValue),
+                            \(ledger.clientHeld.sorted().map(\.rawValue)), \(policies)::jsonb
+                        FROM ledger_settings WHERE tenant_id = \(tenantID.rawValue)
+                        """, logger: logger)
+                case .generateKey(let owner):
+                    _ = try await Keys(tenantID: tenantID, connection: connection, logger: logger)
+                        .generateCustodialKey(for: owner, masterKey: masterKey!)
                 }
             }
             let headquarters = orgIDs[definition.headquarters]!
@@ -131,7 +152,8 @@ public struct TenantAdmin: Sendable {
         var relations: [TenantSnapshot.StoredRelation] = []
         let relationRows = try await connection.query(
             """
-            SELECT relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, markup_basis_points, valid_from, valid_to
+            SELECT relation_id, kind, from_code, to_code, purpose, distance_km, lead_time_hours, markup_basis_points, valid_from, valid_to,
+                carrier_code
             FROM relations WHERE tenant_id = \(tenantUUID)
             """, logger: logger)
         for try await row in relationRows {
@@ -152,9 +174,31 @@ public struct TenantAdmin: Sendable {
         for try await body in pricingRows.decode(String.self) {
             pricing.append(try JSONDecoder().decode(TenantFile.PricingEntry.self, from: Data(body.utf8)))
         }
+        var ledger: LedgerDefinition?
+        let ledgerRows = try await connection.query(
+            """
+            SELECT hq_code, client_held, policies::text FROM ledger_settings WHERE tenant_id = \(tenantUUID) ORDER BY version DESC LIMIT 1
+            """, logger: logger)
+        for try await (hq, clientHeld, policies) in ledgerRows.decode((String, [String], String).self) {
+            ledger = LedgerDefinition(
+                hq: try OrgCode(hq), clientHeld: Set(try clientHeld.map { try OrgCode($0) }),
+                policies: try JSONDecoder().decode([String: String].self, from: Data(policies.utf8)))
+        }
+        var keyOwners: Set<KeyOwner> = []
+        let ownerRows = try await connection.query("SELECT DISTINCT owner FROM org_keys WHERE tenant_id = \(tenantUUID)", logger: logger)
+        for try await owner in ownerRows.decode(String.self) { keyOwners.insert(try KeyOwner(name: owner)) }
         return (
-            TenantID(tenantUUID), TenantSnapshot(name: name, orgs: orgs, relations: relations, principals: principals, pricing: pricing)
+            TenantID(tenantUUID),
+            TenantSnapshot(
+                name: name, orgs: orgs, relations: relations, principals: principals, pricing: pricing, ledger: ledger, keyOwners: keyOwners)
         )
+    }
+
+    /// Policies are stored with their keys sorted, so equal settings are equal text.
+    private static func policiesEncoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
     }
 
     private func orgIDs(_ tenantID: TenantID, connection: PostgresConnection) async throws -> [OrgCode: Int64] {
@@ -165,3 +209,9 @@ public struct TenantAdmin: Sendable {
     }
 }
 
+extension TenantChange {
+    /// Whether carrying the change out needs the master key.
+    public var generatesKey: Bool {
+        if case .generateKey = self { true } else { false }
+    }
+}

@@ -176,9 +176,12 @@ private struct PostingsRun {
     /// Applies the tenant file (new principals' keys come back) and posts its demo data.
     private func prepareTenant() async throws -> [String: String] {
         let migrator = try Migrator.load(directory: options.database.schemaDir)
+        // The scratch tenant's custodial keys are sealed under a master key made for this run and
+        // then forgotten: the benchmark signs nothing, and its database is thrown away.
+        let masterKey = try MasterKey(rawRepresentation: SMCrypto.randomBytes(SM4.keyByteCount), source: "a key of this benchmark run")
         let outcome = try await Settings.withClient(ownerURL, logger: logger) { client in
             _ = try await migrator.migrate(client: client, logger: logger)
-            return try await TenantAdmin(client: client, logger: logger).apply(definition, dryRun: false)
+            return try await TenantAdmin(client: client, logger: logger, masterKey: masterKey).apply(definition, dryRun: false)
         }
         let seed: SeedFile
         let keys: [String: APIKey]

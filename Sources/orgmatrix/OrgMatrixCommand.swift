@@ -6,7 +6,7 @@ struct OrgMatrixCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orgmatrix",
         abstract: "OrgMatrix: a multi-tenant group ERP backend.",
-        subcommands: [Serve.self, Migrate.self, TenantCommand.self, SeedCommand.self, Crypto.self]
+        subcommands: [Serve.self, Migrate.self, TenantCommand.self, SeedCommand.self, KeysCommand.self, LedgerCommand.self, Crypto.self]
     )
 }
 

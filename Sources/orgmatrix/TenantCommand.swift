@@ -12,7 +12,9 @@ struct TenantCommand: AsyncParsableCommand {
 
     struct Apply: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create or update a tenant's orgs, relations and principals from its file (as the owner role).")
+            abstract:
+                "Create or update a tenant from its file: orgs, relations, principals, pricing, ledger settings and custodial keys (as the owner role)."
+        )
 
         @Argument(help: "The tenant file, e.g. Tenants/dairy.yaml.") var file: String
         @Flag(help: "Print the plan and change nothing.") var dryRun = false
@@ -43,26 +45,27 @@ struct TenantCommand: AsyncParsableCommand {
             let outcome: TenantAdmin.Outcome
             do {
                 outcome = try await Settings.withClient(url, logger: logger) { client in
-                    let admin = TenantAdmin(client: client, logger: logger)
-                    if ifNew, !dryRun {
-                        let plan = try await admin.apply(definition, dryRun: true)
-                        if !plan.changes.contains(where: \.createsTenant) {
-                            return TenantAdmin.Outcome(tenantID: plan.tenantID, changes: plan.changes, keys: [:], applied: false)
-                        }
+                    let plan = try await TenantAdmin(client: client, logger: logger).apply(definition, dryRun: true)
+                    if dryRun { return plan }
+                    if ifNew, !plan.changes.contains(where: \.createsTenant) {
+                        return TenantAdmin.Outcome(tenantID: plan.tenantID, changes: plan.changes, keys: [:], applied: false)
                     }
                     // A new principal's key exists only in this run's output: refuse to lose it.
-                    if !dryRun, keysOut == nil,
-                        try await admin.apply(definition, dryRun: true).changes.contains(where: \.createsPrincipal)
-                    {
+                    if keysOut == nil, plan.changes.contains(where: \.createsPrincipal) {
                         throw UnusableInput("this apply creates principals; pass --keys-out FILE to receive their keys (shown once)")
                     }
-                    return try await admin.apply(definition, dryRun: dryRun)
+                    // The master key is read only when custodial keys are to be generated and sealed.
+                    let masterKey = plan.changes.contains(where: \.generatesKey) ? try Settings.masterKey() : nil
+                    return try await TenantAdmin(client: client, logger: logger, masterKey: masterKey).apply(definition, dryRun: false)
                 }
             } catch let error as MatrixInvalid {
                 FileHandle.standardError.write(Data("orgmatrix: \(file) cannot be applied:\n\(error)\n".utf8))
                 throw ExitCode(2)
             } catch let error as UnusableInput {
                 FileHandle.standardError.write(Data("orgmatrix: \(error)\n".utf8))
+                throw ExitCode(2)
+            } catch let error as KeyError {
+                FileHandle.standardError.write(Data("orgmatrix: \(error.detail) (\(error.code))\n".utf8))
                 throw ExitCode(2)
             }
             if ifNew, !outcome.applied {

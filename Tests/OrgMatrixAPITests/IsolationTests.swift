@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import OrgMatrixAPI
+import OrgMatrixCore
+import OrgMatrixStore
 import OrgMatrixTestSupport
 import Testing
 
@@ -39,6 +41,36 @@ import Testing
         func get(_ path: String, key: String?) async throws -> Reply { try await call(.get, path, key: key) }
         func post(_ path: String, key: String?, _ json: String = "{}") async throws -> Reply {
             try await call(.post, path, key: key, json: json)
+        }
+    }
+
+    /// A lane lists its carrier's code, as it lists its far end's, even to a principal whose
+    /// sandbox holds neither (WH-B sees the lane WH-A → WH-B and that WH-C carries on it).
+    @Test func aLaneShowsItsCarrierEvenOutsideTheReadersSandbox() async throws {
+        let environment = try await SharedDatabase.environment()
+        let code = try TenantCode("t-" + UUID().uuidString.prefix(12).lowercased())
+        let plain = TenantFixture.file(code: code, label: "carrier")
+        let relations = plain.relations.map { entry in
+            entry.kind == "transfers_with" && entry.from == "WH-A"
+                ? TenantFile.RelationEntry(
+                    kind: entry.kind, from: entry.from, to: entry.to, purpose: nil, distanceKm: entry.distanceKm, leadTimeHours: entry.leadTimeHours,
+                    markupBasisPoints: entry.markupBasisPoints, validFrom: nil, carrier: "WH-C")
+                : entry
+        }
+        let file = TenantFile(tenant: plain.tenant, orgs: plain.orgs, relations: relations, principals: plain.principals, pricing: plain.pricing)
+        let outcome = try await withClient(environment.ownerURL) { client in
+            try await TenantAdmin(client: client, logger: testLogger).apply(try TenantDefinition.validate(file), dryRun: false)
+        }
+        try await withAPI { api in
+            for principal in ["b-operator", "hq-admin"] {
+                let list = try await api.get("/v1/relations", key: outcome.keys[principal]!)
+                #expect(list.status == .ok)
+                let items = (try JSONSerialization.jsonObject(with: Data(list.text.utf8)) as! [String: Any])["items"] as! [[String: Any]]
+                let lanes = items.filter { $0["kind"] as? String == "transfers_with" }
+                let carried = lanes.filter { $0["from"] as? String == "WH-A" }
+                #expect(carried.count == 1 && carried.first?["carrier"] as? String == "WH-C", "\(principal): \(list.text)")
+                #expect(lanes.filter { $0["from"] as? String != "WH-A" }.allSatisfy { $0["carrier"] == nil }, "\(principal): \(list.text)")
+            }
         }
     }
 

@@ -39,7 +39,8 @@ import Testing
         let keys = directory.appendingPathComponent("keys.json").path
         let applied = try runProcess(
             TestEnvironment.orgmatrixExecutable,
-            ["tenant", "apply", tenantFile, "--keys-out", keys, "--database-url", environment.ownerURLText])
+            ["tenant", "apply", tenantFile, "--keys-out", keys, "--database-url", environment.ownerURLText],
+            environment: try TestMasterKey.shared().environment)
         #expect(applied.status == 0, "\(applied.standardError)")
         let seedText = try String(contentsOf: root.appendingPathComponent("Seeds/dairy-demo.yaml"), encoding: .utf8)
             .replacingOccurrences(of: "\ntenant: dairy\n", with: "\ntenant: \(code)\n")

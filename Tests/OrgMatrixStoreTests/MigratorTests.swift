@@ -166,11 +166,20 @@ import Testing
             let before = Migrator(files: shipped.files.filter { $0.version < 9 })
             try await withClient(database.ownerURL) { client in
                 _ = try await before.migrate(client: client, logger: testLogger)
-                let code = try TenantCode("t-" + UUID().uuidString.prefix(12).lowercased())
-                _ = try await TenantAdmin(client: client, logger: testLogger).apply(
-                    try TenantDefinition.validate(TenantFixture.file(code: code, label: "books")), dryRun: false)
             }
             try await withConnection(database.ownerURL) { connection in
+                // A tenant with the one warehouse the books need, as 0008's schema holds it (today's
+                // TenantAdmin writes columns and tables of later migrations).
+                let tenant = UUID()
+                try await connection.query(
+                    "INSERT INTO tenants (tenant_id, code, name) VALUES (\(tenant), \("t-" + UUID().uuidString.prefix(12).lowercased()), 'books')",
+                    logger: testLogger)
+                try await connection.query(
+                    """
+                    INSERT INTO orgs (tenant_id, code, name, kind, can_settle, can_fulfil, can_supervise, province_code, city_code,
+                        county_code, latitude_microdegrees, longitude_microdegrees)
+                    VALUES (\(tenant), 'WH-A', 'books WH-A', 'physical', false, true, false, '130000', '130100', '130102', 38042300, 114514300)
+                    """, logger: testLogger)
                 try await connection.query(
                     """
                     INSERT INTO items (tenant_id, code, name, base_unit, quantity_scale, weight_grams_per_unit, category, shelf_life_days,
@@ -200,7 +209,7 @@ import Testing
                 try await connection.query("UPDATE stock_balances SET on_hand_scaled = 5000, value_fen = 2315", logger: testLogger)
             }
             let applied = try await withClient(database.ownerURL) { client in try await shipped.migrate(client: client, logger: testLogger) }
-            #expect(applied == ["0009_moves_only.sql", "0010_tenant_ids.sql", "0011_transfer_formulas_out.sql"])
+            #expect(applied == shipped.files.filter { $0.version >= 9 }.map(\.name))
             try await withConnection(database.ownerURL) { connection in
                 await #expect(throws: PSQLError.self) {
                     try await connection.query("UPDATE stock_balances SET on_hand_scaled = 1", logger: testLogger)

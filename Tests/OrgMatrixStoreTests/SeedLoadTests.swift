@@ -39,8 +39,9 @@ import Testing
         let tenantText = try String(contentsOf: root.appendingPathComponent("Tenants/dairy.yaml"), encoding: .utf8)
             .replacingOccurrences(of: "code: \"dairy\"", with: "code: \"\(code)\"")
         let definition = try TenantDefinition.validate(try TenantFile.decode(yaml: tenantText))
+        let masterKey = try TestMasterKey.shared().key
         let outcome = try await withClient(environment.ownerURL) { client in
-            try await TenantAdmin(client: client, logger: testLogger).apply(definition, dryRun: false)
+            try await TenantAdmin(client: client, logger: testLogger, masterKey: masterKey).apply(definition, dryRun: false)
         }
         let seedText = try String(contentsOf: root.appendingPathComponent("Seeds/dairy-demo.yaml"), encoding: .utf8)
             .replacingOccurrences(of: "\ntenant: dairy\n", with: "\ntenant: \(code)\n")

@@ -9,8 +9,9 @@ import Testing
 @Suite struct TenantApplyTests {
     private func apply(_ definition: TenantDefinition, dryRun: Bool = false) async throws -> TenantAdmin.Outcome {
         let environment = try await SharedDatabase.environment()
+        let masterKey = try TestMasterKey.shared().key
         return try await withClient(environment.ownerURL) { client in
-            try await TenantAdmin(client: client, logger: testLogger).apply(definition, dryRun: dryRun)
+            try await TenantAdmin(client: client, logger: testLogger, masterKey: masterKey).apply(definition, dryRun: dryRun)
         }
     }
 
@@ -90,7 +91,7 @@ import Testing
         let code = try uniqueCode()
         let renamed = TenantFile(
             tenant: .init(code: code.rawValue, name: parsed.tenant.name), orgs: parsed.orgs, relations: parsed.relations,
-            principals: parsed.principals, pricing: parsed.pricing)
+            principals: parsed.principals, pricing: parsed.pricing, ledger: parsed.ledger)
         let definition = try TenantDefinition.validate(renamed)
         let outcome = try await apply(definition)
         #expect(outcome.keys.count == definition.principals.count)
@@ -113,6 +114,75 @@ import Testing
         }
         let headquartersSet = sqlSets.first { $0.0 == definition.headquarters.rawValue }?.1 ?? []
         #expect(headquartersSet.count == definition.orgs.count)
+
+        // Its ledger section: the settings once, a custodial key for every org not client-held and
+        // for the orderer, every lane's carrier; and a second apply finds nothing to do.
+        let ledger = try #require(definition.ledger)
+        let stored = try await withConnection(environment.ownerURL) { connection in
+            let tenant = outcome.tenantID.rawValue
+            return (
+                try await connection.query("SELECT count(*)::int FROM ledger_settings WHERE tenant_id = \(tenant)", logger: testLogger)
+                    .collect().first!.decode(Int.self),
+                try await connection.query("SELECT owner, custody FROM org_keys WHERE tenant_id = \(tenant)", logger: testLogger)
+                    .collect().map { try $0.decode((String, String).self) },
+                try await connection.query(
+                    "SELECT count(*)::int FROM relations WHERE tenant_id = \(tenant) AND carrier_code IS NOT NULL", logger: testLogger
+                ).collect().first!.decode(Int.self))
+        }
+        #expect(stored.0 == 1)
+        let custodial = Set(definition.orgs.map(\.code.rawValue)).subtracting(ledger.clientHeld.map(\.rawValue)).union(["orderer"])
+        #expect(Set(stored.1.map(\.0)) == custodial && stored.1.count == custodial.count && stored.1.allSatisfy { $0.1 == "custodial" })
+        #expect(stored.2 == definition.relations.filter { $0.carrier != nil }.count && stored.2 > 0)
+        #expect(try await apply(definition).changes.isEmpty)
+    }
+
+    /// A changed ledger section is a new version of the settings, in force from that apply; keys
+    /// are generated once per owner, and an org taken off client_held gets its custodial key then.
+    @Test func ledgerSettingsAreVersionedAndKeysGeneratedOncePerOwner() async throws {
+        let code = try uniqueCode()
+        let first = try await apply(try TenantDefinition.validate(TenantFixture.file(code: code, label: "x", ledger: TenantFixture.ledger)))
+        // The tenant, 6 orgs, 9 relations, 8 principals, pricing, the settings, 5 org keys and the orderer's.
+        let expectedChanges = 1 + 6 + 9 + 8 + 1 + 1 + 6
+        #expect(first.changes.count == expectedChanges)
+        #expect(try await apply(try TenantDefinition.validate(TenantFixture.file(code: code, label: "x", ledger: TenantFixture.ledger))).changes.isEmpty)
+
+        let stricter = TenantFile.LedgerEntry(
+            hq: "HQ", clientHeld: ["WH-B"], policies: (TenantFixture.ledger.policies ?? [:]).merging(["claim.settled": "hq"]) { $1 })
+        let second = try await apply(try TenantDefinition.validate(TenantFixture.file(code: code, label: "x", ledger: stricter)))
+        #expect(second.changes.count == 1 && second.changes.allSatisfy { if case .setLedger = $0 { true } else { false } })
+        let allCustodial = TenantFile.LedgerEntry(hq: "HQ", clientHeld: [], policies: stricter.policies)
+        let third = try await apply(try TenantDefinition.validate(TenantFixture.file(code: code, label: "x", ledger: allCustodial)))
+        #expect(third.changes.filter { if case .generateKey = $0 { true } else { false } } == [.generateKey(.org(try OrgCode("WH-B")))])
+
+        let environment = try await SharedDatabase.environment()
+        let versions = try await withConnection(environment.ownerURL) { connection in
+            try await connection.query(
+                """
+                SELECT version, effective_from, client_held, policies ? 'claim.settled' FROM ledger_settings
+                WHERE tenant_id = \(first.tenantID.rawValue) ORDER BY version
+                """, logger: testLogger
+            ).collect().map { try $0.decode((Int32, Date, [String], Bool).self) }
+        }
+        #expect(versions.map(\.0) == [1, 2, 3])
+        #expect(versions[0].1 < versions[1].1 && versions[1].1 < versions[2].1)
+        #expect(versions.map(\.2) == [["WH-B"], ["WH-B"], []])
+        #expect(versions.map(\.3) == [false, true, true])
+    }
+
+    /// Without the master key an apply that would generate keys is refused before it writes anything.
+    @Test func anApplyThatGeneratesKeysNeedsTheMasterKey() async throws {
+        let definition = try TenantDefinition.validate(TenantFixture.file(code: try uniqueCode(), label: "x", ledger: TenantFixture.ledger))
+        let environment = try await SharedDatabase.environment()
+        let error = await #expect(throws: KeyError.self) {
+            try await withClient(environment.ownerURL) { client in
+                try await TenantAdmin(client: client, logger: testLogger).apply(definition, dryRun: false)
+            }
+        }
+        #expect(error?.code == .masterKeyNotConfigured && error?.detail.contains("ORGMATRIX_MASTER_KEY_FILE") == true)
+        let plan = try await withClient(environment.ownerURL) { client in
+            try await TenantAdmin(client: client, logger: testLogger).apply(definition, dryRun: true)
+        }
+        #expect(plan.changes.first == .createTenant(name: definition.name))
     }
 
     @Test func pricingVersionsAreStoredOnceAndNeverChange() async throws {
@@ -135,6 +205,29 @@ import Testing
             tenant: original.tenant, orgs: original.orgs, relations: original.relations, principals: original.principals, pricing: [entry, next])
         #expect(try await apply(try TenantDefinition.validate(added)).changes.count == 1)
         #expect(try await apply(try TenantDefinition.validate(added)).changes.isEmpty)
+    }
+
+    /// The YAML decoder names a ledger setting of the wrong type by its path, and sees every key
+    /// the section has, so a misspelt one is reported instead of dropped.
+    @Test func aLedgerSectionIsReadFromYAMLWithItsMistakesNamed() throws {
+        let base = """
+            tenant: {code: "dairy", name: "x"}
+            orgs:
+              - {code: "HQ", name: "hq", kind: "virtual", roles: ["settlement"]}
+            relations: []
+            principals: []
+
+            """
+        let wrongType = #expect(throws: MatrixInvalid.self) {
+            try TenantFile.decode(yaml: base + "ledger:\n  policies:\n    transfer.received: [\"receiver\"]\n")
+        }
+        #expect(wrongType?.problems.first?.field.hasPrefix("ledger.policies") == true, "\(String(describing: wrongType))")
+        let misspelt = try TenantFile.decode(yaml: base + "ledger:\n  hq: \"HQ\"\n  clientheld: [\"HQ\"]\nledgr: {}\n")
+        let error = #expect(throws: MatrixInvalid.self) { try TenantDefinition.validate(misspelt) }
+        #expect(Set(error?.problems.map(\.field) ?? []) == ["ledgr", "ledger.clientheld"])
+        let sound = try TenantDefinition.validate(
+            try TenantFile.decode(yaml: base + "ledger:\n  client_held: []\n  policies:\n    transfer.trued_up: \"hq\"\n"))
+        #expect(sound.ledger?.policies == ["transfer.trued_up": "hq"] && sound.ledger?.hq.rawValue == "HQ")
     }
 
     @Test func anInvalidFileNamesTheFieldAndAppliesNothing() throws {

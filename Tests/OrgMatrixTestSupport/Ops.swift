@@ -14,11 +14,13 @@ public struct ProcessOutput: Sendable {
 }
 
 /// Runs `executable` (a path, or a name looked up on PATH) with `arguments`, feeding it
-/// `standardInput`, and waits for it.
+/// `standardInput`, with this process's environment plus `environment`, and waits for it.
 ///
 /// Spawns with `posix_spawnp` and reaps with `waitpid`: Foundation's `Process` on Linux can miss
 /// the child's exit when called from a task, leaving the test hanging on a zombie.
-public func runProcess(_ executable: String, _ arguments: [String], standardInput: [UInt8] = []) throws -> ProcessOutput {
+public func runProcess(
+    _ executable: String, _ arguments: [String], standardInput: [UInt8] = [], environment: [String: String] = [:]
+) throws -> ProcessOutput {
     let base = FileManager.default.temporaryDirectory.appendingPathComponent("proc-\(UUID().uuidString)").path
     let (inputPath, outputPath, errorPath) = (base + ".in", base + ".out", base + ".err")
     defer { for path in [inputPath, outputPath, errorPath] { try? FileManager.default.removeItem(atPath: path) } }
@@ -33,8 +35,11 @@ public func runProcess(_ executable: String, _ arguments: [String], standardInpu
     posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
     let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { argv.forEach { free($0) } }
+    let variables = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+    let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+    defer { envp.forEach { free($0) } }
     var pid: pid_t = 0
-    let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+    let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, envp)
     guard spawned == 0 else { throw TestSetupError("cannot start \(executable): errno \(spawned)") }
     var status: Int32 = 0
     while waitpid(pid, &status, 0) == -1 && errno == EINTR {}

@@ -49,18 +49,20 @@ public struct TenantFixture: Sendable {
     public func key(_ name: String) -> String { keys[name]! }
 
     /// Creates a fresh tenant in the shared database; `label` goes into org names so that a
-    /// response can be traced to its tenant.
-    public static func create(label: String = "fixture") async throws -> TenantFixture {
+    /// response can be traced to its tenant. With a `ledger` section, its custodial keys are
+    /// sealed under the shared test master key.
+    public static func create(label: String = "fixture", ledger: TenantFile.LedgerEntry? = nil) async throws -> TenantFixture {
         let environment = try await SharedDatabase.environment()
         let code = try TenantCode("t-" + UUID().uuidString.prefix(12).lowercased())
-        let definition = try TenantDefinition.validate(file(code: code, label: label))
+        let definition = try TenantDefinition.validate(file(code: code, label: label, ledger: ledger))
+        let masterKey = try TestMasterKey.shared().key
         let outcome = try await withClient(environment.ownerURL) { client in
-            try await TenantAdmin(client: client, logger: testLogger).apply(definition, dryRun: false)
+            try await TenantAdmin(client: client, logger: testLogger, masterKey: masterKey).apply(definition, dryRun: false)
         }
         return TenantFixture(code: code, tenantID: outcome.tenantID, keys: outcome.keys)
     }
 
-    public static func file(code: TenantCode, label: String) -> TenantFile {
+    public static func file(code: TenantCode, label: String, ledger: TenantFile.LedgerEntry? = nil) -> TenantFile {
         let location = TenantFile.LocationEntry(
             province: "130000", city: "130100", county: "130102", latitude: "38.042300", longitude: "114.514300")
         func org(_ code: String, _ kind: String, _ roles: [String]) -> TenantFile.OrgEntry {
@@ -85,8 +87,13 @@ public struct TenantFixture: Sendable {
                 relation("supervises", "QA", "WH-C"), relation("transfers_with", "WH-A", "WH-B"), relation("transfers_with", "WH-B", "WH-C"),
             ],
             principals: principals.map { .init(name: $0.name, org: $0.org, role: $0.role) },
-            pricing: [pricing])
+            pricing: [pricing], ledger: ledger)
     }
+
+    /// A ledger section for the fixture: WH-B holds its own key, every other org's is custodial.
+    public static let ledger = TenantFile.LedgerEntry(
+        hq: "HQ", clientHeld: ["WH-B"],
+        policies: ["transfer.dispatched": "AND(sender, sender_settlement)", "transfer.received": "AND(receiver, sender)"])
 
     /// Pricing rules "v1": tiers 60/45/35 fen per t·km at 300/1000 km; fresh milk 30 bp insurance,
     /// 2,000 + 3,000 ppm loss (shelf life ≤ 15 days); express (≤ 12 h) premium 1,500 bp of freight.
@@ -106,6 +113,7 @@ public struct TenantFixture: Sendable {
             for table in [
                 "tenants", "orgs", "relations", "principals", "api_keys", "audit_events", "items", "stock_balances", "stock_moves",
                 "purchase_receipts", "sales_issues", "stock_counts", "transfers", "transfer_lines", "idempotency_keys",
+                "tenant_data_keys", "org_keys", "custodial_private_keys", "org_key_revocations", "ledger_settings",
             ] {
                 counts[table] = try await connection.query(
                     PostgresQuery(unsafeSQL: "SELECT count(*)::int FROM \(table) WHERE tenant_id = $1", binds: binds(tenantID.rawValue)),

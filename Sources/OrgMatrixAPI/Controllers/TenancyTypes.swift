@@ -60,6 +60,8 @@ struct RelationView: ResponseEncodable, Sendable {
     let distanceKm: Int32?
     let leadTimeHours: Int32?
     let markupBasisPoints: Int32?
+    /// A lane's transport org, when it names one.
+    let carrier: String?
     let validFrom: Date
     let validTo: Date?
 
@@ -73,6 +75,7 @@ struct RelationView: ResponseEncodable, Sendable {
         distanceKm = relation.distanceKm
         leadTimeHours = relation.leadTimeHours
         markupBasisPoints = relation.markupBasisPoints
+        carrier = relation.carrier?.rawValue
         validFrom = relation.validFrom
         validTo = relation.validTo
     }
@@ -218,6 +221,7 @@ struct NewRelation: JSONBody {
                 case .leadTimeHours: "leadTimeHours"
                 case .markupBasisPoints: "markupBasisPoints"
                 case .purpose: "purpose"
+                case .carrier: "carrier"
                 }
             throw MatrixProblem(field: field, reason: problem.reason)
         }

@@ -57,7 +57,7 @@ public struct OrgMatrix: Sendable {
         }
         let names: [Relation.Field: String] = [
             .to: "to", .validTo: "valid_to", .distanceKm: "distance_km", .leadTimeHours: "lead_time_hours", .markupBasisPoints: "markup_bp",
-            .purpose: "purpose",
+            .purpose: "purpose", .carrier: "carrier",
         ]
         var problems = relation.formProblems().map { MatrixProblem(field: "\(field).\(names[$0.field]!)", reason: $0.reason) }
         func require(_ condition: Bool, _ subfield: String, _ reason: String) {
@@ -74,6 +74,13 @@ public struct OrgMatrix: Sendable {
         case .transfersWith:
             for (subfield, org) in [(".from", from), (".to", to)] {
                 require(org.kind == .physical && org.roles.contains(.fulfilment), subfield, "\(org.code) must be a physical org with the fulfilment role")
+            }
+            if let code = relation.carrier {
+                if let carrier = orgs[code] {
+                    require(carrier.kind == .physical, ".carrier", "\(code) must be a physical org (a carrier moves the goods)")
+                } else {
+                    problems.append(MatrixProblem(field: "\(field).carrier", reason: "no org \(code) in this tenant"))
+                }
             }
         }
         return problems

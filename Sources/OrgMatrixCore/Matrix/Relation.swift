@@ -33,12 +33,15 @@ public struct Relation: Sendable, Hashable {
     public let leadTimeHours: Int32?
     /// A lane's cost-plus markup in basis points (none means 0); lanes only.
     public let markupBasisPoints: Int32?
+    /// A lane's transport org, a physical org other than its two ends; lanes only. It plays the
+    /// `carrier` role in endorsement policies.
+    public let carrier: OrgCode?
     public let validFrom: Date
     public var validTo: Date?
 
     public init(
         kind: RelationKind, from: OrgCode, to: OrgCode, purpose: SettlementPurpose? = nil, distanceKm: Int32? = nil,
-        leadTimeHours: Int32? = nil, markupBasisPoints: Int32? = nil, validFrom: Date, validTo: Date? = nil
+        leadTimeHours: Int32? = nil, markupBasisPoints: Int32? = nil, carrier: OrgCode? = nil, validFrom: Date, validTo: Date? = nil
     ) {
         self.kind = kind
         self.from = from
@@ -47,18 +50,19 @@ public struct Relation: Sendable, Hashable {
         self.distanceKm = distanceKm
         self.leadTimeHours = leadTimeHours
         self.markupBasisPoints = markupBasisPoints
+        self.carrier = carrier
         self.validFrom = validFrom
         self.validTo = validTo
     }
 
     /// A field of a relation a form rule names.
     public enum Field: Sendable, Hashable {
-        case to, validTo, distanceKm, leadTimeHours, markupBasisPoints, purpose
+        case to, validTo, distanceKm, leadTimeHours, markupBasisPoints, purpose, carrier
     }
 
     /// The rules a relation keeps whatever the matrix holds, in this order: two different orgs,
-    /// an end after its start, the fields its kind takes (a lane's distance and lead time, a
-    /// settlement's purpose) and no others, and their bounds. The API refuses these as a
+    /// an end after its start, the fields its kind takes (a lane's distance, lead time, markup and
+    /// carrier, a settlement's purpose) and no others, and their bounds. The API refuses these as a
     /// malformed request (422) before it looks at any stored org; the matrix checks them too.
     public func formProblems() -> [(field: Field, reason: String)] {
         var problems: [(field: Field, reason: String)] = []
@@ -72,6 +76,10 @@ public struct Relation: Sendable, Hashable {
         require(isLane == (leadTimeHours != nil), .leadTimeHours, isLane ? "is required for a lane" : "belongs to transfers_with only")
         require(isLane || markupBasisPoints == nil, .markupBasisPoints, "belongs to transfers_with only")
         if let markupBasisPoints { require((0...10_000).contains(markupBasisPoints), .markupBasisPoints, "must be 0–10000") }
+        if let carrier {
+            require(isLane, .carrier, "belongs to transfers_with only")
+            require(carrier != from && carrier != to, .carrier, "must be another org than the lane's two ends")
+        }
         let isSettlement = kind == .settlesFor
         require(isSettlement == (purpose != nil), .purpose, isSettlement ? "is required for settles_for" : "belongs to settles_for only")
         if let distanceKm { require(distanceKm > 0 && distanceKm <= 10_000, .distanceKm, "must be 1–10000") }
@@ -86,10 +94,10 @@ public struct Relation: Sendable, Hashable {
     /// Two edges are the same link when kind, endpoints and purpose agree; such links must not overlap in time.
     public var linkKey: LinkKey { LinkKey(kind: kind, from: from, to: to, purpose: purpose) }
 
-    /// The same link with the same attributes (a lane's distance, lead time and markup).
+    /// The same link with the same attributes (a lane's distance, lead time, markup and carrier).
     public func hasSameTerms(as other: Relation) -> Bool {
         linkKey == other.linkKey && distanceKm == other.distanceKm && leadTimeHours == other.leadTimeHours
-            && markupBasisPoints == other.markupBasisPoints
+            && markupBasisPoints == other.markupBasisPoints && carrier == other.carrier
     }
 
     func overlaps(_ other: Relation) -> Bool {

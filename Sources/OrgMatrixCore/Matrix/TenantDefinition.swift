@@ -43,22 +43,61 @@ public struct TenantFile: Decodable, Sendable {
         public let leadTimeHours: Int?
         public let markupBasisPoints: Int?
         public let validFrom: String?
+        /// A lane's transport org (the ledger's `carrier` role).
+        public let carrier: String?
 
         public init(
             kind: String, from: String, to: String, purpose: String?, distanceKm: Int?, leadTimeHours: Int?, markupBasisPoints: Int? = nil,
-            validFrom: String?
+            validFrom: String?, carrier: String? = nil
         ) {
             (self.kind, self.from, self.to, self.purpose) = (kind, from, to, purpose)
             (self.distanceKm, self.leadTimeHours, self.markupBasisPoints, self.validFrom) = (distanceKm, leadTimeHours, markupBasisPoints, validFrom)
+            self.carrier = carrier
         }
 
         enum CodingKeys: String, CodingKey {
-            case kind, from, to, purpose
+            case kind, from, to, purpose, carrier
             case distanceKm = "distance_km"
             case leadTimeHours = "lead_time_hours"
             case markupBasisPoints = "markup_bp"
             case validFrom = "valid_from"
         }
+    }
+
+    /// The `ledger:` section as written: who plays HQ in endorsement policies, which orgs hold
+    /// their own keys, and the policy text per transaction type.
+    public struct LedgerEntry: Decodable, Sendable {
+        public let hq: String?
+        public let clientHeld: [String]?
+        public let policies: [String: String]?
+        /// Keys the section has but does not know (a typo would otherwise drop a setting silently).
+        public let unknownKeys: [String]
+
+        public init(hq: String?, clientHeld: [String]?, policies: [String: String]?) {
+            (self.hq, self.clientHeld, self.policies, self.unknownKeys) = (hq, clientHeld, policies, [])
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case hq, policies
+            case clientHeld = "client_held"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            unknownKeys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+                .filter { CodingKeys(stringValue: $0) == nil }.sorted()
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            hq = try container.decodeIfPresent(String.self, forKey: .hq)
+            clientHeld = try container.decodeIfPresent([String].self, forKey: .clientHeld)
+            policies = try container.decodeIfPresent([String: String].self, forKey: .policies)
+        }
+    }
+
+    /// Any key of a mapping, to list the ones a section does not know.
+    struct AnyKey: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
     }
 
     public struct PrincipalEntry: Decodable, Sendable {
@@ -164,11 +203,102 @@ public struct TenantFile: Decodable, Sendable {
     public let relations: [RelationEntry]
     public let principals: [PrincipalEntry]
     public let pricing: [PricingEntry]?
+    public let ledger: LedgerEntry?
+    /// Top-level keys the file has but the format does not know (`ledgr:` would otherwise be ignored).
+    public let unknownKeys: [String]
 
     public init(
-        tenant: TenantSection, orgs: [OrgEntry], relations: [RelationEntry], principals: [PrincipalEntry], pricing: [PricingEntry]? = nil
+        tenant: TenantSection, orgs: [OrgEntry], relations: [RelationEntry], principals: [PrincipalEntry], pricing: [PricingEntry]? = nil,
+        ledger: LedgerEntry? = nil
     ) {
         (self.tenant, self.orgs, self.relations, self.principals, self.pricing) = (tenant, orgs, relations, principals, pricing)
+        (self.ledger, self.unknownKeys) = (ledger, [])
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tenant, orgs, relations, principals, pricing, ledger
+    }
+
+    public init(from decoder: any Decoder) throws {
+        unknownKeys = try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue)
+            .filter { CodingKeys(stringValue: $0) == nil }.sorted()
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        tenant = try container.decode(TenantSection.self, forKey: .tenant)
+        orgs = try container.decode([OrgEntry].self, forKey: .orgs)
+        relations = try container.decode([RelationEntry].self, forKey: .relations)
+        principals = try container.decode([PrincipalEntry].self, forKey: .principals)
+        pricing = try container.decodeIfPresent([PricingEntry].self, forKey: .pricing)
+        ledger = try container.decodeIfPresent(LedgerEntry.self, forKey: .ledger)
+    }
+}
+
+/// The tenant's ledger settings: the org that plays `hq` in endorsement policies, the orgs that
+/// register their own public keys (every other org's key is custodial), and the policy text
+/// per transaction type. The texts stay text here; `EndorsementPolicy.parse` reads them.
+public struct LedgerDefinition: Sendable, Hashable {
+    public let hq: OrgCode
+    public let clientHeld: Set<OrgCode>
+    /// Transaction type (`transfer.dispatched`) → policy expression (`AND(sender, sender_settlement)`).
+    public let policies: [String: String]
+
+    public init(hq: OrgCode, clientHeld: Set<OrgCode>, policies: [String: String]) {
+        self.hq = hq
+        self.clientHeld = clientHeld
+        self.policies = policies
+    }
+
+    /// The transaction types of docs/LEDGER.md that a policy can be given for.
+    public static let transactionTypes: Set<String> = [
+        "pricing.rules_published", "key.registered", "key.revoked", "transfer.dispatched", "transfer.received", "transfer.trued_up",
+        "claim.settled",
+    ]
+    /// The longest policy text accepted, in characters: a policy names a handful of roles.
+    public static let policyLengthMax = 1000
+
+    /// The key custody an org gets from these settings.
+    public func custody(of org: OrgCode) -> KeyCustody { clientHeld.contains(org) ? .client : .custodial }
+
+    /// The section's settings, or every problem with it, each naming its field. `hq` defaults to
+    /// the tenant's headquarters.
+    static func parse(_ entry: TenantFile.LedgerEntry, orgs: Set<OrgCode>, headquarters: OrgCode) -> Result<LedgerDefinition, MatrixInvalid> {
+        var problems = entry.unknownKeys.map {
+            MatrixProblem(field: "ledger.\($0)", reason: "is not a ledger setting (hq, client_held, policies)")
+        }
+        var hq = headquarters
+        if let text = entry.hq {
+            do {
+                hq = try OrgCode(text, field: "ledger.hq")
+                if !orgs.contains(hq) { problems.append(MatrixProblem(field: "ledger.hq", reason: "no org \(hq) in this tenant")) }
+            } catch {
+                problems.append(error)
+            }
+        }
+        var clientHeld: Set<OrgCode> = []
+        for (index, text) in (entry.clientHeld ?? []).enumerated() {
+            let field = "ledger.client_held[\(index)]"
+            do {
+                let code = try OrgCode(text, field: field)
+                if !orgs.contains(code) {
+                    problems.append(MatrixProblem(field: field, reason: "no org \(code) in this tenant"))
+                } else if !clientHeld.insert(code).inserted {
+                    problems.append(MatrixProblem(field: field, reason: "\(code) appears twice"))
+                }
+            } catch {
+                problems.append(error)
+            }
+        }
+        let policies = entry.policies ?? [:]
+        for (type, text) in policies.sorted(by: { $0.key < $1.key }) {
+            let field = "ledger.policies.\(type)"
+            if !transactionTypes.contains(type) {
+                problems.append(MatrixProblem(
+                    field: field, reason: "is not a transaction type (\(transactionTypes.sorted().joined(separator: ", ")))"))
+            } else if text.allSatisfy(\.isWhitespace) || text.unicodeScalars.count > policyLengthMax {
+                problems.append(MatrixProblem(field: field, reason: "must be a policy expression of 1–\(policyLengthMax) characters"))
+            }
+        }
+        guard problems.isEmpty else { return .failure(MatrixInvalid(problems)) }
+        return .success(LedgerDefinition(hq: hq, clientHeld: clientHeld, policies: policies))
     }
 }
 
@@ -196,11 +326,16 @@ public struct TenantDefinition: Sendable {
     public let pricing: [PricingVersion]
     /// The one org that reports to nobody.
     public let headquarters: OrgCode
+    /// The `ledger:` section, when the file has one: then `tenant apply` also keeps the org keys.
+    public let ledger: LedgerDefinition?
 
     public var matrix: OrgMatrix { OrgMatrix(orgs: orgs, relations: relations) }
 
     /// Validates everything and reports every problem at once.
     public static func validate(_ file: TenantFile) throws(MatrixInvalid) -> TenantDefinition {
+        let unknownSections = file.unknownKeys.map {
+            MatrixProblem(field: $0, reason: "is not a section of a tenant file (tenant, orgs, relations, principals, pricing, ledger)")
+        }
         var problems: [MatrixProblem] = []
         func attempt<T>(_ body: () throws(MatrixProblem) -> T) -> T? {
             do { return try body() } catch {
@@ -245,7 +380,7 @@ public struct TenantDefinition: Sendable {
                 principals.append(principal)
             }
         }
-        guard problems.isEmpty, let code else { throw MatrixInvalid(problems) }
+        guard problems.isEmpty, let code else { throw MatrixInvalid(unknownSections + problems) }
 
         let matrix = OrgMatrix(orgs: orgs, relations: relations)
         problems += matrix.problems()
@@ -272,10 +407,17 @@ public struct TenantDefinition: Sendable {
                 problems += error.problems
             }
         }
-        guard problems.isEmpty, let headquarters = roots.first else { throw MatrixInvalid(problems) }
+        var ledger: LedgerDefinition?
+        if let entry = file.ledger, let headquarters = roots.first, roots.count == 1 {
+            switch LedgerDefinition.parse(entry, orgs: orgCodes, headquarters: headquarters.code) {
+            case .success(let parsed): ledger = parsed
+            case .failure(let invalid): problems += invalid.problems
+            }
+        }
+        guard unknownSections.isEmpty, problems.isEmpty, let headquarters = roots.first else { throw MatrixInvalid(unknownSections + problems) }
         return TenantDefinition(
             code: code, name: file.tenant.name, orgs: orgs, relations: relations, principals: principals, pricing: pricing,
-            headquarters: headquarters.code)
+            headquarters: headquarters.code, ledger: ledger)
     }
 
     /// One org entry on its own (the API's `POST /v1/orgs` uses the tenant file's rules).
@@ -336,7 +478,7 @@ public struct TenantDefinition: Sendable {
             purpose: purpose, distanceKm: try entry.distanceKm.map { value throws(MatrixProblem) in try int32(value, "\(field).distance_km") },
             leadTimeHours: try entry.leadTimeHours.map { value throws(MatrixProblem) in try int32(value, "\(field).lead_time_hours") },
             markupBasisPoints: try entry.markupBasisPoints.map { value throws(MatrixProblem) in try int32(value, "\(field).markup_bp") },
-            validFrom: validFrom)
+            carrier: try entry.carrier.map { code throws(MatrixProblem) in try OrgCode(code, field: "\(field).carrier") }, validFrom: validFrom)
     }
 
     private static func int32(_ value: Int, _ field: String) throws(MatrixProblem) -> Int32 {

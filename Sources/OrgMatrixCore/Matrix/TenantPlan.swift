@@ -28,15 +28,22 @@ public struct TenantSnapshot: Sendable {
     public let principals: [StoredPrincipal]
     /// Pricing rule versions stored so far, as written.
     public let pricing: [TenantFile.PricingEntry]
+    /// The ledger settings in force (the latest version stored), if any.
+    public let ledger: LedgerDefinition?
+    /// The owners that have a key (any version, revoked or not).
+    public let keyOwners: Set<KeyOwner>
 
     public init(
-        name: String, orgs: [Org], relations: [StoredRelation], principals: [StoredPrincipal], pricing: [TenantFile.PricingEntry] = []
+        name: String, orgs: [Org], relations: [StoredRelation], principals: [StoredPrincipal], pricing: [TenantFile.PricingEntry] = [],
+        ledger: LedgerDefinition? = nil, keyOwners: Set<KeyOwner> = []
     ) {
         self.name = name
         self.orgs = orgs
         self.relations = relations
         self.principals = principals
         self.pricing = pricing
+        self.ledger = ledger
+        self.keyOwners = keyOwners
     }
 }
 
@@ -52,6 +59,10 @@ public enum TenantChange: Sendable, Hashable, CustomStringConvertible {
     case revokePrincipal(id: Int64, PrincipalSpec)
     case createPrincipal(PrincipalSpec)
     case createPricing(PricingVersion)
+    /// A new version of the ledger settings, in force from the apply on.
+    case setLedger(LedgerDefinition)
+    /// A custodial key (version 1) for an owner that has none.
+    case generateKey(KeyOwner)
 
     public var description: String {
         switch self {
@@ -67,6 +78,10 @@ public enum TenantChange: Sendable, Hashable, CustomStringConvertible {
         case .createPrincipal(let spec): "create principal \(spec.name) (\(spec.role.rawValue) at \(spec.org))"
         case .createPricing(let version):
             "add pricing rules \(version.rules.version) effective \(version.rules.effectiveFrom.formatted(.iso8601))"
+        case .setLedger(let ledger):
+            "set the ledger settings from now: hq \(ledger.hq), client-held [\(ledger.clientHeld.sorted().map(\.rawValue).joined(separator: ", "))], "
+                + "\(ledger.policies.count) policies"
+        case .generateKey(let owner): "generate a custodial key (version 1) for \(owner)"
         }
     }
 }
@@ -77,7 +92,7 @@ public enum TenantPlanner {
         guard let current else {
             return [.createTenant(name: desired.name)] + desired.orgs.map(TenantChange.createOrg)
                 + desired.relations.map(TenantChange.createRelation) + desired.principals.map(TenantChange.createPrincipal)
-                + desired.pricing.map(TenantChange.createPricing)
+                + desired.pricing.map(TenantChange.createPricing) + ledgerChanges(stored: nil, keyOwners: [], desired: desired)
         }
         var changes: [TenantChange] = []
         if current.name != desired.name { changes.append(.renameTenant(name: desired.name)) }
@@ -119,7 +134,7 @@ public enum TenantPlanner {
             let start = latestEnd.map { max($0, relation.validFrom) } ?? relation.validFrom
             let created = Relation(
                 kind: relation.kind, from: relation.from, to: relation.to, purpose: relation.purpose, distanceKm: relation.distanceKm,
-                leadTimeHours: relation.leadTimeHours, markupBasisPoints: relation.markupBasisPoints, validFrom: start)
+                leadTimeHours: relation.leadTimeHours, markupBasisPoints: relation.markupBasisPoints, carrier: relation.carrier, validFrom: start)
             changes.append(.createRelation(created))
             relations.append(created)
         }
@@ -150,6 +165,18 @@ public enum TenantPlanner {
             }
         }
         guard problems.isEmpty else { throw MatrixInvalid(problems) }
+        return changes + ledgerChanges(stored: current.ledger, keyOwners: current.keyOwners, desired: desired)
+    }
+
+    /// With a `ledger:` section: its settings when they differ from those in force, then a
+    /// custodial key for every org not client-held that has no key yet, and for the orderer.
+    /// Client-held orgs register their own (`orgmatrix keys register`). A file without the
+    /// section leaves the stored settings and keys as they are: nothing is ever deleted.
+    static func ledgerChanges(stored: LedgerDefinition?, keyOwners: Set<KeyOwner>, desired: TenantDefinition) -> [TenantChange] {
+        guard let ledger = desired.ledger else { return [] }
+        var changes: [TenantChange] = stored == ledger ? [] : [.setLedger(ledger)]
+        let owners = desired.orgs.map(\.code).filter { ledger.custody(of: $0) == .custodial }.map(KeyOwner.org) + [.orderer]
+        changes += owners.filter { !keyOwners.contains($0) }.map(TenantChange.generateKey)
         return changes
     }
 }
