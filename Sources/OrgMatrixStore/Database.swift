@@ -10,14 +10,18 @@ import PostgresNIO
 public struct Database: Sendable {
     public let client: PostgresClient
     public let maximumConnections: Int
+    /// What custodial signing needs (Keys.swift); nil when the server was started without
+    /// `ORGMATRIX_MASTER_KEY_FILE`, and then no custodial key signs.
+    public let masterKey: MasterKey?
     private let inFlight: Meter
     private let duration: Metrics.Timer
     private let failures: Counter
     private let retries: Counter
 
-    public init(client: PostgresClient, maximumConnections: Int, metricsFactory: any MetricsFactory) {
+    public init(client: PostgresClient, maximumConnections: Int, metricsFactory: any MetricsFactory, masterKey: MasterKey? = nil) {
         self.client = client
         self.maximumConnections = maximumConnections
+        self.masterKey = masterKey
         self.inFlight = Meter(label: "orgmatrix_db_transactions_in_flight", factory: metricsFactory)
         self.duration = Metrics.Timer(label: "orgmatrix_db_transaction_duration_seconds", factory: metricsFactory)
         self.failures = Counter(label: "orgmatrix_db_transaction_failures_total", factory: metricsFactory)

@@ -272,7 +272,7 @@ extension Sandbox {
                 "\(org)'s key version \(keyVersion) (valid from \(UTCMicros(key.validFrom))\(until)) was not valid at the transaction's time, "
                     + "\(record.transaction.at).", field: "keyVersion")
         }
-        guard key.publicKey.isValidSignature(signature, for: record.canonicalBytes) else {
+        guard (try? key.publicKey.isValidSignature(signature, for: record.canonicalBytes)) == true else {
             throw StoreError(
                 .conflict,
                 "The signature does not verify with \(org)'s key version \(keyVersion) over the transaction's canonical bytes "
@@ -316,6 +316,18 @@ extension Sandbox {
             let key = try await keys.history(of: .org(principal.orgCode)).valid(at: record.transaction.at.date), key.custody == .custodial
         else { return record }
         return try await signAsOwnOrg(record)
+    }
+}
+
+extension Sandbox {
+    /// The master key custodial signing unseals keys with.
+    func masterKeyForSigning() throws -> MasterKey {
+        guard let masterKey else {
+            throw StoreError(
+                .conflict,
+                "\(principal.orgCode)'s key is custodial, and this server has no master key to sign with (\(Settings.masterKeyEnvironmentKey) is not set).")
+        }
+        return masterKey
     }
 }
 

@@ -56,6 +56,7 @@ public struct Sandbox: Sendable {
     public let connection: PostgresConnection
     public let logger: Logger
     public let requestID: String
+    let masterKey: MasterKey?
     /// Whether the acting org was found to hold stock in this transaction, so that the API's
     /// authorization and the Store's second check look it up once.
     var holdsStock = false
@@ -70,7 +71,8 @@ extension Database {
     ) async throws -> Result {
         do {
             return try await withTransaction(logger: logger) { connection in
-                try await body(try await Self.begin(key: key, requestID: requestID, connection: connection, logger: logger))
+                try await body(
+                    try await Self.begin(key: key, requestID: requestID, masterKey: masterKey, connection: connection, logger: logger))
             }
         } catch let error where Self.refusal(of: error) != nil {
             logger.warning("the database refused a request's values", metadata: ["sqlstate": "\(Self.sqlState(error)!)"])
@@ -86,7 +88,7 @@ extension Database {
         requestID: String, logger: Logger, _ body: @Sendable (PrincipalSequence) async throws -> Result
     ) async throws -> Result {
         try await withTransaction(logger: logger) { connection in
-            try await body(PrincipalSequence(connection: connection, logger: logger, requestID: requestID))
+            try await body(PrincipalSequence(connection: connection, logger: logger, requestID: requestID, masterKey: masterKey))
         }
     }
 
@@ -109,7 +111,9 @@ extension Database {
     }
 
     /// Authenticates `key` on `connection` (`app_begin`) and returns its principal's sandbox.
-    fileprivate static func begin(key: APIKey, requestID: String, connection: PostgresConnection, logger: Logger) async throws -> Sandbox {
+    fileprivate static func begin(
+        key: APIKey, requestID: String, masterKey: MasterKey?, connection: PostgresConnection, logger: Logger
+    ) async throws -> Sandbox {
         let rows = try await connection.query(
             """
             SELECT tenant_id, principal_id, principal_name, org_id, org_code, role
@@ -122,7 +126,7 @@ extension Database {
         let principal = Principal(
             tenantID: TenantID(tenantID), tenantCode: key.tenant, principalID: principalID, name: name, orgID: OrgID(orgID),
             orgCode: try OrgCode(orgCode), role: role)
-        return Sandbox(principal: principal, key: key, connection: connection, logger: logger, requestID: requestID)
+        return Sandbox(principal: principal, key: key, connection: connection, logger: logger, requestID: requestID, masterKey: masterKey)
     }
 }
 
@@ -132,8 +136,9 @@ struct PrincipalSequence: Sendable {
     let connection: PostgresConnection
     let logger: Logger
     let requestID: String
+    let masterKey: MasterKey?
 
     func sandbox(key: APIKey) async throws -> Sandbox {
-        try await Database.begin(key: key, requestID: requestID, connection: connection, logger: logger)
+        try await Database.begin(key: key, requestID: requestID, masterKey: masterKey, connection: connection, logger: logger)
     }
 }

@@ -1,50 +1,6 @@
 import Foundation
 import SMCrypto
 
-/// Whose signing key it is: an org's, or the tenant's orderer (one per tenant, it signs block headers).
-public enum KeyOwner: Sendable, Hashable, Comparable, CustomStringConvertible {
-    case org(OrgCode)
-    case orderer
-
-    /// The name the ledger and the database use: the org's code, or `orderer` (lower case, so no
-    /// org code can be it).
-    public var name: String {
-        switch self {
-        case .org(let code): code.rawValue
-        case .orderer: Self.ordererName
-        }
-    }
-
-    public static let ordererName = "orderer"
-
-    public init(name: String, field: String = "owner") throws(MatrixProblem) {
-        self = name == Self.ordererName ? .orderer : .org(try OrgCode(name, field: field))
-    }
-
-    public var description: String {
-        switch self {
-        case .org(let code): "org \(code)"
-        case .orderer: "the orderer"
-        }
-    }
-
-    /// Orgs in code order, the orderer last.
-    public static func < (lhs: Self, rhs: Self) -> Bool {
-        switch (lhs, rhs) {
-        case (.org(let left), .org(let right)): left < right
-        case (.org, .orderer): true
-        case (.orderer, _): false
-        }
-    }
-}
-
-/// Who holds a key's private half: the server (sealed under the tenant's data key) or the org
-/// itself, which registers only its public key and signs on its own machine.
-public enum KeyCustody: String, Sendable, Hashable, CaseIterable {
-    case custodial
-    case client
-}
-
 /// The two ledger events of a key's life (docs/LEDGER.md, "Key events"): what the Store writes
 /// when it stores a key row or a revocation, and what the verifier matches against those rows.
 /// One builder and one reader each, so the bytes the Store signs are the bytes the verifier reads.
