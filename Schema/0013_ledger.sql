@@ -321,7 +321,7 @@ CREATE CONSTRAINT TRIGGER block_has_entries AFTER INSERT ON ledger_blocks DEFERR
     FOR EACH ROW EXECUTE FUNCTION ledger_block_has_entries();
 
 -- ---- no posting without its evidence, no evidence without its posting -------------------------------
--- A transfer that is dispatched, received or trued up in a transaction has that event's ledger
+-- A transfer that is dispatched, received, trued up or has its claim settled in a transaction has that event's ledger
 -- transaction written in the same one, and a ledger transaction of a transfer event is written
 -- with the step it evidences. Checked at commit.
 CREATE FUNCTION transfers_evidenced() RETURNS trigger
@@ -330,7 +330,8 @@ DECLARE
     event text := CASE
         WHEN OLD.status = 'created' AND NEW.status = 'dispatched' THEN 'transfer.dispatched'
         WHEN OLD.status = 'dispatched' AND NEW.status = 'received' THEN 'transfer.received'
-        WHEN OLD.true_up_fen IS NULL AND NEW.true_up_fen IS NOT NULL THEN 'transfer.trued_up' END;
+        WHEN OLD.true_up_fen IS NULL AND NEW.true_up_fen IS NOT NULL THEN 'transfer.trued_up'
+        WHEN OLD.claim_recovered_fen IS NULL AND NEW.claim_recovered_fen IS NOT NULL THEN 'claim.settled' END;
 BEGIN
     IF event IS NOT NULL AND NOT EXISTS (
         SELECT 1 FROM ledger_transactions l
@@ -349,19 +350,20 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
     transfer record;
 BEGIN
-    SELECT t.status, t.true_up_fen, t.xmin = pg_current_xact_id()::xid AS changed_now INTO transfer
+    SELECT t.status, t.true_up_fen, t.claim_recovered_fen, t.xmin = pg_current_xact_id()::xid AS changed_now INTO transfer
       FROM transfers t WHERE t.tenant_id = NEW.tenant_id AND t.transfer_id = NEW.transfer_id;
     IF NOT transfer.changed_now
        OR (NEW.tx_type = 'transfer.dispatched' AND transfer.status NOT IN ('dispatched'))
        OR (NEW.tx_type = 'transfer.received' AND transfer.status <> 'received')
-       OR (NEW.tx_type = 'transfer.trued_up' AND transfer.true_up_fen IS NULL) THEN
+       OR (NEW.tx_type = 'transfer.trued_up' AND transfer.true_up_fen IS NULL)
+       OR (NEW.tx_type = 'claim.settled' AND transfer.claim_recovered_fen IS NULL) THEN
         RAISE EXCEPTION 'a % transaction is written with that step of transfer %', NEW.tx_type, NEW.transfer_id USING ERRCODE = '23514';
     END IF;
     RETURN NULL;
 END
 $$;
 CREATE CONSTRAINT TRIGGER evidence_a_step AFTER INSERT ON ledger_transactions DEFERRABLE INITIALLY DEFERRED
-    FOR EACH ROW WHEN (NEW.tx_type IN ('transfer.dispatched', 'transfer.received', 'transfer.trued_up'))
+    FOR EACH ROW WHEN (NEW.tx_type IN ('transfer.dispatched', 'transfer.received', 'transfer.trued_up', 'claim.settled'))
     EXECUTE FUNCTION ledger_transactions_evidence_a_step();
 
 -- The Store takes the same lock before it reads a transaction it is about to endorse or dispute.

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import OrgMatrixCore
 import PostgresNIO
 
@@ -26,6 +27,8 @@ public struct TransferRecord: Sendable {
     public let state: TransferState
     /// The item of each line, in line order.
     public let items: [Item]
+    /// The ledger transactions evidencing its steps, in the order they were written.
+    public internal(set) var evidence: [TransferEvidence] = []
 
     public var id: Int64 { state.id }
     public var fromCode: String { state.order.from.rawValue }
@@ -54,6 +57,13 @@ public struct TransferRecord: Sendable {
                 landedValueFen: booked?.landedValueFen)
         }
     }
+}
+
+/// One step's ledger transaction as the transfer shows it: pending, committed or disputed.
+public struct TransferEvidence: Sendable {
+    public let type: LedgerTransactionType
+    public let hash: LedgerHash
+    public let status: LedgerStatus
 }
 
 /// What the receiver reports: actual freight and insurance for the whole transfer, and per line
@@ -138,7 +148,8 @@ extension Sandbox {
             UPDATE transfers SET status = 'dispatched', dispatched_at = now()
             WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
             """, logger: logger)
-        return TransferRecord(state: found.state.applying(.dispatched(dispatched)), items: found.items)
+        try await evidence(dispatched, transferID: id)
+        return try await withEvidence(TransferRecord(state: found.state.applying(.dispatched(dispatched)), items: found.items))
     }
 
     /// The sender cancels a transfer it has not dispatched.
@@ -236,7 +247,8 @@ extension Sandbox {
         if senderFirst { try await markReceived() }
         if !arrivals.isEmpty { try await insertMoves(arrivals, document: ("transfer_receipt", id)) }
         if !senderFirst { try await markReceived() }
-        return TransferRecord(state: found.state.applying(.received(received)), items: found.items)
+        try await evidence(received, transferID: id)
+        return try await withEvidence(TransferRecord(state: found.state.applying(.received(received)), items: found.items))
     }
 
     /// HQ approves a flagged transfer's true-up: the difference actual − estimate is settled
@@ -256,7 +268,8 @@ extension Sandbox {
             WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
             """, logger: logger)
         try await audit("transfer.true_up", subject: String(id), detail: ["true_up_fen": String(truedUp.trueUpFen)])
-        return TransferRecord(state: found.state.applying(.truedUp(truedUp)), items: found.items)
+        try await evidence(truedUp, transferID: id)
+        return try await withEvidence(TransferRecord(state: found.state.applying(.truedUp(truedUp)), items: found.items))
     }
 
     /// HQ settles a received transfer's claim against the carrier or insurer, once:
@@ -279,16 +292,41 @@ extension Sandbox {
         try await audit(
             "transfer.claim_settle", subject: String(id),
             detail: ["claim_value_fen": String(settled.claimValueFen), "recovered_fen": String(settled.recoveredFen)])
-        return TransferRecord(state: found.state.applying(.claimSettled(settled)), items: found.items)
+        try await evidence(settled, transferID: id)
+        return try await withEvidence(TransferRecord(state: found.state.applying(.claimSettled(settled)), items: found.items))
     }
 
     /// A transfer either party can see; nil outside the sandbox.
     public func transfer(id: Int64) async throws -> TransferRecord? {
         guard let header = try await transferHeader(id: id, locked: false) else { return nil }
-        return try await record(header, id: id)
+        return try await withEvidence(try await record(header, id: id))
     }
 
     // MARK: private
+
+    /// Writes the step's ledger transaction in this database transaction (Schema/0013 holds the
+    /// two together) and endorses it as the acting org when its key is custodial.
+    private func evidence<Event: TransferLedgerEvent>(_ event: Event, transferID: Int64) async throws {
+        let record = try await recordLedgerTransaction(
+            Event.ledgerType, body: event.ledgerBody, endorsers: try await transferEndorsers(transferID: transferID), transferID: transferID)
+        _ = try await endorseOwnPosting(record)
+    }
+
+    /// The record with its ledger transactions, as the sandbox shows them.
+    private func withEvidence(_ record: TransferRecord) async throws -> TransferRecord {
+        var record = record
+        let rows = try await connection.query(
+            """
+            SELECT t.tx_hash FROM ledger_transactions t
+            WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(record.id) ORDER BY t.written_at, t.tx_type
+            """, logger: logger)
+        var hashes: [LedgerHash] = []
+        for try await row in rows { hashes.append(try LedgerHash(bytes(row.decode(ByteBuffer.self)))) }
+        record.evidence = try await ledgerTransactions(hashes: hashes).map {
+            TransferEvidence(type: $0.transaction.type, hash: $0.hash, status: $0.status)
+        }
+        return record
+    }
 
     /// The transfer `step` advances, with its header locked so two requests cannot both advance
     /// it. The lock needs the row to be one the principal may update; when it is not, the
