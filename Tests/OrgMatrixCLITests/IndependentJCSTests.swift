@@ -43,16 +43,24 @@ import Testing
             guard let expected = testCase.document.value else {
                 // Two keys of one object that Swift's String calls equal (é and e + U+0301): JCS
                 // keeps both, CanonicalJSON cannot and refuses (LEDGER.md, "Documents").
-                guard case .failure(.equivalentKeys) = ours[index] else { problems.append("\(context): not refused as equivalent keys: \(ours[index])"); continue }
+                guard case .failure(.equivalentKeys) = ours[index] else {
+                    problems.append("\(context): not refused as equivalent keys: \(ours[index])")
+                    continue
+                }
                 if jcs[index] == nil { problems.append("\(context): ops/jcs.py refused a JCS document") }
                 continue
             }
-            guard case .success(let canonical) = ours[index] else { problems.append("\(context): refused: \(ours[index])"); continue }
+            guard case .success(let canonical) = ours[index] else {
+                problems.append("\(context): refused: \(ours[index])")
+                continue
+            }
             if (try? CanonicalJSON.parse(testCase.text)) != expected { problems.append("\(context): parsed to another value") }
             if jcs[index] != canonical {
                 problems.append("\(context): ours \(Self.show(canonical)), ops/jcs.py \(jcs[index].map(Self.show) ?? "refused")")
             }
-            if !CanonicalJSON.isCanonical(canonical) { problems.append("\(context): isCanonical is false for the canonical bytes") }
+            if !CanonicalJSON.isCanonical(canonical) {
+                problems.append("\(context): isCanonical is false for the canonical bytes")
+            }
             if CanonicalJSON.isCanonical(testCase.text) != (testCase.text == canonical) {
                 problems.append("\(context): isCanonical is \(CanonicalJSON.isCanonical(testCase.text)) for the input")
             }
@@ -60,7 +68,8 @@ import Testing
         }
         for (position, index) in bmpKeyed.enumerated() where third[position] != jcs[index] {
             let theirs = third[position].map(Self.show) ?? "refused"
-            problems.append("document \(index) (seed \(seed)): canonicaljson \(theirs), ops/jcs.py \(jcs[index].map(Self.show) ?? "refused")")
+            problems.append(
+                "document \(index) (seed \(seed)): canonicaljson \(theirs), ops/jcs.py \(jcs[index].map(Self.show) ?? "refused")")
         }
         #expect(problems.isEmpty, "\(problems.count) disagreements; the first: \(problems.prefix(5).joined(separator: "\n"))")
 
@@ -139,9 +148,12 @@ import Testing
         var problems: [String] = []
         for (index, text) in texts.enumerated() {
             if let value = try? CanonicalJSON.parse(text) {
-                problems.append("\(index) (seed \(seed)): we accepted \(Self.show(text)) as \(Self.show(CanonicalJSON.encode(value)))")
+                problems.append(
+                    "\(index) (seed \(seed)): we accepted \(Self.show(text)) as \(Self.show(CanonicalJSON.encode(value)))")
             }
-            if let theirs = jcs[index] { problems.append("\(index) (seed \(seed)): ops/jcs.py accepted \(Self.show(text)) as \(Self.show(theirs))") }
+            if let theirs = jcs[index] {
+                problems.append("\(index) (seed \(seed)): ops/jcs.py accepted \(Self.show(text)) as \(Self.show(theirs))")
+            }
         }
         #expect(problems.isEmpty, "\(problems.count) accepted; the first: \(problems.prefix(5).joined(separator: "\n"))")
         print("IndependentJCSTests: \(texts.count) rule-breaking documents (seed \(seed)), refused by both")
@@ -173,7 +185,8 @@ import Testing
             throw TestSetupError("python3 is not on PATH (ops/test installs it through ops/lib.sh): \(error)")
         }
         guard output.status == 0 else {
-            throw TestSetupError("ops/jcs.py \(arguments.joined(separator: " ")) failed (status \(output.status)): \(output.standardError)")
+            throw TestSetupError(
+                "ops/jcs.py \(arguments.joined(separator: " ")) failed (status \(output.status)): \(output.standardError)")
         }
         let records = output.standardOutput.split(separator: 0x1E, omittingEmptySubsequences: false).dropFirst()
         guard records.count == documents.count, records.allSatisfy({ $0.last == 0x0A }) else {
@@ -190,9 +203,13 @@ import Testing
 
     /// Bytes as a Swift string literal would show them, so a failure can be read and retyped.
     static func show(_ bytes: [UInt8]) -> String {
-        guard let text = String(validating: bytes, as: UTF8.self) else { return "bytes " + bytes.map { String($0, radix: 16) }.joined(separator: " ") }
-        return text.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "\\u{\(String($0.value, radix: 16))}" }
-            .joined()
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            return "bytes " + bytes.map { String($0, radix: 16) }.joined(separator: " ")
+        }
+        return text.unicodeScalars.map {
+            $0.isASCII && $0.value >= 0x20 && $0.value < 0x7F ? String($0) : "\\u{\(String($0.value, radix: 16))}"
+        }
+        .joined()
     }
 }
 
@@ -245,7 +262,8 @@ indirect enum Generated {
         switch self {
         case .null, .bool, .integer, .string: true
         case .array(let elements): elements.allSatisfy(\.keysAreBMP)
-        case .object(let members): members.allSatisfy { $0.key.unicodeScalars.allSatisfy { $0.value <= 0xFFFF } && $0.value.keysAreBMP }
+        case .object(let members):
+            members.allSatisfy { $0.key.unicodeScalars.allSatisfy { $0.value <= 0xFFFF } && $0.value.keysAreBMP }
         }
     }
 }
@@ -433,7 +451,9 @@ struct Spelling {
         for _ in 0...random.below(3) { out.append(random.pick([0x20, 0x09, 0x0A, 0x0D])) }
     }
 
-    private static let shortEscapes: [UInt32: UInt8] = [0x22: 0x22, 0x5C: 0x5C, 0x08: 0x62, 0x09: 0x74, 0x0A: 0x6E, 0x0C: 0x66, 0x0D: 0x72]
+    private static let shortEscapes: [UInt32: UInt8] = [
+        0x22: 0x22, 0x5C: 0x5C, 0x08: 0x62, 0x09: 0x74, 0x0A: 0x6E, 0x0C: 0x66, 0x0D: 0x72,
+    ]
 
     private mutating func string(_ text: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
@@ -495,7 +515,9 @@ struct Coverage {
             if members.isEmpty { emptyObjects += 1 }
             let keys = members.map(\.key)
             let byUTF16 = keys.sorted { $0.utf16.lexicographicallyPrecedes($1.utf16) }
-            let byCodePoint = keys.sorted { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) { $0.value < $1.value } }
+            let byCodePoint = keys.sorted {
+                $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) { $0.value < $1.value }
+            }
             if !byUTF16.elementsEqual(byCodePoint, by: { $0.unicodeScalars.elementsEqual($1.unicodeScalars) }) {
                 objectsOrderedDifferentlyByCodePoint += 1
             }
