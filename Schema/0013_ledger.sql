@@ -178,7 +178,7 @@ BEGIN
     END LOOP;
     FOREACH ledger_table IN ARRAY ARRAY['ledger_blocks', 'ledger_block_entries']::regclass[] LOOP
         EXECUTE format($p$CREATE POLICY read ON %s FOR SELECT TO orgmatrix_app, orgmatrix_auditor
-            USING (tenant_id = ANY ((SELECT ARRAY[app_tenant_id()])::uuid[])))$p$, ledger_table);
+            USING (tenant_id = ANY ((SELECT ARRAY[app_tenant_id()])::uuid[]))$p$, ledger_table);
     END LOOP;
 END
 $$;

@@ -4,6 +4,7 @@ import NIOCore
 import OrgMatrixStore
 import PostgresNIO
 import Prometheus
+import ServiceLifecycle
 
 /// Everything `serve` needs, from flags and environment; each limit has a documented default.
 public struct AppConfiguration: Sendable {
@@ -24,12 +25,19 @@ public struct AppConfiguration: Sendable {
     /// arrive, before the server gives up on it (default 30 s): a client that sends half a
     /// request holds nothing for long.
     public var requestReadTimeout: Duration
+    /// What custodial keys are unsealed with (`ORGMATRIX_MASTER_KEY_FILE`); without it no
+    /// custodial key signs and no block is sealed.
+    public var masterKey: MasterKey?
+    /// When the sealer cuts blocks; nil runs no sealer in this process.
+    public var sealing: SealingRule?
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, databaseURL: DatabaseURL, schemaDirectory: String = "Schema",
         poolConnectionsMax: Int = 20, readinessTimeout: Duration = .seconds(2), connectTimeout: Duration = .seconds(5),
-        metricsToken: String? = nil, requestReadTimeout: Duration = .seconds(30)
+        metricsToken: String? = nil, requestReadTimeout: Duration = .seconds(30), masterKey: MasterKey? = nil, sealing: SealingRule? = nil
     ) {
+        self.masterKey = masterKey
+        self.sealing = sealing
         self.host = host
         self.port = port
         self.databaseURL = databaseURL
@@ -73,7 +81,7 @@ public struct AppDependencies: Sendable {
         )
         let database = Database(
             client: client, maximumConnections: configuration.poolConnectionsMax,
-            metricsFactory: PrometheusMetricsFactory(registry: registry))
+            metricsFactory: PrometheusMetricsFactory(registry: registry), masterKey: configuration.masterKey)
         return AppDependencies(
             database: database, migrator: try Migrator.load(directory: configuration.schemaDirectory), metrics: registry,
             readinessTimeout: configuration.readinessTimeout, metricsToken: configuration.metricsToken,
@@ -92,6 +100,7 @@ public func buildRouter(_ dependencies: AppDependencies) throws -> Router<AppReq
     ).register(on: router)
     TenancyController(database: dependencies.database, bodyTimeout: dependencies.requestReadTimeout).register(on: router)
     InventoryController(database: dependencies.database, bodyTimeout: dependencies.requestReadTimeout).register(on: router)
+    LedgerController(database: dependencies.database, bodyTimeout: dependencies.requestReadTimeout).register(on: router)
     MetaController(
         registry: dependencies.metrics, openAPIDocument: try MetaController.loadOpenAPIDocument(), metricsToken: dependencies.metricsToken)
         .register(on: router)
@@ -110,8 +119,19 @@ public func buildApplication(
         router: try buildRouter(dependencies),
         server: .http1(configuration: .init(idleTimeout: .nanoseconds(configuration.requestReadTimeout.nanoseconds))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "OrgMatrix"),
-        services: [dependencies.database.client],
+        services: [dependencies.database.client] + sealer(configuration, dependencies.database, logger: logger),
         onServerRunning: onServerRunning,
         logger: logger
     )
+}
+
+/// The sealer, when this process runs one and can sign blocks.
+private func sealer(_ configuration: AppConfiguration, _ database: Database, logger: Logger) -> [any Service] {
+    guard let rule = configuration.sealing else { return [] }
+    guard let masterKey = configuration.masterKey else {
+        logger.warning("no block sealer: it signs with the orderer's custodial key and needs ORGMATRIX_MASTER_KEY_FILE")
+        return []
+    }
+    let poll = min(rule.maxAge / 4, .milliseconds(250))
+    return [SealerService(database: database, masterKey: masterKey, rule: rule, pollInterval: poll, logger: logger)]
 }

@@ -75,15 +75,30 @@ extension Sandbox {
             blockNumber: nil)
     }
 
-    /// The tenant's policies: the tenant file's where it names one, the defaults elsewhere.
+    /// The tenant's ledger settings in force now (its tenant file's `ledger:` section), if any.
+    func ledgerSettings() async throws -> (hq: OrgCode, policies: LedgerPolicies)? {
+        let rows = try await connection.query(
+            """
+            SELECT hq_code, policies::text FROM ledger_settings
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND effective_from <= now() ORDER BY version DESC LIMIT 1
+            """, logger: logger
+        ).collect()
+        guard let row = rows.first else { return nil }
+        let (hq, policiesText) = try row.decode((String, String).self)
+        let texts = try JSONDecoder().decode([String: String].self, from: Data(policiesText.utf8))
+        return (try OrgCode(hq), LedgerDefinition(hq: try OrgCode(hq), clientHeld: [], policies: texts).ledgerPolicies)
+    }
+
+    /// The tenant's policies: its ledger settings' where they name one, the defaults elsewhere.
     func ledgerPolicies() async throws -> LedgerPolicies {
-        LedgerPolicies()
+        try await ledgerSettings()?.policies ?? LedgerPolicies()
     }
 
     /// Who plays each role for a transfer now: its two ends, the orgs settling each side's
     /// internal sale and purchase (`settles_for` with purpose sales or all for the sender,
-    /// purchases or all for the receiver), HQ (the top of the sender's reports_to hierarchy).
-    /// A role nobody plays is left out, and a policy that needs it stays pending.
+    /// purchases or all for the receiver), HQ (the ledger settings' hq, or without settings the
+    /// top of the sender's reports_to hierarchy, as a tenant file's default), and the lane's
+    /// carrier. A role nobody plays is left out, and a policy that needs it stays pending.
     func transferEndorsers(transferID: Int64) async throws -> [EndorserRole: OrgCode] {
         let rows = try await connection.query(
             """
@@ -95,16 +110,22 @@ extension Sandbox {
                 (SELECT s.code FROM relations r JOIN orgs s ON s.tenant_id = r.tenant_id AND s.org_id = r.from_org_id
                   WHERE r.tenant_id = t.tenant_id AND r.kind = 'settles_for' AND r.to_org_id = t.to_org_id
                     AND r.purpose IN ('purchases', 'all') AND r.valid_from <= now() AND (r.valid_to IS NULL OR now() < r.valid_to)
-                  ORDER BY r.purpose = 'purchases' DESC, s.code LIMIT 1)
+                  ORDER BY r.purpose = 'purchases' DESC, s.code LIMIT 1),
+                (SELECT r.carrier_code FROM relations r WHERE r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id)
             FROM transfers t WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(transferID)
             """, logger: logger
         ).collect()
         guard let row = rows.first else { throw StoreError(.notFound, "No transfer \(transferID) in your sandbox.") }
-        let (sender, receiver, senderSettlement, receiverSettlement) = try row.decode((String, String, String?, String?).self)
+        let (sender, receiver, senderSettlement, receiverSettlement, carrier) = try row.decode((String, String, String?, String?, String?).self)
         var roles: [EndorserRole: OrgCode] = [.sender: try OrgCode(sender), .receiver: try OrgCode(receiver)]
         if let senderSettlement { roles[.senderSettlement] = try OrgCode(senderSettlement) }
         if let receiverSettlement { roles[.receiverSettlement] = try OrgCode(receiverSettlement) }
-        if let hq = try await hqOrg(of: OrgCode(sender)) { roles[.hq] = hq }
+        if let carrier { roles[.carrier] = try OrgCode(carrier) }
+        if let hq = try await ledgerSettings()?.hq {
+            roles[.hq] = hq
+        } else if let hq = try await hqOrg(of: OrgCode(sender)) {
+            roles[.hq] = hq
+        }
         return roles
     }
 
@@ -184,8 +205,18 @@ extension Sandbox {
         }
         return try hashes.compactMap { hash in
             guard let row = found[hash] else { return nil }
+            // Bytes that are no ledger document were written around the Store (raw SQL as the
+            // owner, say): the verifier names them; a list leaves them out, a lookup says so.
+            guard let transaction = try? LedgerTransaction(canonicalBytes: row.bytes) else {
+                logger.warning("a stored ledger transaction is not a ledger document", metadata: ["tx_hash": "\(hash.hex)"])
+                guard hashes.count > 1 else {
+                    throw StoreError(
+                        .conflict, "Ledger transaction \(hash.hex) is stored with bytes that are no ledger document; `orgmatrix ledger verify` names it.")
+                }
+                return nil
+            }
             return LedgerTransactionRecord(
-                hash: hash, canonicalBytes: row.bytes, transaction: try LedgerTransaction(canonicalBytes: row.bytes), transferID: row.transferID,
+                hash: hash, canonicalBytes: row.bytes, transaction: transaction, transferID: row.transferID,
                 status: row.status, endorsements: endorsements[hash] ?? [], blockNumber: row.block)
         }
     }

@@ -312,18 +312,27 @@ extension Sandbox {
         _ = try await endorseOwnPosting(record)
     }
 
-    /// The record with its ledger transactions, as the sandbox shows them.
+    /// The record with its ledger transactions, as the sandbox shows them (from their rows, so a
+    /// transaction whose bytes were tampered with still shows; the verifier judges the bytes).
     private func withEvidence(_ record: TransferRecord) async throws -> TransferRecord {
         var record = record
         let rows = try await connection.query(
             """
-            SELECT t.tx_hash FROM ledger_transactions t
+            SELECT t.tx_type, t.tx_hash,
+                EXISTS (SELECT 1 FROM ledger_commits c WHERE c.tenant_id = t.tenant_id AND c.tx_hash = t.tx_hash),
+                (SELECT o.code FROM ledger_disputes d JOIN orgs o ON o.tenant_id = d.tenant_id AND o.org_id = d.org_id
+                  WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash),
+                (SELECT d.reason FROM ledger_disputes d WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash)
+            FROM ledger_transactions t
             WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(record.id) ORDER BY t.written_at, t.tx_type
             """, logger: logger)
-        var hashes: [LedgerHash] = []
-        for try await row in rows { hashes.append(try LedgerHash(bytes(row.decode(ByteBuffer.self)))) }
-        record.evidence = try await ledgerTransactions(hashes: hashes).map {
-            TransferEvidence(type: $0.transaction.type, hash: $0.hash, status: $0.status)
+        for try await (type, hash, committed, disputer, reason) in rows.decode((String, ByteBuffer, Bool, String?, String?).self) {
+            guard let type = LedgerTransactionType(rawValue: type) else { continue }
+            let status: LedgerStatus =
+                if let disputer, let reason { .disputed(by: try OrgCode(disputer), reason: reason) } else if committed { .committed } else {
+                    .pending
+                }
+            record.evidence.append(TransferEvidence(type: type, hash: try LedgerHash(bytes(hash)), status: status))
         }
         return record
     }

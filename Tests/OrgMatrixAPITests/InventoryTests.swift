@@ -504,6 +504,15 @@ import Testing
 
     /// Statements for raw-SQL attacks on a `TransferScenario`'s transfers (5 L of fresh milk each).
     struct TransferSQL {
+        /// The ledger transaction Schema/0013 requires beside a transfer's step, written in raw SQL
+        /// as the acting principal: the database checks that it accompanies the step, not what it
+        /// says (that is the verifier's), so any bytes do.
+        static func evidence(_ transferID: some BinaryInteger, _ type: String) -> String {
+            "INSERT INTO ledger_transactions (tenant_id, tx_hash, tx_type, at, canonical, endorser_org_ids, transfer_id, principal_id) "
+                + "SELECT p.tenant_id, sha256(convert_to(gen_random_uuid()::text, 'UTF8')), '\(type)', now(), convert_to('{}', 'UTF8'), "
+                + "ARRAY[p.org_id], \(transferID), p.principal_id FROM app_poster() p"
+        }
+
         let scenario: TransferScenario
 
         /// Books the dispatched transfer's line: 5,000 ppm of 5,000 mL is absorbed (25); beyond it,
@@ -675,8 +684,11 @@ import Testing
             + "principal_id, bucket) SELECT l.tenant_id, l.to_org_id, l.item_id, 5000, 1, 0, 'transfer_receipt', l.transfer_id, "
             + "current_setting('app.principal_id')::bigint, 'on_hand' FROM transfer_lines l WHERE l.transfer_id = \(scenario.dispatched)"
         _ = try await scenario.rawSQL(
-            as: "b-operator", setup: [sql.booking(lost: 0, claim: 0, landed: "1"), sql.receipt(total: "1", error: "0", flagged: false)], arrival,
-            commit: true
+            as: "b-operator",
+            setup: [
+                sql.booking(lost: 0, claim: 0, landed: "1"), sql.receipt(total: "1", error: "0", flagged: false),
+                TransferSQL.evidence(scenario.dispatched, "transfer.received"),
+            ], arrival, commit: true
         ).get()
         #expect(try await scenario.fixture.booksDiscrepancies() == [])
         let environment = try await SharedDatabase.environment()
@@ -752,6 +764,11 @@ import Testing
             ("b-operator", [booking, arrival(6000), receipt], unmatched),
             ("b-operator", [booking, arrival(5000, value: "l.landed_value_fen + 1000"), receipt], unmatched),
             ("b-operator", [booking, arrival(5000)], unmatched),
+            // No step without its ledger transaction (the trailing space keeps `commit` from adding
+            // it), no ledger transaction without its step.
+            ("a-operator", [dispatchMoves, dispatch + " "], "without its ledger transaction"),
+            ("a-operator", [TransferSQL.evidence(created, "transfer.dispatched")], "is written with that step"),
+            ("b-operator", [TransferSQL.evidence(created, "transfer.received")], "is written with that step"),
         ]
         let allowed: [(principal: String, statements: [String])] = [
             ("a-operator", [dispatchMoves, dispatch]),
@@ -764,8 +781,15 @@ import Testing
                 _ = try await connection.query(
                     "SELECT 1 FROM app_begin(\(apiKey.tenant.rawValue), \(ByteBuffer(bytes: apiKey.hash)))", logger: testLogger
                 ).collect()
+                // Each step with the ledger transaction 0013 requires beside it, so what is tried
+                // here is the moves.
+                let withEvidence = statements.flatMap { statement in
+                    statement == dispatch
+                        ? [statement, TransferSQL.evidence(created, "transfer.dispatched")]
+                        : statement == receipt ? [statement, TransferSQL.evidence(dispatched, "transfer.received")] : [statement]
+                }
                 do {
-                    for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: testLogger) }
+                    for statement in withEvidence { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: testLogger) }
                     try await connection.query("COMMIT", logger: testLogger)
                     return nil
                 } catch {

@@ -370,6 +370,16 @@ struct TransferView: Encodable, ResponseEncodable, Sendable {
     let claimRecoveredFen: Int64?
     let lines: [Line]
     let views: Views
+    /// Each step's ledger transaction: pending until its policy holds, committed, or disputed
+    /// with the endorser's reason.
+    let evidence: [Evidence]
+
+    struct Evidence: Encodable, Sendable {
+        let type: String
+        let hash: String
+        let status: String
+        let dispute: LedgerTransactionView.Dispute?
+    }
 
     init(_ transfer: TransferRecord) throws {
         (id, from, to, status, rulesVersion) = (transfer.id, transfer.fromCode, transfer.toCode, transfer.status.rawValue, transfer.rulesVersion)
@@ -391,6 +401,11 @@ struct TransferView: Encodable, ResponseEncodable, Sendable {
         views = Views(
             sender: .init(internalSaleFen: settled, receivableFen: settled),
             receiver: .init(internalPurchaseFen: settled, payableFen: settled, landedValueFen: try transfer.state.receipt?.landedValueFen()))
+        evidence = transfer.evidence.map { step in
+            let dispute: LedgerTransactionView.Dispute? =
+                if case .disputed(let org, let reason) = step.status { .init(org: org.rawValue, reason: reason) } else { nil }
+            return Evidence(type: step.type.rawValue, hash: step.hash.hex, status: step.status.name, dispute: dispute)
+        }
     }
 }
 

@@ -248,12 +248,16 @@ public struct LedgerDefinition: Sendable, Hashable {
     }
 
     /// The transaction types of docs/LEDGER.md that a policy can be given for.
-    public static let transactionTypes: Set<String> = [
-        "pricing.rules_published", "key.registered", "key.revoked", "transfer.dispatched", "transfer.received", "transfer.trued_up",
-        "claim.settled",
-    ]
+    public static let transactionTypes = Set(LedgerTransactionType.allCases.map(\.rawValue))
     /// The longest policy text accepted, in characters: a policy names a handful of roles.
     public static let policyLengthMax = 1000
+
+    /// The policies these settings give each transaction type (the defaults where they name none).
+    public var ledgerPolicies: LedgerPolicies {
+        LedgerPolicies(overrides: Dictionary(uniqueKeysWithValues: policies.compactMap { type, text in
+            LedgerTransactionType(rawValue: type).flatMap { type in (try? EndorsementPolicy.parse(text)).map { (type, $0) } }
+        }))
+    }
 
     /// The key custody an org gets from these settings.
     public func custody(of org: OrgCode) -> KeyCustody { clientHeld.contains(org) ? .client : .custodial }
@@ -295,6 +299,12 @@ public struct LedgerDefinition: Sendable, Hashable {
                     field: field, reason: "is not a transaction type (\(transactionTypes.sorted().joined(separator: ", ")))"))
             } else if text.allSatisfy(\.isWhitespace) || text.unicodeScalars.count > policyLengthMax {
                 problems.append(MatrixProblem(field: field, reason: "must be a policy expression of 1–\(policyLengthMax) characters"))
+            } else {
+                do {
+                    _ = try EndorsementPolicy.parse(text)
+                } catch {
+                    problems.append(MatrixProblem(field: field, reason: "is not a policy: \(error)"))
+                }
             }
         }
         guard problems.isEmpty else { return .failure(MatrixInvalid(problems)) }
