@@ -46,26 +46,30 @@ CREATE TABLE ledger_endorsements (
     tenant_id uuid NOT NULL,
     tx_hash bytea NOT NULL,
     org_id bigint NOT NULL,
+    -- The org's code beside its id (as transfers keep their ends'), since it lies beyond most readers' sandboxes.
+    org_code text NOT NULL,
     key_version integer NOT NULL CHECK (key_version >= 1),
     signature bytea NOT NULL CHECK (length(signature) BETWEEN 8 AND 80),
     principal_id bigint,
     endorsed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, tx_hash, org_id),
     FOREIGN KEY (tenant_id, tx_hash) REFERENCES ledger_transactions (tenant_id, tx_hash),
-    FOREIGN KEY (tenant_id, org_id) REFERENCES orgs (tenant_id, org_id)
+    FOREIGN KEY (tenant_id, org_id, org_code) REFERENCES orgs (tenant_id, org_id, code)
 );
 
 CREATE TABLE ledger_disputes (
     tenant_id uuid NOT NULL,
     tx_hash bytea NOT NULL,
     org_id bigint NOT NULL,
+    -- The org's code beside its id (as transfers keep their ends'), since it lies beyond most readers' sandboxes.
+    org_code text NOT NULL,
     reason text NOT NULL CHECK (length(reason) BETWEEN 1 AND 2000),
     principal_id bigint,
     disputed_at timestamptz NOT NULL DEFAULT now(),
     -- One dispute stops a transaction; a second has nothing left to stop.
     PRIMARY KEY (tenant_id, tx_hash),
     FOREIGN KEY (tenant_id, tx_hash) REFERENCES ledger_transactions (tenant_id, tx_hash),
-    FOREIGN KEY (tenant_id, org_id) REFERENCES orgs (tenant_id, org_id)
+    FOREIGN KEY (tenant_id, org_id, org_code) REFERENCES orgs (tenant_id, org_id, code)
 );
 
 CREATE TABLE ledger_commits (
@@ -205,8 +209,8 @@ CREATE POLICY seal ON ledger_block_entries FOR INSERT TO orgmatrix_app
 GRANT SELECT ON ledger_transactions, ledger_endorsements, ledger_disputes, ledger_commits, ledger_blocks, ledger_block_entries
     TO orgmatrix_app, orgmatrix_auditor;
 GRANT INSERT (tenant_id, tx_hash, tx_type, at, canonical, endorser_org_ids, transfer_id, principal_id) ON ledger_transactions TO orgmatrix_app;
-GRANT INSERT (tenant_id, tx_hash, org_id, key_version, signature, principal_id) ON ledger_endorsements TO orgmatrix_app;
-GRANT INSERT (tenant_id, tx_hash, org_id, reason, principal_id) ON ledger_disputes TO orgmatrix_app;
+GRANT INSERT (tenant_id, tx_hash, org_id, org_code, key_version, signature, principal_id) ON ledger_endorsements TO orgmatrix_app;
+GRANT INSERT (tenant_id, tx_hash, org_id, org_code, reason, principal_id) ON ledger_disputes TO orgmatrix_app;
 GRANT INSERT (tenant_id, tx_hash) ON ledger_commits TO orgmatrix_app;
 GRANT INSERT (tenant_id, number, header, block_hash, prev_hash, tx_count, log_size, sealed_at, orderer_key_version, signature)
     ON ledger_blocks TO orgmatrix_app;
@@ -384,6 +388,39 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
     SELECT o.code FROM up JOIN orgs o ON o.tenant_id = p_tenant AND o.org_id = up.org_id ORDER BY up.depth DESC LIMIT 1
 $$;
 REVOKE EXECUTE ON FUNCTION app_hq_of(uuid, text) FROM PUBLIC;
+
+-- Who plays each role of a transfer now, by code: its ends, the orgs that settle the sender's
+-- internal sale (settles_for, purpose sales or all) and the receiver's internal purchase
+-- (purchases or all), and the lane's carrier. Read as the owner, since a warehouse's sandbox
+-- does not hold its settlement org; only for a transfer the caller's sandbox shows.
+CREATE FUNCTION app_transfer_endorsers(p_transfer_id bigint)
+RETURNS TABLE (sender text, receiver text, sender_settlement text, receiver_settlement text, carrier text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT t.from_code, t.to_code,
+        (SELECT s.code FROM relations r JOIN orgs s ON s.tenant_id = r.tenant_id AND s.org_id = r.from_org_id
+          WHERE r.tenant_id = t.tenant_id AND r.kind = 'settles_for' AND r.to_org_id = t.from_org_id
+            AND r.purpose IN ('sales', 'all') AND r.valid_from <= now() AND (r.valid_to IS NULL OR now() < r.valid_to)
+          ORDER BY r.purpose = 'sales' DESC, s.code LIMIT 1),
+        (SELECT s.code FROM relations r JOIN orgs s ON s.tenant_id = r.tenant_id AND s.org_id = r.from_org_id
+          WHERE r.tenant_id = t.tenant_id AND r.kind = 'settles_for' AND r.to_org_id = t.to_org_id
+            AND r.purpose IN ('purchases', 'all') AND r.valid_from <= now() AND (r.valid_to IS NULL OR now() < r.valid_to)
+          ORDER BY r.purpose = 'purchases' DESC, s.code LIMIT 1),
+        (SELECT r.carrier_code FROM relations r WHERE r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id)
+      FROM transfers t
+     WHERE t.tenant_id = app_tenant_id() AND t.transfer_id = p_transfer_id
+       AND (t.from_org_id = ANY (app_visible_orgs()) OR t.to_org_id = ANY (app_visible_orgs()))
+$$;
+REVOKE EXECUTE ON FUNCTION app_transfer_endorsers(bigint) FROM PUBLIC;
+
+-- The ids of the context tenant's orgs with these codes, in id order: a transaction names its
+-- endorsers by code, and they lie beyond the writer's sandbox as often as not.
+CREATE FUNCTION app_org_ids(p_codes text[]) RETURNS bigint[]
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+    SELECT coalesce(array_agg(o.org_id ORDER BY o.org_id), '{}') FROM orgs o WHERE o.tenant_id = app_tenant_id() AND o.code = ANY (p_codes)
+$$;
+REVOKE EXECUTE ON FUNCTION app_org_ids(text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app_org_ids(text[]) TO orgmatrix_app;
+GRANT EXECUTE ON FUNCTION app_transfer_endorsers(bigint) TO orgmatrix_app;
 GRANT EXECUTE ON FUNCTION app_hq_of(uuid, text) TO orgmatrix_app;
 
 REVOKE EXECUTE ON FUNCTION ledger_append_only(), ledger_endorser_named(), ledger_commit_open(),

@@ -66,9 +66,8 @@ extension Sandbox {
         try await connection.query(
             """
             INSERT INTO ledger_transactions (tenant_id, tx_hash, tx_type, at, canonical, endorser_org_ids, transfer_id, principal_id)
-            SELECT \(principal.tenantID.rawValue), \(ByteBuffer(bytes: hash.bytes)), \(type.rawValue), now(), \(ByteBuffer(bytes: bytes)),
-                array_agg(o.org_id ORDER BY o.org_id), \(transferID), \(principal.principalID)
-            FROM orgs o WHERE o.tenant_id = \(principal.tenantID.rawValue) AND o.code = ANY(\(codes))
+            VALUES (\(principal.tenantID.rawValue), \(ByteBuffer(bytes: hash.bytes)), \(type.rawValue), now(), \(ByteBuffer(bytes: bytes)),
+                app_org_ids(\(codes)), \(transferID), \(principal.principalID))
             """, logger: logger)
         return LedgerTransactionRecord(
             hash: hash, canonicalBytes: bytes, transaction: transaction, transferID: transferID, status: .pending, endorsements: [],
@@ -101,19 +100,8 @@ extension Sandbox {
     /// carrier. A role nobody plays is left out, and a policy that needs it stays pending.
     func transferEndorsers(transferID: Int64) async throws -> [EndorserRole: OrgCode] {
         let rows = try await connection.query(
-            """
-            SELECT t.from_code, t.to_code,
-                (SELECT s.code FROM relations r JOIN orgs s ON s.tenant_id = r.tenant_id AND s.org_id = r.from_org_id
-                  WHERE r.tenant_id = t.tenant_id AND r.kind = 'settles_for' AND r.to_org_id = t.from_org_id
-                    AND r.purpose IN ('sales', 'all') AND r.valid_from <= now() AND (r.valid_to IS NULL OR now() < r.valid_to)
-                  ORDER BY r.purpose = 'sales' DESC, s.code LIMIT 1),
-                (SELECT s.code FROM relations r JOIN orgs s ON s.tenant_id = r.tenant_id AND s.org_id = r.from_org_id
-                  WHERE r.tenant_id = t.tenant_id AND r.kind = 'settles_for' AND r.to_org_id = t.to_org_id
-                    AND r.purpose IN ('purchases', 'all') AND r.valid_from <= now() AND (r.valid_to IS NULL OR now() < r.valid_to)
-                  ORDER BY r.purpose = 'purchases' DESC, s.code LIMIT 1),
-                (SELECT r.carrier_code FROM relations r WHERE r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id)
-            FROM transfers t WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(transferID)
-            """, logger: logger
+            "SELECT sender, receiver, sender_settlement, receiver_settlement, carrier FROM app_transfer_endorsers(\(transferID))",
+            logger: logger
         ).collect()
         guard let row = rows.first else { throw StoreError(.notFound, "No transfer \(transferID) in your sandbox.") }
         let (sender, receiver, senderSettlement, receiverSettlement, carrier) = try row.decode((String, String, String?, String?, String?).self)
@@ -173,8 +161,7 @@ extension Sandbox {
             """
             SELECT t.tx_hash, t.canonical, t.transfer_id,
                 EXISTS (SELECT 1 FROM ledger_commits c WHERE c.tenant_id = t.tenant_id AND c.tx_hash = t.tx_hash),
-                (SELECT o.code FROM ledger_disputes d JOIN orgs o ON o.tenant_id = d.tenant_id AND o.org_id = d.org_id
-                  WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash),
+                (SELECT d.org_code FROM ledger_disputes d WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash),
                 (SELECT d.reason FROM ledger_disputes d WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash),
                 (SELECT e.block_number FROM ledger_block_entries e WHERE e.tenant_id = t.tenant_id AND e.tx_hash = t.tx_hash)
             FROM ledger_transactions t
@@ -192,10 +179,10 @@ extension Sandbox {
         }
         let endorsementRows = try await connection.query(
             """
-            SELECT e.tx_hash, o.code, e.key_version, e.signature, e.endorsed_at
-            FROM ledger_endorsements e JOIN orgs o ON o.tenant_id = e.tenant_id AND o.org_id = e.org_id
+            SELECT e.tx_hash, e.org_code, e.key_version, e.signature, e.endorsed_at
+            FROM ledger_endorsements e
             WHERE e.tenant_id = \(principal.tenantID.rawValue) AND e.tx_hash = ANY(\(buffers)::bytea[])
-            ORDER BY e.endorsed_at, o.code
+            ORDER BY e.endorsed_at, e.org_code
             """, logger: logger)
         var endorsements: [LedgerHash: [LedgerEndorsementRecord]] = [:]
         for try await row in endorsementRows {
@@ -224,12 +211,13 @@ extension Sandbox {
     /// The principal's org refuses the transaction, with its reason: it stops, and shows on the
     /// transfer. Only an org the policy asks, while the transaction is pending.
     public func disputeLedgerTransaction(hash: LedgerHash, reason: String) async throws -> LedgerTransactionRecord {
-        try require(.postDocuments)
+        try require(.endorse)
         let record = try await openTransaction(hash, "dispute it")
         try await connection.query(
             """
-            INSERT INTO ledger_disputes (tenant_id, tx_hash, org_id, reason, principal_id)
-            VALUES (\(principal.tenantID.rawValue), \(ByteBuffer(bytes: hash.bytes)), \(principal.orgID.rawValue), \(reason), \(principal.principalID))
+            INSERT INTO ledger_disputes (tenant_id, tx_hash, org_id, org_code, reason, principal_id)
+            VALUES (\(principal.tenantID.rawValue), \(ByteBuffer(bytes: hash.bytes)), \(principal.orgID.rawValue), \(principal.orgCode.rawValue),
+                \(reason), \(principal.principalID))
             """, logger: logger)
         try await audit("ledger.dispute", subject: hash.hex, detail: ["type": record.transaction.type.rawValue])
         return try await ledgerTransaction(hash: hash)!
@@ -261,8 +249,9 @@ extension Sandbox {
     func storeEndorsement(_ record: LedgerTransactionRecord, keyVersion: Int32, signature: [UInt8]) async throws -> LedgerTransactionRecord {
         try await connection.query(
             """
-            INSERT INTO ledger_endorsements (tenant_id, tx_hash, org_id, key_version, signature, principal_id)
-            VALUES (\(principal.tenantID.rawValue), \(ByteBuffer(bytes: record.hash.bytes)), \(principal.orgID.rawValue), \(keyVersion),
+            INSERT INTO ledger_endorsements (tenant_id, tx_hash, org_id, org_code, key_version, signature, principal_id)
+            VALUES (\(principal.tenantID.rawValue), \(ByteBuffer(bytes: record.hash.bytes)), \(principal.orgID.rawValue), \(principal.orgCode.rawValue),
+                \(keyVersion),
                 \(ByteBuffer(bytes: signature)), \(principal.principalID))
             """, logger: logger)
         let endorsed = Set(record.endorsements.map(\.org) + [principal.orgCode])
@@ -286,7 +275,7 @@ extension Sandbox {
     public func endorseLedgerTransaction(
         hash: LedgerHash, org: OrgCode, keyVersion: Int32, signature: SM2Signature
     ) async throws -> LedgerTransactionRecord {
-        try require(.postDocuments)
+        try require(.endorse)
         guard org == principal.orgCode else {
             throw StoreError(.forbidden, "Only a principal of \(org) endorses for it; you act for \(principal.orgCode).", field: "org")
         }
@@ -315,7 +304,7 @@ extension Sandbox {
     /// The principal's org endorses with its custodial key: the server signs for it, at the
     /// request of the org's own principal.
     public func approveLedgerTransaction(hash: LedgerHash) async throws -> LedgerTransactionRecord {
-        try require(.postDocuments)
+        try require(.endorse)
         let record = try await openTransaction(hash, "approve it")
         return try await signAsOwnOrg(record)
     }

@@ -41,27 +41,19 @@ extension Database {
             }
             return tenants
         }
-        let maxAgeMilliseconds = rule.maxAge.components.seconds * 1000 + rule.maxAge.components.attoseconds / 1_000_000_000_000_000
         var sealed: [SealedBlock] = []
-        for (tenantID, code, waitedMilliseconds) in due {
-            var onlyIfFull = waitedMilliseconds < maxAgeMilliseconds
-            while let block = try await sealBlock(
-                tenantID: TenantID(tenantID), tenant: try TenantCode(code), rule: rule, onlyIfFull: onlyIfFull, masterKey: masterKey,
-                logger: logger)
-            {
+        for (tenantID, code, _) in due {
+            while let block = try await sealBlock(tenantID: TenantID(tenantID), tenant: try TenantCode(code), rule: rule, masterKey: masterKey, logger: logger) {
                 sealed.append(block)
-                onlyIfFull = true
             }
         }
         return sealed
     }
 
     /// Seals the tenant's next block from its oldest committed, unsealed transactions (at most
-    /// `rule.maxTransactions`); nil when none wait, when `onlyIfFull` and fewer than a full
-    /// block wait, or when another sealer holds the tenant.
-    func sealBlock(
-        tenantID: TenantID, tenant: TenantCode, rule: SealingRule, onlyIfFull: Bool, masterKey: MasterKey, logger: Logger
-    ) async throws -> SealedBlock? {
+    /// `rule.maxTransactions`); nil when none wait, when they are neither a full block nor as old
+    /// as `rule.maxAge`, or when another sealer holds the tenant.
+    func sealBlock(tenantID: TenantID, tenant: TenantCode, rule: SealingRule, masterKey: MasterKey, logger: Logger) async throws -> SealedBlock? {
         try await withTransaction(logger: logger) { connection in
             try await connection.query("SELECT app_begin_sealer(\(tenantID.rawValue))", logger: logger)
             let elected = try await connection.query(
@@ -69,17 +61,21 @@ extension Database {
             ).collect().first!.decode(Bool.self)
             guard elected else { return nil }
             var waiting: [LedgerHash] = []
+            var oldestWaitedMilliseconds: Int64 = 0
             for try await row in try await connection.query(
                 """
-                SELECT c.tx_hash FROM ledger_commits c
+                SELECT c.tx_hash, (extract(epoch FROM clock_timestamp() - c.committed_at) * 1000)::bigint FROM ledger_commits c
                 WHERE c.tenant_id = \(tenantID.rawValue)
                   AND NOT EXISTS (SELECT 1 FROM ledger_block_entries e WHERE e.tenant_id = c.tenant_id AND e.tx_hash = c.tx_hash)
                 ORDER BY c.committed_at, c.tx_hash LIMIT \(rule.maxTransactions)
                 """, logger: logger)
             {
-                waiting.append(try LedgerHash(bytes(row.decode(ByteBuffer.self))))
+                let (hash, waitedMilliseconds) = try row.decode((ByteBuffer, Int64).self)
+                waiting.append(try LedgerHash(bytes(hash)))
+                oldestWaitedMilliseconds = max(oldestWaitedMilliseconds, waitedMilliseconds)
             }
-            guard !waiting.isEmpty, !onlyIfFull || waiting.count == rule.maxTransactions else { return nil }
+            let maxAgeMilliseconds = rule.maxAge.components.seconds * 1000 + rule.maxAge.components.attoseconds / 1_000_000_000_000_000
+            guard !waiting.isEmpty, waiting.count == rule.maxTransactions || oldestWaitedMilliseconds >= maxAgeMilliseconds else { return nil }
             let previous = try await connection.query(
                 "SELECT header FROM ledger_blocks WHERE tenant_id = \(tenantID.rawValue) ORDER BY number DESC LIMIT 1", logger: logger
             ).collect().first.map { try BlockHeader(canonicalBytes: bytes($0.decode(ByteBuffer.self))) }

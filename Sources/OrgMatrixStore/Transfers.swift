@@ -320,8 +320,7 @@ extension Sandbox {
             """
             SELECT t.tx_type, t.tx_hash,
                 EXISTS (SELECT 1 FROM ledger_commits c WHERE c.tenant_id = t.tenant_id AND c.tx_hash = t.tx_hash),
-                (SELECT o.code FROM ledger_disputes d JOIN orgs o ON o.tenant_id = d.tenant_id AND o.org_id = d.org_id
-                  WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash),
+                (SELECT d.org_code FROM ledger_disputes d WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash),
                 (SELECT d.reason FROM ledger_disputes d WHERE d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash)
             FROM ledger_transactions t
             WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(record.id) ORDER BY t.written_at, t.tx_type

@@ -10,7 +10,7 @@ import OrgMatrixTestSupport
 /// The scrape token the test servers' `/metrics` asks for.
 let metricsToken = "test-scrape-token"
 
-/// Builds the real router against `databaseURL`, optionally with extra routes that exercise
+/// Builds the real router against `databaseURL` (with the tests' master key, so custodial keys sign), optionally with extra routes that exercise
 /// cross-cutting behaviour (slow handlers, JSON decoding) no production route offers yet.
 func makeApp(
     databaseURL: DatabaseURL,
@@ -23,7 +23,7 @@ func makeApp(
     let configuration = AppConfiguration(
         port: port, databaseURL: databaseURL, schemaDirectory: TestEnvironment.schemaDirectory,
         poolConnectionsMax: 4, readinessTimeout: readinessTimeout, connectTimeout: .seconds(1), metricsToken: metricsToken,
-        requestReadTimeout: requestReadTimeout)
+        requestReadTimeout: requestReadTimeout, masterKey: try TestMasterKey.shared().key)
     let dependencies = try AppDependencies.make(configuration, logger: testLogger)
     let router = try buildRouter(dependencies)
     extraRoutes(router)

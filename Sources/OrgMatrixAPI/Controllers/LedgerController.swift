@@ -37,7 +37,7 @@ struct LedgerController {
             }
         }
         v1.post("transactions/:hash/endorsements") { request, context in
-            try await database.posting(request, context, may: .postDocuments) { sandbox in
+            try await database.posting(request, context, may: .endorse) { sandbox in
                 let hash = try pathHash(context)
                 let body = try context.decodeJSON(as: NewEndorsement.self, request)
                 let org = try OrgCode(body.org, field: "org")
@@ -55,12 +55,12 @@ struct LedgerController {
             }
         }
         v1.post("transactions/:hash/approve") { request, context in
-            try await database.posting(request, context, may: .postDocuments) { sandbox in
+            try await database.posting(request, context, may: .endorse) { sandbox in
                 (200, try encode(LedgerTransactionView(try await sandbox.approveLedgerTransaction(hash: try pathHash(context)))))
             }
         }
         v1.post("transactions/:hash/dispute") { request, context in
-            try await database.posting(request, context, may: .postDocuments) { sandbox in
+            try await database.posting(request, context, may: .endorse) { sandbox in
                 let hash = try pathHash(context)
                 let body = try context.decodeJSON(as: NewDispute.self, request)
                 return (200, try encode(LedgerTransactionView(try await sandbox.disputeLedgerTransaction(hash: hash, reason: body.reason))))

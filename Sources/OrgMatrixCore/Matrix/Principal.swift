@@ -18,7 +18,7 @@ public enum PrincipalRole: String, Sendable, Hashable, CaseIterable {
     /// request's body, and the Store checks again before it writes.
     public func may(_ action: Action) -> Bool {
         switch action {
-        case .postDocuments: canWrite
+        case .postDocuments, .endorse: canWrite
         case .administer, .trueUpTransfers, .settleClaims: self == .hqAdmin
         case .readAuditLog: self == .hqAdmin || self == .auditor
         }
@@ -32,6 +32,9 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
     /// Maintain the matrix, principals and the item catalogue.
     case administer
     case trueUpTransfers
+    /// Endorse or dispute a ledger transaction for the acting org (any org, virtual ones too:
+    /// a settlement org or HQ endorses what it settles or decides).
+    case endorse
     /// Settle a received transfer's claim against the carrier or insurer (HQ, like the true-up).
     case settleClaims
     case readAuditLog
@@ -41,6 +44,7 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
         case .postDocuments: "post documents"
         case .administer: "administer the tenant (orgs, relations, principals, items)"
         case .trueUpTransfers: "true up transfers"
+        case .endorse: "endorse or dispute ledger transactions"
         case .settleClaims: "settle transfer claims"
         case .readAuditLog: "read the audit log"
         }
