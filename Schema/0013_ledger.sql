@@ -165,11 +165,16 @@ REVOKE EXECUTE ON FUNCTION ledger_tenants_to_seal() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ledger_tenants_to_seal() TO orgmatrix_app;
 
 -- ---- reading ---------------------------------------------------------------------------------------
--- A principal reads the transactions that name an org it sees (HQ and auditors see the tenant);
+-- A principal reads the transactions that name an org it sees, or evidence a transfer it sees
+-- (HQ and auditors see the tenant);
 -- their endorsements, disputes and commits with them. Blocks and entries hold only hashes: every
 -- principal of the tenant reads them. The sealer reads its tenant's ledger.
 CREATE POLICY read ON ledger_transactions FOR SELECT TO orgmatrix_app, orgmatrix_auditor
-    USING ((tenant_id = ANY ((SELECT ARRAY[app_tenant_id()])::uuid[]) AND endorser_org_ids && (SELECT app_visible_orgs())::bigint[])
+    USING ((tenant_id = ANY ((SELECT ARRAY[app_tenant_id()])::uuid[])
+            AND (endorser_org_ids && (SELECT app_visible_orgs())::bigint[]
+                 -- a transfer's evidence, to whoever sees the transfer (its parties and above)
+                 OR (transfer_id IS NOT NULL AND EXISTS (
+                     SELECT 1 FROM transfers t WHERE t.tenant_id = ledger_transactions.tenant_id AND t.transfer_id = ledger_transactions.transfer_id))))
         OR tenant_id = ANY ((SELECT ARRAY[app_tenant_for_roles('{sealer}')])::uuid[]));
 DO $$
 DECLARE

@@ -299,10 +299,15 @@ public struct Keys: Sendable {
             """
             INSERT INTO org_key_revocations (tenant_id, owner, version, reason)
             VALUES (\(tenantID.rawValue), \(owner.name), \(version), \(reason))
-            RETURNING revoked_at
+            RETURNING revoked_at, (extract(epoch FROM revoked_at) * 1000000)::bigint
             """, logger: logger
-        ).collect().first!.decode(Date.self)
-        return KeyRevocation(revokedAt: revokedAt, reason: reason)
+        ).collect().first!.decode((Date, Int64).self)
+        try await TenantLedger(tenantID: tenantID, connection: connection, logger: logger).record(
+            .keyRevoked,
+            body: KeyEvent.Revoked(
+                owner: owner, version: Int64(version), revokedAt: UTCMicros(microsecondsSinceEpoch: revokedAt.1), reason: reason
+            ).ledgerBody)
+        return KeyRevocation(revokedAt: revokedAt.0, reason: reason)
     }
 
     /// Every version of the owner's key, with revocations (empty when it has none).
@@ -415,14 +420,23 @@ public struct Keys: Sendable {
     private func insertKey(owner: KeyOwner, orgID: Int64?, version: Int32, custody: KeyCustody, publicKey: SM2PublicKey)
         async throws -> Date
     {
-        try await connection.query(
+        let row = try await connection.query(
             """
             INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key)
             VALUES (\(tenantID.rawValue), \(owner.name), \(orgID), \(version), \(custody.rawValue),
                 \(ByteBuffer(bytes: publicKey.derRepresentation)))
-            RETURNING valid_from
+            RETURNING valid_from, (extract(epoch FROM valid_from) * 1000000)::bigint
             """, logger: logger
-        ).collect().first!.decode(Date.self)
+        ).collect().first!
+        let (validFrom, validFromMicros) = try row.decode((Date, Int64).self)
+        // Every key row has its `key.registered` transaction, written with it.
+        try await TenantLedger(tenantID: tenantID, connection: connection, logger: logger).record(
+            .keyRegistered,
+            body: KeyEvent.Registered(
+                owner: owner, version: Int64(version), custody: custody, publicKeyDER: publicKey.derRepresentation,
+                validFrom: UTCMicros(microsecondsSinceEpoch: validFromMicros)
+            ).ledgerBody)
+        return validFrom
     }
 
     /// Binds a sealed data key to its tenant and version (Schema/0012_org_keys.sql).
@@ -447,10 +461,13 @@ extension Sandbox {
 public struct KeyAdmin: Sendable {
     public let client: PostgresClient
     public let logger: Logger
+    /// With it, HQ endorses the key event with its custodial key at once; without, it waits.
+    public let masterKey: MasterKey?
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, masterKey: MasterKey? = nil) {
         self.client = client
         self.logger = logger
+        self.masterKey = masterKey
     }
 
     /// Registers a client-held org's public key as its next version.
@@ -487,7 +504,17 @@ public struct KeyAdmin: Sendable {
                 guard let tenantID = try row?.decode(UUID.self) else {
                     throw KeyError(.unknownTenant, "no tenant \(tenant)", field: "tenant")
                 }
-                return try await body(Keys(tenantID: TenantID(tenantID), connection: connection, logger: logger))
+                let result = try await body(Keys(tenantID: TenantID(tenantID), connection: connection, logger: logger))
+                if let masterKey {
+                    // A master key that does not open this tenant's data key is reported, and the
+                    // key event waits for HQ's endorsement; the key change itself needs no master key.
+                    do {
+                        try await TenantLedger(tenantID: TenantID(tenantID), connection: connection, logger: logger).endorseAsHQ(masterKey: masterKey)
+                    } catch let error as KeyError {
+                        logger.warning("HQ did not endorse the key event", metadata: ["reason": "\(error.detail)"])
+                    }
+                }
+                return result
             }
         } catch let error as PostgresTransactionError {
             throw error.closureError ?? error

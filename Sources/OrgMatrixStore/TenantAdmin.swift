@@ -118,6 +118,10 @@ public struct TenantAdmin: Sendable {
                         .generateCustodialKey(for: owner, masterKey: masterKey!)
                 }
             }
+            // HQ endorses the key events (and rule versions) written above once its own key exists.
+            if let masterKey {
+                try await TenantLedger(tenantID: tenantID, connection: connection, logger: logger).endorseAsHQ(masterKey: masterKey)
+            }
             let headquarters = orgIDs[definition.headquarters]!
             let summary = changes.map(\.description).joined(separator: "\n")
             try await connection.query(
