@@ -79,11 +79,11 @@ import Testing
             let pending = json(try await api.get("/v1/ledger/pending", key: fixture.key("north-operator")))
             #expect((pending["items"] as? [[String: Any]])?.compactMap { $0["hash"] as? String } == [hash])
             #expect((json(try await api.get("/v1/ledger/pending", key: fixture.key("a-operator")))["items"] as? [Any])?.isEmpty == true)
-            // WH-A endorsed already; HQ sees it but is no endorser of a dispatch; WH-B's sandbox does not
-            // hold it; a supervisor may not write.
+            // WH-A endorsed already; HQ and the receiver see it but are no endorsers of this dispatch;
+            // WH-C's sandbox does not hold it; a supervisor may not write.
             #expect(try await api.post("/v1/ledger/transactions/\(hash)/approve", key: fixture.key("a-operator")).status == .conflict)
             #expect(try await api.post("/v1/ledger/transactions/\(hash)/approve", key: fixture.key("hq-admin")).status == .forbidden)
-            #expect(try await api.post("/v1/ledger/transactions/\(hash)/approve", key: fixture.key("b-operator")).status == .notFound)
+            #expect(try await api.post("/v1/ledger/transactions/\(hash)/approve", key: fixture.key("b-operator")).status == .forbidden)
             #expect(try await api.post("/v1/ledger/transactions/\(hash)/approve", key: fixture.key("qa-supervisor")).status == .forbidden)
             #expect(try await api.post("/v1/ledger/transactions/\(hash)/approve", key: fixture.key("c-operator")).status == .notFound)
             let approved = try await api.post("/v1/ledger/transactions/\(hash)/approve", key: fixture.key("north-operator"))
