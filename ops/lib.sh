@@ -46,7 +46,7 @@ pg_bin_dir() {
 }
 
 # Everything the project builds, tests and runs with, beyond the Swift toolchain.
-PROJECT_PACKAGES=(postgresql libgcrypt20-dev libssl-dev libcurl4-openssl-dev openssl)
+PROJECT_PACKAGES=(postgresql libgcrypt20-dev libssl-dev libcurl4-openssl-dev openssl curl python3)
 ensure_project_packages() { ensure_debian_packages "${PROJECT_PACKAGES[@]}"; }
 
 # The SMCrypto tests cross-check SM4-GCM against Python's `cryptography` (OpenSSL 3.0's command

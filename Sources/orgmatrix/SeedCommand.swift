@@ -38,7 +38,10 @@ struct SeedCommand: AsyncParsableCommand {
             let url = try Settings.databaseURL(
                 flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
             try await Settings.withClient(url, logger: logger) { client in
-                let store = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
+                // The posting orgs' custodial keys endorse the seeded steps, as they would in a request.
+                let environment = ProcessInfo.processInfo.environment
+                let masterKey = (environment[Settings.masterKeyEnvironmentKey] ?? "").isEmpty ? nil : try Settings.masterKey()
+                let store = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance, masterKey: masterKey)
                 try await SeedCommand.load(file, keys: keyFile, keysFile: keys, database: store, logger: logger)
             }
         }
