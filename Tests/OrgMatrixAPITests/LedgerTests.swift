@@ -175,7 +175,8 @@ import Testing
                 (b, #"{"org":"WH-B","keyVersion":2,"signature":"\#(good)"}"#, .conflict, "keyVersion"),
                 (b, #"{"org":"WH-A","keyVersion":1,"signature":"\#(good)"}"#, .forbidden, "org"),
                 (fixture.key("b-integration"), #"{"org":"WH-A","keyVersion":1,"signature":"\#(good)"}"#, .forbidden, "org"),
-                (b, #"{"org":"WH-B","keyVersion":1,"signature":"bm90IGEgc2lnbmF0dXJl"}"#, .unprocessableContent, "signature"),
+                (b, #"{"org":"WH-B","keyVersion":1,"signature":"bm90IGEgc2lnbmF0dXJl"}"#, .conflict, "signature"),  // base64, not DER
+                (b, #"{"org":"WH-B","keyVersion":1,"signature":"not base64!"}"#, .unprocessableContent, "signature"),
                 (b, #"{"org":"WH-B","keyVersion":1,"signature":"\#(good)","extra":1}"#, .unprocessableContent, "extra"),
                 (fixture.key("qa-supervisor"), #"{"org":"QA","keyVersion":1,"signature":"\#(good)"}"#, .forbidden, ""),
             ]
