@@ -312,6 +312,17 @@ extension JSONValue {
             }
             await expect(outside, [.tx("claim7", .recoveryOutsideClaim, "body.recovered_fen")])
         }
+        // A claim stated at more than the receipt's, to recover more than it: both are named.
+        let inflated = try ledger.rewritten("claim7") {
+            $0.changing("claim_value_fen") { _ in .integer(5_000) }.changing("recovered_fen") { _ in .integer(5_000) }
+                .changing("unrecovered_fen") { _ in .integer(0) }
+        }
+        await expect(
+            inflated,
+            [
+                .tx("claim7", .recoveryOutsideClaim, "body.recovered_fen"),
+                .tx("claim7", .claimSettlementMismatch, "body.claim_value_fen"),
+            ])
     }
 
     @Test func aRuleVersionMustBePublishedBeforeTheTransfer() async throws {

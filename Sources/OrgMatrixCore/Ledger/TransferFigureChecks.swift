@@ -108,14 +108,13 @@ private struct Entry: Sendable {
             found: reason)
     }
 
-    /// The failure the strict reader of the body's type finds, if any: how a body whose figures
-    /// cannot be recomputed is still held to its format.
-    func structure<Event: TransferLedgerEvent>(_: Event.Type) -> [LedgerVerificationFailure] {
+    /// The body as the strict reader of its type reads it, or the failure it finds: how a body
+    /// whose figures cannot be recomputed is still held to its format, and what it states.
+    func read<Event: TransferLedgerEvent>(_: Event.Type) -> (event: Event?, failures: [LedgerVerificationFailure]) {
         do {
-            _ = try Event(ledgerBody: body)
-            return []
+            return (try Event(ledgerBody: body), [])
         } catch {
-            return [malformed(error)]
+            return (nil, [malformed(error)])
         }
     }
 
@@ -373,16 +372,17 @@ private struct TransferHistory {
         if let rules = named.rules {
             do { recomputed = try inputs.recompute(rules) } catch { failures.append(entry.refused(error)) }
         }
-        let stated = recomputed == nil ? try? TransferEvent.Dispatched(ledgerBody: entry.body) : nil
+        var estimate = recomputed?.order.estimateTotalFen
         if let recomputed {
             failures += entry.differences(from: recomputed.ledgerBody, kind: Self.dispatchKind)
         } else {
-            failures += entry.structure(TransferEvent.Dispatched.self)
+            let stated = entry.read(TransferEvent.Dispatched.self)
+            estimate = stated.event?.order.estimateTotalFen
+            failures += stated.failures
         }
         dispatch = Dispatch(
             entry: entry, parties: (inputs.from, inputs.to),
-            recomputed: recomputed.flatMap { event in named.rules.map { (event.order, $0) } },
-            estimateTotalFen: (recomputed ?? stated)?.order.estimateTotalFen)
+            recomputed: recomputed.flatMap { event in named.rules.map { (event.order, $0) } }, estimateTotalFen: estimate)
         return failures
     }
 
@@ -402,17 +402,17 @@ private struct TransferHistory {
     /// freight, insurance and losses.
     private mutating func received(_ entry: Entry) -> [LedgerVerificationFailure] {
         if let receipt { return [entry.repeated(after: receipt.entry)] }
-        let stated = { try? TransferEvent.Received(ledgerBody: entry.body) }
         guard let dispatch else {
-            receipt = Receipt(entry: entry, event: stated())
-            return [entry.withoutPredecessor(TransferEvent.Dispatched.ledgerType, transferID: transferID)]
-                + entry.structure(TransferEvent.Received.self)
+            let stated = entry.read(TransferEvent.Received.self)
+            receipt = Receipt(entry: entry, event: stated.event)
+            return [entry.withoutPredecessor(TransferEvent.Dispatched.ledgerType, transferID: transferID)] + stated.failures
         }
         var failures = partyFailures(entry)
         // The dispatch's own failures say why it could not be recomputed, and so neither can this.
         guard let recomputed = dispatch.recomputed else {
-            receipt = Receipt(entry: entry, event: stated())
-            return failures + entry.structure(TransferEvent.Received.self)
+            let stated = entry.read(TransferEvent.Received.self)
+            receipt = Receipt(entry: entry, event: stated.event)
+            return failures + stated.failures
         }
         let report: ArrivalReport
         do { report = try Self.arrivalReport(entry.body) } catch {
@@ -426,7 +426,7 @@ private struct TransferHistory {
             receipt = Receipt(entry: entry, event: expected)
         } catch {
             failures.append(entry.refused(error))
-            receipt = Receipt(entry: entry, event: stated())
+            receipt = Receipt(entry: entry, event: entry.read(TransferEvent.Received.self).event)
         }
         return failures
     }
@@ -449,19 +449,18 @@ private struct TransferHistory {
         trueUp = entry
         guard let receipt else {
             return [entry.withoutPredecessor(TransferEvent.Received.ledgerType, transferID: transferID)]
-                + entry.structure(TransferEvent.TruedUp.self)
+                + entry.read(TransferEvent.TruedUp.self).failures
         }
         var failures = partyFailures(entry)
         guard let received = receipt.event, let estimate = dispatch?.estimateTotalFen else {
-            return failures + entry.structure(TransferEvent.TruedUp.self)
+            return failures + entry.read(TransferEvent.TruedUp.self).failures
         }
         if !received.flagged {
+            let error = received.errorPartsPerMillion.map { "\($0) ppm" } ?? "none"
             failures.append(
                 entry.failure(
                     .trueUpNotFlagged, "body.transfer_id", expected: "a flagged receipt of transfer \(transferID)",
-                    found:
-                        "tx \(receipt.entry.hash), not flagged (error \(received.errorPartsPerMillion.map { "\($0) ppm" } ?? "none"))"
-                ))
+                    found: "tx \(receipt.entry.hash), not flagged (error \(error))"))
         }
         do {
             let expected = try TransferRules.trueUp(
@@ -480,10 +479,10 @@ private struct TransferHistory {
         claim = entry
         guard let receipt else {
             return [entry.withoutPredecessor(TransferEvent.Received.ledgerType, transferID: transferID)]
-                + entry.structure(TransferEvent.ClaimSettled.self)
+                + entry.read(TransferEvent.ClaimSettled.self).failures
         }
         var failures = partyFailures(entry)
-        guard let received = receipt.event else { return failures + entry.structure(TransferEvent.ClaimSettled.self) }
+        guard let received = receipt.event else { return failures + entry.read(TransferEvent.ClaimSettled.self).failures }
         let recovered: Int64
         let claimValue: Int64
         do { recovered = try LedgerFields.reading(entry.body, path: "body").integer("recovered_fen") } catch {
@@ -508,15 +507,15 @@ private struct TransferHistory {
             failures.append(entry.refused(error))
         }
         // No settlement to compare with; the claim's value is still the receipt's.
-        let stated = entry.body["claim_value_fen"]
-        if stated != .integer(claimValue) {
+        switch entry.body["claim_value_fen"] {
+        case .integer(claimValue)?: break
+        case let stated?:
             failures.append(
-                stated.map {
-                    entry.failure(.claimSettlementMismatch, "body.claim_value_fen", expected: String(claimValue), found: $0.text)
-                }
-                    ?? entry.failure(
-                        .bodyMalformed, "body.claim_value_fen", expected: "a claim.settled body (docs/LEDGER.md)",
-                        found: "missing"))
+                entry.failure(.claimSettlementMismatch, "body.claim_value_fen", expected: String(claimValue), found: stated.text))
+        case nil:
+            failures.append(
+                entry.failure(
+                    .bodyMalformed, "body.claim_value_fen", expected: "a claim.settled body (docs/LEDGER.md)", found: "missing"))
         }
         return failures
     }
