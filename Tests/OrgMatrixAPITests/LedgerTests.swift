@@ -239,7 +239,7 @@ import Testing
         try await withClient(environment.appURL) { client in
             let database = Database(client: client, maximumConnections: 4, metricsFactory: NOOPMetricsHandler.instance, masterKey: masterKey)
             // Not due yet: fewer than a full block, younger than a minute.
-            let early = try await database.sealDueBlocks(rule: SealingRule(maxTransactions: 10, maxAge: .seconds(60)), masterKey: masterKey, logger: testLogger)
+            let early = try await database.sealDueBlocks(rule: SealingRule(maxTransactions: 1000, maxAge: .seconds(60)), masterKey: masterKey, logger: testLogger)
             #expect(early.filter { $0.tenant == fixture.code }.isEmpty)
             // Two sealers at once, blocks of two: n committed transactions make ⌈n/2⌉ blocks, each once.
             let rule = SealingRule(maxTransactions: 2, maxAge: .milliseconds(0))
