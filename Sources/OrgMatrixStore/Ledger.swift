@@ -284,8 +284,7 @@ extension Sandbox {
         guard let key = history.versions.first(where: { $0.version == keyVersion }) else {
             throw StoreError(.conflict, "\(org) has no key version \(keyVersion).", field: "keyVersion")
         }
-        let at = record.transaction.at.date
-        guard history.valid(at: at)?.version == keyVersion else {
+        guard history.valid(at: record.transaction.at)?.version == keyVersion else {
             let until = history.validTo(version: keyVersion).map { " until \(UTCMicros($0))" } ?? ""
             throw StoreError(
                 .conflict,
@@ -316,7 +315,7 @@ extension Sandbox {
     /// transaction's time (a key rotated since cannot speak for then).
     func signAsOwnOrg(_ record: LedgerTransactionRecord) async throws -> LedgerTransactionRecord {
         let history = try await keys.history(of: .org(principal.orgCode))
-        guard let key = history.valid(at: record.transaction.at.date) else {
+        guard let key = history.valid(at: record.transaction.at) else {
             throw StoreError(.conflict, "\(principal.orgCode) had no valid key at the transaction's time, \(record.transaction.at).")
         }
         guard key.custody == .custodial else {
@@ -336,7 +335,7 @@ extension Sandbox {
     /// custodial and the policy asks it (posting is its word). A client-held org endorses later.
     func endorseOwnPosting(_ record: LedgerTransactionRecord) async throws -> LedgerTransactionRecord {
         guard !record.transaction.role(of: principal.orgCode).isEmpty,
-            let key = try await keys.history(of: .org(principal.orgCode)).valid(at: record.transaction.at.date), key.custody == .custodial
+            let key = try await keys.history(of: .org(principal.orgCode)).valid(at: record.transaction.at), key.custody == .custodial
         else { return record }
         // A server without the master key still posts: the evidence waits for an approval.
         guard masterKey != nil else {
@@ -364,6 +363,4 @@ extension UTCMicros {
     init(_ date: Date) {
         self.init(microsecondsSinceEpoch: Int64((date.timeIntervalSince1970 * 1_000_000).rounded()))
     }
-
-    var date: Date { Date(timeIntervalSince1970: Double(microsecondsSinceEpoch) / 1_000_000) }
 }

@@ -67,7 +67,7 @@ struct TenantLedger {
         let keys = Keys(tenantID: tenantID, connection: connection, logger: logger)
         for (hash, canonical, hqID, hq) in pending {
             guard let transaction = try? LedgerTransaction(canonicalBytes: canonical),
-                let key = try await keys.history(of: .org(hq)).valid(at: Date(timeIntervalSince1970: Double(transaction.at.microsecondsSinceEpoch) / 1_000_000)),
+                let key = try await keys.history(of: .org(hq)).valid(at: transaction.at),
                 key.custody == .custodial
             else { continue }
             let signed = try await keys.sign(canonical, as: .org(hq), masterKey: masterKey)

@@ -466,8 +466,9 @@ private struct LedgerRun {
                 connection in
                 try await connection.query(
                     """
-                    SELECT (SELECT count(*) FROM ledger_transactions WHERE tenant_id = \(tenants[side].tenantID.rawValue)),
-                           (SELECT count(*) FROM ledger_endorsements WHERE tenant_id = \(tenants[side].tenantID.rawValue))
+                    SELECT (SELECT count(*) FROM ledger_transactions WHERE tenant_id = \(tenants[side].tenantID.rawValue) AND transfer_id IS NOT NULL),
+                           (SELECT count(*) FROM ledger_endorsements e JOIN ledger_transactions t USING (tenant_id, tx_hash)
+                             WHERE e.tenant_id = \(tenants[side].tenantID.rawValue) AND t.transfer_id IS NOT NULL)
                     """, logger: logger
                 ).collect().first!.decode((Int64, Int64).self)
             }

@@ -142,6 +142,17 @@ public struct OrgKeyHistory: Sendable, Hashable {
         return key
     }
 
+    /// `valid(at:)` for a ledger moment, compared in whole microseconds as PostgreSQL keeps
+    /// them: a `Date` decoded from the database and one made from the same microseconds can
+    /// differ in their last bit, which must not move a key's start past the transaction it signs.
+    public func valid(at moment: UTCMicros) -> OrgKeyVersion? {
+        func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+        let at = moment.microsecondsSinceEpoch
+        guard let key = versions.last(where: { micros($0.validFrom) <= at }) else { return nil }
+        if let end = validTo(version: key.version), micros(end) <= at { return nil }
+        return key
+    }
+
     /// The newest version, valid or not.
     public var latest: OrgKeyVersion? { versions.last }
 }
