@@ -51,7 +51,8 @@ import Testing
                     freightFen: price.freight.fen, insuranceFen: price.insurance.fen, lossAllowanceFen: price.lossAllowance.fen,
                     timelinessFen: price.timelinessPremium.fen, markupFen: price.markup.fen, totalFen: price.total.fen,
                     breakdown: price.components, lostScaled: booked?.lostScaled, allowanceScaled: booked?.allowanceScaled,
-                    claimScaled: booked?.claimScaled, claimValueFen: booked?.claimValueFen, landedValueFen: booked?.landedValueFen)
+                    claimScaled: booked?.claimScaled, claimValueFen: booked?.claimValueFen, landedValueFen: booked?.landedValueFen
+                )
             })
     }
 
@@ -98,11 +99,18 @@ import Testing
             ("transfer_lines[3/1].claim_value_fen", [receipt], "0", "null", { $0.lines[0].claimValueFen = nil }),
             (
                 "transfer_lines[3/1].breakdown[1].amount_fen", [dispatch], "742", "0",
-                { $0.lines[0].breakdown![1] = .init(name: "freight", amount: .zero, explanation: $0.lines[0].breakdown![1].explanation) }
+                {
+                    $0.lines[0].breakdown![1] = .init(
+                        name: "freight", amount: .zero, explanation: $0.lines[0].breakdown![1].explanation)
+                }
             ),
-            ("transfer_lines[3/1].breakdown[5].name", [dispatch], "markup", "margin", {
-                $0.lines[0].breakdown![5] = .init(name: "margin", amount: Money(fen: 1_188), explanation: $0.lines[0].breakdown![5].explanation)
-            }),
+            (
+                "transfer_lines[3/1].breakdown[5].name", [dispatch], "markup", "margin",
+                {
+                    $0.lines[0].breakdown![5] = .init(
+                        name: "margin", amount: Money(fen: 1_188), explanation: $0.lines[0].breakdown![5].explanation)
+                }
+            ),
             ("transfer_lines[3/1].breakdown", [dispatch], "6 components", "not a breakdown", { $0.lines[0].breakdown = nil }),
         ]
         for (field, hashes, expected, found, edit) in edits {
@@ -131,7 +139,9 @@ import Testing
         let (state, events) = try Self.trued()
         // The true-up's transaction is gone.
         let missing = try only(BooksReconciliation.failures(Self.posted(state), events: Array(events.prefix(2))))
-        #expect(missing.kind == .stepWithoutTransaction && missing.field == "transfers[3].true_up_fen" && missing.transactionHash == nil)
+        #expect(
+            missing.kind == .stepWithoutTransaction && missing.field == "transfers[3].true_up_fen"
+                && missing.transactionHash == nil)
         #expect(missing.expected == "a transfer.trued_up transaction" && missing.found == "none")
         // The rows say dispatched, not received: the receipt and the true-up evidence no step.
         var rows = Self.posted(state)
@@ -156,7 +166,9 @@ import Testing
         #expect(twice.map(\.kind) == [.transactionWithoutStep] && twice[0].field == "transfers[3].true_up_fen", "\(twice)")
         // Filed under a transfer the reader has no rows of.
         let unmatched = BooksReconciliation.failure(unmatched: events[0])
-        #expect(unmatched.kind == .transactionWithoutStep && unmatched.field == "transfers[3]" && unmatched.found == "no such transfer")
+        #expect(
+            unmatched.kind == .transactionWithoutStep && unmatched.field == "transfers[3]"
+                && unmatched.found == "no such transfer")
     }
 
     @Test func aSignedEventIsReadFromItsTransactionAndOnlyFromATransferType() throws {
@@ -192,7 +204,9 @@ import Testing
             claimedHash: hash, type: "transfer.received", atMicros: 1_764_645_577_123_456, endorserOrgs: ["BJ-CW", "SJZ-FW"])
         #expect(LedgerStoredColumns.failures(stored, Self.transaction).isEmpty)
         var edited = stored
-        (edited.type, edited.atMicros, edited.endorserOrgs) = ("transfer.dispatched", 1_764_645_577_123_457, ["BJ-CW", "org id 7"])
+        (edited.type, edited.atMicros, edited.endorserOrgs) = (
+            "transfer.dispatched", 1_764_645_577_123_457, ["BJ-CW", "org id 7"]
+        )
         let failures = LedgerStoredColumns.failures(edited, Self.transaction)
         #expect(failures.allSatisfy { $0.kind == .transactionRowMismatch && $0.transactionHash == hash })
         #expect(failures.map(\.field) == ["tx_type", "at", "endorser_org_ids"])
@@ -208,13 +222,17 @@ import Testing
             tenant: try TenantCode("dairy"), number: 2, previousHash: LedgerHash.of([1]), dataHash: LedgerHash.of([2]),
             transactionCount: 3, logSize: 8, logRoot: LedgerHash.of([3]), sealedAt: UTCMicros(microsecondsSinceEpoch: 1_000_000))
         let stored = LedgerStoredColumns.Block(
-            number: 2, previousHash: LedgerHash.of([1]), transactionCount: 3, logSize: 8, sealedAtMicros: 1_000_000, logIndexes: [5, 6, 7])
+            number: 2, previousHash: LedgerHash.of([1]), transactionCount: 3, logSize: 8, sealedAtMicros: 1_000_000,
+            logIndexes: [5, 6, 7])
         #expect(LedgerStoredColumns.failures(stored, header).isEmpty)
         let edited = LedgerStoredColumns.Block(
             number: 2, previousHash: .zero, transactionCount: 2, logSize: 9, sealedAtMicros: 999_999, logIndexes: [5, 7, 6])
         let failures = LedgerStoredColumns.failures(edited, header)
         #expect(failures.allSatisfy { $0.kind == .blockRowMismatch && $0.blockNumber == 2 })
-        #expect(failures.map(\.field) == ["prev_hash", "tx_count", "log_size", "sealed_at", "entries[1].log_index", "entries[2].log_index"])
+        #expect(
+            failures.map(\.field) == [
+                "prev_hash", "tx_count", "log_size", "sealed_at", "entries[1].log_index", "entries[2].log_index",
+            ])
         #expect(failures.map(\.expected).suffix(4) == ["8", "1970-01-01T00:00:01.000000Z", "6", "7"])
         #expect(failures.map(\.found).suffix(4) == ["9", "1970-01-01T00:00:00.999999Z", "7", "6"])
     }

@@ -175,7 +175,8 @@ public enum BooksReconciliation {
             case (true, nil):
                 failures.append(
                     LedgerVerificationFailure(
-                        .stepWithoutTransaction, field: "\(place).\(step.column)", expected: "a \(step.type.rawValue) transaction",
+                        .stepWithoutTransaction, field: "\(place).\(step.column)",
+                        expected: "a \(step.type.rawValue) transaction",
                         found: "none"))
                 continue
             case (false, let first?):
@@ -260,7 +261,8 @@ public enum BooksReconciliation {
             guard expected != found else { return }
             failures.append(
                 LedgerVerificationFailure(
-                    .bookMismatch, transaction: signed.transactionHash, field: field, expected: text(expected), found: text(found)))
+                    .bookMismatch, transaction: signed.transactionHash, field: field, expected: text(expected), found: text(found)
+                ))
         }
         let place = "transfers[\(transfer.transferID)]"
         func linePlace(_ line: PostedTransfer.Line) -> String { "transfer_lines[\(transfer.transferID)/\(line.lineNumber)]" }

@@ -75,7 +75,8 @@ public enum LedgerStoredColumns {
             failures.append(failure("prev_hash", expected: header.previousHash.hex, found: columns.previousHash.hex))
         }
         if columns.transactionCount != header.transactionCount {
-            failures.append(failure("tx_count", expected: String(header.transactionCount), found: String(columns.transactionCount)))
+            failures.append(
+                failure("tx_count", expected: String(header.transactionCount), found: String(columns.transactionCount)))
         }
         if columns.logSize != header.logSize {
             failures.append(failure("log_size", expected: String(header.logSize), found: String(columns.logSize)))
