@@ -101,6 +101,7 @@ public func buildRouter(_ dependencies: AppDependencies) throws -> Router<AppReq
     TenancyController(database: dependencies.database, bodyTimeout: dependencies.requestReadTimeout).register(on: router)
     InventoryController(database: dependencies.database, bodyTimeout: dependencies.requestReadTimeout).register(on: router)
     LedgerController(database: dependencies.database, bodyTimeout: dependencies.requestReadTimeout).register(on: router)
+    LedgerVerifyController(database: dependencies.database).register(on: router)
     MetaController(
         registry: dependencies.metrics, openAPIDocument: try MetaController.loadOpenAPIDocument(), metricsToken: dependencies.metricsToken)
         .register(on: router)

@@ -111,7 +111,7 @@ extension Database {
     }
 
     /// Authenticates `key` on `connection` (`app_begin`) and returns its principal's sandbox.
-    fileprivate static func begin(
+    static func begin(
         key: APIKey, requestID: String, masterKey: MasterKey?, connection: PostgresConnection, logger: Logger
     ) async throws -> Sandbox {
         let rows = try await connection.query(

@@ -46,6 +46,27 @@ private let hour: TimeInterval = 3_600
         #expect(Self.history.latest?.version == 4)
     }
 
+    /// 2025-12-02T03:19:37.000002Z twice: as PostgresNIO decodes a timestamptz (microseconds since
+    /// 2000 added to 2000-01-01) and as a ledger transaction's `at` becomes a Date (microseconds
+    /// since 1970 divided): the two Doubles differ in their last bit, the first the later. A key
+    /// valid from the one is valid at the other.
+    @Test func aKeyIsValidFromItsOwnMomentHoweverTheDateWasBuilt() {
+        let micros: Int64 = 1_764_645_577_000_002
+        let decoded = Date(timeInterval: Double(micros - 946_684_800_000_000) / 1_000_000, since: Date(timeIntervalSince1970: 946_684_800))
+        let built = Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+        #expect(built < decoded)
+        let history = OrgKeyHistory(
+            owner: Self.owner,
+            versions: [
+                OrgKeyVersion(
+                    owner: Self.owner, version: 1, custody: .custodial, publicKey: SM2PrivateKey.generate().publicKey, validFrom: decoded,
+                    revocation: nil)
+            ])
+        #expect(history.valid(at: built)?.version == 1)
+        // A microsecond before is before.
+        #expect(history.valid(at: Date(timeIntervalSince1970: Double(micros - 1) / 1_000_000)) == nil)
+    }
+
     @Test func noKeysMeansNoValidKey() {
         #expect(OrgKeyHistory(owner: .orderer, versions: []).valid(at: start) == nil)
     }

@@ -102,7 +102,8 @@ public struct LedgerVerificationFailure: Sendable, Hashable, Comparable, CustomS
         // Blocks.
         /// Block rows not numbered 0, 1, 2, … in stored order.
         case blockOutOfSequence = "block-out-of-sequence"
-        /// The block row's number is not its header's.
+        /// A column of the block row (its number, prev_hash, tx_count, log_size, sealed_at, an
+        /// entry's log_index) is not what its header says.
         case blockRowMismatch = "block-row-mismatch"
         /// SM3 of the header bytes is not the hash the row claims.
         case blockHashMismatch = "block-hash-mismatch"
@@ -126,6 +127,17 @@ public struct LedgerVerificationFailure: Sendable, Hashable, Comparable, CustomS
         case transactionSealedTwice = "transaction-sealed-twice"
         /// A listed transaction whose `at` is after the block's `sealed_at`.
         case sealedBeforeTransaction = "sealed-before-transaction"
+
+        // Stored columns and the books (LedgerStoredColumns.swift, BooksReconciliation.swift).
+        /// A column a transaction row keeps beside its bytes (type, at, transfer, endorser orgs)
+        /// says otherwise than the bytes. (A block row's columns are `blockRowMismatch`.)
+        case transactionRowMismatch = "transaction-row-mismatch"
+        /// A posted transfer's figure (transfers, transfer_lines) is not what its signed transaction says.
+        case bookMismatch = "book-mismatch"
+        /// A transfer step the rows show posted, with no transaction evidencing it.
+        case stepWithoutTransaction = "step-without-transaction"
+        /// A transfer transaction whose step the rows do not show (or a second one for one step).
+        case transactionWithoutStep = "transaction-without-step"
     }
 
     public let kind: Kind

@@ -135,23 +135,28 @@ public struct OrgKeyHistory: Sendable, Hashable {
     /// The version valid at `moment`: valid_from ≤ moment, not revoked at or before it, and
     /// before the next version's valid_from. Nil before the first key, after a revocation that
     /// nothing replaced, and in the gap between a revocation and the next version.
+    /// Moments compare to the microsecond, as the database keeps them: one timestamptz decoded
+    /// by PostgresNIO and the same instant built from its integer microseconds (a ledger
+    /// transaction's `at`) can be two Dates a last bit apart, and a key registered in the very
+    /// transaction that writes its `key.registered` starts exactly at that transaction's `at`.
     public func valid(at moment: Date) -> OrgKeyVersion? {
+        let at = Self.microseconds(moment)
         // Versions start in order, so only the last one started by `moment` can be valid then.
-        guard let key = versions.last(where: { $0.validFrom <= moment }) else { return nil }
-        if let end = validTo(version: key.version), end <= moment { return nil }
+        guard let key = versions.last(where: { Self.microseconds($0.validFrom) <= at }) else { return nil }
+        if let end = validTo(version: key.version), Self.microseconds(end) <= at { return nil }
         return key
     }
 
-    /// `valid(at:)` for a ledger moment, compared in whole microseconds as PostgreSQL keeps
-    /// them: a `Date` decoded from the database and one made from the same microseconds can
-    /// differ in their last bit, which must not move a key's start past the transaction it signs.
+    /// `valid(at:)` for a ledger moment, given in whole microseconds.
     public func valid(at moment: UTCMicros) -> OrgKeyVersion? {
-        func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
         let at = moment.microsecondsSinceEpoch
-        guard let key = versions.last(where: { micros($0.validFrom) <= at }) else { return nil }
-        if let end = validTo(version: key.version), micros(end) <= at { return nil }
+        guard let key = versions.last(where: { Self.microseconds($0.validFrom) <= at }) else { return nil }
+        if let end = validTo(version: key.version), Self.microseconds(end) <= at { return nil }
         return key
     }
+
+    /// Whole microseconds since the epoch, rounded to the nearest.
+    static func microseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
 
     /// The newest version, valid or not.
     public var latest: OrgKeyVersion? { versions.last }

@@ -20,7 +20,7 @@ public enum PrincipalRole: String, Sendable, Hashable, CaseIterable {
         switch action {
         case .postDocuments, .endorse: canWrite
         case .administer, .trueUpTransfers, .settleClaims: self == .hqAdmin
-        case .readAuditLog: self == .hqAdmin || self == .auditor
+        case .readAuditLog, .verifyLedger: self == .hqAdmin || self == .auditor
         }
     }
 }
@@ -38,6 +38,8 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
     /// Settle a received transfer's claim against the carrier or insurer (HQ, like the true-up).
     case settleClaims
     case readAuditLog
+    /// Verify the whole tenant's ledger (it reads every ledger row, so only the roles that see the tenant).
+    case verifyLedger
 
     public var description: String {
         switch self {
@@ -47,6 +49,7 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
         case .endorse: "endorse or dispute ledger transactions"
         case .settleClaims: "settle transfer claims"
         case .readAuditLog: "read the audit log"
+        case .verifyLedger: "verify the ledger"
         }
     }
 }

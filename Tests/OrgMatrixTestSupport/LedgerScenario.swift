@@ -1,0 +1,170 @@
+import Foundation
+import Logging
+import Metrics
+import OrgMatrixCore
+import PostgresNIO
+import SMCrypto
+
+// `sealBlock` seals one tenant: the product's sealer (`sealDueBlocks`) seals every tenant of the
+// database, which would seal other tests' tenants while they count their blocks.
+@testable import OrgMatrixStore
+
+/// A fixture tenant with a real ledger, written through the Store as the API writes it, sealed
+/// into blocks of three: WH-B holds its own key (registered by the owner, like `orgmatrix keys
+/// register`) and signs on "its own machine"; every other org is custodial.
+///
+/// - transfer 1 (`claimed`): 5 L WH-A → WH-B, dispatch committed (WH-A, NORTH), received with
+///   1 L lost (a claim) and flagged (WH-B signs, WH-A approves), trued up and its claim settled
+///   for 300 fen by HQ;
+/// - transfer 2 (`received`): dispatch committed, receipt signed by WH-B only: pending;
+/// - transfer 3 (`disputed`): dispatched, NORTH disputes the dispatch;
+/// - transfer 4 (`created`): created only, no transaction.
+///
+/// Committed: 7 key registrations (HQ, NORTH, QA, WH-A, WH-C, the orderer, WH-B) and 5 transfer
+/// transactions, all sealed; pending 1, disputed 1.
+public struct LedgerScenario: Sendable {
+    public let fixture: TenantFixture
+    /// WH-B's client-held private key.
+    public let clientKey: SM2PrivateKey
+    public let claimed: Int64
+    public let received: Int64
+    public let disputed: Int64
+    public let created: Int64
+    /// Transaction hashes by transfer and type.
+    public let evidence: [Int64: [LedgerTransactionType: LedgerHash]]
+
+    public static let committedTransactions = 12
+    public static let rule = SealingRule(maxTransactions: 3, maxAge: .zero)
+
+    public func hash(_ transfer: Int64, _ type: LedgerTransactionType) -> LedgerHash { evidence[transfer]![type]! }
+
+    public static func make(label: String = "ledger") async throws -> LedgerScenario {
+        let fixture = try await TenantFixture.create(label: label, ledger: TenantFixture.ledger)
+        let environment = try await SharedDatabase.environment()
+        let masterKey = try TestMasterKey.shared().key
+        let clientKey = SM2PrivateKey.generate()
+        try await withClient(environment.ownerURL, maximumConnections: 1) { client in
+            _ = try await KeyAdmin(client: client, logger: testLogger, masterKey: masterKey).register(
+                tenant: fixture.code, org: try OrgCode("WH-B"), publicKeyPEM: clientKey.publicKey.pemRepresentation)
+        }
+        let five = [PostingLine(itemCode: TransferScenario.milk.code, quantity: "5", unitFen: 0)]
+        let (ids, evidence) = try await withClient(environment.appURL, maximumConnections: 1) { client in
+            let database = Database(
+                client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance, masterKey: masterKey)
+            func sandbox<T: Sendable>(_ principal: String, _ work: @Sendable (Sandbox) async throws -> T) async throws -> T {
+                try await database.withSandbox(
+                    key: APIKey(fixture.key(principal))!, requestID: "scenario", logger: testLogger, work)
+            }
+            var evidence: [Int64: [LedgerTransactionType: LedgerHash]] = [:]
+            func keep(_ record: TransferRecord) {
+                for step in record.evidence { evidence[record.id, default: [:]][step.type] = step.hash }
+            }
+            _ = try await sandbox("hq-admin") { try await $0.createItem(TransferScenario.milk) }
+            _ = try await sandbox("a-operator") {
+                try await $0.postPurchaseReceipt(
+                    supplier: "牧场", lines: [PostingLine(itemCode: TransferScenario.milk.code, quantity: "100", unitFen: 463)])
+            }
+            var ids: [Int64] = []
+            for _ in 0..<4 {
+                ids.append(
+                    try await sandbox("a-operator") { try await $0.createTransfer(to: try OrgCode("WH-B"), lines: five).id })
+            }
+            for id in ids.prefix(3) { keep(try await sandbox("a-operator") { try await $0.dispatchTransfer(id: id) }) }
+            for id in ids.prefix(2) {
+                let hash = evidence[id]![.transferDispatched]!
+                _ = try await sandbox("north-operator") { try await $0.approveLedgerTransaction(hash: hash) }
+            }
+            let dispute = evidence[ids[2]]![.transferDispatched]!
+            _ = try await sandbox("north-operator") {
+                try await $0.disputeLedgerTransaction(hash: dispute, reason: "above the contract price")
+            }
+            for (id, lost) in [(ids[0], "1"), (ids[1], "0")] {
+                let record = try await sandbox("b-operator") {
+                    try await $0.receiveTransfer(
+                        id: id, report: ReceiptReport(freightFen: 40, insuranceFen: 7, lost: [TransferScenario.milk.code: lost]))
+                }
+                keep(record)
+                let hash = evidence[id]![.transferReceived]!
+                _ = try await sandbox("b-operator") { sandbox in
+                    let transaction = try await sandbox.ledgerTransaction(hash: hash)!
+                    return try await sandbox.endorseLedgerTransaction(
+                        hash: hash, org: try OrgCode("WH-B"), keyVersion: 1,
+                        signatureDER: try clientKey.signature(for: transaction.canonicalBytes).derRepresentation)
+                }
+            }
+            let receipt = evidence[ids[0]]![.transferReceived]!
+            _ = try await sandbox("a-operator") { try await $0.approveLedgerTransaction(hash: receipt) }
+            keep(try await sandbox("hq-admin") { [ids] in try await $0.trueUpTransfer(id: ids[0]) })
+            keep(try await sandbox("hq-admin") { [ids] in try await $0.settleTransferClaim(id: ids[0], recoveredFen: 300) })
+            return (ids, evidence)
+        }
+        try await seal(fixture)
+        return LedgerScenario(
+            fixture: fixture, clientKey: clientKey, claimed: ids[0], received: ids[1], disputed: ids[2], created: ids[3],
+            evidence: evidence)
+    }
+
+    /// Seals the tenant's committed, unsealed transactions into blocks of three (the last block
+    /// holds the rest), as its sealer would.
+    public static func seal(_ fixture: TenantFixture) async throws {
+        let environment = try await SharedDatabase.environment()
+        let masterKey = try TestMasterKey.shared().key
+        try await withClient(environment.appURL, maximumConnections: 1) { client in
+            let database = Database(
+                client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance, masterKey: masterKey)
+            while try await database.sealBlock(
+                tenantID: fixture.tenantID, tenant: fixture.code, rule: rule, masterKey: masterKey, logger: testLogger) != nil
+            {}
+        }
+    }
+
+    /// Changes the tenant's rows as the owner, the one role that can: `work` runs in one
+    /// transaction of its own with every user trigger of `tables` (append-only, order, authorship)
+    /// off inside it and on again before it commits, so no other session sees them off. The
+    /// owner owns the tables, so it may `ALTER TABLE … DISABLE TRIGGER`; it is no superuser, so
+    /// `session_replication_role` is not open to it. Tables are switched in one order for every
+    /// test, and a deadlock with another test's posting is retried, as the product retries its own.
+    public func tamper(
+        disabling tables: [String], _ work: @Sendable (PostgresConnection, UUID) async throws -> Void
+    ) async throws {
+        let environment = try await SharedDatabase.environment()
+        let tenant = fixture.tenantID.rawValue
+        let ordered = tables.sorted()
+        for attempt in 1... {
+            do {
+                try await withConnection(environment.ownerURL) { connection in
+                    try await connection.query("BEGIN", logger: testLogger)
+                    do {
+                        for table in ordered {
+                            try await connection.query(
+                                PostgresQuery(unsafeSQL: "ALTER TABLE \(table) DISABLE TRIGGER USER"), logger: testLogger)
+                        }
+                        try await work(connection, tenant)
+                        for table in ordered {
+                            try await connection.query(
+                                PostgresQuery(unsafeSQL: "ALTER TABLE \(table) ENABLE TRIGGER USER"), logger: testLogger)
+                        }
+                        try await connection.query("COMMIT", logger: testLogger)
+                    } catch {
+                        _ = try? await connection.query("ROLLBACK", logger: testLogger)
+                        throw error
+                    }
+                }
+                return
+            } catch let error as PSQLError where error.sqlState == "40P01" && attempt < 5 {
+                continue
+            } catch let error as PSQLError {
+                throw TestSetupError("the owner's change: " + String(reflecting: error))
+            }
+        }
+    }
+
+    /// The verification `principal` runs (an hq_admin or auditor key of the fixture).
+    public func verify(as principal: String = "hq-auditor") async throws -> LedgerVerification {
+        let environment = try await SharedDatabase.environment()
+        return try await withClient(environment.appURL, maximumConnections: 1) { client in
+            let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
+            return try await database.verifyLedger(key: APIKey(fixture.key(principal))!, requestID: "verify", logger: testLogger)
+        }
+    }
+}
