@@ -284,7 +284,7 @@ BEGIN
     IF NEW.number IS DISTINCT FROM coalesce(last.number + 1, 0)
        OR NEW.prev_hash IS DISTINCT FROM coalesce(last.block_hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea)
        OR NEW.log_size IS DISTINCT FROM coalesce(last.log_size, 0) + NEW.tx_count
-       OR NEW.sealed_at < coalesce(last.sealed_at, '-infinity') OR NEW.sealed_at > now() THEN
+       OR NEW.sealed_at < coalesce(last.sealed_at, '-infinity') OR NEW.sealed_at > clock_timestamp() THEN
         RAISE EXCEPTION 'block % does not follow block % (number, previous hash, log size or time)', NEW.number, last.number
             USING ERRCODE = '23514';
     END IF;

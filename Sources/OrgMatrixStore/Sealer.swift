@@ -80,8 +80,10 @@ extension Database {
                 "SELECT header FROM ledger_blocks WHERE tenant_id = \(tenantID.rawValue) ORDER BY number DESC LIMIT 1", logger: logger
             ).collect().first.map { try BlockHeader(canonicalBytes: bytes($0.decode(ByteBuffer.self))) }
             var log = try await logFrontier(tenantID: tenantID, connection: connection, logger: logger)
+            // The moment of sealing, read after the election: a transaction that started before the
+            // previous sealer committed must not stamp its block earlier than that one.
             let sealedAtMicros = try await connection.query(
-                "SELECT (extract(epoch FROM now()) * 1000000)::bigint", logger: logger
+                "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint", logger: logger
             ).collect().first!.decode(Int64.self)
             let header = BlockHeader.seal(
                 tenant: tenant, after: previous, transactions: waiting, log: &log, sealedAt: UTCMicros(microsecondsSinceEpoch: sealedAtMicros))
@@ -93,7 +95,8 @@ extension Database {
                 INSERT INTO ledger_blocks (tenant_id, number, header, block_hash, prev_hash, tx_count, log_size, sealed_at, orderer_key_version,
                     signature)
                 VALUES (\(tenantID.rawValue), \(header.number), \(ByteBuffer(bytes: headerBytes)), \(ByteBuffer(bytes: header.hash.bytes)),
-                    \(ByteBuffer(bytes: header.previousHash.bytes)), \(Int32(header.transactionCount)), \(header.logSize), now(), \(signed.version),
+                    \(ByteBuffer(bytes: header.previousHash.bytes)), \(Int32(header.transactionCount)), \(header.logSize),
+                    timestamptz 'epoch' + \(sealedAtMicros) * interval '1 microsecond', \(signed.version),
                     \(ByteBuffer(bytes: signed.signature.derRepresentation)))
                 """, logger: logger)
             let firstIndex = header.logSize - header.transactionCount

@@ -48,8 +48,8 @@ import Testing
                 let counts = try #require(report["counts"] as? [String: Int])
                 #expect(
                     counts == [
-                        "keys": 7, "transactions": 14, "committed": 12, "pending": 1, "disputed": 1, "endorsementsChecked": 17,
-                        "blocks": counts["blocks"] ?? -1, "sealedTransactions": 12, "transfersReconciled": 4,
+                        "keys": 7, "transactions": 15, "committed": 13, "pending": 1, "disputed": 1, "endorsementsChecked": 18,
+                        "blocks": counts["blocks"] ?? -1, "sealedTransactions": 13, "transfersReconciled": 4,
                     ], "\(counts)")
                 #expect((counts["blocks"] ?? 0) >= 4)
             }

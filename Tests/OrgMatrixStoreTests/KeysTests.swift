@@ -295,13 +295,13 @@ import Testing
         }
         // TRUNCATE … CASCADE takes an exclusive lock on every table that references this one: queued
         // behind the other tests' transactions it would block theirs too and deadlock them. So it
-        // waits at most 200 ms for its locks and tries again (55P03, or 40P01 as a deadlock's
+        // waits at most 2 s for its locks and tries again (55P03, or 40P01 as a deadlock's
         // victim): what is asserted is the trigger's refusal once it has them.
         var truncate: PSQLError?
-        for _ in 0..<50 {
+        for _ in 0..<20 {
             truncate = await #expect(throws: PSQLError.self) {
                 try await withConnection(environment.ownerURL) { connection in
-                    try await connection.query("SET lock_timeout = '200ms'", logger: testLogger)
+                    try await connection.query("SET lock_timeout = '2s'", logger: testLogger)
                     try await connection.query(PostgresQuery(unsafeSQL: "TRUNCATE \(table) CASCADE"), logger: testLogger)
                 }
             }

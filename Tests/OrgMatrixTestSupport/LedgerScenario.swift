@@ -33,7 +33,7 @@ public struct LedgerScenario: Sendable {
     /// Transaction hashes by transfer and type.
     public let evidence: [Int64: [LedgerTransactionType: LedgerHash]]
 
-    public static let committedTransactions = 12
+    public static let committedTransactions = 13
     public static let rule = SealingRule(maxTransactions: 3, maxAge: .zero)
 
     public func hash(_ transfer: Int64, _ type: LedgerTransactionType) -> LedgerHash { evidence[transfer]![type]! }
