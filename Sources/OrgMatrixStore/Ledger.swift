@@ -273,7 +273,7 @@ extension Sandbox {
     /// verifies over the canonical bytes with the org's key of `keyVersion`, and that key was
     /// valid at the transaction's time. Anything else is refused before anything is written.
     public func endorseLedgerTransaction(
-        hash: LedgerHash, org: OrgCode, keyVersion: Int32, signature: SM2Signature
+        hash: LedgerHash, org: OrgCode, keyVersion: Int32, signatureDER: [UInt8]
     ) async throws -> LedgerTransactionRecord {
         try require(.endorse)
         guard org == principal.orgCode else {
@@ -292,7 +292,10 @@ extension Sandbox {
                 "\(org)'s key version \(keyVersion) (valid from \(UTCMicros(key.validFrom))\(until)) was not valid at the transaction's time, "
                     + "\(record.transaction.at).", field: "keyVersion")
         }
-        guard (try? key.publicKey.isValidSignature(signature, for: record.canonicalBytes)) == true else {
+        // A signature that is not DER `SEQUENCE { r, s }` verifies no more than a wrong one does.
+        guard let signature = try? SM2Signature(derRepresentation: signatureDER),
+            (try? key.publicKey.isValidSignature(signature, for: record.canonicalBytes)) == true
+        else {
             throw StoreError(
                 .conflict,
                 "The signature does not verify with \(org)'s key version \(keyVersion) over the transaction's canonical bytes "

@@ -57,6 +57,7 @@ public struct TenantAdmin: Sendable {
                     "applying \(definition.code) generates custodial keys, which are sealed under the master key: set \(Settings.masterKeyEnvironmentKey)")
             }
             var keys: [String: String] = [:]
+            var published: [PricingRules] = []
             var orgIDs = try await orgIDs(tenantID, connection: connection)
             for change in changes {
                 switch change {
@@ -93,6 +94,7 @@ public struct TenantAdmin: Sendable {
                 case .revokePrincipal(let id, _):
                     try await MatrixWrites.revokePrincipal(id: id, at: now, tenantID: tenantID, connection: connection, logger: logger)
                 case .createPricing(let version):
+                    published.append(version.rules)
                     let body = String(decoding: try JSONEncoder().encode(version.entry), as: UTF8.self)
                     try await connection.query(
                         """
@@ -118,7 +120,13 @@ public struct TenantAdmin: Sendable {
                         .generateCustodialKey(for: owner, masterKey: masterKey!)
                 }
             }
-            // HQ endorses the key events (and rule versions) written above once its own key exists.
+            // Each new rule version is published on the ledger (after the ledger settings above, so
+            // it names the tenant's hq), so a verifier can recompute every price offline.
+            let ledger = TenantLedger(tenantID: tenantID, connection: connection, logger: logger)
+            for rules in published {
+                try await ledger.record(.pricingRulesPublished, body: try PricingRulesPublished(rules: rules).ledgerBody)
+            }
+            // HQ endorses the key events and rule versions written above once its own key exists.
             if let masterKey {
                 try await TenantLedger(tenantID: tenantID, connection: connection, logger: logger).endorseAsHQ(masterKey: masterKey)
             }

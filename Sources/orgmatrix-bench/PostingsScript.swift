@@ -87,6 +87,9 @@ struct PostingsScript {
             UPDATE transfers SET status = 'dispatched', dispatched_at = now() \
             WHERE tenant_id = :s_tenant_id AND transfer_id = :transfer;
             """,
+        ]
+        script += evidence("s_", type: "transfer.dispatched")
+        script += [
             idempotencyRecord("s_", step: "dispatch", hash: ":dispatchhash", body: ":dispatchbody"),
             "COMMIT;",
             "BEGIN;",
@@ -125,8 +128,32 @@ struct PostingsScript {
             ]
         }
         if !senderFirst { script += markReceived }
+        script += evidence("r_", type: "transfer.received")
         script += [idempotencyRecord("r_", step: "receive", hash: ":receipthash", body: ":receiptbody"), "COMMIT;"]
         return script.joined(separator: "\n") + "\n"
+    }
+
+    /// The step's ledger transaction, as the Store writes it (Schema/0013 refuses the step
+    /// without it): its endorsers, the ledger settings, the key of the acting org (the API side
+    /// runs without a master key, so it signs nothing either), then the row. Its bytes stand in for
+    /// the canonical document, whose `at` only the API's own transaction knows: the same row,
+    /// not the same text.
+    private func evidence(_ prefix: String, type: String) -> [String] {
+        [
+            "SELECT sender, receiver, sender_settlement, receiver_settlement, carrier FROM app_transfer_endorsers(:transfer);",
+            """
+            SELECT hq_code, policies::text FROM ledger_settings \
+            WHERE tenant_id = :\(prefix)tenant_id AND effective_from <= now() ORDER BY version DESC LIMIT 1;
+            """,
+            "SELECT (extract(epoch FROM now()) * 1000000)::bigint;",
+            """
+            INSERT INTO ledger_transactions (tenant_id, tx_hash, tx_type, at, canonical, endorser_org_ids, transfer_id, principal_id) \
+            SELECT :\(prefix)tenant_id, sha256(convert_to(gen_random_uuid()::text, 'UTF8')), '\(type)', now(), \
+            convert_to(repeat('x', 1500), 'UTF8'), app_org_ids(ARRAY[e.sender, e.receiver]), :transfer, :\(prefix)principal_id \
+            FROM app_transfer_endorsers(:transfer) e;
+            """,
+            "SELECT version, custody FROM org_keys WHERE tenant_id = :\(prefix)tenant_id AND owner = :\(prefix)org_code ORDER BY version;",
+        ]
     }
 
     /// pgbench cannot pick a string variable by number, so each receiver gets its own branch.

@@ -175,7 +175,8 @@ import Testing
                 (b, #"{"org":"WH-B","keyVersion":2,"signature":"\#(good)"}"#, .conflict, "keyVersion"),
                 (b, #"{"org":"WH-A","keyVersion":1,"signature":"\#(good)"}"#, .forbidden, "org"),
                 (fixture.key("b-integration"), #"{"org":"WH-A","keyVersion":1,"signature":"\#(good)"}"#, .forbidden, "org"),
-                (b, #"{"org":"WH-B","keyVersion":1,"signature":"bm90IGEgc2lnbmF0dXJl"}"#, .unprocessableContent, "signature"),
+                (b, #"{"org":"WH-B","keyVersion":1,"signature":"bm90IGEgc2lnbmF0dXJl"}"#, .conflict, "signature"),  // base64, not DER
+                (b, #"{"org":"WH-B","keyVersion":1,"signature":"not base64!"}"#, .unprocessableContent, "signature"),
                 (b, #"{"org":"WH-B","keyVersion":1,"signature":"\#(good)","extra":1}"#, .unprocessableContent, "extra"),
                 (fixture.key("qa-supervisor"), #"{"org":"QA","keyVersion":1,"signature":"\#(good)"}"#, .forbidden, ""),
             ]
@@ -238,7 +239,7 @@ import Testing
         try await withClient(environment.appURL) { client in
             let database = Database(client: client, maximumConnections: 4, metricsFactory: NOOPMetricsHandler.instance, masterKey: masterKey)
             // Not due yet: fewer than a full block, younger than a minute.
-            let early = try await database.sealDueBlocks(rule: SealingRule(maxTransactions: 10, maxAge: .seconds(60)), masterKey: masterKey, logger: testLogger)
+            let early = try await database.sealDueBlocks(rule: SealingRule(maxTransactions: 1000, maxAge: .seconds(60)), masterKey: masterKey, logger: testLogger)
             #expect(early.filter { $0.tenant == fixture.code }.isEmpty)
             // Two sealers at once, blocks of two: n committed transactions make ⌈n/2⌉ blocks, each once.
             let rule = SealingRule(maxTransactions: 2, maxAge: .milliseconds(0))

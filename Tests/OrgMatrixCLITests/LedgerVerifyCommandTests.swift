@@ -21,7 +21,7 @@ import Testing
         let clean = try orgmatrix(["--tenant", code] + database, key: auditor)
         #expect(clean.status == 0, "\(clean.standardError)")
         #expect(clean.text.hasPrefix("ledger of tenant \(code): clean\n"), "\(clean.text)")
-        #expect(clean.text.contains("transactions 14 (committed 12, pending 1, disputed 1)"), "\(clean.text)")
+        #expect(clean.text.contains("transactions 15 (committed 13, pending 1, disputed 1)"), "\(clean.text)")
         // Not a terminal: no progress bar.
         #expect(!clean.standardError.contains("verifying ["), "\(clean.standardError)")
         let asJSON = try orgmatrix(["--tenant", code, "--json"] + database, key: auditor)

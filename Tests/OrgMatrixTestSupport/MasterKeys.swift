@@ -8,10 +8,17 @@ public struct TestMasterKey: Sendable {
     public let path: String
     public let key: MasterKey
 
-    /// One per test process, for fixtures and every test that needs a working key.
+    /// One per test run, for fixtures and every test that needs a working key: the file
+    /// `ORGMATRIX_MASTER_KEY_FILE` names when set (ops/test's, so a spawned `orgmatrix` that
+    /// inherits the environment holds the same key as the fixtures), else a throwaway one.
     public static func shared() throws -> TestMasterKey { try sharedKey.get() }
 
-    private static let sharedKey = Result { try make() }
+    private static let sharedKey = Result {
+        if let path = ProcessInfo.processInfo.environment[Settings.masterKeyEnvironmentKey], !path.isEmpty {
+            return TestMasterKey(path: path, key: try MasterKey(contentsOfFile: path))
+        }
+        return try make()
+    }
 
     /// A new key file of its own (for a test that needs a second, different key); the caller removes it.
     public static func make() throws -> TestMasterKey {

@@ -44,13 +44,7 @@ struct LedgerController {
                 guard let der = Data(base64Encoded: body.signature), !der.isEmpty else {
                     throw APIError(.invalidField, detail: "signature must be the DER signature in base64.", field: "signature")
                 }
-                let signature: SM2Signature
-                do {
-                    signature = try SM2Signature(derRepresentation: Array(der))
-                } catch {
-                    throw APIError(.invalidField, detail: "signature is not a DER SM2 signature: \(error).", field: "signature")
-                }
-                let record = try await sandbox.endorseLedgerTransaction(hash: hash, org: org, keyVersion: body.keyVersion, signature: signature)
+                let record = try await sandbox.endorseLedgerTransaction(hash: hash, org: org, keyVersion: body.keyVersion, signatureDER: Array(der))
                 return (200, try encode(LedgerTransactionView(record)))
             }
         }
@@ -77,7 +71,7 @@ private func pathHash(_ context: AppRequestContext) throws -> LedgerHash {
     return hash
 }
 
-/// Where a page of pending transactions ended: `<at>/<hash>`.
+/// Where a page of pending transactions ended: `<microseconds since 1970>-<hash>`.
 struct PendingCursor: Sendable {
     let at: UTCMicros
     let hash: LedgerHash
@@ -85,10 +79,11 @@ struct PendingCursor: Sendable {
     init(at: UTCMicros, hash: LedgerHash) { (self.at, self.hash) = (at, hash) }
 
     init?(_ text: String) {
-        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count == 2, let at = UTCMicros(String(parts[0])), let hash = try? LedgerHash(hex: String(parts[1])) else { return nil }
-        (self.at, self.hash) = (at, hash)
+        guard let match = text.wholeMatch(of: /([0-9]{1,16})-([0-9a-f]{64})/), let micros = Int64(match.1),
+            let hash = try? LedgerHash(hex: String(match.2))
+        else { return nil }
+        (self.at, self.hash) = (UTCMicros(microsecondsSinceEpoch: micros), hash)
     }
 
-    var text: String { "\(at)/\(hash.hex)" }
+    var text: String { "\(at.microsecondsSinceEpoch)-\(hash.hex)" }
 }

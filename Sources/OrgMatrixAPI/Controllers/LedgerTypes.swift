@@ -15,7 +15,10 @@ struct NewEndorsement: JSONBody {
     func checkForm() throws {
         try Form.orgCode(org, "org")
         try Form.integer(Int64(keyVersion), "keyVersion", 1...Int64(Int32.max))
-        try Form.text(signature, "signature", length: 1...200)
+        try Form.text(signature, "signature", length: 4...200)
+        try Form.require(
+            signature.wholeMatch(of: /(?:[A-Za-z0-9+\/]{4})+(?:[A-Za-z0-9+\/]{2}==|[A-Za-z0-9+\/]{3}=)?/) != nil, "signature",
+            "must be base64 (RFC 4648, padded)")
     }
 }
 
@@ -26,7 +29,10 @@ struct NewDispute: JSONBody {
 
     func checkForm() throws {
         try Form.text(reason, "reason", length: 1...2000)
-        try Form.require(!reason.allSatisfy(\.isWhitespace), "reason", "must say why")
+        // As the document's pattern `\S` reads it: some character outside ECMAScript's white space.
+        let blank: Set<UInt32> = [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF]
+        try Form.require(
+            reason.unicodeScalars.contains { !blank.contains($0.value) && !(0x2000...0x200A).contains($0.value) }, "reason", "must say why")
     }
 }
 

@@ -1,6 +1,7 @@
 /// What a body check may consult besides the transaction: the tenant and its key rows.
-/// A struct, so later checks can be given more (the published rule versions, an earlier event of
-/// the same transfer) without changing the checks already written.
+/// A struct, so later checks can be given more without changing the checks already written.
+/// (Checks that need other transactions, like the transfer figures, are not body checks: see
+/// `TransferFigureChecks`.)
 public struct LedgerBodyContext: Sendable {
     public let tenant: TenantCode
     public let keys: LedgerKeyDirectory
@@ -32,8 +33,9 @@ public typealias LedgerBodyCheck = @Sendable (LedgerTransaction, LedgerBodyConte
 /// The body checks Core has, by transaction type. The verifier runs the one for each
 /// transaction's type; a type without one has its envelope, endorsements and sealing checked only.
 public enum LedgerBodyChecks {
-    /// Every check Core ships, the set the verifier runs unless told otherwise. The key events'
-    /// now; the transfer events' figure checks (recomputed with `TransferRules`) join here.
+    /// Every per-transaction check Core ships, the set the verifier runs unless told otherwise:
+    /// the key events'. The pricing and transfer bodies are read by `TransferFigureChecks`,
+    /// which needs every transaction of a transfer and runs besides these.
     public static let standard: [LedgerTransactionType: LedgerBodyCheck] = keyEvents
 
     /// Each key event states exactly a key row (or its revocation), and no key is registered as

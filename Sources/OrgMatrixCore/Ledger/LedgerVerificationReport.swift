@@ -60,6 +60,45 @@ public struct LedgerVerificationFailure: Sendable, Hashable, Comparable, CustomS
         /// signatures made before anyone could know the key count.
         case keyBackdated = "key-backdated"
 
+        // Pricing and transfer figures (`TransferFigureChecks`).
+        /// A transfer names a rule version no undisputed `pricing.rules_published` transaction
+        /// published at or before the transfer's `at`.
+        case rulesVersionNotPublished = "rules-version-not-published"
+        /// The rule version named was not the one in force at the transfer's `at`: not yet
+        /// effective, or superseded by a later published version effective by then.
+        case rulesVersionNotInForce = "rules-version-not-in-force"
+        /// A rule version published a second time (the first publication is the one used).
+        case rulesVersionRepublished = "rules-version-republished"
+        /// A dispatched line's price component (amount or words) or total is not what the
+        /// pricing engine gives for its goods, lane and rule version.
+        case priceMismatch = "price-mismatch"
+        /// A dispatch's estimate is not the sum of its lines' recomputed totals.
+        case estimateMismatch = "estimate-mismatch"
+        /// A dispatched line's issue value or unit cost is not the moving average of the balance it states.
+        case issueMismatch = "issue-mismatch"
+        /// A receipt's figure is not what `TransferRules.receive` gives for its dispatch and report.
+        case receiptMismatch = "receipt-mismatch"
+        /// A true-up's figure is not actual − estimate of its transfer.
+        case trueUpMismatch = "true-up-mismatch"
+        /// A claim settlement's value or unrecovered amount is not its receipt's.
+        case claimSettlementMismatch = "claim-settlement-mismatch"
+        /// The transfer formulas refuse the inputs a body records (an unknown category, less on
+        /// hand than sent, more lost than sent, an amount beyond its bound).
+        case transferInputsRefused = "transfer-inputs-refused"
+        /// A transfer event whose predecessor is not before it: a receipt without its dispatch,
+        /// a true-up or a claim settlement without its receipt.
+        case transferEventWithoutPredecessor = "transfer-event-without-predecessor"
+        /// A transfer event its transfer already had (each happens once).
+        case transferEventRepeated = "transfer-event-repeated"
+        /// An org the envelope names as sender or receiver that is not the transfer's.
+        case transferPartyMismatch = "transfer-party-mismatch"
+        /// A true-up of a receipt that was not flagged.
+        case trueUpNotFlagged = "true-up-not-flagged"
+        /// A claim settled on a receipt that claimed nothing.
+        case claimSettledWithoutClaim = "claim-settled-without-claim"
+        /// A claim settlement that recovered less than 0 or more than the claim's value.
+        case recoveryOutsideClaim = "recovery-outside-claim"
+
         // Blocks.
         /// Block rows not numbered 0, 1, 2, … in stored order.
         case blockOutOfSequence = "block-out-of-sequence"

@@ -9,7 +9,8 @@ import SMCrypto
 /// It reads a ledger in pieces, so a caller need not hold it whole: keys when it is made (they
 /// are few and every check needs them), then transactions and blocks in chunks of any size, in
 /// any interleaving, blocks in stored order. What it keeps between chunks is small per
-/// transaction (its hash, time and status) and per sealed hash.
+/// transaction (its hash, time and status) and per sealed hash, except for the figure checks:
+/// they keep every pricing and transfer body until `report()` (`TransferFigureChecks`).
 public struct LedgerVerifier: Sendable {
     /// How many chunks of signatures are checked at once unless told otherwise: one per core.
     public static let concurrencyDefault = ProcessInfo.processInfo.activeProcessorCount
@@ -18,6 +19,8 @@ public struct LedgerVerifier: Sendable {
     public let keys: LedgerKeyDirectory
     private let bodyChecks: [LedgerTransactionType: LedgerBodyCheck]
     private let concurrency: Int
+    /// Nil when told not to check the transfer figures.
+    private var figures: TransferFigureChecks?
 
     private var failures: [LedgerVerificationFailure] = []
     private var counts = LedgerVerificationReport.Counts()
@@ -31,10 +34,12 @@ public struct LedgerVerifier: Sendable {
     private var sealings: [Sealing] = []
 
     /// `concurrency`: at most this many chunks checked at once (at least 1); the report is the
-    /// same whatever it is.
+    /// same whatever it is. `transferFigures`: whether pricing and transfer bodies are read and
+    /// every figure recomputed (`TransferFigureChecks`); without, only their envelopes,
+    /// endorsements and sealing are checked.
     public init(
         tenant: TenantCode, keys: [LedgerEvidence.Key],
-        bodyChecks: [LedgerTransactionType: LedgerBodyCheck] = LedgerBodyChecks.standard,
+        bodyChecks: [LedgerTransactionType: LedgerBodyCheck] = LedgerBodyChecks.standard, transferFigures: Bool = true,
         concurrency: Int = concurrencyDefault
     ) {
         precondition(concurrency >= 1, "at least one chunk at a time")
@@ -42,11 +47,12 @@ public struct LedgerVerifier: Sendable {
         self.keys = LedgerKeyDirectory(keys)
         self.bodyChecks = bodyChecks
         self.concurrency = concurrency
+        figures = transferFigures ? TransferFigureChecks() : nil
     }
 
     /// Checks transaction rows: bytes, hash, envelope, each endorsement, the status, the body.
     public mutating func add(transactions records: [LedgerEvidence.Transaction]) async {
-        let checker = TransactionChecker(tenant: tenant, keys: keys, bodyChecks: bodyChecks)
+        let checker = TransactionChecker(tenant: tenant, keys: keys, bodyChecks: bodyChecks, readsFigures: figures != nil)
         let outcomes = await Self.concurrentMap(records, concurrency: concurrency) { checker.check($0) }
         for outcome in outcomes {
             counts.transactions += 1
@@ -67,6 +73,9 @@ public struct LedgerVerifier: Sendable {
                 continue
             }
             stored[outcome.actualHash] = StoredTransaction(at: outcome.at, status: outcome.status)
+            if let transaction = outcome.figureTransaction, let status = outcome.status {
+                figures?.add(transaction, hash: outcome.claimedHash, status: status)
+            }
             if let registration = outcome.registration { registrations.insert(registration) }
             if let revocation = outcome.revocation { revocations.insert(revocation) }
         }
@@ -82,9 +91,9 @@ public struct LedgerVerifier: Sendable {
 
     /// Every failure so far, with what only the whole ledger shows: each sealed hash stored,
     /// committed, not sealed twice, not sealed before it happened; each key row and revocation
-    /// evidenced by its event.
+    /// evidenced by its event; every transfer figure, recomputed with its transfer's other events.
     public func report() -> LedgerVerificationReport {
-        var all = failures + keys.failures
+        var all = failures + keys.failures + (figures?.check() ?? [])
         var sealed: Set<LedgerHash> = []
         for sealing in sealings {
             func fail(_ kind: LedgerVerificationFailure.Kind, field: String = "transactions", expected: String, found: String) {
@@ -151,10 +160,11 @@ public struct LedgerVerifier: Sendable {
 extension LedgerEvidence {
     /// Verifies the whole ledger at once.
     public func verify(
-        bodyChecks: [LedgerTransactionType: LedgerBodyCheck] = LedgerBodyChecks.standard,
+        bodyChecks: [LedgerTransactionType: LedgerBodyCheck] = LedgerBodyChecks.standard, transferFigures: Bool = true,
         concurrency: Int = LedgerVerifier.concurrencyDefault
     ) async -> LedgerVerificationReport {
-        var verifier = LedgerVerifier(tenant: tenant, keys: keys, bodyChecks: bodyChecks, concurrency: concurrency)
+        var verifier = LedgerVerifier(
+            tenant: tenant, keys: keys, bodyChecks: bodyChecks, transferFigures: transferFigures, concurrency: concurrency)
         await verifier.add(transactions: transactions)
         await verifier.add(blocks: blocks)
         return verifier.report()
@@ -205,12 +215,15 @@ private struct TransactionOutcome: Sendable {
     let failures: [LedgerVerificationFailure]
     let registration: KeyEvent.Registered?
     let revocation: KeyEvent.Revoked?
+    /// The transaction, when the figure checks read its type.
+    let figureTransaction: LedgerTransaction?
 }
 
 private struct TransactionChecker: Sendable {
     let tenant: TenantCode
     let keys: LedgerKeyDirectory
     let bodyChecks: [LedgerTransactionType: LedgerBodyCheck]
+    let readsFigures: Bool
 
     func check(_ record: LedgerEvidence.Transaction) -> TransactionOutcome {
         let claimed = record.claimedHash
@@ -228,7 +241,7 @@ private struct TransactionChecker: Sendable {
             return TransactionOutcome(
                 claimedHash: claimed, actualHash: actual, at: nil, status: nil, endorsementsChecked: 0, failures: failures,
                 registration: nil,
-                revocation: nil)
+                revocation: nil, figureTransaction: nil)
         }
         if transaction.tenant != tenant {
             fail(.tenantMismatch, "tenant", expected: tenant.rawValue, found: transaction.tenant.rawValue)
@@ -292,7 +305,8 @@ private struct TransactionChecker: Sendable {
             registration: evidences && transaction.type == KeyEvent.Registered.ledgerType
                 ? try? KeyEvent.Registered(ledgerBody: transaction.body) : nil,
             revocation: evidences && transaction.type == KeyEvent.Revoked.ledgerType
-                ? try? KeyEvent.Revoked(ledgerBody: transaction.body) : nil)
+                ? try? KeyEvent.Revoked(ledgerBody: transaction.body) : nil,
+            figureTransaction: readsFigures && TransferFigureChecks.types.contains(transaction.type) ? transaction : nil)
     }
 
     /// `BJ-CW (sender), SJZ-FW (receiver)`: the orgs that may endorse, for failures to quote.

@@ -105,6 +105,9 @@ public struct PricingRules: Sendable, Hashable {
         where !(0...Bounds.premiumBasisPointsMax).contains(value) {
             problems.append(MatrixProblem(field: "\(field).\(name)", reason: "must be 0–\(Bounds.premiumBasisPointsMax) bp"))
         }
+        if errorTolerancePartsPerMillion < 0 {
+            problems.append(MatrixProblem(field: "\(field).error_tolerance_ppm", reason: "must be 0 or more"))
+        }
         return problems
     }
 }

@@ -257,8 +257,8 @@ extension TransferEvent.ClaimSettled: TransferLedgerEvent {
 
 // MARK: plumbing
 
-/// What `LedgerFields` does not read itself, for transfer bodies.
-private enum BodyFields {
+/// What `LedgerFields` does not read itself, for transfer bodies (and the figure checks that read their inputs).
+enum BodyFields {
     static func array(_ fields: LedgerFields, _ key: String) throws(LedgerDocumentError) -> [JSONValue] {
         guard case .array(let elements) = try fields.value(key) else {
             throw .malformed(field: fields.name(key), reason: "must be an array")
