@@ -48,10 +48,11 @@ import Testing
                 let counts = try #require(report["counts"] as? [String: Int])
                 #expect(
                     counts == [
-                        "keys": 7, "transactions": 15, "committed": 13, "pending": 1, "disputed": 1, "endorsementsChecked": 18,
-                        "blocks": counts["blocks"] ?? -1, "sealedTransactions": 13, "transfersReconciled": 4,
+                        "keys": 7, "transactions": LedgerScenario.transactions, "committed": LedgerScenario.committedTransactions, "pending": 1,
+                        "disputed": 1, "endorsementsChecked": LedgerScenario.endorsements,
+                        "blocks": counts["blocks"] ?? -1, "sealedTransactions": LedgerScenario.committedTransactions, "transfersReconciled": 4,
                     ], "\(counts)")
-                #expect((counts["blocks"] ?? 0) >= 4)
+                #expect((counts["blocks"] ?? 0) >= 5)
             }
             for query in ["limit=0", "limit=1001", "cursor=-1", "cursor=abc"] {
                 let reply = try await api.get("/v1/ledger/verify?\(query)", key: fixture.key("hq-auditor"))

@@ -20,8 +20,11 @@ import SMCrypto
 /// - transfer 3 (`disputed`): dispatched, NORTH disputes the dispatch;
 /// - transfer 4 (`created`): created only, no transaction.
 ///
-/// Committed: 7 key registrations (HQ, NORTH, QA, WH-A, WH-C, the orderer, WH-B) and 5 transfer
-/// transactions, all sealed; pending 1, disputed 1.
+/// Committed: 7 key registrations (HQ, NORTH, QA, WH-A, WH-C, the orderer, WH-B), the pricing rule
+/// version tenant apply publishes, and 5 transfer transactions, all sealed; pending 1, disputed 1.
+/// Endorsements: HQ's of the 8 tenant events, 2 of each committed dispatch and of the committed
+/// receipt, HQ's of the true-up and the claim settlement, WH-B's of the pending receipt and WH-A's
+/// of the disputed dispatch.
 public struct LedgerScenario: Sendable {
     public let fixture: TenantFixture
     /// WH-B's client-held private key.
@@ -33,7 +36,7 @@ public struct LedgerScenario: Sendable {
     /// Transaction hashes by transfer and type.
     public let evidence: [Int64: [LedgerTransactionType: LedgerHash]]
 
-    public static let committedTransactions = 13
+    public static let (transactions, committedTransactions, endorsements) = (15, 13, 18)
     public static let rule = SealingRule(maxTransactions: 3, maxAge: .zero)
 
     public func hash(_ transfer: Int64, _ type: LedgerTransactionType) -> LedgerHash { evidence[transfer]![type]! }
