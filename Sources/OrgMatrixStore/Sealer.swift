@@ -43,8 +43,16 @@ extension Database {
         }
         var sealed: [SealedBlock] = []
         for (tenantID, code, _) in due {
-            while let block = try await sealBlock(tenantID: TenantID(tenantID), tenant: try TenantCode(code), rule: rule, masterKey: masterKey, logger: logger) {
-                sealed.append(block)
+            // One tenant whose chain cannot be extended (its last block tampered with, say) is
+            // logged and left; the others are still sealed.
+            do {
+                while let block = try await sealBlock(
+                    tenantID: TenantID(tenantID), tenant: try TenantCode(code), rule: rule, masterKey: masterKey, logger: logger)
+                {
+                    sealed.append(block)
+                }
+            } catch {
+                logger.error("sealing a tenant failed", metadata: ["tenant": "\(code)", "error": "\(String(reflecting: error).prefix(500))"])
             }
         }
         return sealed

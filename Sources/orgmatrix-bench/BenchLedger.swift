@@ -379,14 +379,17 @@ private struct LedgerRun {
         // The sealer seals what is committed within --block-age-ms; wait for it.
         let drainStarted = ContinuousClock.now
         let deadline = drainStarted + .seconds(60) + .milliseconds(options.blockAgeMs * 2)
-        var counts = try await sealingCounts(tenant)
-        while counts.sealed < counts.committed {
-            guard ContinuousClock.now < deadline else {
-                throw BenchFailure(
-                    "\(counts.committed - counts.sealed) committed transactions were still unsealed a minute after the load")
+        let counts = try await BenchConnection.with(ownerURL, logger) { connection in
+            var counts = try await sealingCounts(tenant, connection)
+            while counts.sealed < counts.committed {
+                guard ContinuousClock.now < deadline else {
+                    throw BenchFailure(
+                        "\(counts.committed - counts.sealed) committed transactions were still unsealed a minute after the load")
+                }
+                try await Task.sleep(for: .milliseconds(20))
+                counts = try await sealingCounts(tenant, connection)
             }
-            try await Task.sleep(for: .milliseconds(10))
-            counts = try await sealingCounts(tenant)
+            return counts
         }
         return CommitResult(
             approvers: approvers.mapValues { $0.map(\.org) }, committedPerSecond: Double(options.transactions) / seconds(elapsed),
@@ -396,16 +399,16 @@ private struct LedgerRun {
     }
 
     /// Committed transactions, sealed ones and blocks of the tenant, read as the owner.
-    private func sealingCounts(_ tenant: BenchTenant) async throws -> (committed: Int64, sealed: Int64, blocks: Int64) {
-        try await BenchConnection.with(ownerURL, logger) { connection in
-            try await connection.query(
-                """
-                SELECT (SELECT count(*) FROM ledger_commits WHERE tenant_id = \(tenant.tenantID.rawValue)),
-                       (SELECT count(*) FROM ledger_block_entries WHERE tenant_id = \(tenant.tenantID.rawValue)),
-                       (SELECT count(*) FROM ledger_blocks WHERE tenant_id = \(tenant.tenantID.rawValue))
-                """, logger: logger
-            ).collect().first!.decode((Int64, Int64, Int64).self)
-        }
+    private func sealingCounts(
+        _ tenant: BenchTenant, _ connection: PostgresConnection
+    ) async throws -> (committed: Int64, sealed: Int64, blocks: Int64) {
+        try await connection.query(
+            """
+            SELECT (SELECT count(*) FROM ledger_commits WHERE tenant_id = \(tenant.tenantID.rawValue)),
+                   (SELECT count(*) FROM ledger_block_entries WHERE tenant_id = \(tenant.tenantID.rawValue)),
+                   (SELECT count(*) FROM ledger_blocks WHERE tenant_id = \(tenant.tenantID.rawValue))
+            """, logger: logger
+        ).collect().first!.decode((Int64, Int64, Int64).self)
     }
 
     // MARK: part 2
@@ -466,9 +469,9 @@ private struct LedgerRun {
                 connection in
                 try await connection.query(
                     """
-                    SELECT (SELECT count(*) FROM ledger_transactions WHERE tenant_id = \(tenants[side].tenantID.rawValue) AND transfer_id IS NOT NULL),
-                           (SELECT count(*) FROM ledger_endorsements e JOIN ledger_transactions t USING (tenant_id, tx_hash)
-                             WHERE e.tenant_id = \(tenants[side].tenantID.rawValue) AND t.transfer_id IS NOT NULL)
+                    SELECT count(DISTINCT t.tx_hash), count(e.tx_hash)
+                    FROM ledger_transactions t LEFT JOIN ledger_endorsements e USING (tenant_id, tx_hash)
+                    WHERE t.tenant_id = \(tenants[side].tenantID.rawValue) AND t.transfer_id IS NOT NULL
                     """, logger: logger
                 ).collect().first!.decode((Int64, Int64).self)
             }
