@@ -25,13 +25,15 @@ public struct SealedBlock: Sendable, Hashable {
 }
 
 extension Database {
-    /// One pass of the sealer over every tenant with committed transactions no block holds:
+    /// One pass of the sealer over every tenant (or `onlyTenant`: a test's own) with committed transactions no block holds:
     /// each tenant whose queue is due (by `rule`) gets blocks until its queue is empty. A tenant
     /// another node is sealing right now is skipped (its transaction holds the tenant's sealing
     /// lock), so several API nodes on one database seal each tenant once. Each block is one
     /// database transaction: a crash leaves the previous block as the last one, and its
     /// transactions still waiting.
-    public func sealDueBlocks(rule: SealingRule, masterKey: MasterKey, logger: Logger) async throws -> [SealedBlock] {
+    public func sealDueBlocks(
+        rule: SealingRule, masterKey: MasterKey, logger: Logger, onlyTenant: TenantID? = nil
+    ) async throws -> [SealedBlock] {
         let due = try await withTransaction(logger: logger) { connection in
             var tenants: [(UUID, String, Int64)] = []
             for try await row in try await connection.query(
@@ -42,7 +44,7 @@ extension Database {
             return tenants
         }
         var sealed: [SealedBlock] = []
-        for (tenantID, code, _) in due {
+        for (tenantID, code, _) in due where onlyTenant.map({ $0.rawValue == tenantID }) ?? true {
             // One tenant whose chain cannot be extended (its last block tampered with, say) is
             // logged and left; the others are still sealed.
             do {
