@@ -17,6 +17,8 @@ public struct Database: Sendable {
     private let duration: Metrics.Timer
     private let failures: Counter
     private let retries: Counter
+    /// The sealer's tenant logs between blocks (Sealer.swift); shared by every copy of this value.
+    let logFrontiers = LogFrontiers()
 
     public init(client: PostgresClient, maximumConnections: Int, metricsFactory: any MetricsFactory, masterKey: MasterKey? = nil) {
         self.client = client

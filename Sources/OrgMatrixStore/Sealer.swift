@@ -4,6 +4,7 @@ import NIOCore
 import OrgMatrixCore
 import PostgresNIO
 import SMCrypto
+import Synchronization
 
 /// When the sealer cuts a block: as soon as `maxTransactions` committed transactions wait, or
 /// when the oldest has waited `maxAge`.
@@ -24,16 +25,42 @@ public struct SealedBlock: Sendable, Hashable {
     public let blockHash: LedgerHash
 }
 
+/// What one pass of the sealer did: the blocks it wrote, and the tenants whose chain it could
+/// not extend, each with the reason (also logged).
+public struct SealingPass: Sendable {
+    public var blocks: [SealedBlock] = []
+    public var failures: [TenantCode: String] = [:]
+}
+
+/// Each tenant's log as of the last block this process sealed, so the next block appends to it
+/// instead of hashing every earlier transaction again. Used only while it still gives the last
+/// block's signed `log_size` and `log_root`: a block another node sealed since is a miss, and
+/// the log is rebuilt from the stored entries.
+final class LogFrontiers: Sendable {
+    private let frontiers = Mutex<[TenantID: MerkleFrontier]>([:])
+
+    func frontier(_ tenant: TenantID, following previous: BlockHeader) -> MerkleFrontier? {
+        guard let cached = frontiers.withLock({ $0[tenant] }), Int64(cached.size) == previous.logSize,
+            cached.rootHash == previous.logRoot.bytes
+        else { return nil }
+        return cached
+    }
+
+    func keep(_ frontier: MerkleFrontier, for tenant: TenantID) {
+        frontiers.withLock { $0[tenant] = frontier }
+    }
+}
+
 extension Database {
-    /// One pass of the sealer over every tenant (or `onlyTenant`: a test's own) with committed transactions no block holds:
-    /// each tenant whose queue is due (by `rule`) gets blocks until its queue is empty. A tenant
+    /// One pass of the sealer over every tenant (or only `onlyTenant`) with committed transactions
+    /// no block holds: each tenant whose queue is due (by `rule`) gets blocks until its queue is empty. A tenant
     /// another node is sealing right now is skipped (its transaction holds the tenant's sealing
     /// lock), so several API nodes on one database seal each tenant once. Each block is one
     /// database transaction: a crash leaves the previous block as the last one, and its
     /// transactions still waiting.
     public func sealDueBlocks(
-        rule: SealingRule, masterKey: MasterKey, logger: Logger, onlyTenant: TenantID? = nil
-    ) async throws -> [SealedBlock] {
+        rule: SealingRule, masterKey: MasterKey, logger: Logger, onlyTenant: TenantCode? = nil
+    ) async throws -> SealingPass {
         let due = try await withTransaction(logger: logger) { connection in
             var tenants: [(UUID, String, Int64)] = []
             for try await row in try await connection.query(
@@ -43,28 +70,29 @@ extension Database {
             }
             return tenants
         }
-        var sealed: [SealedBlock] = []
-        for (tenantID, code, _) in due where onlyTenant.map({ $0.rawValue == tenantID }) ?? true {
+        var pass = SealingPass()
+        for (tenantID, code, _) in due where onlyTenant.map({ $0.rawValue == code }) ?? true {
+            let tenant = try TenantCode(code)
             // One tenant whose chain cannot be extended (its last block tampered with, say) is
             // logged and left; the others are still sealed.
             do {
-                while let block = try await sealBlock(
-                    tenantID: TenantID(tenantID), tenant: try TenantCode(code), rule: rule, masterKey: masterKey, logger: logger)
-                {
-                    sealed.append(block)
+                while let block = try await sealBlock(tenantID: TenantID(tenantID), tenant: tenant, rule: rule, masterKey: masterKey, logger: logger) {
+                    pass.blocks.append(block)
                 }
             } catch {
-                logger.error("sealing a tenant failed", metadata: ["tenant": "\(code)", "error": "\(String(reflecting: error).prefix(500))"])
+                let reason = String(String(reflecting: error).prefix(500))
+                logger.error("sealing a tenant failed", metadata: ["tenant": "\(code)", "error": "\(reason)"])
+                pass.failures[tenant] = reason
             }
         }
-        return sealed
+        return pass
     }
 
     /// Seals the tenant's next block from its oldest committed, unsealed transactions (at most
     /// `rule.maxTransactions`); nil when none wait, when they are neither a full block nor as old
     /// as `rule.maxAge`, or when another sealer holds the tenant.
     func sealBlock(tenantID: TenantID, tenant: TenantCode, rule: SealingRule, masterKey: MasterKey, logger: Logger) async throws -> SealedBlock? {
-        try await withTransaction(logger: logger) { connection in
+        let sealed = try await withTransaction(logger: logger) { connection -> (SealedBlock, MerkleFrontier)? in
             try await connection.query("SELECT app_begin_sealer(\(tenantID.rawValue))", logger: logger)
             let elected = try await connection.query(
                 "SELECT pg_try_advisory_xact_lock(hashtextextended(\(tenantID.rawValue.uuidString.lowercased() + " sealer"), 1237))", logger: logger
@@ -89,7 +117,14 @@ extension Database {
             let previous = try await connection.query(
                 "SELECT header FROM ledger_blocks WHERE tenant_id = \(tenantID.rawValue) ORDER BY number DESC LIMIT 1", logger: logger
             ).collect().first.map { try BlockHeader(canonicalBytes: bytes($0.decode(ByteBuffer.self))) }
-            var log = try await logFrontier(tenantID: tenantID, connection: connection, logger: logger)
+            var log = MerkleFrontier()
+            if let previous {
+                if let cached = logFrontiers.frontier(tenantID, following: previous) {
+                    log = cached
+                } else {
+                    log = try await logFrontier(tenantID: tenantID, connection: connection, logger: logger)
+                }
+            }
             // The moment of sealing, read after the election: a transaction that started before the
             // previous sealer committed must not stamp its block earlier than that one.
             let sealedAtMicros = try await connection.query(
@@ -118,8 +153,12 @@ extension Database {
                 """, logger: logger)
             logger.info(
                 "sealed a block", metadata: ["tenant": "\(tenant)", "block": "\(header.number)", "transactions": "\(header.transactionCount)"])
-            return SealedBlock(tenant: tenant, header: header, blockHash: header.hash)
+            return (SealedBlock(tenant: tenant, header: header, blockHash: header.hash), log)
         }
+        // Kept only once the block is committed.
+        guard let (block, log) = sealed else { return nil }
+        logFrontiers.keep(log, for: tenantID)
+        return block
     }
 
     /// The tenant's log so far, from every sealed transaction in log order.

@@ -239,13 +239,13 @@ import Testing
         try await withClient(environment.appURL) { client in
             let database = Database(client: client, maximumConnections: 4, metricsFactory: NOOPMetricsHandler.instance, masterKey: masterKey)
             // Not due yet: fewer than a full block, younger than a minute.
-            let early = try await database.sealDueBlocks(rule: SealingRule(maxTransactions: 1000, maxAge: .seconds(60)), masterKey: masterKey, logger: testLogger, onlyTenant: fixture.tenantID)
+            let early = try await database.sealDueBlocks(rule: SealingRule(maxTransactions: 1000, maxAge: .seconds(60)), masterKey: masterKey, logger: testLogger, onlyTenant: fixture.code).blocks
             #expect(early.filter { $0.tenant == fixture.code }.isEmpty)
             // Two sealers at once, blocks of two: n committed transactions make ⌈n/2⌉ blocks, each once.
             let rule = SealingRule(maxTransactions: 2, maxAge: .milliseconds(0))
-            async let first = database.sealDueBlocks(rule: rule, masterKey: masterKey, logger: testLogger, onlyTenant: fixture.tenantID)
-            async let second = database.sealDueBlocks(rule: rule, masterKey: masterKey, logger: testLogger, onlyTenant: fixture.tenantID)
-            let sealed = (try await first + second).filter { $0.tenant == fixture.code }.sorted { $0.header.number < $1.header.number }
+            async let first = database.sealDueBlocks(rule: rule, masterKey: masterKey, logger: testLogger, onlyTenant: fixture.code)
+            async let second = database.sealDueBlocks(rule: rule, masterKey: masterKey, logger: testLogger, onlyTenant: fixture.code)
+            let sealed = (try await first.blocks + second.blocks).filter { $0.tenant == fixture.code }.sorted { $0.header.number < $1.header.number }
             #expect(sealed.map(\.header.number) == (0..<Int64(blocks)).map { $0 })
             #expect(sealed.map(\.header.transactionCount).reduce(0, +) == Int64(allCommitted.count))
             #expect(sealed.last?.header.logSize == Int64(allCommitted.count))
@@ -287,7 +287,7 @@ import Testing
         // Nothing is left to seal but the pending transaction, which is not sealed.
         try await withClient(environment.appURL) { client in
             let database = Database(client: client, maximumConnections: 2, metricsFactory: NOOPMetricsHandler.instance, masterKey: masterKey)
-            let again = try await database.sealDueBlocks(rule: SealingRule(maxTransactions: 2, maxAge: .milliseconds(0)), masterKey: masterKey, logger: testLogger, onlyTenant: fixture.tenantID)
+            let again = try await database.sealDueBlocks(rule: SealingRule(maxTransactions: 2, maxAge: .milliseconds(0)), masterKey: masterKey, logger: testLogger, onlyTenant: fixture.code).blocks
             #expect(again.filter { $0.tenant == fixture.code }.isEmpty)
         }
     }

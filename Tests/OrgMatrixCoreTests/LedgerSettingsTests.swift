@@ -174,6 +174,42 @@ private let hour: TimeInterval = 3_600
         #expect(Set(fields) == ["ledgr", "ledger.client_hold", "ledger.polices"])
     }
 
+    /// A policy that no transaction on some lane could ever meet is refused, naming the lane and the
+    /// role nobody plays there (the base lane SJZ-FW → TY-FW: NORTH settles SJZ-FW's sales, nobody
+    /// TY-FW's purchases, no carrier).
+    @Test func aPolicyALaneCannotMeetIsRefusedNamingTheLaneAndTheRole() {
+        let entry = TenantFile.LedgerEntry(
+            hq: nil, clientHeld: [],
+            policies: [
+                "transfer.dispatched": "OR(carrier, sender_settlement)", "transfer.received": "AND(receiver, receiver_settlement)",
+                "claim.settled": "AND(hq, carrier)", "key.revoked": "sender",
+            ])
+        let error = #expect(throws: MatrixInvalid.self) { try TenantDefinition.validate(Self.file(ledger: entry)) }
+        let problems = error?.problems ?? []
+        #expect(Set(problems.map(\.field)) == ["ledger.policies.transfer.received", "ledger.policies.claim.settled", "ledger.policies.key.revoked"])
+        #expect(
+            problems.first { $0.field == "ledger.policies.transfer.received" }?.reason
+                == "cannot be met on the lane SJZ-FW → TY-FW: no org plays receiver_settlement there")
+        #expect(problems.first { $0.field == "ledger.policies.claim.settled" }?.reason.contains("carrier") == true)
+        #expect(problems.first { $0.field == "ledger.policies.key.revoked" }?.reason.contains("only the hq role") == true)
+    }
+
+    /// A settlement org counts for the purpose it settles: purchases only is no sender's settlement.
+    @Test func aSettlementCountsOnlyForItsPurpose() {
+        var relations = TenantDefinitionTests.file().relations
+        relations[3] = .init(kind: "settles_for", from: "NORTH", to: "SJZ-FW", purpose: "purchases", distanceKm: nil, leadTimeHours: nil, validFrom: nil)
+        relations.append(.init(kind: "reports_to", from: "CARRIER", to: "HQ", purpose: nil, distanceKm: nil, leadTimeHours: nil, validFrom: nil))
+        let entry = TenantFile.LedgerEntry(hq: nil, clientHeld: [], policies: ["transfer.dispatched": "AND(sender, sender_settlement)"])
+        let error = #expect(throws: MatrixInvalid.self) { try TenantDefinition.validate(Self.file(ledger: entry, relations: relations)) }
+        #expect(error?.problems.map(\.field) == ["ledger.policies.transfer.dispatched"])
+        let lane = CarrierTests.lane(carrier: "CARRIER")
+        var withCarrier = CarrierTests.relations(replacingLaneWith: lane)
+        withCarrier[3] = relations[3]
+        let either = TenantFile.LedgerEntry(
+            hq: nil, clientHeld: [], policies: ["transfer.dispatched": "AND(sender, OR(sender_settlement, carrier))", "transfer.received": "AND(receiver, carrier)"])
+        #expect(throws: Never.self) { try TenantDefinition.validate(Self.file(ledger: either, relations: withCarrier)) }
+    }
+
     @Test func aDecodedSectionValidates() throws {
         let file = try Self.decode(
             #""ledger": {"hq": "HQ", "client_held": ["SJZ-FW"], "policies": {"transfer.dispatched": "AND(sender, sender_settlement)", "transfer.received": "AND(receiver, sender)"}}"#

@@ -141,8 +141,9 @@ import Testing
     @Test func ledgerSettingsAreVersionedAndKeysGeneratedOncePerOwner() async throws {
         let code = try uniqueCode()
         let first = try await apply(try TenantDefinition.validate(TenantFixture.file(code: code, label: "x", ledger: TenantFixture.ledger)))
-        // The tenant, 6 orgs, 9 relations, 8 principals, pricing, the settings, 5 org keys and the orderer's.
-        let expectedChanges = 1 + 6 + 9 + 8 + 1 + 1 + 6
+        // The tenant, 6 orgs, 10 relations (HQ settles WH-B's sales in a ledger fixture), 8 principals,
+        // pricing, the settings, 5 org keys and the orderer's.
+        let expectedChanges = 1 + 6 + 10 + 8 + 1 + 1 + 6
         #expect(first.changes.count == expectedChanges)
         #expect(try await apply(try TenantDefinition.validate(TenantFixture.file(code: code, label: "x", ledger: TenantFixture.ledger))).changes.isEmpty)
 

@@ -15,39 +15,58 @@ public struct ProcessOutput: Sendable {
 
 /// Runs `executable` (a path, or a name looked up on PATH) with `arguments`, feeding it
 /// `standardInput`, with this process's environment plus `environment`, and waits for it.
-///
-/// Spawns with `posix_spawnp` and reaps with `waitpid`: Foundation's `Process` on Linux can miss
-/// the child's exit when called from a task, leaving the test hanging on a zombie.
 public func runProcess(
     _ executable: String, _ arguments: [String], standardInput: [UInt8] = [], environment: [String: String] = [:]
 ) throws -> ProcessOutput {
-    let base = FileManager.default.temporaryDirectory.appendingPathComponent("proc-\(UUID().uuidString)").path
-    let (inputPath, outputPath, errorPath) = (base + ".in", base + ".out", base + ".err")
-    defer { for path in [inputPath, outputPath, errorPath] { try? FileManager.default.removeItem(atPath: path) } }
-    guard FileManager.default.createFile(atPath: inputPath, contents: Data(standardInput)) else {
-        throw TestSetupError("cannot write \(inputPath)")
+    try SpawnedProcess(executable, arguments, standardInput: standardInput, environment: environment).wait()
+}
+
+/// A child process started and not yet reaped: a test can signal it (`kill`) before `wait`.
+///
+/// Spawns with `posix_spawnp` and reaps with `waitpid`: Foundation's `Process` on Linux can miss
+/// the child's exit when called from a task, leaving the test hanging on a zombie.
+public struct SpawnedProcess: Sendable {
+    public let pid: pid_t
+    private let base: String
+
+    public init(_ executable: String, _ arguments: [String], standardInput: [UInt8] = [], environment: [String: String] = [:]) throws {
+        base = FileManager.default.temporaryDirectory.appendingPathComponent("proc-\(UUID().uuidString)").path
+        let (inputPath, outputPath, errorPath) = (base + ".in", base + ".out", base + ".err")
+        guard FileManager.default.createFile(atPath: inputPath, contents: Data(standardInput)) else {
+            throw TestSetupError("cannot write \(inputPath)")
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let variables = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
+        let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, envp)
+        guard spawned == 0 else { throw TestSetupError("cannot start \(executable): errno \(spawned)") }
+        self.pid = pid
     }
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, inputPath, O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    let variables = ProcessInfo.processInfo.environment.merging(environment) { _, given in given }
-    let envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup("\($0.key)=\($0.value)") } + [nil]
-    defer { envp.forEach { free($0) } }
-    var pid: pid_t = 0
-    let spawned = posix_spawnp(&pid, executable, &actions, nil, argv, envp)
-    guard spawned == 0 else { throw TestSetupError("cannot start \(executable): errno \(spawned)") }
-    var status: Int32 = 0
-    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-    let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-    return ProcessOutput(
-        status: exitStatus,
-        standardOutput: Array((try? Data(contentsOf: URL(fileURLWithPath: outputPath))) ?? Data()),
-        standardError: (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")
+
+    /// Sends `signal` (SIGKILL: the crash a test stages).
+    public func kill(_ signal: Int32) { _ = Glibc.kill(pid, signal) }
+
+    /// Waits for the child to end; a child ended by signal n has status 128 + n, as in a shell.
+    public func wait() -> ProcessOutput {
+        let (inputPath, outputPath, errorPath) = (base + ".in", base + ".out", base + ".err")
+        defer { for path in [inputPath, outputPath, errorPath] { try? FileManager.default.removeItem(atPath: path) } }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let exitStatus = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        return ProcessOutput(
+            status: exitStatus,
+            standardOutput: Array((try? Data(contentsOf: URL(fileURLWithPath: outputPath))) ?? Data()),
+            standardError: (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")
+    }
 }
 
 /// Runs one of the project's `ops/` scripts, as a newcomer would, and returns its standard output.

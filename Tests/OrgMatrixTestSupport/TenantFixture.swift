@@ -85,7 +85,9 @@ public struct TenantFixture: Sendable {
                 relation("reports_to", "NORTH", "HQ"), relation("reports_to", "QA", "HQ"), relation("reports_to", "WH-A", "HQ"),
                 relation("reports_to", "WH-B", "WH-A"), relation("reports_to", "WH-C", "HQ"), relation("settles_for", "NORTH", "WH-A"),
                 relation("supervises", "QA", "WH-C"), relation("transfers_with", "WH-A", "WH-B"), relation("transfers_with", "WH-B", "WH-C"),
-            ],
+            ]
+                // The ledger's dispatch policy names the sender's settlement org: WH-B's is HQ.
+                + (ledger == nil ? [] : [relation("settles_for", "HQ", "WH-B")]),
             principals: principals.map { .init(name: $0.name, org: $0.org, role: $0.role) },
             pricing: [pricing], ledger: ledger)
     }

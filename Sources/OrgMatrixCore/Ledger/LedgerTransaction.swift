@@ -9,6 +9,14 @@ public enum LedgerTransactionType: String, Sendable, Hashable, CaseIterable {
     case transferReceived = "transfer.received"
     case transferTruedUp = "transfer.trued_up"
     case claimSettled = "claim.settled"
+
+    /// Whether the transaction evidences a step of one transfer, whose lane gives its roles.
+    public var isTransferStep: Bool {
+        switch self {
+        case .transferDispatched, .transferReceived, .transferTruedUp, .claimSettled: true
+        case .pricingRulesPublished, .keyRegistered, .keyRevoked: false
+        }
+    }
 }
 
 /// An SM3 digest, written as 64 lowercase hex digits.

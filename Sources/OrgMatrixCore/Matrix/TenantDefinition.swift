@@ -259,6 +259,42 @@ public struct LedgerDefinition: Sendable, Hashable {
         }))
     }
 
+    /// Policies no transaction could ever meet: one naming a role that no org plays (a lane with
+    /// no settlement org for its sender, no carrier) would leave every transfer on that lane
+    /// pending for ever. Transfer transactions take their roles from a lane (sender, receiver,
+    /// their settlement orgs by `settles_for` of the purpose a sale or a purchase needs, the
+    /// lane's carrier) and HQ; key and pricing transactions have HQ only. Relations count over
+    /// any of their validity windows.
+    public func unmetPolicies(relations: [Relation]) -> [MatrixProblem] {
+        let policies = ledgerPolicies
+        var problems: [MatrixProblem] = []
+        for type in LedgerTransactionType.allCases where !type.isTransferStep {
+            let policy = policies.policy(for: type)
+            if !policy.isSatisfied(by: [.hq]) {
+                problems.append(MatrixProblem(
+                    field: "ledger.policies.\(type.rawValue)", reason: "cannot be met: a \(type.rawValue) transaction has only the hq role"))
+            }
+        }
+        func settles(_ org: OrgCode, for purpose: SettlementPurpose) -> Bool {
+            relations.contains { $0.kind == .settlesFor && $0.to == org && ($0.purpose == purpose || $0.purpose == .all) }
+        }
+        for lane in relations where lane.kind == .transfersWith {
+            var present: Set<EndorserRole> = [.sender, .receiver, .hq]
+            if settles(lane.from, for: .sales) { present.insert(.senderSettlement) }
+            if settles(lane.to, for: .purchases) { present.insert(.receiverSettlement) }
+            if lane.carrier != nil { present.insert(.carrier) }
+            for type in LedgerTransactionType.allCases where type.isTransferStep {
+                let policy = policies.policy(for: type)
+                guard !policy.isSatisfied(by: present) else { continue }
+                let missing = policy.roles.subtracting(present).sorted().map(\.rawValue).joined(separator: ", ")
+                problems.append(MatrixProblem(
+                    field: "ledger.policies.\(type.rawValue)",
+                    reason: "cannot be met on the lane \(lane.from) → \(lane.to): no org plays \(missing) there"))
+            }
+        }
+        return problems
+    }
+
     /// The key custody an org gets from these settings.
     public func custody(of org: OrgCode) -> KeyCustody { clientHeld.contains(org) ? .client : .custodial }
 
@@ -420,7 +456,9 @@ public struct TenantDefinition: Sendable {
         var ledger: LedgerDefinition?
         if let entry = file.ledger, let headquarters = roots.first, roots.count == 1 {
             switch LedgerDefinition.parse(entry, orgs: orgCodes, headquarters: headquarters.code) {
-            case .success(let parsed): ledger = parsed
+            case .success(let parsed):
+                ledger = parsed
+                problems += parsed.unmetPolicies(relations: relations)
             case .failure(let invalid): problems += invalid.problems
             }
         }
