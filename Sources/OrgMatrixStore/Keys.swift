@@ -4,6 +4,7 @@ import NIOCore
 import OrgMatrixCore
 import PostgresNIO
 import SMCrypto
+import Synchronization
 
 /// An operating error of key custody: an unusable master key file, a refused registration or
 /// revocation, a key that cannot sign. `field` names the input at fault when there is one.
@@ -69,6 +70,8 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
     public let fingerprint: String
     /// Where the key came from (its file), for messages.
     public let source: String
+    /// The custodial keys this process has opened under this master key.
+    let unsealed = UnsealedKeys()
 
     public init(rawRepresentation: [UInt8], source: String) throws(KeyError) {
         guard rawRepresentation.count == SM4.keyByteCount else {
@@ -123,6 +126,35 @@ public struct MasterKey: Sendable, CustomStringConvertible, CustomDebugStringCon
     }
 
     private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+}
+
+/// Custodial private keys this process has unsealed and checked against their public keys, by
+/// tenant, owner and version. A key row never changes, so an opened key stays what it was, and
+/// the next signature skips the data key, two SM4 opens and deriving the public point (about
+/// half of a custodial signature's cost, `orgmatrix-bench ledger` part 3). Which version may
+/// sign is still read from the database every time, so a revocation counts at once. In this
+/// process's memory only; bounded, emptied when full.
+final class UnsealedKeys: Sendable {
+    struct ID: Hashable {
+        let tenant: UUID
+        let owner: String
+        let version: Int32
+    }
+
+    static let capacity = 4096
+    private let keys = Mutex<[ID: SM2PrivateKey]>([:])
+
+    func key(_ id: ID) -> SM2PrivateKey? { keys.withLock { $0[id] } }
+
+    func keep(_ key: SM2PrivateKey, as id: ID) {
+        keys.withLock {
+            if $0.count >= Self.capacity { $0.removeAll() }
+            $0[id] = key
+        }
+    }
+}
+
+extension MasterKey {
 
     /// Wraps a data key (SM4.Sealed under this key).
     func wrap(_ plaintext: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {
@@ -208,6 +240,10 @@ public struct Keys: Sendable {
                 .notCustodial, "\(owner)'s key version \(key.version) is client-held: the org signs with it itself",
                 field: "owner")
         }
+        let id = UnsealedKeys.ID(tenant: tenantID.rawValue, owner: owner.name, version: key.version)
+        if let opened = masterKey.unsealed.key(id), opened.publicKey == key.publicKey {
+            return KeySignature(owner: owner, version: key.version, signature: try opened.signature(for: message))
+        }
         let row = try await connection.query(
             """
             SELECT data_key_version, sealed_private_key FROM custodial_private_keys
@@ -236,6 +272,7 @@ public struct Keys: Sendable {
             throw KeyError(
                 .sealedKeyDamaged, "the sealed private key of \(owner) version \(key.version) does not match its public key")
         }
+        masterKey.unsealed.keep(privateKey, as: id)
         return KeySignature(owner: owner, version: key.version, signature: try privateKey.signature(for: message))
     }
 

@@ -17,6 +17,16 @@ public enum LedgerStatus: Sendable, Hashable {
         case .disputed: "disputed"
         }
     }
+
+    /// The status its rows give: a dispute stops a transaction whatever else was written, a
+    /// commit row makes it committed, else it waits.
+    init(committed: Bool, disputedBy disputer: String?, reason: String?) throws {
+        if let disputer, let reason {
+            self = .disputed(by: try OrgCode(disputer), reason: reason)
+        } else {
+            self = committed ? .committed : .pending
+        }
+    }
 }
 
 /// One endorsement as stored: the signature is verified before it is written.
@@ -171,10 +181,7 @@ extension Sandbox {
         for try await row in rows {
             let (hashBuffer, canonical, transferID, committed, disputer, reason, block) = try row.decode(
                 (ByteBuffer, ByteBuffer, Int64?, Bool, String?, String?, Int64?).self)
-            let status: LedgerStatus =
-                if let disputer, let reason { .disputed(by: try OrgCode(disputer), reason: reason) } else if committed { .committed } else {
-                    .pending
-                }
+            let status = try LedgerStatus(committed: committed, disputedBy: disputer, reason: reason)
             found[try LedgerHash(bytes(hashBuffer))] = (bytes(canonical), transferID, status, block)
         }
         let endorsementRows = try await connection.query(

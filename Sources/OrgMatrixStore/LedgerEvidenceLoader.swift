@@ -315,18 +315,19 @@ extension Sandbox {
         for try await row in try await connection.query(
             """
             SELECT transfer_id, from_code, to_code, status, rules_version, estimate_total_fen, actual_freight_fen, actual_insurance_fen,
-                actual_total_fen, error_ppm, flagged, true_up_fen, claim_recovered_fen
+                actual_total_fen, error_ppm, flagged, true_up_fen, claim_recovered_fen, (extract(epoch FROM created_at) * 1000000)::bigint
             FROM transfers WHERE tenant_id = \(tenantID) AND transfer_id > \(after) ORDER BY transfer_id LIMIT \(limit)
             """, logger: logger)
         {
             let c = try row.decode(
-                (Int64, String, String, String, String, Int64, Int64?, Int64?, Int64?, Int64?, Bool, Int64?, Int64?).self)
+                (Int64, String, String, String, String, Int64, Int64?, Int64?, Int64?, Int64?, Bool, Int64?, Int64?, Int64).self)
             guard let status = TransferStatus(rawValue: c.3) else {
                 throw StoreError(.conflict, "Transfer \(c.0) is \(c.3), which no transfer is.")
             }
             transfers.append(
                 PostedTransfer(
-                    transferID: c.0, fromCode: c.1, toCode: c.2, status: status, rulesVersion: c.4, estimateTotalFen: c.5,
+                    transferID: c.0, fromCode: c.1, toCode: c.2, status: status, rulesVersion: c.4,
+                    createdAt: UTCMicros(microsecondsSinceEpoch: c.13), estimateTotalFen: c.5,
                     actualFreightFen: c.6, actualInsuranceFen: c.7, actualTotalFen: c.8, errorPartsPerMillion: c.9, flagged: c.10,
                     trueUpFen: c.11, claimRecoveredFen: c.12, lines: []))
         }

@@ -213,7 +213,18 @@ public enum ScratchDatabase {
         try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name.rawValue)"), logger: logger)
     }
 
+    /// Drops the database. The owner may not terminate the application role's backends (FORCE
+    /// needs pg_signal_backend), and a pool closes its connections asynchronously after its
+    /// service stops, so a drop that finds them still there (42501) waits for them, up to 10 s.
     public static func drop(_ name: Name, connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name.rawValue) WITH (FORCE)"), logger: logger)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            do {
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name.rawValue) WITH (FORCE)"), logger: logger)
+                return
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42501" && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 }

@@ -85,10 +85,16 @@ extension Sandbox {
     /// A priced transfer from the principal's own org to `to`, on the lane between them.
     public func createTransfer(to: OrgCode, lines: [PostingLine]) async throws -> TransferRecord {
         try await authorize(.postDocuments)
+        // Priced at the database's moment of this transaction, which the row records as its
+        // created_at and the dispatch's ledger body as its priced_at.
+        let pricedAt = UTCMicros(
+            microsecondsSinceEpoch: try await connection.query(
+                "SELECT (extract(epoch FROM now()) * 1000000)::bigint", logger: logger
+            ).collect().first!.decode(Int64.self))
         let inputs = try await pricingInputs(
             from: principal.orgCode, to: to,
             lines: lines.map { QuoteLine(itemCode: $0.itemCode, quantity: $0.quantity, unitCostFen: nil) },
-            at: Date())
+            at: pricedAt.date)
         let stock = Dictionary(
             try await balances(org: principal.orgCode.rawValue, itemCodes: lines.map(\.itemCode)).map {
                 ($0.item.code, $0.onHandScaled)
@@ -99,7 +105,7 @@ extension Sandbox {
             created = try TransferRules.create(
                 from: principal.orgCode, to: to, goods: inputs.goods, onHandScaled: inputs.items.map { stock[$0.code] ?? 0 },
                 lane: inputs.lane,
-                rules: inputs.rules)
+                rules: inputs.rules, pricedAt: pricedAt)
         } catch {
             throw refusal(error, id: nil, items: inputs.items, creatingWith: inputs.rules.version)
         }
@@ -327,10 +333,7 @@ extension Sandbox {
             """, logger: logger)
         for try await (type, hash, committed, disputer, reason) in rows.decode((String, ByteBuffer, Bool, String?, String?).self) {
             guard let type = LedgerTransactionType(rawValue: type) else { continue }
-            let status: LedgerStatus =
-                if let disputer, let reason { .disputed(by: try OrgCode(disputer), reason: reason) } else if committed { .committed } else {
-                    .pending
-                }
+            let status = try LedgerStatus(committed: committed, disputedBy: disputer, reason: reason)
             record.evidence.append(TransferEvidence(type: type, hash: try LedgerHash(bytes(hash)), status: status))
         }
         return record
@@ -368,6 +371,7 @@ extension Sandbox {
         let trueUpFen: Int64?
         let claimRecoveredFen: Int64?
         let lane: PricedLane
+        let createdAt: UTCMicros
     }
 
     /// The header with its lane, locked `FOR UPDATE` when `locked`.
@@ -377,14 +381,14 @@ extension Sandbox {
             ? """
             SELECT t.from_code, t.to_code, t.status, t.rules_version, t.estimate_total_fen, t.actual_freight_fen, t.actual_insurance_fen,
                 t.actual_total_fen, t.error_ppm, t.flagged, t.true_up_fen, t.claim_recovered_fen, r.distance_km, r.lead_time_hours,
-                coalesce(r.markup_basis_points, 0)
+                coalesce(r.markup_basis_points, 0), (extract(epoch FROM t.created_at) * 1000000)::bigint
             FROM transfers t JOIN relations r ON r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id
             WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(id) FOR UPDATE OF t
             """
             : """
             SELECT t.from_code, t.to_code, t.status, t.rules_version, t.estimate_total_fen, t.actual_freight_fen, t.actual_insurance_fen,
                 t.actual_total_fen, t.error_ppm, t.flagged, t.true_up_fen, t.claim_recovered_fen, r.distance_km, r.lead_time_hours,
-                coalesce(r.markup_basis_points, 0)
+                coalesce(r.markup_basis_points, 0), (extract(epoch FROM t.created_at) * 1000000)::bigint
             FROM transfers t JOIN relations r ON r.tenant_id = t.tenant_id AND r.relation_id = t.relation_id
             WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.transfer_id = \(id)
             """
@@ -399,7 +403,8 @@ extension Sandbox {
             from: h.0, to: h.1, status: h.2, rulesVersion: h.3, estimateTotalFen: h.4, actualFreightFen: h.5,
             actualInsuranceFen: h.6,
             actualTotalFen: h.7, errorPartsPerMillion: h.8, flagged: h.9, trueUpFen: h.10, claimRecoveredFen: h.11,
-            lane: PricedLane(distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(h.14)))
+            lane: PricedLane(distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(h.14)),
+            createdAt: UTCMicros(microsecondsSinceEpoch: try row.makeRandomAccess()[15].decode(Int64.self)))
     }
 
     /// The stored line, before it is a `TransferLine`.
@@ -418,8 +423,8 @@ extension Sandbox {
         let order: TransferOrder
         do {
             order = try TransferOrder(
-                from: try OrgCode(header.from), to: try OrgCode(header.to), rulesVersion: header.rulesVersion, lane: header.lane,
-                lines: stored.map(\.line))
+                from: try OrgCode(header.from), to: try OrgCode(header.to), rulesVersion: header.rulesVersion,
+                pricedAt: header.createdAt, lane: header.lane, lines: stored.map(\.line))
         } catch {
             throw StoreError(.conflict, "Transfer \(id) as stored is not an order: \(error).")
         }

@@ -44,12 +44,12 @@ func withScratchDatabase<T>(
     } catch {
         outcome = .failure(error)
     }
-    if keep {
-        print("kept database \(name)")
-    } else {
-        try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.drop(name, connection: $0, logger: logger) }
-    }
     do {
+        if keep {
+            print("kept database \(name)")
+        } else {
+            try await BenchConnection.with(ownerURL, logger) { try await ScratchDatabase.drop(name, connection: $0, logger: logger) }
+        }
         return try outcome.get()
     } catch let error as PSQLError {
         throw BenchFailure("PostgreSQL: " + String(reflecting: error))

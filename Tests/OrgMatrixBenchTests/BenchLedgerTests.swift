@@ -44,8 +44,8 @@ import Testing
         #expect(try figure(lines, "verified", "transactions/s") > 0)
         #expect(try figure(lines, "verified", "endorsements/s") > 0)
         let findings = try #require(lines.first { $0.trimmingCharacters(in: .whitespaces).hasPrefix("findings") })
-        let kinds = findings.matches(of: /([a-z-]+) ×[0-9]+/).map { String($0.1) }
-        #expect(findings.contains("none") || kinds == ["key-not-registered"], "\(findings)")
+        // The benchmark's ledger is one the product wrote: it verifies clean.
+        #expect(findings.trimmingCharacters(in: .whitespaces) == "findings         none", "\(findings)")
 
         // 3: the SM2 ceiling and both ratios, printed beside their targets.
         for unit in ["sign", "verify"] {

@@ -37,7 +37,7 @@ import Testing
         let receipt = state.receipt
         return PostedTransfer(
             transferID: state.id, fromCode: state.order.from.rawValue, toCode: state.order.to.rawValue, status: state.status,
-            rulesVersion: state.order.rulesVersion, estimateTotalFen: state.order.estimateTotalFen,
+            rulesVersion: state.order.rulesVersion, createdAt: state.order.pricedAt, estimateTotalFen: state.order.estimateTotalFen,
             actualFreightFen: receipt?.actualFreightFen, actualInsuranceFen: receipt?.actualInsuranceFen,
             actualTotalFen: receipt?.actualTotalFen, errorPartsPerMillion: receipt?.errorPartsPerMillion,
             flagged: receipt?.flagged ?? false, trueUpFen: receipt?.trueUpFen, claimRecoveredFen: receipt?.claimRecoveredFen,
@@ -84,6 +84,10 @@ import Testing
             ("transfers[3].actual_freight_fen", [receipt], "20000", "2000", { $0.actualFreightFen = 2_000 }),
             ("transfers[3].actual_insurance_fen", [receipt], "139", "140", { $0.actualInsuranceFen = 140 }),
             ("transfers[3].rules_version", [dispatch], "v1", "v2", { $0.rulesVersion = "v2" }),
+            (
+                "transfers[3].created_at", [dispatch], "2026-10-01T00:00:00.000000Z", "2026-09-30T00:00:00.000000Z",
+                { $0.createdAt = UTCMicros("2026-09-30T00:00:00.000000Z")! }
+            ),
             ("transfers[3].to_code", [dispatch], "WH-B", "WH-C", { $0.toCode = "WH-C" }),
             ("transfers[3].true_up_fen", [trueUp], "22463", "0", { $0.trueUpFen = 0 }),
             // 100 L: line total 48,712, freight 742, markup 1,188 (TransferStateMachineTests).

@@ -48,7 +48,8 @@ struct FigureLedger {
     /// `published`: the rule versions published, each with its label and moment; `pricing`:
     /// the version both transfers are priced with.
     init(
-        published: [(String, PricingRules, UTCMicros)] = [("rules", Machine.rules, t(1))], pricing: PricingRules = Machine.rules
+        published: [(String, PricingRules, UTCMicros)] = [("rules", Machine.rules, t(1))], pricing: PricingRules = Machine.rules,
+        pricing8: PricingRules? = nil, pricedAt8: UTCMicros = t(7)
     ) throws {
         evidence = LedgerEvidence(tenant: tenant, keys: [], transactions: [], blocks: [])
         let hq = Self.hq
@@ -56,7 +57,7 @@ struct FigureLedger {
             id: 7,
             created: try TransferRules.create(
                 from: Self.sender, to: Self.receiver, goods: [Machine.milk(litres: 1_000_000), Machine.powder],
-                onHandScaled: [2_400_500, 500_000], lane: Machine.lane, rules: pricing))
+                onHandScaled: [2_400_500, 500_000], lane: Machine.lane, rules: pricing, pricedAt: Self.t(3)))
         dispatched7 = try seven.dispatch(
             by: Self.sender,
             balances: [.init(onHandScaled: 2_400_500, valueFen: 1_111_432), .init(onHandScaled: 500_000, valueFen: 1_400_003)])
@@ -68,10 +69,10 @@ struct FigureLedger {
             id: 8,
             created: try TransferRules.create(
                 from: Self.sender, to: Self.receiver, goods: [Machine.powder], onHandScaled: [300_000], lane: Machine.lane,
-                rules: pricing))
+                rules: pricing8 ?? pricing, pricedAt: pricedAt8))
         dispatched8 = try eight.dispatch(by: Self.sender, balances: [.init(onHandScaled: 300_000, valueFen: 840_000)])
         received8 = try eight.applying(.dispatched(dispatched8)).receive(
-            by: Self.receiver, report: ArrivalReport(freightFen: 1_440, insuranceFen: 840, lostScaled: [0]), rules: pricing)
+            by: Self.receiver, report: ArrivalReport(freightFen: 1_440, insuranceFen: 840, lostScaled: [0]), rules: pricing8 ?? pricing)
 
         for org in [hq, Self.sender, Self.receiver, Self.stranger] {
             let key = SM2PrivateKey.generate()
@@ -397,6 +398,21 @@ extension JSONValue {
         let later = try FigureLedger(
             published: [("rules", TransferStateMachineTests.rules, FigureLedger.t(1)), ("rulesV2", september, FigureLedger.t(6))])
         await expect(later, [.tx("dispatch8", .rulesVersionNotInForce, "body.rules_version")])
+        // …unless transfer 8 was priced before v2 was published (second 2), when v1 was in force:
+        // it ships under v1 whenever it ships.
+        let pricedEarly = try FigureLedger(
+            published: [("rules", TransferStateMachineTests.rules, FigureLedger.t(1)), ("rulesV2", september, FigureLedger.t(6))],
+            pricedAt8: FigureLedger.t(2))
+        await expect(pricedEarly, [])
+        // Priced under v2 at second 6, after it was published, and dispatched at second 7: also clean.
+        await expect(
+            try FigureLedger(
+                published: [("rules", TransferStateMachineTests.rules, FigureLedger.t(1)), ("rulesV2", september, FigureLedger.t(6))],
+                pricing8: september, pricedAt8: FigureLedger.t(6)),
+            [])
+        // A dispatch priced after it shipped.
+        await expect(
+            try FigureLedger(pricedAt8: FigureLedger.t(9)), [.tx("dispatch8", .pricedAfterDispatch, "body.priced_at")])
 
         // One version published twice: the second publication is named, the first one counts.
         let twice = try FigureLedger(

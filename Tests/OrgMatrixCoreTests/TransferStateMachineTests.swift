@@ -39,9 +39,13 @@ import Testing
             unitCostFen: 2800, scaledQuantity: 200_000, quantityScale: 1000, weightGramsPerUnit: 1000, category: "milk_powder",
             shelfLifeDays: 540))
 
+    /// When the machine's transfers are priced.
+    static let pricedAt = UTCMicros("2026-10-01T00:00:00.000000Z")!
+
     static func created(_ goods: [TransferGoods], id: Int64 = 7) throws -> TransferState {
         let event = try TransferRules.create(
-            from: sender, to: receiver, goods: goods, onHandScaled: goods.map(\.goods.scaledQuantity), lane: lane, rules: rules)
+            from: sender, to: receiver, goods: goods, onHandScaled: goods.map(\.goods.scaledQuantity), lane: lane, rules: rules,
+            pricedAt: pricedAt)
         return TransferState(id: id, created: event)
     }
 
@@ -80,17 +84,17 @@ import Testing
             try TransferRules.create(
                 from: Self.sender, to: Self.receiver, goods: [Self.milk(litres: 1_000), Self.powder],
                 onHandScaled: [1_000, 150_000],
-                lane: Self.lane, rules: Self.rules)
+                lane: Self.lane, rules: Self.rules, pricedAt: Self.pricedAt)
         }
         #expect(throws: TransferError.itemTwice(line: 1)) {
             try TransferRules.create(
                 from: Self.sender, to: Self.receiver, goods: [Self.milk(litres: 1_000), Self.milk(litres: 2_000)],
                 onHandScaled: [9_000, 9_000],
-                lane: Self.lane, rules: Self.rules)
+                lane: Self.lane, rules: Self.rules, pricedAt: Self.pricedAt)
         }
         #expect(throws: TransferError.noLines) {
             try TransferRules.create(
-                from: Self.sender, to: Self.receiver, goods: [], onHandScaled: [], lane: Self.lane, rules: Self.rules)
+                from: Self.sender, to: Self.receiver, goods: [], onHandScaled: [], lane: Self.lane, rules: Self.rules, pricedAt: Self.pricedAt)
         }
         let cheese = TransferGoods(
             itemCode: "CHEESE",
@@ -99,7 +103,7 @@ import Testing
         )
         #expect(throws: TransferError.pricing(line: 0, .unknownCategory("cheese"))) {
             try TransferRules.create(
-                from: Self.sender, to: Self.receiver, goods: [cheese], onHandScaled: [1], lane: Self.lane, rules: Self.rules)
+                from: Self.sender, to: Self.receiver, goods: [cheese], onHandScaled: [1], lane: Self.lane, rules: Self.rules, pricedAt: Self.pricedAt)
         }
     }
 

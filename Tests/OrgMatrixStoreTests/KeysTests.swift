@@ -184,6 +184,32 @@ import Testing
         #expect(try await fixture.rowCounts() == before)
     }
 
+    /// A sealed private key the owner altered does not open, and signs nothing: named, not used.
+    /// (A process that opened the key before keeps it in memory, `UnsealedKeys`; a fresh one,
+    /// from the same key file, meets the damage.)
+    @Test func anAlteredSealedKeyIsNamedAndSignsNothing() async throws {
+        let fixture = try await ledgerFixture()
+        try await fixture.tamper(disabling: ["custodial_private_keys"]) { connection, tenant in
+            try await connection.query(
+                """
+                UPDATE custodial_private_keys SET sealed_private_key = overlay(sealed_private_key PLACING '\\xff'::bytea FROM 20 FOR 1)
+                WHERE tenant_id = \(tenant) AND owner = 'HQ'
+                """, logger: testLogger)
+        }
+        let fresh = try MasterKey(contentsOfFile: try TestMasterKey.shared().path)
+        let damaged = await #expect(throws: KeyError.self) {
+            try await asOwner(fixture) { keys in try await keys.sign([1, 2, 3], as: Self.hq, masterKey: fresh) }
+        }
+        #expect(damaged?.code == .sealedKeyDamaged, "\(String(describing: damaged))")
+        #expect(damaged?.detail.contains("HQ version 1") == true, "\(String(describing: damaged))")
+        // Another owner's key still signs, twice (the second time from memory) and verifiably.
+        let signed = try await asOwner(fixture) { keys in
+            [try await keys.sign([4, 5], as: Self.whA, masterKey: fresh), try await keys.sign([4, 5], as: Self.whA, masterKey: fresh)]
+        }
+        let history = try await asOwner(fixture) { keys in try await keys.history(of: Self.whA) }
+        #expect(try signed.allSatisfy { try history.versions[0].publicKey.isValidSignature($0.signature, for: [4, 5]) })
+    }
+
     // ---- what the database keeps ----
 
     /// The application role reads sealed bytes only, of its own tenant only; without a principal it

@@ -331,8 +331,14 @@ import Testing
                     UPDATE transfer_lines SET landed_value_fen = landed_value_fen + 1
                     WHERE tenant_id = \(tenant) AND transfer_id = \(claimed) AND line_no = 1
                     """, logger: testLogger)
+                // Backdated, as if priced under an earlier rule version.
+                try await connection.query(
+                    "UPDATE transfers SET created_at = created_at - interval '1 day' WHERE tenant_id = \(tenant) AND transfer_id = \(claimed)",
+                    logger: testLogger)
             }
             expected = [
+                Finding(
+                    .bookMismatch, transaction: scenario.hash(claimed, .transferDispatched), field: "transfers[\(claimed)].created_at"),
                 Finding(
                     .bookMismatch, transaction: scenario.hash(claimed, .transferReceived),
                     field: "transfers[\(claimed)].actual_total_fen"),

@@ -121,45 +121,11 @@ public struct LedgerScenario: Sendable {
         }
     }
 
-    /// Changes the tenant's rows as the owner, the one role that can: `work` runs in one
-    /// transaction of its own with every user trigger of `tables` (append-only, order, authorship)
-    /// off inside it and on again before it commits, so no other session sees them off. The
-    /// owner owns the tables, so it may `ALTER TABLE … DISABLE TRIGGER`; it is no superuser, so
-    /// `session_replication_role` is not open to it. Tables are switched in one order for every
-    /// test, and a deadlock with another test's posting is retried, as the product retries its own.
+    /// `TenantFixture.tamper` on the scenario's tenant.
     public func tamper(
         disabling tables: [String], _ work: @Sendable (PostgresConnection, UUID) async throws -> Void
     ) async throws {
-        let environment = try await SharedDatabase.environment()
-        let tenant = fixture.tenantID.rawValue
-        let ordered = tables.sorted()
-        for attempt in 1... {
-            do {
-                try await withConnection(environment.ownerURL) { connection in
-                    try await connection.query("BEGIN", logger: testLogger)
-                    do {
-                        for table in ordered {
-                            try await connection.query(
-                                PostgresQuery(unsafeSQL: "ALTER TABLE \(table) DISABLE TRIGGER USER"), logger: testLogger)
-                        }
-                        try await work(connection, tenant)
-                        for table in ordered {
-                            try await connection.query(
-                                PostgresQuery(unsafeSQL: "ALTER TABLE \(table) ENABLE TRIGGER USER"), logger: testLogger)
-                        }
-                        try await connection.query("COMMIT", logger: testLogger)
-                    } catch {
-                        _ = try? await connection.query("ROLLBACK", logger: testLogger)
-                        throw error
-                    }
-                }
-                return
-            } catch let error as PSQLError where error.sqlState == "40P01" && attempt < 5 {
-                continue
-            } catch let error as PSQLError {
-                throw TestSetupError("the owner's change: " + String(reflecting: error))
-            }
-        }
+        try await fixture.tamper(disabling: tables, work)
     }
 
     /// The verification `principal` runs (an hq_admin or auditor key of the fixture).
@@ -169,5 +135,62 @@ public struct LedgerScenario: Sendable {
             let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
             return try await database.verifyLedger(key: APIKey(fixture.key(principal))!, requestID: "verify", logger: testLogger)
         }
+    }
+}
+
+extension TenantFixture {
+    /// Changes the tenant's rows as the owner, the one role that can: `work` runs in one
+    /// transaction of its own with every user trigger of `tables` (append-only, order, authorship)
+    /// off inside it and on again before it commits, so no other session sees them off. The
+    /// owner owns the tables, so it may `ALTER TABLE … DISABLE TRIGGER`; it is no superuser, so
+    /// `session_replication_role` is not open to it.
+    public func tamper(
+        disabling tables: [String], _ work: @Sendable (PostgresConnection, UUID) async throws -> Void
+    ) async throws {
+        let environment = try await SharedDatabase.environment()
+        let tenant = tenantID.rawValue
+        let ordered = tables.sorted()
+        // ALTER TABLE … DISABLE TRIGGER takes a SHARE ROW EXCLUSIVE lock on each table, which every
+        // other test's writes conflict with. Taken one by one they would queue behind those
+        // writers while holding the first ones, and deadlock them (the victim is then another
+        // test). So all are taken at once, NOWAIT, before anything else: a tamper that cannot
+        // have them all now waits for nobody, lets go and tries again.
+        for _ in 1...1000 {
+            let gotLocks = try await withConnection(environment.ownerURL) { connection -> Bool in
+                try await connection.query("BEGIN", logger: testLogger)
+                do {
+                    if !ordered.isEmpty {
+                        try await connection.query(
+                            PostgresQuery(unsafeSQL: "LOCK TABLE \(ordered.joined(separator: ", ")) IN SHARE ROW EXCLUSIVE MODE NOWAIT"),
+                            logger: testLogger)
+                    }
+                } catch let error as PSQLError where error.sqlState == "55P03" {
+                    _ = try? await connection.query("ROLLBACK", logger: testLogger)
+                    return false
+                } catch let error as PSQLError {
+                    throw TestSetupError("the owner's locks on \(ordered): " + String(reflecting: error))
+                }
+                do {
+                    for table in ordered {
+                        try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) DISABLE TRIGGER USER"), logger: testLogger)
+                    }
+                    try await work(connection, tenant)
+                    for table in ordered {
+                        try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) ENABLE TRIGGER USER"), logger: testLogger)
+                    }
+                    try await connection.query("COMMIT", logger: testLogger)
+                    return true
+                } catch let error as PSQLError {
+                    _ = try? await connection.query("ROLLBACK", logger: testLogger)
+                    throw TestSetupError("the owner's change: " + String(reflecting: error))
+                } catch {
+                    _ = try? await connection.query("ROLLBACK", logger: testLogger)
+                    throw error
+                }
+            }
+            if gotLocks { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw TestSetupError("the owner's change: \(ordered) stayed locked by other writers for 1,000 tries")
     }
 }

@@ -101,22 +101,14 @@ public struct ThrowawayDatabase: Sendable {
     }
 }
 
-/// Drops a test database. The owner may not terminate the application role's backends (FORCE
-/// needs pg_signal_backend), and a pool closes its connections asynchronously after its
-/// service stops, so a drop that finds them still there waits for them, for up to 10 s.
+/// Drops a test database (ScratchDatabase.drop waits for pools that are still closing).
 private func drop(_ name: ScratchDatabase.Name, ownerURL: DatabaseURL) async throws {
-    let deadline = ContinuousClock.now + .seconds(10)
-    while true {
-        do {
-            try await withConnection(ownerURL) { connection in
-                try await ScratchDatabase.drop(name, connection: connection, logger: testLogger)
-            }
-            return
-        } catch let error as PSQLError where error.sqlState == "42501" && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-        } catch let error as PSQLError {
-            throw TestSetupError("DROP DATABASE: " + String(reflecting: error))
+    do {
+        try await withConnection(ownerURL) { connection in
+            try await ScratchDatabase.drop(name, connection: connection, logger: testLogger)
         }
+    } catch let error as PSQLError {
+        throw TestSetupError("DROP DATABASE: " + String(reflecting: error))
     }
 }
 

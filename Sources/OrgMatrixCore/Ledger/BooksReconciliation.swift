@@ -54,6 +54,8 @@ public struct PostedTransfer: Sendable, Hashable {
     public var toCode: String
     public var status: TransferStatus
     public var rulesVersion: String
+    /// `created_at`: when the transfer was priced, which its dispatch signs as `priced_at`.
+    public var createdAt: UTCMicros
     public var estimateTotalFen: Int64
     public var actualFreightFen: Int64?
     public var actualInsuranceFen: Int64?
@@ -66,12 +68,12 @@ public struct PostedTransfer: Sendable, Hashable {
     public var lines: [Line]
 
     public init(
-        transferID: Int64, fromCode: String, toCode: String, status: TransferStatus, rulesVersion: String,
+        transferID: Int64, fromCode: String, toCode: String, status: TransferStatus, rulesVersion: String, createdAt: UTCMicros,
         estimateTotalFen: Int64, actualFreightFen: Int64?, actualInsuranceFen: Int64?, actualTotalFen: Int64?,
         errorPartsPerMillion: Int64?, flagged: Bool, trueUpFen: Int64?, claimRecoveredFen: Int64?, lines: [Line]
     ) {
         (self.transferID, self.fromCode, self.toCode, self.status) = (transferID, fromCode, toCode, status)
-        (self.rulesVersion, self.estimateTotalFen) = (rulesVersion, estimateTotalFen)
+        (self.rulesVersion, self.createdAt, self.estimateTotalFen) = (rulesVersion, createdAt, estimateTotalFen)
         (self.actualFreightFen, self.actualInsuranceFen, self.actualTotalFen) = (
             actualFreightFen, actualInsuranceFen, actualTotalFen
         )
@@ -279,6 +281,7 @@ public enum BooksReconciliation {
             check("\(place).from_code", signed: order.from.rawValue, stored: transfer.fromCode)
             check("\(place).to_code", signed: order.to.rawValue, stored: transfer.toCode)
             check("\(place).rules_version", signed: order.rulesVersion, stored: transfer.rulesVersion)
+            check("\(place).created_at", signed: order.pricedAt, stored: transfer.createdAt)
             check("\(place).estimate_total_fen", signed: order.estimateTotalFen, stored: transfer.estimateTotalFen)
             for (index, line) in lines(count: order.lines.count) ?? [] {
                 let (at, ordered, price) = (linePlace(line), order.lines[index], order.lines[index].price)

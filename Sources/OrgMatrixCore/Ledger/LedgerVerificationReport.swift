@@ -61,12 +61,14 @@ public struct LedgerVerificationFailure: Sendable, Hashable, Comparable, CustomS
         case keyBackdated = "key-backdated"
 
         // Pricing and transfer figures (`TransferFigureChecks`).
-        /// A transfer names a rule version no undisputed `pricing.rules_published` transaction
-        /// published at or before the transfer's `at`.
+        /// A dispatch names a rule version no undisputed `pricing.rules_published` transaction
+        /// published at or before the transfer was priced (its `priced_at`).
         case rulesVersionNotPublished = "rules-version-not-published"
-        /// The rule version named was not the one in force at the transfer's `at`: not yet
+        /// The rule version named was not the one in force when the transfer was priced: not yet
         /// effective, or superseded by a later published version effective by then.
         case rulesVersionNotInForce = "rules-version-not-in-force"
+        /// A dispatch priced (`priced_at`) after its own `at`.
+        case pricedAfterDispatch = "priced-after-dispatch"
         /// A rule version published a second time (the first publication is the one used).
         case rulesVersionRepublished = "rules-version-republished"
         /// A dispatched line's price component (amount or words) or total is not what the

@@ -366,8 +366,13 @@ private struct TransferHistory {
             return [entry.malformed(error)]
         }
         var failures = entry.partyFailures(sender: inputs.from, receiver: inputs.to)
-        let named = versions.named(inputs.rulesVersion, at: entry.at, by: entry)
+        // Priced at creation, it ships whenever: the rules are those in force when it was priced.
+        let named = versions.named(inputs.rulesVersion, at: inputs.pricedAt, by: entry)
         failures += named.failures
+        if inputs.pricedAt > entry.at {
+            failures.append(
+                entry.failure(.pricedAfterDispatch, "body.priced_at", expected: "at or before the dispatch, \(entry.at)", found: "\(inputs.pricedAt)"))
+        }
         var recomputed: TransferEvent.Dispatched?
         if let rules = named.rules {
             do { recomputed = try inputs.recompute(rules) } catch { failures.append(entry.refused(error)) }
@@ -528,6 +533,7 @@ private struct DispatchInputs {
     let from: OrgCode
     let to: OrgCode
     let rulesVersion: String
+    let pricedAt: UTCMicros
     let lane: PricedLane
     let goods: [TransferGoods]
     let balances: [StockOnHand]
@@ -558,12 +564,13 @@ private struct DispatchInputs {
         transferID = try fields.integer("transfer_id")
         (from, to) = (try BodyFields.orgCode(fields, "from"), try BodyFields.orgCode(fields, "to"))
         rulesVersion = try fields.string("rules_version")
+        pricedAt = try fields.moment("priced_at")
     }
 
     /// The dispatch the rules give: each line priced, the estimate, and the issue from each balance.
     func recompute(_ rules: PricingRules) throws(TransferError) -> TransferEvent.Dispatched {
         let lines = try TransferRules.price(goods, lane: lane, rules: rules)
-        let order = try TransferOrder(from: from, to: to, rulesVersion: rulesVersion, lane: lane, lines: lines)
+        let order = try TransferOrder(from: from, to: to, rulesVersion: rulesVersion, pricedAt: pricedAt, lane: lane, lines: lines)
         return try TransferRules.dispatch(transferID: transferID, order: order, balances: balances)
     }
 }

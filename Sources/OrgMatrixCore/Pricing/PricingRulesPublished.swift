@@ -92,7 +92,7 @@ public struct PricingRulesPublished: Sendable, Hashable {
         }
         let rules = PricingRules(
             version: version,
-            effectiveFrom: Date(timeIntervalSince1970: Double(effectiveFrom.microsecondsSinceEpoch) / 1_000_000),
+            effectiveFrom: effectiveFrom.date,
             freightTiers: tiers, categories: categories, shortShelfLifeDays: try Self.int32(fields, "short_shelf_life_days"),
             expressLeadTimeHoursMax: try Self.int32(fields, "express_lead_time_hours_max"),
             standardPremiumBasisPoints: try fields.integer("standard_premium_bp"),

@@ -27,7 +27,7 @@ extension TransferEvent {
 extension TransferEvent.Dispatched: TransferLedgerEvent {
     public static let ledgerType = LedgerTransactionType.transferDispatched
 
-    private static let keys: Set<String> = ["transfer_id", "from", "to", "rules_version", "lane", "estimate_total_fen", "lines"]
+    private static let keys: Set<String> = ["transfer_id", "from", "to", "rules_version", "priced_at", "lane", "estimate_total_fen", "lines"]
     private static let laneKeys: Set<String> = ["distance_km", "lead_time_hours", "markup_bp"]
     private static let lineKeys: Set<String> = [
         "item", "quantity_scaled", "quantity_scale", "weight_grams_per_unit", "category", "shelf_life_days", "unit_cost_fen",
@@ -44,6 +44,7 @@ extension TransferEvent.Dispatched: TransferLedgerEvent {
             "from": .string(order.from.rawValue),
             "to": .string(order.to.rawValue),
             "rules_version": .string(order.rulesVersion),
+            "priced_at": .string(order.pricedAt.description),
             "lane": .object([
                 "distance_km": .integer(Int64(order.lane.distanceKm)),
                 "lead_time_hours": .integer(Int64(order.lane.leadTimeHours)),
@@ -85,6 +86,7 @@ extension TransferEvent.Dispatched: TransferLedgerEvent {
             leadTimeHours: try BodyFields.int32(laneFields, "lead_time_hours"),
             markupBasisPoints: try laneFields.integer("markup_bp"))
         let rulesVersion = try fields.string("rules_version")
+        let pricedAt = try fields.moment("priced_at")
         var orderLines: [TransferLine] = []
         var issues: [Line] = []
         for (index, element) in try BodyFields.array(fields, "lines").enumerated() {
@@ -122,7 +124,7 @@ extension TransferEvent.Dispatched: TransferLedgerEvent {
         let (from, to) = (try BodyFields.orgCode(fields, "from"), try BodyFields.orgCode(fields, "to"))
         let order: TransferOrder
         do {
-            order = try TransferOrder(from: from, to: to, rulesVersion: rulesVersion, lane: lane, lines: orderLines)
+            order = try TransferOrder(from: from, to: to, rulesVersion: rulesVersion, pricedAt: pricedAt, lane: lane, lines: orderLines)
         } catch {
             throw .malformed(field: "lines", reason: "\(error)")
         }

@@ -142,6 +142,9 @@ public struct TransferOrder: Sendable, Hashable {
     public let from: OrgCode
     public let to: OrgCode
     public let rulesVersion: String
+    /// When it was priced (its creation): the rule version and the lane are those in force then,
+    /// whenever it ships.
+    public let pricedAt: UTCMicros
     public let lane: PricedLane
     public let lines: [TransferLine]
     /// The sum of the lines' totals, bounded like every amount.
@@ -149,14 +152,16 @@ public struct TransferOrder: Sendable, Hashable {
 
     /// An order holds when it has lines, one per item, each with a positive quantity and
     /// scale; the estimate is their totals' sum.
-    public init(from: OrgCode, to: OrgCode, rulesVersion: String, lane: PricedLane, lines: [TransferLine]) throws(TransferError) {
+    public init(
+        from: OrgCode, to: OrgCode, rulesVersion: String, pricedAt: UTCMicros, lane: PricedLane, lines: [TransferLine]
+    ) throws(TransferError) {
         guard !lines.isEmpty else { throw .noLines }
         var seen: Set<String> = []
         for (index, line) in lines.enumerated() {
             guard seen.insert(line.itemCode).inserted else { throw .itemTwice(line: index) }
             guard line.goods.scaledQuantity > 0, line.goods.quantityScale > 0 else { throw .invalidQuantity(line: index) }
         }
-        (self.from, self.to, self.rulesVersion, self.lane, self.lines) = (from, to, rulesVersion, lane, lines)
+        (self.from, self.to, self.rulesVersion, self.pricedAt, self.lane, self.lines) = (from, to, rulesVersion, pricedAt, lane, lines)
         estimateTotalFen = try TransferRules.estimateTotal(lines.map(\.price)).fen
     }
 }

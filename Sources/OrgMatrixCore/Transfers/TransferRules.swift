@@ -43,10 +43,11 @@ public enum TransferRules {
     /// A transfer from `from` to `to` on `lane`, priced with `rules`, of goods the sender holds:
     /// `onHandScaled` is its stock of each line's item, in line order.
     public static func create(
-        from: OrgCode, to: OrgCode, goods: [TransferGoods], onHandScaled: [Int64], lane: PricedLane, rules: PricingRules
+        from: OrgCode, to: OrgCode, goods: [TransferGoods], onHandScaled: [Int64], lane: PricedLane, rules: PricingRules,
+        pricedAt: UTCMicros
     ) throws(TransferError) -> TransferEvent.Created {
         let lines = try price(goods, lane: lane, rules: rules)
-        let order = try TransferOrder(from: from, to: to, rulesVersion: rules.version, lane: lane, lines: lines)
+        let order = try TransferOrder(from: from, to: to, rulesVersion: rules.version, pricedAt: pricedAt, lane: lane, lines: lines)
         guard onHandScaled.count == lines.count else { throw .lineCount(expected: lines.count, got: onHandScaled.count) }
         for (index, (line, onHand)) in zip(lines, onHandScaled).enumerated() where onHand < line.goods.scaledQuantity {
             throw .insufficientStock(line: index, shortScaled: line.goods.scaledQuantity - max(onHand, 0))

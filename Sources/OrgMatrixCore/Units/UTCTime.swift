@@ -59,6 +59,9 @@ public struct UTCMicros: Sendable, Hashable, Comparable, CustomStringConvertible
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.microsecondsSinceEpoch < rhs.microsecondsSinceEpoch }
 
+    /// The moment as a Date, for comparisons with validity windows kept as Dates.
+    public var date: Date { Date(timeIntervalSince1970: Double(microsecondsSinceEpoch) / 1_000_000) }
+
     public var description: String {
         let (seconds, micros) = microsecondsSinceEpoch.quotientAndRemainder(dividingBy: 1_000_000)
         let (wholeSeconds, fraction) = micros < 0 ? (seconds - 1, micros + 1_000_000) : (seconds, micros)
