@@ -61,13 +61,33 @@ extension Database {
         key: APIKey, requestID: String, logger: Logger, options: LedgerVerificationOptions = LedgerVerificationOptions(),
         progress: @escaping @Sendable (LedgerVerificationProgress) -> Void = { _ in }
     ) async throws -> LedgerVerification {
+        try await inSnapshot(key: key, requestID: requestID, logger: logger) { sandbox in
+            try await sandbox.verifyLedger(options: options, progress: progress)
+        }
+    }
+
+    /// The tenant's whole ledger as the verifier takes it (keys, transactions, blocks), read as
+    /// `key`'s principal (hq_admin or auditor, else 403) in one REPEATABLE READ snapshot by the
+    /// same pages `verifyLedger` reads: what a verification without the database starts from.
+    public func ledgerEvidence(
+        key: APIKey, requestID: String, logger: Logger, options: LedgerVerificationOptions = LedgerVerificationOptions()
+    ) async throws -> LedgerEvidence {
+        try await inSnapshot(key: key, requestID: requestID, logger: logger) { sandbox in
+            try await sandbox.ledgerEvidence(options: options)
+        }
+    }
+
+    /// Runs `body` as `key`'s principal in one REPEATABLE READ transaction, so every page it
+    /// reads sees the same snapshot; a refusal comes out as the StoreError it is.
+    private func inSnapshot<T: Sendable>(
+        key: APIKey, requestID: String, logger: Logger, _ body: @escaping @Sendable (Sandbox) async throws -> T
+    ) async throws -> T {
         do {
             return try await withTransaction(logger: logger) { connection in
                 // Before the first query (app_begin), so the snapshot is the transaction's.
                 try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
-                let sandbox = try await Self.begin(
-                    key: key, requestID: requestID, masterKey: nil, connection: connection, logger: logger)
-                return try await sandbox.verifyLedger(options: options, progress: progress)
+                let sandbox = try await Self.begin(key: key, requestID: requestID, masterKey: nil, connection: connection, logger: logger)
+                return try await body(sandbox)
             }
         } catch let error as PostgresTransactionError where error.closureError is StoreError {
             throw error.closureError!
@@ -76,6 +96,26 @@ extension Database {
 }
 
 extension Sandbox {
+    func ledgerEvidence(options: LedgerVerificationOptions) async throws -> LedgerEvidence {
+        try require(.verifyLedger)
+        var evidence = LedgerEvidence(tenant: principal.tenantCode, keys: try await ledgerKeys(), transactions: [], blocks: [])
+        var afterHash: LedgerHash?
+        while true {
+            let page = try await transactionPage(after: afterHash, options: options)
+            guard let last = page.last else { break }
+            evidence.transactions += page.map(\.evidence)
+            afterHash = last.evidence.claimedHash
+        }
+        var afterNumber: Int64?
+        while true {
+            let page = try await blockPage(after: afterNumber, options: options)
+            guard let last = page.last else { break }
+            evidence.blocks += page.map(\.evidence)
+            afterNumber = last.evidence.number
+        }
+        return evidence
+    }
+
     /// Reads the tenant's ledger page by page into `LedgerVerifier` (keys, then transactions
     /// by hash, then blocks in stored order), checks the columns each row keeps beside its
     /// document, and holds every visible transfer's rows against its transactions.
@@ -97,15 +137,15 @@ extension Sandbox {
         var verifier = LedgerVerifier(tenant: principal.tenantCode, keys: keys, concurrency: options.concurrency)
         var failures: [LedgerVerificationFailure] = []
 
-        var afterHash: LedgerHash?
-        while true {
-            let page = try await transactionPage(after: afterHash, options: options)
-            guard let last = page.last else { break }
+        // The next page is read while the verifier checks this one's signatures on every core.
+        var page = try await transactionPage(after: nil, options: options)
+        while let last = page.last {
+            async let next = transactionPage(after: last.evidence.claimedHash, options: options)
             await verifier.add(transactions: page.map(\.evidence))
             failures += page.flatMap(\.columnFailures)
             read.transactionsRead += page.count
             progress(read)
-            afterHash = last.evidence.claimedHash
+            page = try await next
         }
 
         var afterNumber: Int64?

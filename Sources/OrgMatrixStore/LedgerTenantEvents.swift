@@ -49,6 +49,9 @@ struct TenantLedger {
     /// HQ endorses, with its custodial key, every pending transaction of the tenant that names it
     /// and that it has not endorsed (after `tenant apply` has generated HQ's key, the key
     /// registrations written before it); commits those whose policy then holds.
+    // Unoptimized: Swift 6.3.1's release build crashes (signal 11 in LLVM's CoroSplit, "while
+    // splitting coroutine" this function) when it optimizes it. It runs once per tenant apply.
+    @_optimize(none)
     func endorseAsHQ(masterKey: MasterKey) async throws {
         let rows = try await connection.query(
             """
