@@ -36,6 +36,46 @@ struct LedgerController {
                 return LedgerTransactionView(record)
             }
         }
+        v1.get("transactions/:hash/proof") { request, context in
+            try await database.sandbox(context) { sandbox in
+                let hash = try pathHash(context)
+                let size = try treeSize(request, "tree_size")
+                return LedgerInclusionProofView(try await sandbox.inclusionProof(hash: hash, treeSize: size))
+            }
+        }
+        v1.get("consistency") { request, context in
+            try await database.sandbox(context) { sandbox in
+                guard let from = try treeSize(request, "from") else {
+                    throw APIError(.invalidField, detail: "from is required: the smaller tree's size (a block's logSize).", field: "from")
+                }
+                return LedgerConsistencyProofView(try await sandbox.consistencyProof(from: from, to: try treeSize(request, "to")))
+            }
+        }
+        v1.get("blocks") { request, context in
+            try await database.sandbox(context) { sandbox in
+                let limit = try pageLimit(request)
+                let after = try request.query("cursor").map { text throws -> Int64 in
+                    guard let number = Int64(text), number >= 0 else {
+                        throw APIError(.invalidField, detail: "cursor must be the nextCursor of a previous page.", field: "cursor")
+                    }
+                    return number
+                }
+                let records = try await sandbox.ledgerBlocks(after: after, limit: limit)
+                return ListView(
+                    items: records.map(LedgerBlockView.init),
+                    nextCursor: records.count == limit ? records.last.map { String($0.header.number) } : nil)
+            }
+        }
+        v1.get("blocks/:number") { request, context in
+            try await database.sandbox(context) { sandbox -> LedgerBlockView in
+                guard let text = context.parameters.get("number"), let number = Int64(text), number >= 0,
+                    let record = try await sandbox.ledgerBlock(number: number)
+                else {
+                    throw APIError(.notFound, detail: "No such block (blocks are numbered 0, 1, 2, …).")
+                }
+                return LedgerBlockView(record)
+            }
+        }
         v1.post("transactions/:hash/endorsements") { request, context in
             try await database.posting(request, context, may: .endorse) { sandbox in
                 let hash = try pathHash(context)
@@ -60,6 +100,16 @@ struct LedgerController {
                 return (200, try encode(LedgerTransactionView(try await sandbox.disputeLedgerTransaction(hash: hash, reason: body.reason))))
             }
         }
+    }
+}
+
+/// A tree size from the query (`name`): a positive integer, else 422 naming it; nil when absent.
+private func treeSize(_ request: Request, _ name: String) throws -> Int64? {
+    try request.query(name).map { text throws -> Int64 in
+        guard let size = Int64(text), size >= 1 else {
+            throw APIError(.invalidField, detail: "\(name) must be a tree size: a positive integer, a block's logSize.", field: name)
+        }
+        return size
     }
 }
 

@@ -82,3 +82,60 @@ struct LedgerTransactionView: Encodable, ResponseEncodable, Sendable {
         block = record.blockNumber
     }
 }
+
+/// A sealed block: its canonical header as text (what the orderer signed and SM3 hashes), the
+/// header's fields, the orderer's DER signature in base64, and on `GET …/blocks/{n}` the hashes
+/// it seals in order.
+struct LedgerBlockView: Encodable, ResponseEncodable, Sendable {
+    let number: Int64
+    let hash: String
+    let previousHash: String
+    let dataHash: String
+    let txCount: Int64
+    let logSize: Int64
+    let logRoot: String
+    let sealedAt: String
+    let header: String
+    let ordererKeyVersion: Int32
+    let signature: String
+    let transactions: [String]?
+
+    init(_ record: LedgerBlockRecord) {
+        let header = record.header
+        (number, hash, previousHash, dataHash) = (header.number, record.blockHash.hex, header.previousHash.hex, header.dataHash.hex)
+        (txCount, logSize, logRoot, sealedAt) = (header.transactionCount, header.logSize, header.logRoot.hex, header.sealedAt.description)
+        self.header = String(decoding: record.headerBytes, as: UTF8.self)
+        ordererKeyVersion = record.ordererKeyVersion
+        signature = Data(record.signatureDER).base64EncodedString()
+        transactions = record.transactions?.map(\.hex)
+    }
+}
+
+/// An inclusion proof (RFC 9162 §2.1.3.2 with SM3) and the block whose signed header holds the root.
+struct LedgerInclusionProofView: Encodable, ResponseEncodable, Sendable {
+    let transaction: String
+    let leafIndex: Int64
+    let treeSize: Int64
+    let path: [String]
+    let block: LedgerBlockView
+
+    init(_ proof: LedgerInclusionProof) {
+        (transaction, leafIndex, treeSize) = (proof.transaction.hex, proof.leafIndex, proof.treeSize)
+        path = proof.path.map(\.hex)
+        block = LedgerBlockView(proof.block)
+    }
+}
+
+/// A consistency proof (RFC 9162 §2.1.4.2 with SM3) between the logs two blocks' headers state.
+struct LedgerConsistencyProofView: Encodable, ResponseEncodable, Sendable {
+    let fromSize: Int64
+    let toSize: Int64
+    let path: [String]
+    let from: LedgerBlockView
+    let to: LedgerBlockView
+
+    init(_ proof: LedgerConsistencyProof) {
+        (fromSize, toSize, path) = (proof.from.header.logSize, proof.to.header.logSize, proof.path.map(\.hex))
+        (from, to) = (LedgerBlockView(proof.from), LedgerBlockView(proof.to))
+    }
+}
