@@ -50,3 +50,14 @@ struct ProblemBody: Decodable {
 func decode<T: Decodable>(_ type: T.Type, _ buffer: ByteBuffer) throws -> T {
     try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
 }
+
+/// Runs `body` against the real router on the shared database, with the ledger tests' client.
+func withAPI<T: Sendable>(_ body: @escaping @Sendable (IsolationTests.API) async throws -> T) async throws -> T {
+    let environment = try await SharedDatabase.environment()
+    return try await makeApp(databaseURL: environment.appURL).test(.router) { client in try await body(IsolationTests.API(client: client)) }
+}
+
+/// A reply's body as a JSON object (empty when it is none).
+func json(_ reply: IsolationTests.Reply) -> [String: Any] {
+    (try? JSONSerialization.jsonObject(with: Data(reply.text.utf8))) as? [String: Any] ?? [:]
+}

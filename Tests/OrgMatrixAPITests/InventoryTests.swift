@@ -22,10 +22,6 @@ import Testing
          "shelfLifeDays":7,"taxCode":"1030201010000000000","taxRateBasisPoints":900}
         """#
 
-    private func json(_ reply: IsolationTests.Reply) -> [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(reply.text.utf8))) as? [String: Any] ?? [:]
-    }
-
     /// What a posting answered is what reading it back answers.
     private func sameJSON(_ a: IsolationTests.Reply, _ b: IsolationTests.Reply) -> Bool {
         func canonical(_ reply: IsolationTests.Reply) -> String? {

@@ -19,14 +19,6 @@ import Testing
 @Suite struct LedgerTests {
     typealias API = IsolationTests.API
 
-    private func withAPI<T: Sendable>(_ body: @escaping @Sendable (API) async throws -> T) async throws -> T {
-        let environment = try await SharedDatabase.environment()
-        return try await makeApp(databaseURL: environment.appURL).test(.router) { client in try await body(API(client: client)) }
-    }
-
-    private func json(_ reply: IsolationTests.Reply) -> [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(reply.text.utf8))) as? [String: Any] ?? [:]
-    }
 
     /// A dispatched transfer of 100 L from WH-A to WH-B; its dispatch transaction's hash.
     private func dispatchedTransfer(_ api: API, _ fixture: TenantFixture) async throws -> (id: Int, hash: String) {

@@ -14,14 +14,6 @@ import Testing
 @Suite struct LedgerVerifyTests {
     typealias API = IsolationTests.API
 
-    private func withAPI<T: Sendable>(_ body: @escaping @Sendable (API) async throws -> T) async throws -> T {
-        let environment = try await SharedDatabase.environment()
-        return try await makeApp(databaseURL: environment.appURL).test(.router) { client in try await body(API(client: client)) }
-    }
-
-    private func json(_ reply: IsolationTests.Reply) -> [String: Any] {
-        (try? JSONSerialization.jsonObject(with: Data(reply.text.utf8))) as? [String: Any] ?? [:]
-    }
 
     @Test func hqAndItsAuditorGetTheReportAndEveryOtherRoleIsRefusedFirst() async throws {
         let scenario = try await LedgerScenario.make(label: "verify-api")
