@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import OrgMatrixCore
 import OrgMatrixTestSupport
+import PostgresNIO
 import SMCrypto
 import Testing
 
@@ -169,5 +170,70 @@ import Testing
                 #expect(refused.status == status && json(refused)["field"] as? String == field, "\(query): \(refused.text)")
             }
         }
+    }
+
+    /// `orgmatrix ledger verify-proof`, offline, on what an org keeps of one transfer: the
+    /// transaction's bytes and the API's proof, with the orderer's public key. Any changed byte
+    /// of either, or another orderer key, fails it (exit 1); unreadable input is exit 2.
+    @Test func theCommandLineChecksAKeptProofOffline() async throws {
+        let scenario = try await LedgerScenario.make(label: "verify-proof")
+        let dispatch = scenario.hash(scenario.claimed, .transferDispatched)
+        let key = scenario.fixture.key("a-operator")
+        let (canonical, proof) = try await withAPI { api in
+            (
+                try #require(json(try await api.get("/v1/ledger/transactions/\(dispatch.hex)", key: key))["canonical"] as? String),
+                try await api.get("/v1/ledger/transactions/\(dispatch.hex)/proof", key: key).text
+            )
+        }
+        let environment = try await SharedDatabase.environment()
+        let ordererDER = try await withConnection(environment.ownerURL) { connection in
+            try await connection.query(
+                "SELECT public_key FROM org_keys WHERE tenant_id = \(scenario.fixture.tenantID.rawValue) AND owner = 'orderer' AND version = 1",
+                logger: testLogger
+            ).collect().first!.decode(ByteBuffer.self)
+        }
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("proof-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+            let path = folder.appendingPathComponent(name).path
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let txPath = try write("tx.json", Array(canonical.utf8))
+        let proofPath = try write("proof.json", Array(proof.utf8))
+        let ordererPath = try write(
+            "orderer.pem", Array(try SM2PublicKey(derRepresentation: Array(ordererDER.readableBytesView)).pemRepresentation.utf8))
+        let otherPath = try write("other.pem", Array(SM2PrivateKey.generate().publicKey.pemRepresentation.utf8))
+        func verifyProof(_ tx: String, _ proof: String, orderer: String? = nil) throws -> ProcessOutput {
+            try runProcess(
+                TestEnvironment.orgmatrixExecutable,
+                ["ledger", "verify-proof", "--tx", tx, "--proof", proof] + (orderer.map { ["--orderer-key", $0] } ?? []))
+        }
+        let ok = try verifyProof(txPath, proofPath, orderer: ordererPath)
+        #expect(ok.status == 0 && ok.text.hasPrefix("OK: transaction \(dispatch.hex) is leaf "), "\(ok.text)\(ok.standardError)")
+        #expect(ok.text.contains("signed by the orderer"))
+        #expect(try verifyProof(txPath, proofPath).status == 0)
+        // The orderer's key of another tenant.
+        let otherOrderer = try verifyProof(txPath, proofPath, orderer: otherPath)
+        #expect(otherOrderer.status == 1 && otherOrderer.standardError.contains("orderer's signature"), "\(otherOrderer.standardError)")
+        // One byte of the transaction; one digit of the path; the header's log root.
+        var changed = Array(canonical.utf8)
+        changed[changed.count / 2] ^= 1
+        let tamperedTx = try verifyProof(try write("tx2.json", changed), proofPath)
+        #expect(tamperedTx.status == 1 && tamperedTx.standardError.contains("hashes to"), "\(tamperedTx.standardError)")
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(proof.utf8)) as? [String: Any])
+        var path = try #require(object["path"] as? [String])
+        try #require(!path.isEmpty)
+        path[0] = String(path[0].reversed())
+        object["path"] = path
+        let tamperedPath = try verifyProof(txPath, try write("proof2.json", Array(try JSONSerialization.data(withJSONObject: object))))
+        #expect(tamperedPath.status == 1 && tamperedPath.standardError.contains("does not lead"), "\(tamperedPath.standardError)")
+        object["path"] = Array(path.dropFirst())
+        let truncated = try verifyProof(txPath, try write("proof3.json", Array(try JSONSerialization.data(withJSONObject: object))))
+        #expect(truncated.status == 1, "\(truncated.standardError)")
+        // Unusable input: no such file, not JSON.
+        #expect(try verifyProof(folder.appendingPathComponent("missing").path, proofPath).status == 2)
+        #expect(try verifyProof(txPath, txPath).status == 2)
     }
 }

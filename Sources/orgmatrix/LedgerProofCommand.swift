@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import OrgMatrixCore
+import SMCrypto
+
+extension LedgerCommand {
+    /// Checks an inclusion proof without the server or the database: the transaction file is the
+    /// proof's transaction, the path leads from it to the log root of the block header the proof
+    /// carries, that header hashes to the block hash it names, and (with `--orderer-key`) the
+    /// orderer signed it. What an org keeps of one transfer, checked years later.
+    struct VerifyProof: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-proof",
+            abstract: "Check an inclusion proof (GET /v1/ledger/transactions/{hash}/proof) against a transaction file, offline.",
+            discussion: "Exit status: 0 the proof holds, 1 it does not (the reason on standard error), 2 unusable input.")
+
+        @Option(help: "The transaction's canonical bytes, exactly as signed (the transaction's `canonical`).") var tx: String
+        @Option(help: "The proof as the API answers it (JSON).") var proof: String
+        @Option(help: "The orderer's public key (PEM): also check the block header's signature.") var ordererKey: String?
+
+        /// The members of the API's proof this check reads; others are ignored.
+        private struct Proof: Decodable {
+            struct Block: Decodable {
+                let hash: String
+                let header: String
+                let signature: String
+            }
+
+            let transaction: String
+            let leafIndex: Int
+            let treeSize: Int
+            let path: [String]
+            let block: Block
+        }
+
+        func run() throws {
+            var parsed: (transaction: [UInt8], proof: Proof, headerBytes: [UInt8], header: BlockHeader, path: [[UInt8]])?
+            var orderer: SM2PublicKey?
+            try reportingUnusableInput {
+                let transaction = try Files.read(tx)
+                let proof: Proof
+                do { proof = try JSONDecoder().decode(Proof.self, from: Data(try Files.read(self.proof))) } catch {
+                    throw UnusableInput("\(self.proof) is not an inclusion proof: \(error)")
+                }
+                let headerBytes = Array(proof.block.header.utf8)
+                let header: BlockHeader
+                do { header = try BlockHeader(canonicalBytes: headerBytes) } catch {
+                    throw UnusableInput("the proof's block header is not a block header: \(error)")
+                }
+                let path = try proof.path.enumerated().map { index, hex in
+                    do { return try LedgerHash(hex: hex).bytes } catch { throw UnusableInput("path[\(index)] is not a 64-digit hash") }
+                }
+                parsed = (transaction, proof, headerBytes, header, path)
+                orderer = try ordererKey.map { try SM2PublicKey(pemRepresentation: try Files.readText($0)) }
+            }
+            guard let (transaction, proof, headerBytes, header, path) = parsed else { return }
+            let hash = try! LedgerHash(SM3.hash(transaction))
+            func fail(_ reason: String) throws -> Never {
+                FileHandle.standardError.write(Data("orgmatrix: FAILED: \(reason)\n".utf8))
+                throw ExitCode(1)
+            }
+            if hash.hex != proof.transaction {
+                try fail("\(tx) hashes to \(hash.hex), not the proof's transaction \(proof.transaction)")
+            }
+            let blockHash = try! LedgerHash(SM3.hash(headerBytes))
+            if blockHash.hex != proof.block.hash {
+                try fail("the block header hashes to \(blockHash.hex), not the block hash \(proof.block.hash)")
+            }
+            if header.logSize != Int64(proof.treeSize) {
+                try fail("the proof is for a log of \(proof.treeSize) transactions; block \(header.number) states \(header.logSize)")
+            }
+            do {
+                try MerkleHashing.sm3.verifyInclusion(
+                    index: proof.leafIndex, treeSize: proof.treeSize, leafHash: MerkleHashing.sm3.leafHash(hash.bytes), proof: path,
+                    root: header.logRoot.bytes)
+            } catch {
+                try fail("the path does not lead from leaf \(proof.leafIndex) to block \(header.number)'s log root: \(error)")
+            }
+            if let orderer {
+                guard let der = Data(base64Encoded: proof.block.signature),
+                    let signature = try? SM2Signature(derRepresentation: Array(der)),
+                    (try? orderer.isValidSignature(signature, for: headerBytes)) == true
+                else { try fail("the orderer's signature does not verify over block \(header.number)'s header") }
+            }
+            print(
+                "OK: transaction \(hash.hex) is leaf \(proof.leafIndex) of the log of \(proof.treeSize) transactions that block "
+                    + "\(header.number) (\(blockHash.hex)) states\(orderer == nil ? "" : ", signed by the orderer")")
+        }
+    }
+}
