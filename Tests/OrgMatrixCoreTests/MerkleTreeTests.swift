@@ -79,6 +79,57 @@ import Testing
         }
     }
 
+    /// Random damage to real proofs in larger trees (seeded, so a failure repeats): hashes
+    /// replaced by random bytes of random lengths, dropped, duplicated or shuffled, another index
+    /// or leaf, an old root from another tree. The verifiers never trap and accept only the
+    /// proof they were given for the leaf, index and roots it was made for. (The tree size is not
+    /// varied: it is bound by the signed header or checkpoint the root comes from.)
+    @Test func randomlyDamagedProofsAreNeverAccepted() throws {
+        var random = SeededNumbers(label: "merkle damage")
+        let all = (0..<700).map { sm3.leafHash(Array("tx-\($0)".utf8)) }
+        for size in [2, 3, 64, 65, 255, 511, 700] {
+            let leaves = Array(all[..<size])
+            let root = sm3.rootHash(leaves)
+            for _ in 0..<60 {
+                let index = Int(random.next() % UInt64(size))
+                let proof = try sm3.inclusionProof(index: index, leaves: leaves)
+                let (damagedIndex, damagedLeaf, damagedProof) = damage(index: index, leaf: leaves[index], proof: proof, size: size, &random)
+                let accepted = (try? sm3.verifyInclusion(
+                    index: damagedIndex, treeSize: size, leafHash: damagedLeaf, proof: damagedProof, root: root)) != nil
+                let unchanged = damagedIndex == index && damagedLeaf == leaves[index] && damagedProof == proof
+                #expect(accepted == unchanged, "size \(size), index \(index) → \(damagedIndex), proof \(proof.count) → \(damagedProof.count)")
+
+                let oldSize = 1 + Int(random.next() % UInt64(size - 1))
+                let oldRoot = sm3.rootHash(leaves[..<oldSize])
+                let consistency = try sm3.consistencyProof(oldSize: oldSize, leaves: leaves)
+                let (_, damagedOldRoot, damagedConsistency) = damage(index: 0, leaf: oldRoot, proof: consistency, size: 1, &random)
+                let linked = (try? sm3.verifyConsistency(
+                    oldSize: oldSize, newSize: size, oldRoot: damagedOldRoot, newRoot: root, proof: damagedConsistency)) != nil
+                #expect(linked == (damagedOldRoot == oldRoot && damagedConsistency == consistency), "size \(size), old \(oldSize)")
+            }
+        }
+    }
+
+    /// One random damage, or none (about one case in eight stays whole).
+    private func damage(
+        index: Int, leaf: [UInt8], proof: [[UInt8]], size: Int, _ random: inout SeededNumbers
+    ) -> (Int, [UInt8], [[UInt8]]) {
+        var (index, leaf, proof) = (index, leaf, proof)
+        func bytes(_ count: Int) -> [UInt8] { (0..<count).map { _ in UInt8(truncatingIfNeeded: random.next()) } }
+        switch random.next() % 8 {
+        case 0: break
+        case 1 where !proof.isEmpty: proof[Int(random.next() % UInt64(proof.count))] = bytes(32)
+        case 2 where !proof.isEmpty: proof[Int(random.next() % UInt64(proof.count))] = bytes(Int(random.next() % 40))
+        case 3 where !proof.isEmpty: proof.remove(at: Int(random.next() % UInt64(proof.count)))
+        case 4: proof.insert(proof.first ?? bytes(32), at: Int(random.next() % UInt64(proof.count + 1)))
+        case 5 where proof.count > 1: proof.swapAt(0, proof.count - 1)
+        case 6 where size > 1: index = (index + 1 + Int(random.next() % UInt64(size - 1))) % size
+        case 7: leaf = bytes(32)
+        default: proof.append(bytes(32))
+        }
+        return (index, leaf, proof)
+    }
+
     @Test func malformedInputsAreRefusedNotTrapped() {
         let leaf = sm3.leafHash([1])
         #expect(throws: MerkleProofError.malformedHash(byteCount: 31, expected: 32)) {
@@ -109,5 +160,16 @@ import Testing
         }
         if proof.count > 1 { out.append(proof.reversed()) }
         return out
+    }
+}
+
+/// Reproducible random numbers for the damage tests: SM3 of a counter under a fixed label.
+struct SeededNumbers {
+    private var counter: UInt64 = 0
+    private let label: String
+    init(label: String) { self.label = label }
+    mutating func next() -> UInt64 {
+        counter += 1
+        return SM3.hash("\(label)/\(counter)").prefix(8).reduce(0) { $0 << 8 | UInt64($1) }
     }
 }
