@@ -26,7 +26,7 @@ struct TenantLedger {
         ).collect().first!
         let (tenantCode, atMicros, hqCode, policiesText) = try row.decode((String, Int64, String?, String?).self)
         let texts = try policiesText.map { try JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
-        let policies = hqCode.map { hq in LedgerDefinition(hq: try! OrgCode(hq), clientHeld: [], policies: texts).ledgerPolicies } ?? LedgerPolicies()
+        let policies = try hqCode.map { hq in LedgerDefinition(hq: try OrgCode(hq), clientHeld: [], policies: texts).ledgerPolicies } ?? LedgerPolicies()
         let policy = policies.policy(for: type)
         // Without ledger settings the tenant names no HQ for its key events: they stay pending,
         // and the verifier lists them.

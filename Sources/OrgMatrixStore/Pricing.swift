@@ -72,7 +72,7 @@ extension Sandbox {
         guard let laneRecord = lanes.first, let distance = laneRecord.relation.distanceKm, let hours = laneRecord.relation.leadTimeHours else {
             throw StoreError(.notFound, "No transfers_with lane from \(from) to \(to) in your sandbox at that time.", field: "to")
         }
-        guard let rules = try await pricingRules().rules(at: moment) else {
+        guard let rules = try await pricingRules().rules(at: UTCMicros(moment)) else {
             throw StoreError(.notFound, "The tenant has no pricing rules in force at that time.", field: "at")
         }
         let lane = PricedLane(distanceKm: distance, leadTimeHours: hours, markupBasisPoints: Int64(laneRecord.relation.markupBasisPoints ?? 0))

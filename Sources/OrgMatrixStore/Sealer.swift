@@ -130,7 +130,7 @@ extension Database {
             let sealedAtMicros = try await connection.query(
                 "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint", logger: logger
             ).collect().first!.decode(Int64.self)
-            let header = BlockHeader.seal(
+            let header = try BlockHeader.seal(
                 tenant: tenant, after: previous, transactions: waiting, log: &log, sealedAt: UTCMicros(microsecondsSinceEpoch: sealedAtMicros))
             let headerBytes = header.canonicalBytes
             let signed = try await Keys(tenantID: tenantID, connection: connection, logger: logger).sign(

@@ -99,7 +99,8 @@ public struct TenantAdmin: Sendable {
                     try await connection.query(
                         """
                         INSERT INTO pricing_rules (tenant_id, version, effective_from, body)
-                        VALUES (\(tenantID.rawValue), \(version.rules.version), \(version.rules.effectiveFrom), \(body)::jsonb)
+                        VALUES (\(tenantID.rawValue), \(version.rules.version),
+                            timestamptz 'epoch' + \(version.rules.effectiveFrom.microsecondsSinceEpoch) * interval '1 microsecond', \(body)::jsonb)
                         """, logger: logger)
                 case .createPrincipal(let spec):
                     let key = try await MatrixWrites.createPrincipal(

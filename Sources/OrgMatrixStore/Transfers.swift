@@ -87,14 +87,12 @@ extension Sandbox {
         try await authorize(.postDocuments)
         // Priced at the database's moment of this transaction, which the row records as its
         // created_at and the dispatch's ledger body as its priced_at.
-        let pricedAt = UTCMicros(
-            microsecondsSinceEpoch: try await connection.query(
-                "SELECT (extract(epoch FROM now()) * 1000000)::bigint", logger: logger
-            ).collect().first!.decode(Int64.self))
+        let now = try await connection.query("SELECT now()", logger: logger).collect().first!.decode(Date.self)
+        let pricedAt = UTCMicros(now)
         let inputs = try await pricingInputs(
             from: principal.orgCode, to: to,
             lines: lines.map { QuoteLine(itemCode: $0.itemCode, quantity: $0.quantity, unitCostFen: nil) },
-            at: pricedAt.date)
+            at: now)
         let stock = Dictionary(
             try await balances(org: principal.orgCode.rawValue, itemCodes: lines.map(\.itemCode)).map {
                 ($0.item.code, $0.onHandScaled)

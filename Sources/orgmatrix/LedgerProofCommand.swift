@@ -54,24 +54,24 @@ extension LedgerCommand {
                 orderer = try ordererKey.map { try SM2PublicKey(pemRepresentation: try Files.readText($0)) }
             }
             guard let (transaction, proof, headerBytes, header, path) = parsed else { return }
-            let hash = try! LedgerHash(SM3.hash(transaction))
+            let hash = SM3.hash(transaction)
             func fail(_ reason: String) throws -> Never {
                 FileHandle.standardError.write(Data("orgmatrix: FAILED: \(reason)\n".utf8))
                 throw ExitCode(1)
             }
-            if hash.hex != proof.transaction {
-                try fail("\(tx) hashes to \(hash.hex), not the proof's transaction \(proof.transaction)")
+            if Hex.encode(hash) != proof.transaction {
+                try fail("\(tx) hashes to \(Hex.encode(hash)), not the proof's transaction \(proof.transaction)")
             }
-            let blockHash = try! LedgerHash(SM3.hash(headerBytes))
-            if blockHash.hex != proof.block.hash {
-                try fail("the block header hashes to \(blockHash.hex), not the block hash \(proof.block.hash)")
+            let blockHash = Hex.encode(SM3.hash(headerBytes))
+            if blockHash != proof.block.hash {
+                try fail("the block header hashes to \(blockHash), not the block hash \(proof.block.hash)")
             }
             if header.logSize != Int64(proof.treeSize) {
                 try fail("the proof is for a log of \(proof.treeSize) transactions; block \(header.number) states \(header.logSize)")
             }
             do {
                 try MerkleHashing.sm3.verifyInclusion(
-                    index: proof.leafIndex, treeSize: proof.treeSize, leafHash: MerkleHashing.sm3.leafHash(hash.bytes), proof: path,
+                    index: proof.leafIndex, treeSize: proof.treeSize, leafHash: MerkleHashing.sm3.leafHash(hash), proof: path,
                     root: header.logRoot.bytes)
             } catch {
                 try fail("the path does not lead from leaf \(proof.leafIndex) to block \(header.number)'s log root: \(error)")
@@ -83,8 +83,8 @@ extension LedgerCommand {
                 else { try fail("the orderer's signature does not verify over block \(header.number)'s header") }
             }
             print(
-                "OK: transaction \(hash.hex) is leaf \(proof.leafIndex) of the log of \(proof.treeSize) transactions that block "
-                    + "\(header.number) (\(blockHash.hex)) states\(orderer == nil ? "" : ", signed by the orderer")")
+                "OK: transaction \(Hex.encode(hash)) is leaf \(proof.leafIndex) of the log of \(proof.treeSize) transactions that block "
+                    + "\(header.number) (\(blockHash)) states\(orderer == nil ? "" : ", signed by the orderer")")
         }
     }
 }

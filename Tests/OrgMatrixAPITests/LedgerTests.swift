@@ -270,7 +270,7 @@ import Testing
             let header = try BlockHeader(canonicalBytes: headerBytes)
             #expect(header.number == number && header.hash.bytes == hash && header.tenant == fixture.code)
             let listed = stored.1[Int(header.logSize - header.transactionCount)..<Int(header.logSize)].map { try! LedgerHash(hex: $0) }
-            let expected = BlockHeader.seal(tenant: fixture.code, after: previous, transactions: listed, log: &log, sealedAt: header.sealedAt)
+            let expected = try BlockHeader.seal(tenant: fixture.code, after: previous, transactions: listed, log: &log, sealedAt: header.sealedAt)
             #expect(expected == header)
             let key = try #require(orderer?.versions.first { $0.version == version })
             #expect(try key.publicKey.isValidSignature(try SM2Signature(derRepresentation: signature), for: headerBytes))

@@ -6,7 +6,7 @@ import Testing
 /// input to result, and the bounds themselves are where the README says.
 @Suite struct BoundsTests {
     static let rules = PricingRules(
-        version: "b", effectiveFrom: Date(timeIntervalSince1970: 0),
+        version: "b", effectiveFrom: UTCMicros(microsecondsSinceEpoch: 0),
         freightTiers: [.init(upToKm: nil, fenPerTonneKm: Bounds.fenPerTonneKmMax)],
         categories: ["bulk": .init(insuranceBasisPoints: 10_000, lossPartsPerMillion: 1_000_000)], shortShelfLifeDays: 1,
         expressLeadTimeHoursMax: 12, standardPremiumBasisPoints: Bounds.premiumBasisPointsMax, expressPremiumBasisPoints: 0)
@@ -93,7 +93,7 @@ import Testing
 
     @Test func rulesOutsideTheirBoundsAreNamed() {
         let wild = PricingRules(
-            version: "w", effectiveFrom: Date(timeIntervalSince1970: 0), freightTiers: [.init(upToKm: nil, fenPerTonneKm: Bounds.fenPerTonneKmMax + 1)],
+            version: "w", effectiveFrom: UTCMicros(microsecondsSinceEpoch: 0), freightTiers: [.init(upToKm: nil, fenPerTonneKm: Bounds.fenPerTonneKmMax + 1)],
             categories: ["a": .init(insuranceBasisPoints: 1, lossPartsPerMillion: 600_000, shortShelfLifeExtraLossPartsPerMillion: 600_000)],
             shortShelfLifeDays: 1, expressLeadTimeHoursMax: 1, standardPremiumBasisPoints: Bounds.premiumBasisPointsMax + 1,
             expressPremiumBasisPoints: 0)

@@ -147,8 +147,8 @@ import Testing
         let tenant = try TenantCode("dairy")
         let hashes = (0..<7).map { LedgerHash.of(Array("tx \($0)".utf8)) }
         var log = MerkleFrontier()
-        let first = BlockHeader.seal(tenant: tenant, after: nil, transactions: Array(hashes[0..<3]), log: &log, sealedAt: UTCMicros(microsecondsSinceEpoch: 1))
-        let second = BlockHeader.seal(tenant: tenant, after: first, transactions: Array(hashes[3...]), log: &log, sealedAt: UTCMicros(microsecondsSinceEpoch: 2))
+        let first = try BlockHeader.seal(tenant: tenant, after: nil, transactions: Array(hashes[0..<3]), log: &log, sealedAt: UTCMicros(microsecondsSinceEpoch: 1))
+        let second = try BlockHeader.seal(tenant: tenant, after: first, transactions: Array(hashes[3...]), log: &log, sealedAt: UTCMicros(microsecondsSinceEpoch: 2))
         let sm3 = MerkleHashing.sm3
         #expect(first.number == 0 && first.previousHash == .zero && first.transactionCount == 3 && first.logSize == 3)
         #expect(first.dataHash.bytes == sm3.rootHash(hashes[0..<3].map { sm3.leafHash($0.bytes) }))

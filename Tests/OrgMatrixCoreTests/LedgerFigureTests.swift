@@ -27,7 +27,7 @@ struct FigureLedger {
     /// `rules` under another version and effective date.
     static func rules(_ version: String, effectiveFrom: String, from rules: PricingRules = Machine.rules) -> PricingRules {
         PricingRules(
-            version: version, effectiveFrom: UTCTime.parse(effectiveFrom)!, freightTiers: rules.freightTiers,
+            version: version, effectiveFrom: UTCMicros(wholeSeconds: effectiveFrom)!, freightTiers: rules.freightTiers,
             categories: rules.categories, shortShelfLifeDays: rules.shortShelfLifeDays,
             expressLeadTimeHoursMax: rules.expressLeadTimeHoursMax, standardPremiumBasisPoints: rules.standardPremiumBasisPoints,
             expressPremiumBasisPoints: rules.expressPremiumBasisPoints,
@@ -619,7 +619,7 @@ extension JSONValue {
         let ancient = FigureLedger.rules("v0", effectiveFrom: "1970-01-01T00:00:00Z")
         #expect(throws: Never.self) { try PricingRulesPublished(rules: ancient) }
         let before = PricingRules(
-            version: "v0", effectiveFrom: Date(timeIntervalSince1970: -1), freightTiers: ancient.freightTiers,
+            version: "v0", effectiveFrom: UTCMicros(microsecondsSinceEpoch: -1), freightTiers: ancient.freightTiers,
             categories: ancient.categories, shortShelfLifeDays: 1, expressLeadTimeHoursMax: 1, standardPremiumBasisPoints: 0,
             expressPremiumBasisPoints: 0)
         #expect(throws: LedgerDocumentError.malformed(field: "body.effective_from", reason: "must be in the years 1970–9999")) {

@@ -147,7 +147,7 @@ struct LedgerFixture {
         var previous: BlockHeader?
         var blocks: [LedgerEvidence.Block] = []
         for (listing, moment) in zip(listings, moments) {
-            let header = BlockHeader.seal(
+            let header = try BlockHeader.seal(
                 tenant: tenant ?? self.tenant, after: previous, transactions: listing, log: &log, sealedAt: moment)
             blocks.append(
                 .init(

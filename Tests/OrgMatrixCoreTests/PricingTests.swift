@@ -24,7 +24,7 @@ import Testing
 
 /// Hand-computed expectations; every step is written out so the arithmetic can be checked.
 @Suite struct TransferPricingTests {
-    static let january = TenantDefinition.defaultValidFrom
+    static let january = UTCMicros(TenantDefinition.defaultValidFrom)
     static let rules = PricingRules(
         version: "2026-01", effectiveFrom: january,
         freightTiers: [.init(upToKm: 300, fenPerTonneKm: 60), .init(upToKm: 1000, fenPerTonneKm: 45), .init(upToKm: nil, fenPerTonneKm: 35)],
@@ -111,14 +111,14 @@ import Testing
     }
 
     @Test func rulesAreChosenByEffectiveDate() {
-        let july = Self.january.addingTimeInterval(181 * 86_400)
+        let july = UTCMicros(microsecondsSinceEpoch: Self.january.microsecondsSinceEpoch + 181 * 86_400 * 1_000_000)
         let later = PricingRules(
             version: "2026-07", effectiveFrom: july, freightTiers: [.init(upToKm: nil, fenPerTonneKm: 50)], categories: Self.rules.categories,
             shortShelfLifeDays: 15, expressLeadTimeHoursMax: 12, standardPremiumBasisPoints: 0, expressPremiumBasisPoints: 1500)
         let book = PricingRuleBook([later, Self.rules])
-        #expect(book.rules(at: Self.january.addingTimeInterval(-1)) == nil)
+        #expect(book.rules(at: UTCMicros(microsecondsSinceEpoch: Self.january.microsecondsSinceEpoch - 1)) == nil)
         #expect(book.rules(at: Self.january)?.version == "2026-01")
-        #expect(book.rules(at: july.addingTimeInterval(-1))?.version == "2026-01")
+        #expect(book.rules(at: UTCMicros(microsecondsSinceEpoch: july.microsecondsSinceEpoch - 1))?.version == "2026-01")
         #expect(book.rules(at: july)?.version == "2026-07")
     }
 

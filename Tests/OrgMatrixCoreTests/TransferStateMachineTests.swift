@@ -8,7 +8,7 @@ import Testing
 /// 15 bp, 500 ppm; express (≤ 12 h) premium 1,500 bp of freight; tolerance 8,000 ppm.
 @Suite struct TransferStateMachineTests {
     static let rules = PricingRules(
-        version: "v1", effectiveFrom: TenantDefinition.defaultValidFrom,
+        version: "v1", effectiveFrom: UTCMicros(TenantDefinition.defaultValidFrom),
         freightTiers: [
             .init(upToKm: 300, fenPerTonneKm: 60), .init(upToKm: 1000, fenPerTonneKm: 45), .init(upToKm: nil, fenPerTonneKm: 35),
         ],

@@ -494,7 +494,7 @@ private struct Owner {
         var log = MerkleFrontier()
         for (block, hash) in entries where block < number { log.append(leafHash: MerkleHashing.sm3.leafHash(hash.bytes)) }
         let original = headers.last!
-        let forged = BlockHeader.seal(
+        let forged = try BlockHeader.seal(
             tenant: scenario.fixture.code, after: headers.dropLast().last,
             transactions: entries.filter { $0.0 == number }.map(\.1), log: &log,
             sealedAt: original.sealedAt)

@@ -12,7 +12,7 @@ import Testing
 
     static func sealed(_ count: Int, after previous: BlockHeader? = nil, log: inout MerkleFrontier) -> BlockHeader {
         let transactions = (0..<count).map { _ in try! LedgerHash(SM3.hash(SMCrypto.randomBytes(16))) }
-        return BlockHeader.seal(
+        return try! BlockHeader.seal(
             tenant: try! TenantCode("cache"), after: previous, transactions: transactions, log: &log,
             sealedAt: UTCMicros(microsecondsSinceEpoch: 1_764_645_577_000_000))
     }

@@ -78,16 +78,17 @@ public struct BlockHeader: Sendable, Hashable {
     }
 
     /// The block after `previous` (nil for block 0) holding `transactions`, in order; `log` is the
-    /// tenant's log before this block and comes back with the block's transactions appended.
+    /// tenant's log before this block and comes back with the block's transactions appended. A
+    /// log kept with a hash other than a 32-byte one gives no ledger root and is refused.
     public static func seal(
         tenant: TenantCode, after previous: BlockHeader?, transactions: [LedgerHash], log: inout MerkleFrontier, sealedAt: UTCMicros
-    ) -> BlockHeader {
+    ) throws(LedgerDocumentError) -> BlockHeader {
         let leaves = transactions.map { MerkleHashing.sm3.leafHash($0.bytes) }
         for leaf in leaves { log.append(leafHash: leaf) }
         return BlockHeader(
             tenant: tenant, number: previous.map { $0.number + 1 } ?? 0, previousHash: previous?.hash ?? .zero,
-            dataHash: try! LedgerHash(MerkleHashing.sm3.rootHash(leaves)), transactionCount: Int64(transactions.count),
-            logSize: Int64(log.size), logRoot: try! LedgerHash(log.rootHash), sealedAt: sealedAt)
+            dataHash: try LedgerHash(MerkleHashing.sm3.rootHash(leaves)), transactionCount: Int64(transactions.count),
+            logSize: Int64(log.size), logRoot: try LedgerHash(log.rootHash), sealedAt: sealedAt)
     }
 
     public var json: JSONValue {

@@ -358,9 +358,9 @@ private struct BlockChecker: Sendable {
             if header.number != record.number {
                 fail(.blockRowMismatch, "number", expected: String(record.number), found: String(header.number))
             }
-            let dataHash = try! LedgerHash(MerkleHashing.sm3.rootHash(leaves))
-            if header.dataHash != dataHash {
-                fail(.dataHashMismatch, "data_hash", expected: dataHash.hex, found: header.dataHash.hex)
+            let dataHash = MerkleHashing.sm3.rootHash(leaves)
+            if header.dataHash.bytes != dataHash {
+                fail(.dataHashMismatch, "data_hash", expected: Hex.encode(dataHash), found: header.dataHash.hex)
             }
             if header.transactionCount != Int64(leaves.count) {
                 fail(
@@ -420,8 +420,10 @@ private struct Chain {
             if header.logSize != Int64(log.size) {
                 fail(.logSizeMismatch, "log_size", expected: String(log.size), found: String(header.logSize))
             }
-            let root = try! LedgerHash(log.rootHash)
-            if header.logRoot != root { fail(.logRootMismatch, "log_root", expected: root.hex, found: header.logRoot.hex) }
+            let root = log.rootHash
+            if header.logRoot.bytes != root {
+                fail(.logRootMismatch, "log_root", expected: Hex.encode(root), found: header.logRoot.hex)
+            }
             if let previousSealedAt, header.sealedAt < previousSealedAt {
                 fail(
                     .sealedBeforePrevious, "sealed_at", expected: "at or after \(previousSealedAt)",

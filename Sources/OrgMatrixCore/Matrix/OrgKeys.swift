@@ -140,20 +140,18 @@ public struct OrgKeyHistory: Sendable, Hashable {
     /// transaction's `at`) can be two Dates a last bit apart, and a key registered in the very
     /// transaction that writes its `key.registered` starts exactly at that transaction's `at`.
     public func valid(at moment: Date) -> OrgKeyVersion? {
-        valid(at: UTCMicros(microsecondsSinceEpoch: Self.microseconds(moment)))
+        valid(at: UTCMicros(moment))
     }
 
     /// `valid(at:)` for a ledger moment, given in whole microseconds.
     public func valid(at moment: UTCMicros) -> OrgKeyVersion? {
         let at = moment.microsecondsSinceEpoch
         // Versions start in order, so only the last one started by `moment` can be valid then.
-        guard let key = versions.last(where: { Self.microseconds($0.validFrom) <= at }) else { return nil }
-        if let end = validTo(version: key.version), Self.microseconds(end) <= at { return nil }
+        guard let key = versions.last(where: { UTCMicros($0.validFrom).microsecondsSinceEpoch <= at }) else { return nil }
+        if let end = validTo(version: key.version), UTCMicros(end).microsecondsSinceEpoch <= at { return nil }
         return key
     }
 
-    /// Whole microseconds since the epoch, rounded to the nearest.
-    static func microseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
 
     /// The newest version, valid or not.
     public var latest: OrgKeyVersion? { versions.last }

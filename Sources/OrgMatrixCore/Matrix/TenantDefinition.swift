@@ -177,8 +177,10 @@ public struct TenantFile: Decodable, Sendable {
             guard version.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9._-]{0,39}/) != nil else {
                 throw MatrixInvalid([MatrixProblem(field: "\(field).version", reason: "must be 1–40 letters, digits, dots, dashes or underscores")])
             }
-            guard let effective = try? Date(effectiveFrom, strategy: .iso8601) else {
-                throw MatrixInvalid([MatrixProblem(field: "\(field).effective_from", reason: "must be an ISO 8601 UTC time")])
+            guard let effective = UTCMicros(wholeSeconds: effectiveFrom) else {
+                throw MatrixInvalid([
+                    MatrixProblem(field: "\(field).effective_from", reason: "must be a UTC time in whole seconds, like 2026-01-01T00:00:00Z")
+                ])
             }
             let narrow = { (value: Int) in Int32(clamping: value) }
             let rules = PricingRules(

@@ -77,7 +77,7 @@ public enum TenantChange: Sendable, Hashable, CustomStringConvertible {
         case .revokePrincipal(_, let spec): "revoke principal \(spec.name) (\(spec.role.rawValue) at \(spec.org))"
         case .createPrincipal(let spec): "create principal \(spec.name) (\(spec.role.rawValue) at \(spec.org))"
         case .createPricing(let version):
-            "add pricing rules \(version.rules.version) effective \(version.rules.effectiveFrom.formatted(.iso8601))"
+            "add pricing rules \(version.rules.version) effective \(version.rules.effectiveFrom)"
         case .setLedger(let ledger):
             "set the ledger settings from now: hq \(ledger.hq), client-held [\(ledger.clientHeld.sorted().map(\.rawValue).joined(separator: ", "))], "
                 + "\(ledger.policies.count) policies"

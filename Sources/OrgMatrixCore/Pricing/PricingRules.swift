@@ -31,7 +31,8 @@ public struct PricingRules: Sendable, Hashable {
     }
 
     public let version: String
-    public let effectiveFrom: Date
+    /// To the microsecond, as the ledger states it.
+    public let effectiveFrom: UTCMicros
     public let freightTiers: [FreightTier]
     public let categories: [String: Category]
     public let shortShelfLifeDays: Int32
@@ -44,7 +45,7 @@ public struct PricingRules: Sendable, Hashable {
     public let errorTolerancePartsPerMillion: Int64
 
     public init(
-        version: String, effectiveFrom: Date, freightTiers: [FreightTier], categories: [String: Category], shortShelfLifeDays: Int32,
+        version: String, effectiveFrom: UTCMicros, freightTiers: [FreightTier], categories: [String: Category], shortShelfLifeDays: Int32,
         expressLeadTimeHoursMax: Int32, standardPremiumBasisPoints: Int64, expressPremiumBasisPoints: Int64,
         errorTolerancePartsPerMillion: Int64 = 8000
     ) {
@@ -120,7 +121,7 @@ public struct PricingRuleBook: Sendable {
         self.versions = versions.sorted { $0.effectiveFrom < $1.effectiveFrom }
     }
 
-    public func rules(at moment: Date) -> PricingRules? {
+    public func rules(at moment: UTCMicros) -> PricingRules? {
         versions.last { $0.effectiveFrom <= moment }
     }
 }

@@ -9,21 +9,18 @@ public struct PricingRulesPublished: Sendable, Hashable {
 
     /// The rule version, with the tenant file's optional rates at their defaults.
     public let rules: PricingRules
-    /// `rules.effectiveFrom` to the microsecond: what the ledger states and compares with `at`.
-    public let effectiveFrom: UTCMicros
+    /// `rules.effectiveFrom`: what the ledger states and compares with `at`.
+    public var effectiveFrom: UTCMicros { rules.effectiveFrom }
 
     /// The latest moment the ledger's text can state: 9999-12-31T23:59:59.999999Z.
     static let momentMicrosMax: Int64 = 253_402_300_799_999_999
 
-    /// The publication of `rules`; its `effectiveFrom` must be a moment the ledger can state
-    /// (1970–9999; tenant files name whole seconds, so no fraction is lost).
+    /// The publication of `rules`; its `effectiveFrom` must be a moment the ledger can state (1970–9999).
     public init(rules: PricingRules) throws(LedgerDocumentError) {
-        let micros = (rules.effectiveFrom.timeIntervalSince1970 * 1_000_000).rounded()
-        guard micros >= 0, micros <= Double(Self.momentMicrosMax) else {
+        guard (0...Self.momentMicrosMax).contains(rules.effectiveFrom.microsecondsSinceEpoch) else {
             throw .malformed(field: "body.effective_from", reason: "must be in the years 1970–9999")
         }
         self.rules = rules
-        effectiveFrom = UTCMicros(microsecondsSinceEpoch: Int64(micros))
     }
 
     private static let keys: Set<String> = [
@@ -92,7 +89,7 @@ public struct PricingRulesPublished: Sendable, Hashable {
         }
         let rules = PricingRules(
             version: version,
-            effectiveFrom: effectiveFrom.date,
+            effectiveFrom: effectiveFrom,
             freightTiers: tiers, categories: categories, shortShelfLifeDays: try Self.int32(fields, "short_shelf_life_days"),
             expressLeadTimeHoursMax: try Self.int32(fields, "express_lead_time_hours_max"),
             standardPremiumBasisPoints: try fields.integer("standard_premium_bp"),
@@ -100,7 +97,6 @@ public struct PricingRulesPublished: Sendable, Hashable {
             errorTolerancePartsPerMillion: try fields.integer("error_tolerance_ppm"))
         if let problem = rules.problems(field: "body").first { throw .malformed(field: problem.field, reason: problem.reason) }
         self.rules = rules
-        self.effectiveFrom = effectiveFrom
     }
 
     private static func int32(_ fields: LedgerFields, _ key: String) throws(LedgerDocumentError) -> Int32 {

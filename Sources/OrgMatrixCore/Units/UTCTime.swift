@@ -11,14 +11,18 @@ public enum UTCTime {
 
     /// The moment `text` names, or nil when it is not such a time.
     public static func parse(_ text: String) -> Date? {
+        seconds(text).map { Date(timeIntervalSince1970: TimeInterval($0)) }
+    }
+
+    /// The whole seconds since 1970 that `text` (the form `parse` reads) names, in integers.
+    public static func seconds(_ text: String) -> Int64? {
         guard let match = text.wholeMatch(of: /([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z/) else { return nil }
         let (year, month, day) = (Int(match.1)!, Int(match.2)!, Int(match.3)!)
         let (hour, minute, second) = (Int(match.4)!, Int(match.5)!, Int(match.6)!)
         guard (yearMin...yearMax).contains(year), (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day),
             hour < 24, minute < 60, second < 60
         else { return nil }
-        let seconds = ((daysFromEpoch(year: year, month: month, day: day) * 24 + hour) * 60 + minute) * 60 + second
-        return Date(timeIntervalSince1970: TimeInterval(seconds))
+        return Int64(((daysFromEpoch(year: year, month: month, day: day) * 24 + hour) * 60 + minute) * 60 + second)
     }
 
     static func daysIn(month: Int, year: Int) -> Int {
@@ -52,15 +56,24 @@ public struct UTCMicros: Sendable, Hashable, Comparable, CustomStringConvertible
     /// The moment `text` names in exactly the ledger's form, or nil.
     public init?(_ text: String) {
         guard let match = text.wholeMatch(of: /([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\.([0-9]{6})Z/),
-            let whole = UTCTime.parse("\(match.1)Z")
+            let whole = UTCTime.seconds("\(match.1)Z")
         else { return nil }
-        microsecondsSinceEpoch = Int64(whole.timeIntervalSince1970) * 1_000_000 + Int64(match.2)!
+        microsecondsSinceEpoch = whole * 1_000_000 + Int64(match.2)!
+    }
+
+    /// A Foundation Date (seconds as a binary fraction) to the nearest microsecond: the one place
+    /// a moment leaves floating point. Exact for what PostgreSQL's timestamptz decodes to.
+    public init(_ date: Date) {
+        microsecondsSinceEpoch = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+    }
+
+    /// The moment a tenant file's whole-second UTC time names (`2026-01-01T00:00:00Z`), or nil.
+    public init?(wholeSeconds text: String) {
+        guard let seconds = UTCTime.seconds(text) else { return nil }
+        microsecondsSinceEpoch = seconds * 1_000_000
     }
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.microsecondsSinceEpoch < rhs.microsecondsSinceEpoch }
-
-    /// The moment as a Date, for comparisons with validity windows kept as Dates.
-    public var date: Date { Date(timeIntervalSince1970: Double(microsecondsSinceEpoch) / 1_000_000) }
 
     public var description: String {
         let (seconds, micros) = microsecondsSinceEpoch.quotientAndRemainder(dividingBy: 1_000_000)
