@@ -61,17 +61,16 @@ extension Sandbox {
     /// newest block). 404 when the principal does not see the transaction; 409 when it is not
     /// sealed, or sealed after that tree; 404 naming `tree_size` when no block states it.
     public func inclusionProof(hash: LedgerHash, treeSize: Int64?) async throws -> LedgerInclusionProof {
-        guard try await !ledgerTransactions(hashes: [hash]).isEmpty else {
-            throw StoreError(.notFound, "No ledger transaction \(hash.hex) in your sandbox.")
-        }
-        guard
-            let index = try await connection.query(
-                """
-                SELECT log_index FROM ledger_block_entries
-                WHERE tenant_id = \(principal.tenantID.rawValue) AND tx_hash = \(ByteBuffer(bytes: hash.bytes))
-                """, logger: logger
-            ).collect().first?.decode(Int64.self)
-        else {
+        // The transaction as the policies let this principal see it, and its place in the log.
+        let found = try await connection.query(
+            """
+            SELECT e.log_index FROM ledger_transactions t
+            LEFT JOIN ledger_block_entries e ON e.tenant_id = t.tenant_id AND e.tx_hash = t.tx_hash
+            WHERE t.tenant_id = \(principal.tenantID.rawValue) AND t.tx_hash = \(ByteBuffer(bytes: hash.bytes))
+            """, logger: logger
+        ).collect().first
+        guard let found else { throw StoreError(.notFound, "No ledger transaction \(hash.hex) in your sandbox.") }
+        guard let index = try found.decode(Int64?.self) else {
             throw StoreError(.conflict, "Transaction \(hash.hex) is not sealed in a block yet: it has no place in the log.")
         }
         let block = try await treeBlock(size: treeSize, field: "tree_size")
@@ -98,15 +97,12 @@ extension Sandbox {
         return LedgerConsistencyProof(from: old, to: new, path: path)
     }
 
-    /// The block whose header states a log of `size` transactions (the first such: an empty
-    /// block would state its predecessor's), or the newest when `size` is nil.
+    /// The block whose header states a log of `size` transactions (blocks are never empty, so
+    /// there is one at most), or the newest when `size` is nil.
     private func treeBlock(size: Int64?, field: String) async throws -> LedgerBlockRecord {
-        guard let row = try await blockRow(size.map { .logSize($0) } ?? .newest) else {
-            throw size == nil
-                ? StoreError(.conflict, "The ledger has no block yet.")
-                : StoreError(.notFound, "No block states a log of \(size!) transactions: a tree size is a block's log_size.", field: field)
-        }
-        return try Self.block(row, transactions: nil)
+        if let row = try await blockRow(size.map { .logSize($0) } ?? .newest) { return try Self.block(row, transactions: nil) }
+        guard let size else { throw StoreError(.conflict, "The ledger has no block yet.") }
+        throw StoreError(.notFound, "No block states a log of \(size) transactions: a tree size is a block's log_size.", field: field)
     }
 
     private enum BlockChoice {
@@ -127,7 +123,7 @@ extension Sandbox {
             case .logSize(let size):
                 """
                 SELECT number, header, block_hash, orderer_key_version, signature FROM ledger_blocks
-                WHERE tenant_id = \(tenant) AND log_size = \(size) ORDER BY number LIMIT 1
+                WHERE tenant_id = \(tenant) AND log_size = \(size)
                 """
             case .newest:
                 """
