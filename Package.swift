@@ -70,7 +70,9 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-            ]
+            ],
+            // The verifiers and README every exported bundle carries (docs/LEDGER.md).
+            resources: [.copy("Bundle")]
         ),
         .executableTarget(
             name: "orgmatrix-bench",

@@ -27,6 +27,33 @@ public struct LedgerVerificationOptions: Sendable, Hashable {
     }
 }
 
+/// One page of a tenant's ledger as `Database.readLedger` hands it out.
+public enum LedgerEvidencePage: Sendable {
+    case keys([LedgerEvidence.Key])
+    case transactions([LedgerEvidence.Transaction])
+    case blocks([LedgerEvidence.Block])
+}
+
+/// Pages gathered into one `LedgerEvidence`, for the callers that want the ledger whole.
+private final class LedgerEvidenceCollector: @unchecked Sendable {
+    private let lock = NSLock()
+    private var evidence: LedgerEvidence
+
+    init(_ evidence: LedgerEvidence) { self.evidence = evidence }
+
+    func add(_ page: LedgerEvidencePage) {
+        lock.withLock {
+            switch page {
+            case .keys(let keys): evidence.keys += keys
+            case .transactions(let transactions): evidence.transactions += transactions
+            case .blocks(let blocks): evidence.blocks += blocks
+            }
+        }
+    }
+
+    var value: LedgerEvidence { lock.withLock { evidence } }
+}
+
 /// How far a verification has read, after each page: what a progress bar shows.
 public struct LedgerVerificationProgress: Sendable, Hashable {
     public var transactionsRead = 0
@@ -77,6 +104,19 @@ extension Database {
         }
     }
 
+    /// The tenant's ledger page by page, read as `key`'s principal (hq_admin or auditor, else
+    /// 403) in one REPEATABLE READ snapshot: keys, then transactions by hash, then blocks in
+    /// order, each page handed to `visit` before the next is read, so a caller that writes each
+    /// page out (the bundle export) never holds the ledger whole.
+    public func readLedger(
+        key: APIKey, requestID: String, logger: Logger, options: LedgerVerificationOptions = LedgerVerificationOptions(),
+        _ visit: @escaping @Sendable (LedgerEvidencePage) async throws -> Void
+    ) async throws {
+        try await inSnapshot(key: key, requestID: requestID, logger: logger) { sandbox in
+            try await sandbox.readLedger(options: options, visit)
+        }
+    }
+
     /// Runs `body` as `key`'s principal in one REPEATABLE READ transaction, so every page it
     /// reads sees the same snapshot; a refusal comes out as the StoreError it is.
     private func inSnapshot<T: Sendable>(
@@ -97,23 +137,28 @@ extension Database {
 
 extension Sandbox {
     func ledgerEvidence(options: LedgerVerificationOptions) async throws -> LedgerEvidence {
+        let evidence = LedgerEvidenceCollector(LedgerEvidence(tenant: principal.tenantCode, keys: [], transactions: [], blocks: []))
+        try await readLedger(options: options) { page in evidence.add(page) }
+        return evidence.value
+    }
+
+    func readLedger(options: LedgerVerificationOptions, _ visit: @Sendable (LedgerEvidencePage) async throws -> Void) async throws {
         try require(.verifyLedger)
-        var evidence = LedgerEvidence(tenant: principal.tenantCode, keys: try await ledgerKeys(), transactions: [], blocks: [])
+        try await visit(.keys(try await ledgerKeys()))
         var afterHash: LedgerHash?
         while true {
             let page = try await transactionPage(after: afterHash, options: options)
             guard let last = page.last else { break }
-            evidence.transactions += page.map(\.evidence)
+            try await visit(.transactions(page.map(\.evidence)))
             afterHash = last.evidence.claimedHash
         }
         var afterNumber: Int64?
         while true {
             let page = try await blockPage(after: afterNumber, options: options)
             guard let last = page.last else { break }
-            evidence.blocks += page.map(\.evidence)
+            try await visit(.blocks(page.map(\.evidence)))
             afterNumber = last.evidence.number
         }
-        return evidence
     }
 
     /// Reads the tenant's ledger page by page into `LedgerVerifier` (keys, then transactions

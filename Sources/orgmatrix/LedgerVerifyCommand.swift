@@ -27,11 +27,11 @@ extension LedgerCommand {
         @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
-            let _: APIKey = try usage { try key() }
+            let _: APIKey = try usage { try Self.principalKey(tenant: tenant, keyFile: keyFile) }
         }
 
         func run() async throws {
-            let key = try usage { try self.key() }
+            let key = try usage { try Self.principalKey(tenant: tenant, keyFile: keyFile) }
             try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
             let logger = Logger(label: "orgmatrix.ledger")
             let url = try usage {
@@ -63,8 +63,8 @@ extension LedgerCommand {
             if !verification.report.isClean { throw ExitCode(1) }
         }
 
-        /// The principal's key, for the tenant asked about.
-        private func key() throws -> APIKey {
+        /// The principal's key (from `keyFile`, else $ORGMATRIX_API_KEY), for the tenant asked about.
+        static func principalKey(tenant: String?, keyFile: String?) throws -> APIKey {
             guard let tenant else { throw UsageError("--tenant is required") }
             let code: TenantCode
             do { code = try TenantCode(tenant) } catch { throw UsageError("--tenant \(error.reason)") }
@@ -105,17 +105,20 @@ extension LedgerCommand {
 }
 
 /// A refusal before any work: the reason on standard error, exit status 2.
-private struct UsageError: Error {
+struct UsageError: Error, CustomStringConvertible {
     let reason: String
     init(_ reason: String) { self.reason = reason }
+    var description: String { reason }
 }
 
 /// Runs `body`; a usage or configuration problem prints its reason and exits 2.
-private func usage<T>(_ body: () throws -> T) throws -> T {
+func usage<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as UsageError {
         try fail(error.reason)
+    } catch let error as UnusableInput {
+        try fail(error.description)
     } catch let error as SettingsError {
         try fail(error.description)
     } catch let error as DatabaseURL.InvalidError {
@@ -123,23 +126,26 @@ private func usage<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-private func fail(_ reason: String) throws -> Never {
+func fail(_ reason: String) throws -> Never {
     FileHandle.standardError.write(Data("orgmatrix: \(reason)\n".utf8))
     throw ExitCode(2)
 }
 
-/// Rows read of rows to read, redrawn on standard error after each page; only on a terminal.
-private struct ProgressBar: Sendable {
+/// Done of total, redrawn on standard error after each step; only on a terminal.
+struct ProgressBar: Sendable {
     let enabled: Bool
     static let width = 30
 
     func show(_ progress: LedgerVerificationProgress) {
-        guard enabled, progress.rowsTotal > 0 else { return }
-        let done = min(progress.rowsRead, progress.rowsTotal)
-        let filled = done * Self.width / progress.rowsTotal
+        show(label: "verifying", done: progress.rowsRead, total: progress.rowsTotal, unit: "rows")
+    }
+
+    func show(label: String, done: Int, total: Int, unit: String) {
+        guard enabled, total > 0 else { return }
+        let done = min(done, total)
+        let filled = done * Self.width / total
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: Self.width - filled)
-        FileHandle.standardError.write(
-            Data("\rverifying [\(bar)] \(done)/\(progress.rowsTotal) rows (\(done * 100 / progress.rowsTotal) %)".utf8))
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total) \(unit) (\(done * 100 / total) %)".utf8))
     }
 
     /// Erases the bar's line.

@@ -140,6 +140,24 @@ public struct LedgerVerificationFailure: Sendable, Hashable, Comparable, CustomS
         case stepWithoutTransaction = "step-without-transaction"
         /// A transfer transaction whose step the rows do not show (or a second one for one step).
         case transactionWithoutStep = "transaction-without-step"
+
+        // Checkpoints (Checkpoint.swift) and exported bundles (LedgerBundle.swift).
+        /// A checkpoint's bytes are not a canonical checkpoint.
+        case checkpointMalformed = "checkpoint-malformed"
+        /// Checkpoints not numbered 0, 1, …, or one whose `previous_log_size` is not the previous one's `log_size`.
+        case checkpointOutOfSequence = "checkpoint-out-of-sequence"
+        /// A checkpoint whose size, root or block hash are not those of the block it names.
+        case checkpointMismatch = "checkpoint-mismatch"
+        /// A checkpoint signature by an org it does not name as a signer, or a second one by a signer.
+        case checkpointSignerNotNamed = "checkpoint-signer-not-named"
+        /// No valid consistency proof from the previous checkpoint's tree to this one's.
+        case checkpointInconsistent = "checkpoint-inconsistent"
+        /// A file of a bundle that is missing, unlisted, or not what the manifest says.
+        case bundleFileMismatch = "bundle-file-mismatch"
+        /// A file of a bundle that is not in its format (a name, a JSON file, a proof line).
+        case bundleFileMalformed = "bundle-file-malformed"
+        /// A bundle's rule index that does not list exactly the published rule versions.
+        case bundleRulesMismatch = "bundle-rules-mismatch"
     }
 
     public let kind: Kind

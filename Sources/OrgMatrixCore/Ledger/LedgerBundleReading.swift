@@ -1,0 +1,242 @@
+import SMCrypto
+
+/// Turning a bundle's files back into the verifier's evidence, one directory at a time, with no
+/// I/O: the offline reader hands each directory's files here (already checked against the
+/// manifest), so this part of the reader is a pure function the tests can fuzz. Every failure
+/// names the bundle file at fault in its `field`.
+extension LedgerBundle {
+    /// Where a manifest path belongs: which directory of evidence, or which single file.
+    public enum Place: Sendable, Hashable {
+        case description
+        case rules
+        case key(name: String)
+        case transaction(directory: String, hash: LedgerHash, file: String)
+        case block(directory: String, number: Int64, file: String)
+        case checkpoint(directory: String, number: Int64, file: String)
+        /// The verifiers and their README: checked against the manifest only.
+        case script(name: String)
+
+        public static let scripts: Set<String> = ["verify.py", "verify-with-openssl.sh", "README.txt"]
+
+        /// The place of `path`, or nil when the bundle's layout has no such file.
+        public init?(_ path: String) {
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            switch parts.count {
+            case 1 where path == LedgerBundle.description: self = .description
+            case 1 where path == LedgerBundle.rules: self = .rules
+            case 1 where Self.scripts.contains(path): self = .script(name: path)
+            case 2 where parts[0] == "keys" && LedgerBundle.keyName(parts[1]) != nil: self = .key(name: parts[1])
+            case 3 where parts[0] == "blocks":
+                guard let number = LedgerBundle.number(parts[1]) else { return nil }
+                self = .block(directory: "blocks/\(parts[1])", number: number, file: parts[2])
+            case 3 where parts[0] == "checkpoints":
+                guard let number = LedgerBundle.number(parts[1]) else { return nil }
+                self = .checkpoint(directory: "checkpoints/\(parts[1])", number: number, file: parts[2])
+            case 4 where parts[0] == "transactions":
+                guard let hash = try? LedgerHash(hex: parts[2]), parts[2] == hash.hex, parts[1] == String(hash.hex.prefix(2)) else {
+                    return nil
+                }
+                self = .transaction(directory: "transactions/\(parts[1])/\(parts[2])", hash: hash, file: parts[3])
+            default: return nil
+            }
+        }
+
+        /// The evidence directory the path is in, nil for a single file.
+        public var directory: String? {
+            switch self {
+            case .transaction(let directory, _, _), .block(let directory, _, _), .checkpoint(let directory, _, _): directory
+            case .description, .rules, .key, .script: nil
+            }
+        }
+    }
+
+    /// `<owner>.v<version>.pem` or `.json`: the key it names and which of the two it is.
+    public static func keyName(_ name: String) -> (owner: KeyOwner, version: Int64, isPEM: Bool)? {
+        guard let match = name.wholeMatch(of: /([A-Za-z][A-Za-z0-9-]{1,39})\.v([1-9][0-9]{0,8})\.(pem|json)/),
+            let version = Int64(match.2), let owner = try? KeyOwner(name: String(match.1))
+        else { return nil }
+        return (owner, version, match.3 == "pem")
+    }
+
+    /// The key rows of `keys/` (files by name, without the `keys/` prefix): each version from its
+    /// `.json` and `.pem`. A key whose PEM cannot be read is kept with no public key, so the
+    /// verifier names every signature that needed it.
+    public static func keys(_ files: [String: [UInt8]]) -> (keys: [LedgerEvidence.Key], failures: [LedgerVerificationFailure]) {
+        var keys: [LedgerEvidence.Key] = []
+        var failures: [LedgerVerificationFailure] = []
+        func fail(_ kind: LedgerVerificationFailure.Kind, _ name: String, expected: String, found: String) {
+            failures.append(.init(kind, field: "keys/\(name)", expected: expected, found: found))
+        }
+        for name in files.keys.sorted() {
+            guard let (owner, version, isPEM) = keyName(name), !isPEM, let bytes = files[name] else { continue }
+            let pemName = "\(owner.name).v\(version).pem"
+            var der: [UInt8] = []
+            if let pem = files[pemName] {
+                do { der = try SM2PublicKey(pemRepresentation: String(decoding: pem, as: UTF8.self)).derRepresentation } catch {
+                    fail(.bundleFileMalformed, pemName, expected: "an SM2 public key, PEM", found: error.detail)
+                }
+            } else {
+                fail(.bundleFileMismatch, pemName, expected: "the public key of \(name)", found: "no such file")
+            }
+            do {
+                let key = try key(bytes: bytes, publicKeyDER: der)
+                guard key.owner == owner, key.version == version else {
+                    fail(
+                        .bundleFileMalformed, name, expected: "the key its name states, \(owner.name) version \(version)",
+                        found: "\(key.owner.name) version \(key.version)")
+                    continue
+                }
+                keys.append(key)
+            } catch {
+                fail(.bundleFileMalformed, name, expected: "a key file", found: error.description)
+            }
+        }
+        for name in files.keys.sorted() {
+            guard let (owner, version, isPEM) = keyName(name), isPEM, files["\(owner.name).v\(version).json"] == nil else { continue }
+            fail(.bundleFileMismatch, "\(owner.name).v\(version).json", expected: "the key row of \(name)", found: "no such file")
+        }
+        return (keys, failures)
+    }
+
+    /// A transaction from its directory's files (by name): `tx.json`, `record.json` and one
+    /// `<ORG>.v<k>.sig.der` per endorsement; nil when `tx.json` or `record.json` is unusable.
+    public static func transaction(
+        _ hash: LedgerHash, files: [String: [UInt8]]
+    ) -> (transaction: LedgerEvidence.Transaction?, failures: [LedgerVerificationFailure]) {
+        let directory = transactionDirectory(hash)
+        var failures: [LedgerVerificationFailure] = []
+        func fail(_ kind: LedgerVerificationFailure.Kind, _ name: String, expected: String, found: String) {
+            failures.append(.init(kind, transaction: hash, field: "\(directory)/\(name)", expected: expected, found: found))
+        }
+        var endorsements: [LedgerEvidence.Endorsement] = []
+        for name in files.keys.sorted() where name != "tx.json" && name != "record.json" {
+            guard let (owner, version) = signatureName(name), let org = owner.org, let signature = files[name] else {
+                fail(.bundleFileMalformed, name, expected: "tx.json, record.json or <ORG>.v<k>.sig.der", found: "another name")
+                continue
+            }
+            endorsements.append(.init(org: org, keyVersion: version, signatureDER: signature))
+        }
+        guard let bytes = files["tx.json"] else {
+            fail(.bundleFileMismatch, "tx.json", expected: "the transaction's canonical bytes", found: "no such file")
+            return (nil, failures)
+        }
+        guard let recordBytes = files["record.json"] else {
+            fail(.bundleFileMismatch, "record.json", expected: "the transaction's status", found: "no such file")
+            return (nil, failures)
+        }
+        do {
+            let (status, dispute) = try record(bytes: recordBytes)
+            return (
+                .init(claimedHash: hash, canonicalBytes: bytes, claimedStatus: status, endorsements: endorsements, dispute: dispute),
+                failures
+            )
+        } catch {
+            fail(.bundleFileMalformed, "record.json", expected: "a transaction record", found: error.description)
+            return (nil, failures)
+        }
+    }
+
+    /// A block from its directory's files: `header.json`, `transactions.txt`, one
+    /// `orderer.v<k>.sig.der`. Its claimed hash is the header's SM3: a bundle makes no other claim.
+    public static func block(
+        _ number: Int64, files: [String: [UInt8]]
+    ) -> (block: LedgerEvidence.Block?, failures: [LedgerVerificationFailure]) {
+        let directory = blockDirectory(number)
+        var failures: [LedgerVerificationFailure] = []
+        func fail(_ kind: LedgerVerificationFailure.Kind, _ name: String, expected: String, found: String) {
+            failures.append(.init(kind, block: number, field: "\(directory)/\(name)", expected: expected, found: found))
+        }
+        var signatures: [(version: Int64, der: [UInt8])] = []
+        for name in files.keys.sorted() where name != "header.json" && name != "transactions.txt" {
+            guard let (owner, version) = signatureName(name), owner == .orderer, let signature = files[name] else {
+                fail(.bundleFileMalformed, name, expected: "header.json, transactions.txt or orderer.v<k>.sig.der", found: "another name")
+                continue
+            }
+            signatures.append((version, signature))
+        }
+        guard let header = files["header.json"] else {
+            fail(.bundleFileMismatch, "header.json", expected: "the block header's canonical bytes", found: "no such file")
+            return (nil, failures)
+        }
+        guard let list = files["transactions.txt"] else {
+            fail(.bundleFileMismatch, "transactions.txt", expected: "the block's transaction hashes", found: "no such file")
+            return (nil, failures)
+        }
+        guard signatures.count == 1, let signature = signatures.first else {
+            fail(
+                .bundleFileMismatch, "orderer.v<k>.sig.der", expected: "one orderer signature",
+                found: "\(signatures.count) signature files")
+            return (nil, failures)
+        }
+        do {
+            let hashes = try hashes(lines: list).map { bytes throws(LedgerDocumentError) in try LedgerHash(bytes) }
+            return (
+                .init(
+                    number: number, headerBytes: header, claimedHash: .of(header), ordererKeyVersion: signature.version,
+                    ordererSignatureDER: signature.der, transactionHashes: hashes),
+                failures
+            )
+        } catch {
+            fail(.bundleFileMalformed, "transactions.txt", expected: "one 64-digit hash per line", found: error.description)
+            return (nil, failures)
+        }
+    }
+
+    /// A checkpoint from its directory's files: `checkpoint.json`, `consistency.txt`, one
+    /// `<ORG>.v<k>.sig.der` per signature.
+    public static func checkpoint(
+        _ number: Int64, files: [String: [UInt8]]
+    ) -> (checkpoint: LedgerCheckpoint.Evidence?, failures: [LedgerVerificationFailure]) {
+        let directory = checkpointDirectory(number)
+        var failures: [LedgerVerificationFailure] = []
+        func fail(_ kind: LedgerVerificationFailure.Kind, _ name: String, expected: String, found: String) {
+            failures.append(.init(kind, field: "\(directory)/\(name)", expected: expected, found: found))
+        }
+        var signatures: [LedgerEvidence.Endorsement] = []
+        for name in files.keys.sorted() where name != "checkpoint.json" && name != "consistency.txt" {
+            guard let (owner, version) = signatureName(name), let org = owner.org, let signature = files[name] else {
+                fail(
+                    .bundleFileMalformed, name, expected: "checkpoint.json, consistency.txt or <ORG>.v<k>.sig.der",
+                    found: "another name")
+                continue
+            }
+            signatures.append(.init(org: org, keyVersion: version, signatureDER: signature))
+        }
+        guard let bytes = files["checkpoint.json"] else {
+            fail(.bundleFileMismatch, "checkpoint.json", expected: "the checkpoint's canonical bytes", found: "no such file")
+            return (nil, failures)
+        }
+        guard let proof = files["consistency.txt"] else {
+            fail(.bundleFileMismatch, "consistency.txt", expected: "the consistency proof", found: "no such file")
+            return (nil, failures)
+        }
+        do {
+            return (
+                .init(number: number, canonicalBytes: bytes, signatures: signatures, consistencyProof: try hashes(lines: proof)), failures
+            )
+        } catch {
+            fail(.bundleFileMalformed, "consistency.txt", expected: "one 64-digit hash per line", found: error.description)
+            return (nil, failures)
+        }
+    }
+
+    /// What the rule index gets wrong against the `pricing.rules_published` transactions read.
+    public static func checkRules(index: [RuleVersion], published: [RuleVersion]) -> [LedgerVerificationFailure] {
+        let (listed, actual) = (Set(index), Set(published))
+        var failures: [LedgerVerificationFailure] = []
+        for entry in index.sorted(by: { $0.transaction < $1.transaction }) where !actual.contains(entry) {
+            failures.append(
+                .init(
+                    .bundleRulesMismatch, field: rules,
+                    expected: "a pricing.rules_published transaction stating version \(entry.version) from \(entry.effectiveFrom)",
+                    found: "none is \(entry.transaction.hex)"))
+        }
+        for entry in published.sorted(by: { $0.transaction < $1.transaction }) where !listed.contains(entry) {
+            failures.append(
+                .init(
+                    .bundleRulesMismatch, field: rules, expected: "an entry for rule version \(entry.version) (\(entry.transaction.hex))",
+                    found: "none"))
+        }
+        return failures
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import OrgMatrixCore
+import SMCrypto
+
+/// Writes an exported bundle (docs/LEDGER.md, "The exported bundle") file by file, each file's
+/// manifest line appended as it is written, so the export holds one page of the ledger at a time.
+/// Called from one task at a time (the export's pages come in order).
+final class BundleWriter: @unchecked Sendable {
+    let root: URL
+    private let manifest: FileHandle
+    /// Every manifest line written so far, hashed as it goes: the manifest's seal.
+    private var manifestDigest: SM3Hasher? = SM3Hasher()
+    private var directories: Set<String> = []
+    private(set) var filesWritten = 0
+    /// Whether the export made `root` (so a failed export removes it, rather than only its contents).
+    private let createdRoot: Bool
+
+    /// Creates `root` (which must not exist, or be an empty directory).
+    init(root path: String) throws {
+        root = URL(fileURLWithPath: path)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue, (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true else {
+                throw UnusableInput("--out \(path) exists and is not an empty directory")
+            }
+            createdRoot = false
+        } else {
+            createdRoot = true
+            do {
+                try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            } catch { throw UnusableInput("cannot create \(path): \((error as NSError).localizedDescription)") }
+        }
+        let manifestPath = root.appendingPathComponent(LedgerBundle.manifest).path
+        guard FileManager.default.createFile(atPath: manifestPath, contents: nil),
+            let handle = FileHandle(forWritingAtPath: manifestPath)
+        else { throw UnusableInput("cannot write \(manifestPath)") }
+        manifest = handle
+    }
+
+    /// Writes `bytes` at the bundle path `path` and lists it in the manifest.
+    func write(_ bytes: [UInt8], at path: String, mode: Int = 0o644) throws {
+        precondition(LedgerBundle.isBundlePath(path), "the exporter writes bundle paths only")
+        let url = root.appendingPathComponent(path)
+        let directory = url.deletingLastPathComponent().path
+        if !directories.contains(directory) {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch { throw UnusableInput("cannot create \(directory): \((error as NSError).localizedDescription)") }
+            directories.insert(directory)
+        }
+        guard FileManager.default.createFile(atPath: url.path, contents: Data(bytes), attributes: [.posixPermissions: mode]) else {
+            throw UnusableInput("cannot write \(url.path)")
+        }
+        let line = Array(LedgerBundle.manifestLine(path: path, sm3: SM3.hash(bytes)).utf8)
+        manifestDigest!.update(line)
+        try manifest.write(contentsOf: Data(line))
+        filesWritten += 1
+    }
+
+    /// Removes what a failed export wrote: a half-written bundle is no bundle.
+    func discard() {
+        try? manifest.close()
+        if createdRoot {
+            try? FileManager.default.removeItem(at: root)
+        } else {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? [] {
+                try? FileManager.default.removeItem(at: root.appendingPathComponent(name))
+            }
+        }
+    }
+
+    /// Writes the manifest's last line, its own digest, and closes it.
+    func seal() throws {
+        guard let hasher = manifestDigest.take() else { preconditionFailure("a bundle is sealed once") }
+        let digest = Hex.encode(hasher.finalize())
+        try manifest.write(contentsOf: Data("\(digest)  \(LedgerBundle.manifest)\n".utf8))
+        try manifest.close()
+    }
+}
+
+/// The scripts a bundle carries (`Sources/orgmatrix/Bundle`), from the resources built beside
+/// the executable.
+enum BundleScripts {
+    static let names = ["verify.py", "verify-with-openssl.sh", "README.txt"]
+
+    static func read(_ name: String) throws -> [UInt8] {
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let candidates = [
+            executable.deletingLastPathComponent().appendingPathComponent("OrgMatrix_orgmatrix.resources/Bundle/\(name)"),
+            executable.deletingLastPathComponent().appendingPathComponent("OrgMatrix_orgmatrix.resources/\(name)"),
+        ]
+        for candidate in candidates {
+            if let data = FileManager.default.contents(atPath: candidate.path) { return Array(data) }
+        }
+        throw UnusableInput(
+            "the bundle's \(name) is not beside the executable (\(candidates[0].path)): run the orgmatrix that `swift build` made")
+    }
+}
+
+/// Reads a bundle's files for the offline verifier, each checked against the SM3 the manifest
+/// lists for it; what is missing or differs is a failure naming the file.
+struct BundleReader: Sendable {
+    let root: URL
+
+    init(root path: String) { root = URL(fileURLWithPath: path) }
+
+    /// The manifest's lines, streamed (the manifest of a million transactions is half a gigabyte).
+    func manifestLines() throws -> ManifestLines {
+        guard let handle = FileHandle(forReadingAtPath: root.appendingPathComponent(LedgerBundle.manifest).path) else {
+            throw UnusableInput("\(root.path) holds no readable \(LedgerBundle.manifest): it is not a bundle")
+        }
+        return ManifestLines(handle: handle)
+    }
+
+    /// The bytes at `path` and, when they are missing or differ from `sm3`, the failure naming it.
+    func read(_ path: String, sm3: [UInt8]) -> (bytes: [UInt8]?, failure: LedgerVerificationFailure?) {
+        guard let data = FileManager.default.contents(atPath: root.appendingPathComponent(path).path) else {
+            return (nil, .init(.bundleFileMismatch, field: path, expected: "the file manifest.sm3 lists", found: "no readable file"))
+        }
+        let bytes = Array(data)
+        let digest = SM3.hash(bytes)
+        guard digest == sm3 else {
+            return (
+                bytes,
+                .init(
+                    .bundleFileMismatch, field: path, expected: "SM3 \(Hex.encode(sm3)) (manifest.sm3)",
+                    found: "SM3 \(Hex.encode(digest))")
+            )
+        }
+        return (bytes, nil)
+    }
+
+    /// Every regular file under the root but the manifest whose path `isListed` rejects.
+    func unlistedFiles(isListed: (String) -> Bool) -> [LedgerVerificationFailure] {
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey, .isDirectoryKey])
+        else { return [] }
+        let prefix = root.standardizedFileURL.path + "/"
+        var failures: [LedgerVerificationFailure] = []
+        for case let url as URL in walker {
+            let values = try? url.resourceValues(forKeys: [.isRegularFileKey, .isDirectoryKey])
+            if values?.isDirectory == true { continue }
+            var path = url.standardizedFileURL.path
+            if path.hasPrefix(prefix) { path.removeFirst(prefix.count) }
+            if path == LedgerBundle.manifest || isListed(path) { continue }
+            failures.append(
+                .init(.bundleFileMismatch, field: path, expected: "every file listed in manifest.sm3", found: "a file it does not list"))
+        }
+        return failures
+    }
+}
+
+/// A manifest's lines one at a time, without their line breaks, read a megabyte at a time; the
+/// last line comes with `isLast` (one lookahead), a last line with no line break with `unterminated`.
+struct ManifestLines {
+    struct Line {
+        let bytes: [UInt8]
+        let isLast: Bool
+        let unterminated: Bool
+    }
+
+    private let handle: FileHandle
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private var pending: [UInt8]?
+    private var queued: [Line] = []
+    private var atEnd = false
+
+    init(handle: FileHandle) { self.handle = handle }
+
+    mutating func next() throws -> Line? {
+        while true {
+            if !queued.isEmpty { return queued.removeFirst() }
+            if atEnd { return nil }
+            if let end = buffer[position...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(buffer[position..<end])
+                position = end + 1
+                let previous = pending
+                pending = line
+                if let previous { return Line(bytes: previous, isLast: false, unterminated: false) }
+                continue
+            }
+            buffer.removeFirst(position)
+            position = 0
+            if let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                buffer += chunk
+                continue
+            }
+            atEnd = true
+            try? handle.close()
+            if buffer.isEmpty {
+                if let pending { queued.append(Line(bytes: pending, isLast: true, unterminated: false)) }
+            } else {
+                if let pending { queued.append(Line(bytes: pending, isLast: false, unterminated: false)) }
+                queued.append(Line(bytes: buffer, isLast: true, unterminated: true))
+            }
+            pending = nil
+        }
+    }
+}

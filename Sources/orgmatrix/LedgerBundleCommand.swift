@@ -1,0 +1,491 @@
+import ArgumentParser
+import Foundation
+import Logging
+import Metrics
+import OrgMatrixAPI
+import OrgMatrixCore
+import OrgMatrixStore
+import SMCrypto
+
+extension LedgerCommand {
+    /// `orgmatrix ledger export`: a tenant's whole ledger as a bundle (docs/LEDGER.md, "The
+    /// exported bundle") that an auditor verifies with no database, read as an auditor or
+    /// hq_admin principal in one snapshot and written page by page.
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Export a tenant's ledger as a bundle that verifies offline (as an auditor or hq_admin principal).",
+            discussion:
+                "The API key comes from $\(Verify.keyEnvironmentKey) or --key-file. Exit status: 0 written, 2 usage, configuration or refusal."
+        )
+
+        @Option(help: "The tenant's code (the API key's tenant).") var tenant: String?
+        @Option(help: "A file holding the principal's API key (default: $ORGMATRIX_API_KEY).") var keyFile: String?
+        @Option(help: "The bundle's directory: created, or empty.") var out: String
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            let _: APIKey = try usage { try Verify.principalKey(tenant: tenant, keyFile: keyFile) }
+        }
+
+        func run() async throws {
+            let key = try usage { try Verify.principalKey(tenant: tenant, keyFile: keyFile) }
+            try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
+            let logger = Logger(label: "orgmatrix.ledger")
+            let url = try usage {
+                try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
+            }
+            let scripts = try usage { try BundleScripts.names.map { ($0, try BundleScripts.read($0)) } }
+            let writer = try usage { try BundleWriter(root: out) }
+            let export = BundleExport(writer: writer, tenant: key.tenant)
+            do {
+                try await Settings.withClient(url, logger: logger) { client in
+                    let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
+                    try await database.readLedger(key: key, requestID: "cli-" + UUID().uuidString.lowercased(), logger: logger) {
+                        try export.write($0)
+                    }
+                }
+                try export.finish(scripts: scripts)
+            } catch let error as StoreError {
+                writer.discard()
+                try fail(error.detail)
+            } catch let error as UnusableInput {
+                writer.discard()
+                try fail(error.description)
+            } catch {
+                writer.discard()
+                try fail("cannot export the ledger: \(String(reflecting: error))")
+            }
+            print("exported the ledger of tenant \(key.tenant) to \(out): \(export.summary)")
+        }
+    }
+}
+
+/// The export's state between pages: the writer, what was counted, and the rule index built
+/// from the `pricing.rules_published` transactions as they pass.
+private final class BundleExport: @unchecked Sendable {
+    private let writer: BundleWriter
+    private let tenant: TenantCode
+    private let lock = NSLock()
+    private var rules: [LedgerBundle.RuleVersion] = []
+    private var counts = (keys: Int64(0), transactions: Int64(0), blocks: Int64(0))
+
+    init(writer: BundleWriter, tenant: TenantCode) { (self.writer, self.tenant) = (writer, tenant) }
+
+    func write(_ page: LedgerEvidencePage) throws {
+        try lock.withLock {
+            switch page {
+            case .keys(let keys):
+                for key in keys {
+                    let pem = try SM2PublicKey(derRepresentation: key.publicKeyDER).pemRepresentation
+                    try writer.write(Array(pem.utf8), at: LedgerBundle.keyPEMFile(key.owner, version: key.version))
+                    try writer.write(LedgerBundle.keyBytes(key), at: LedgerBundle.keyFile(key.owner, version: key.version))
+                    counts.keys += 1
+                }
+            case .transactions(let transactions):
+                for transaction in transactions {
+                    let hash = transaction.claimedHash
+                    try writer.write(transaction.canonicalBytes, at: LedgerBundle.transactionFile(hash))
+                    try writer.write(LedgerBundle.recordBytes(transaction), at: LedgerBundle.recordFile(hash))
+                    for endorsement in transaction.endorsements {
+                        try writer.write(
+                            endorsement.signatureDER,
+                            at: LedgerBundle.endorsementFile(hash, org: endorsement.org, keyVersion: endorsement.keyVersion))
+                    }
+                    if let rule = LedgerBundle.RuleVersion(transaction) { rules.append(rule) }
+                    counts.transactions += 1
+                }
+            case .blocks(let blocks):
+                for block in blocks {
+                    try writer.write(block.headerBytes, at: LedgerBundle.headerFile(block.number))
+                    try writer.write(
+                        LedgerBundle.hashLines(block.transactionHashes.map(\.bytes)), at: LedgerBundle.blockTransactionsFile(block.number))
+                    try writer.write(
+                        block.ordererSignatureDER, at: LedgerBundle.ordererSignatureFile(block.number, keyVersion: block.ordererKeyVersion))
+                    counts.blocks += 1
+                }
+            }
+        }
+    }
+
+    /// The rule index, the description, the scripts, and the manifest's seal.
+    func finish(scripts: [(String, [UInt8])]) throws {
+        try lock.withLock {
+            try writer.write(LedgerBundle.rulesBytes(rules), at: LedgerBundle.rules)
+            let description = LedgerBundle.Description(
+                tenant: tenant, exportedAt: UTCMicros(Date()), blocks: counts.blocks, transactions: counts.transactions,
+                keys: counts.keys, checkpoints: 0)
+            try writer.write(description.bytes, at: LedgerBundle.description)
+            for (name, bytes) in scripts { try writer.write(bytes, at: name, mode: name == "README.txt" ? 0o644 : 0o755) }
+            try writer.seal()
+        }
+    }
+
+    var summary: String {
+        lock.withLock {
+            "\(counts.transactions) transactions, \(counts.blocks) blocks, \(counts.keys) keys, \(writer.filesWritten + 1) files"
+        }
+    }
+}
+
+extension LedgerCommand {
+    /// `orgmatrix ledger verify-bundle`: the online verifier's checks, and the bundle's own
+    /// (manifest, rule index, checkpoints), on an exported bundle with no database. Each failure
+    /// is printed as `FAIL <file>: …`, naming the bundle file an auditor opens.
+    struct VerifyBundle: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-bundle",
+            abstract: "Verify an exported ledger bundle offline: its manifest, every hash, signature, block and checkpoint.",
+            discussion: "Exit status: 0 clean, 1 failures found, 2 not a bundle.")
+
+        @Argument(help: "The bundle's directory.") var directory: String
+        @Flag(help: "Print the report as JSON, with every failure.") var json = false
+
+        func run() async throws {
+            let bar = ProgressBar(enabled: isatty(STDERR_FILENO) == 1)
+            let result: BundleVerification.Result
+            do {
+                var verification = BundleVerification(reader: BundleReader(root: directory), progress: bar)
+                result = try await verification.run()
+            } catch let error as UnusableInput {
+                bar.clear()
+                try fail(error.description)
+            }
+            bar.clear()
+            if json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                encoder.keyEncodingStrategy = .convertToSnakeCase
+                print(String(decoding: try encoder.encode(BundleReportView(result)), as: UTF8.self))
+            } else {
+                print(result.text)
+            }
+            if !result.failures.isEmpty { throw ExitCode(1) }
+        }
+    }
+}
+
+/// One offline verification of a bundle: two passes over the manifest (its seal, its listing,
+/// the description and the keys; then every directory in the order listed, in chunks, into the
+/// Core verifier), the rule index, the checkpoints, and the files the manifest does not list.
+struct BundleVerification {
+    struct Result {
+        /// Nil when bundle.json cannot be read (a failure then).
+        var tenant: TenantCode?
+        /// Each failure with the bundle file it names, in the order found.
+        var failures: [(file: String, failure: LedgerVerificationFailure)]
+        var counts: LedgerVerificationReport.Counts
+        var files: Int
+        var keys: Int
+        var checkpoints: [(number: Int64, unsigned: [OrgCode])]
+
+        var text: String {
+            let verdict = failures.isEmpty ? "clean" : "\(failures.count) failure\(failures.count == 1 ? "" : "s")"
+            var lines = [
+                "bundle of tenant \(tenant?.rawValue ?? "?"): \(verdict)",
+                "  files \(files); keys \(keys); transactions \(counts.transactions) (committed \(counts.committed), "
+                    + "pending \(counts.pending), disputed \(counts.disputed)); endorsements checked \(counts.endorsementsChecked)",
+                "  blocks \(counts.blocks) sealing \(counts.sealedTransactions) transactions; checkpoints \(checkpoints.count) "
+                    + "(complete \(checkpoints.filter(\.unsigned.isEmpty).count))",
+            ]
+            for (number, unsigned) in checkpoints where !unsigned.isEmpty {
+                lines.append("  checkpoint \(number) is incomplete: not yet signed by \(unsigned.map(\.rawValue).joined(separator: ", "))")
+            }
+            return (lines + failures.map { "FAIL \($0.file): \($0.failure)" }).joined(separator: "\n")
+        }
+    }
+
+    /// A listed file of one evidence directory.
+    typealias Listed = (name: String, sm3: [UInt8])
+
+    /// Directories read and handed to the verifier at once: enough for every core to be busy.
+    static let chunkSize = 2000
+
+    let reader: BundleReader
+    let progress: ProgressBar
+
+    private var failures: [LedgerVerificationFailure] = []
+    /// The hash values of the paths listed, to find duplicates and unlisted files in little memory.
+    private var listed: Set<Int> = []
+
+    init(reader: BundleReader, progress: ProgressBar) { (self.reader, self.progress) = (reader, progress) }
+
+    private mutating func fail(_ kind: LedgerVerificationFailure.Kind, _ path: String, expected: String, found: String) {
+        failures.append(.init(kind, field: path, expected: expected, found: found))
+    }
+
+    mutating func run() async throws -> Result {
+        // Pass 1: the seal, the listing, the description, the keys.
+        var seal: SM3Hasher? = SM3Hasher()
+        var lineNumber = 0
+        var singles: [String: [UInt8]] = [:]
+        var keyFiles: [String: [UInt8]] = [:]
+        var lines = try reader.manifestLines()
+        while let line = try lines.next() {
+            lineNumber += 1
+            if line.unterminated {
+                fail(.bundleFileMalformed, LedgerBundle.manifest, expected: "every line ending with a line break", found: "a last line without")
+            }
+            let parsed = try? LedgerBundle.parseManifestLine(Substring(decoding: line.bytes, as: UTF8.self))
+            if line.isLast, let parsed, parsed.path == LedgerBundle.manifest, let hasher = seal.take() {
+                let digest = hasher.finalize()
+                if digest != parsed.sm3 {
+                    fail(
+                        .bundleFileMismatch, LedgerBundle.manifest,
+                        expected: "its last line the SM3 of the lines before it, \(Hex.encode(digest))", found: Hex.encode(parsed.sm3))
+                }
+                continue
+            }
+            seal?.update(line.bytes + [UInt8(ascii: "\n")])
+            guard let parsed else {
+                fail(.bundleFileMalformed, LedgerBundle.manifest, expected: "<SM3 hex>  <path> on each line", found: "line \(lineNumber)")
+                continue
+            }
+            guard listed.insert(parsed.path.hashValue).inserted else {
+                fail(.bundleFileMalformed, LedgerBundle.manifest, expected: "each path listed once", found: "\(parsed.path) again on line \(lineNumber)")
+                continue
+            }
+            switch LedgerBundle.Place(parsed.path) {
+            case .description?, .rules?, .script?: singles[parsed.path] = parsed.sm3
+            case .key(let name)?: keyFiles[name] = parsed.sm3
+            case nil: fail(.bundleFileMalformed, parsed.path, expected: "a file of the bundle's layout", found: "a path it has no place for")
+            default: break
+            }
+        }
+        if seal != nil {
+            fail(.bundleFileMalformed, LedgerBundle.manifest, expected: "a last line naming manifest.sm3 with its digest", found: "none")
+        }
+        var description: LedgerBundle.Description?
+        if let sm3 = singles[LedgerBundle.description], let bytes = read(LedgerBundle.description, sm3: sm3) {
+            do { description = try LedgerBundle.Description(bytes: bytes) } catch {
+                fail(.bundleFileMalformed, LedgerBundle.description, expected: "the bundle's description", found: error.description)
+            }
+        }
+        guard let description else {
+            guard singles[LedgerBundle.description] != nil else {
+                throw UnusableInput("\(reader.root.path): manifest.sm3 lists no bundle.json: it is not a bundle")
+            }
+            // Without its description a bundle names no tenant to verify for: what failed so far is the verdict.
+            return Result(
+                tenant: nil, failures: failures.map { (LedgerBundle.file(of: $0), $0) }, counts: .init(), files: lineNumber, keys: 0,
+                checkpoints: [])
+        }
+        for name in LedgerBundle.Place.scripts {
+            if let sm3 = singles[name] { _ = read(name, sm3: sm3) } else {
+                fail(.bundleFileMismatch, name, expected: "a file of every bundle", found: "not listed")
+            }
+        }
+        var keyBytes: [String: [UInt8]] = [:]
+        for (name, sm3) in keyFiles {
+            if let bytes = read("keys/\(name)", sm3: sm3) { keyBytes[name] = bytes }
+        }
+        let (keys, keyFailures) = LedgerBundle.keys(keyBytes)
+        failures += keyFailures
+
+        // Pass 2: every evidence directory in the order listed, a chunk at a time.
+        var verifier = LedgerVerifier(tenant: description.tenant, keys: keys)
+        var state = Pass2(total: Int(description.transactions + description.blocks + description.checkpoints))
+        var current: (place: LedgerBundle.Place, directory: String, files: [Listed])?
+        var batch: [(place: LedgerBundle.Place, files: [Listed])] = []
+        var directoriesSeen: Set<Int> = []
+        lines = try reader.manifestLines()
+        while let line = try lines.next() {
+            guard !line.isLast, let parsed = try? LedgerBundle.parseManifestLine(Substring(decoding: line.bytes, as: UTF8.self)),
+                let place = LedgerBundle.Place(parsed.path), let directory = place.directory
+            else { continue }
+            let name = String(parsed.path.dropFirst(directory.count + 1))
+            if current?.directory == directory {
+                current?.files.append((name, parsed.sm3))
+                continue
+            }
+            if let done = current { batch.append((done.place, done.files)) }
+            if batch.count >= Self.chunkSize { await flush(&batch, into: &verifier, &state) }
+            if !directoriesSeen.insert(directory.hashValue).inserted {
+                fail(.bundleFileMalformed, LedgerBundle.manifest, expected: "each directory's files listed together", found: "\(directory) again")
+            }
+            current = (place, directory, [(name, parsed.sm3)])
+        }
+        if let done = current { batch.append((done.place, done.files)) }
+        await flush(&batch, into: &verifier, &state)
+
+        // What only the whole bundle shows.
+        let report = verifier.report()
+        failures += report.failures
+        if let sm3 = singles[LedgerBundle.rules], let bytes = read(LedgerBundle.rules, sm3: sm3) {
+            do { failures += LedgerBundle.checkRules(index: try LedgerBundle.rules(bytes: bytes), published: state.published) } catch {
+                fail(.bundleFileMalformed, LedgerBundle.rules, expected: "the rule index", found: error.description)
+            }
+        } else if singles[LedgerBundle.rules] == nil {
+            fail(.bundleFileMismatch, LedgerBundle.rules, expected: "a file of every bundle", found: "not listed")
+        }
+        let headers = state.headers
+        let findings = LedgerCheckpoint.check(
+            state.checkpoints.sorted { $0.number < $1.number }, tenant: description.tenant, keys: verifier.keys,
+            header: { headers[$0] })
+        failures += findings.failures
+        let read = (
+            transactions: Int64(report.counts.transactions), blocks: Int64(report.counts.blocks), keys: Int64(keys.count),
+            checkpoints: Int64(state.checkpoints.count)
+        )
+        if (read.transactions, read.blocks, read.keys, read.checkpoints)
+            != (description.transactions, description.blocks, description.keys, description.checkpoints)
+        {
+            fail(
+                .bundleFileMismatch, LedgerBundle.description,
+                expected: "the counts of what the bundle holds: \(read.transactions) transactions, \(read.blocks) blocks, "
+                    + "\(read.keys) keys, \(read.checkpoints) checkpoints",
+                found: "\(description.transactions), \(description.blocks), \(description.keys), \(description.checkpoints)")
+        }
+        let listedPaths = listed
+        failures += reader.unlistedFiles { listedPaths.contains($0.hashValue) }
+        return Result(
+            tenant: description.tenant, failures: failures.map { (LedgerBundle.file(of: $0), $0) }, counts: report.counts,
+            files: lineNumber, keys: keys.count,
+            checkpoints: state.checkpoints.sorted { $0.number < $1.number }.map { ($0.number, findings.unsigned[$0.number] ?? []) })
+    }
+
+    /// What pass 2 gathers besides the verifier's state.
+    private struct Pass2 {
+        let total: Int
+        var done = 0
+        var headers: [Int64: BlockHeader] = [:]
+        var checkpoints: [LedgerCheckpoint.Evidence] = []
+        var published: [LedgerBundle.RuleVersion] = []
+    }
+
+    /// Reads a chunk of directories on every core, then hands their evidence to the verifier in
+    /// the order listed (blocks must come in order).
+    private mutating func flush(
+        _ batch: inout [(place: LedgerBundle.Place, files: [Listed])], into verifier: inout LedgerVerifier, _ state: inout Pass2
+    ) async {
+        guard !batch.isEmpty else { return }
+        let loaded = await Self.load(batch, reader: reader)
+        state.done += batch.count
+        batch.removeAll(keepingCapacity: true)
+        var transactions: [LedgerEvidence.Transaction] = []
+        var blocks: [LedgerEvidence.Block] = []
+        for item in loaded {
+            failures += item.failures
+            switch item.evidence {
+            case .transaction(let transaction)?:
+                transactions.append(transaction)
+                if let rule = LedgerBundle.RuleVersion(transaction) { state.published.append(rule) }
+            case .block(let block)?:
+                blocks.append(block)
+                if let header = try? BlockHeader(canonicalBytes: block.headerBytes) { state.headers[block.number] = header }
+            case .checkpoint(let checkpoint)?: state.checkpoints.append(checkpoint)
+            case nil: break
+            }
+        }
+        await verifier.add(transactions: transactions)
+        await verifier.add(blocks: blocks)
+        progress.show(label: "verifying", done: state.done, total: state.total, unit: "directories")
+    }
+
+    private enum Evidence: Sendable {
+        case transaction(LedgerEvidence.Transaction)
+        case block(LedgerEvidence.Block)
+        case checkpoint(LedgerCheckpoint.Evidence)
+    }
+
+    /// Each directory's files read and checked against the manifest, then parsed, in up to one
+    /// task per core; the results in the order of `batch`.
+    private static func load(
+        _ batch: [(place: LedgerBundle.Place, files: [Listed])], reader: BundleReader
+    ) async -> [(evidence: Evidence?, failures: [LedgerVerificationFailure])] {
+        let tasks = min(LedgerVerifier.concurrencyDefault, batch.count)
+        let size = max(1, (batch.count + tasks - 1) / max(tasks, 1))
+        return await withTaskGroup(of: (Int, [(evidence: Evidence?, failures: [LedgerVerificationFailure])]).self) { group in
+            for start in stride(from: 0, to: batch.count, by: size) {
+                let slice = Array(batch[start..<min(start + size, batch.count)])
+                group.addTask {
+                    (start, slice.map { loadOne($0.place, $0.files, reader: reader) })
+                }
+            }
+            var parts: [(Int, [(evidence: Evidence?, failures: [LedgerVerificationFailure])])] = []
+            for await part in group { parts.append(part) }
+            return parts.sorted { $0.0 < $1.0 }.flatMap(\.1)
+        }
+    }
+
+    private static func loadOne(
+        _ place: LedgerBundle.Place, _ listed: [Listed], reader: BundleReader
+    ) -> (evidence: Evidence?, failures: [LedgerVerificationFailure]) {
+        guard let directory = place.directory else { return (nil, []) }
+        var failures: [LedgerVerificationFailure] = []
+        var files: [String: [UInt8]] = [:]
+        for file in listed {
+            let (bytes, failure) = reader.read("\(directory)/\(file.name)", sm3: file.sm3)
+            if let failure { failures.append(failure) }
+            if let bytes { files[file.name] = bytes }
+        }
+        switch place {
+        case .transaction(_, let hash, _):
+            let (transaction, found) = LedgerBundle.transaction(hash, files: files)
+            return (transaction.map(Evidence.transaction), failures + found)
+        case .block(_, let number, _):
+            let (block, found) = LedgerBundle.block(number, files: files)
+            return (block.map(Evidence.block), failures + found)
+        case .checkpoint(_, let number, _):
+            let (checkpoint, found) = LedgerBundle.checkpoint(number, files: files)
+            return (checkpoint.map(Evidence.checkpoint), failures + found)
+        case .description, .rules, .key, .script: return (nil, failures)
+        }
+    }
+
+    /// The file's bytes (whether or not they match the manifest's SM3: what they prove is
+    /// checked too), with a failure when they do not.
+    private mutating func read(_ path: String, sm3: [UInt8]) -> [UInt8]? {
+        let (bytes, failure) = reader.read(path, sm3: sm3)
+        if let failure { failures.append(failure) }
+        return bytes
+    }
+}
+
+/// The report `verify-bundle --json` prints.
+private struct BundleReportView: Encodable {
+    struct Failure: Encodable {
+        let file: String
+        let kind: String
+        let block: Int64?
+        let transaction: String?
+        let field: String
+        let expected: String
+        let found: String
+    }
+
+    struct Checkpoint: Encodable {
+        let number: Int64
+        let complete: Bool
+        let unsigned: [String]
+    }
+
+    let tenant: String?
+    let clean: Bool
+    let files: Int
+    let keys: Int
+    let transactions: Int
+    let committed: Int
+    let pending: Int
+    let disputed: Int
+    let endorsementsChecked: Int
+    let blocks: Int
+    let sealedTransactions: Int
+    let checkpoints: [Checkpoint]
+    let failures: [Failure]
+
+    init(_ result: BundleVerification.Result) {
+        tenant = result.tenant?.rawValue
+        clean = result.failures.isEmpty
+        files = result.files
+        keys = result.keys
+        let counts = result.counts
+        (transactions, committed, pending, disputed) = (counts.transactions, counts.committed, counts.pending, counts.disputed)
+        (endorsementsChecked, blocks, sealedTransactions) = (counts.endorsementsChecked, counts.blocks, counts.sealedTransactions)
+        checkpoints = result.checkpoints.map { .init(number: $0.number, complete: $0.unsigned.isEmpty, unsigned: $0.unsigned.map(\.rawValue)) }
+        failures = result.failures.map {
+            .init(
+                file: $0.file, kind: $0.failure.kind.rawValue, block: $0.failure.blockNumber, transaction: $0.failure.transactionHash?.hex,
+                field: $0.failure.field, expected: $0.failure.expected, found: $0.failure.found)
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import OrgMatrixCore
+import OrgMatrixTestSupport
+import SMCrypto
+import Testing
+
+/// `orgmatrix ledger export` and the bundle's three verifiers (docs/LEDGER.md, "The exported
+/// bundle"): the Swift one, `verify.py` and `verify-with-openssl.sh`, run on the same bundles,
+/// intact and tampered, expecting the same verdicts and the same file named.
+@Suite struct LedgerBundleCommandTests {
+    /// The three verifiers, as an auditor runs them.
+    private static let verifiers: [(name: String, command: @Sendable (String) -> (String, [String]))] = [
+        ("verify-bundle", { (TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", $0]) }),
+        ("verify.py", { ("python3", [$0 + "/verify.py", $0]) }),
+        ("verify-with-openssl.sh", { ("bash", [$0 + "/verify-with-openssl.sh", $0]) }),
+    ]
+
+    private static func export(_ scenario: LedgerScenario, principal: String = "hq-auditor", to folder: String) async throws
+        -> ProcessOutput
+    {
+        let environment = try await SharedDatabase.environment()
+        return try runProcess(
+            TestEnvironment.orgmatrixExecutable,
+            ["ledger", "export", "--tenant", scenario.fixture.code.rawValue, "--out", folder, "--database-url", environment.appURLText],
+            environment: ["ORGMATRIX_API_KEY": scenario.fixture.key(principal)])
+    }
+
+    private static func folder(_ label: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("bundle-\(label)-\(UUID().uuidString)").path
+    }
+
+    /// Every regular file of the bundle, by its path in it.
+    private static func files(_ root: String) throws -> [String] {
+        try FileManager.default.subpathsOfDirectory(atPath: root).filter { path in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }.sorted()
+    }
+
+    /// Runs each verifier on `root`: its exit status and output.
+    private static func verdicts(_ root: String) throws -> [(name: String, output: ProcessOutput)] {
+        try verifiers.map { verifier in
+            let (executable, arguments) = verifier.command(root)
+            return (verifier.name, try runProcess(executable, arguments))
+        }
+    }
+
+    @Test func anExportVerifiesThreeWaysAndEverySingleByteChangeIsNamedByAllThree() async throws {
+        let scenario = try await LedgerScenario.make(label: "bundle")
+        let root = Self.folder("flip")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let exported = try await Self.export(scenario, to: root)
+        #expect(exported.status == 0, "\(exported.standardError)")
+        #expect(exported.text.contains("15 transactions"), "\(exported.text)")
+        let files = try Self.files(root)
+        #expect(files.contains("manifest.sm3") && files.contains("bundle.json") && files.contains("rules.json"))
+        #expect(files.contains { $0.hasPrefix("blocks/0000000000/orderer.v") && $0.hasSuffix(".sig.der") })
+        #expect(files.contains { $0.hasPrefix("keys/") && $0.hasSuffix(".pem") })
+        // Every transaction's bytes are its own file, named by their SM3.
+        let transactionFiles = files.filter { $0.hasSuffix("/tx.json") }
+        #expect(transactionFiles.count == 15)
+        for path in transactionFiles {
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: root + "/" + path)))
+            #expect(path.split(separator: "/")[2] == Hex.encode(SM3.hash(bytes)))
+        }
+        // An OpenSSL-made SM3 of one file is the manifest's.
+        let manifest = try String(contentsOfFile: root + "/manifest.sm3", encoding: .utf8)
+        let openssl = try runProcess("openssl", ["dgst", "-sm3", "-r", root + "/" + transactionFiles[0]])
+        #expect(manifest.contains(String(openssl.text.prefix(64)) + "  " + transactionFiles[0]))
+
+        for (name, output) in try Self.verdicts(root) {
+            #expect(output.status == 0, "\(name) on the intact bundle: \(output.text) \(output.standardError)")
+        }
+        let clean = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", "--json", root])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(clean.standardOutput)) as? [String: Any])
+        #expect(report["clean"] as? Bool == true && report["transactions"] as? Int == 15 && report["committed"] as? Int == 13)
+        #expect((report["failures"] as? [Any])?.isEmpty == true)
+
+        // One byte changed in any file: all three fail and name that file.
+        for path in files {
+            let url = URL(fileURLWithPath: root + "/" + path)
+            let original = try Data(contentsOf: url)
+            var changed = original
+            changed[changed.count / 2] ^= 0x01
+            try changed.write(to: url)
+            for (name, output) in try Self.verdicts(root) {
+                #expect(output.status == 1, "\(name), \(path) changed: exit \(output.status) \(output.standardError)")
+                #expect(output.text.contains("FAIL \(path): "), "\(name), \(path) changed: \(output.text)")
+            }
+            try original.write(to: url)
+        }
+        for (name, output) in try Self.verdicts(root) {
+            #expect(output.status == 0, "\(name) on the restored bundle: \(output.text)")
+        }
+    }
+
+    @Test func aMissingAnExtraAndAResealedFileAreNamed() async throws {
+        let scenario = try await LedgerScenario.make(label: "bundle-files")
+        let root = Self.folder("files")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(try await Self.export(scenario, to: root).status == 0)
+        let files = try Self.files(root)
+        let signature = try #require(files.first { $0.hasPrefix("transactions/") && $0.hasSuffix(".sig.der") })
+
+        // A deleted endorsement.
+        let saved = try Data(contentsOf: URL(fileURLWithPath: root + "/" + signature))
+        try FileManager.default.removeItem(atPath: root + "/" + signature)
+        for (name, output) in try Self.verdicts(root) {
+            #expect(output.status == 1 && output.text.contains("FAIL \(signature): "), "\(name), deleted: \(output.text)")
+        }
+        try saved.write(to: URL(fileURLWithPath: root + "/" + signature))
+
+        // A file the manifest does not list.
+        let extra = "transactions/extra.txt"
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: root + "/" + extra))
+        for (name, output) in try Self.verdicts(root) {
+            #expect(output.status == 1 && output.text.contains("FAIL \(extra): "), "\(name), extra: \(output.text)")
+        }
+        try FileManager.default.removeItem(atPath: root + "/" + extra)
+
+        // A transaction rewritten and the manifest recomputed and resealed to match: the file no
+        // longer hashes to the name the blocks seal.
+        let transaction = try #require(files.first { $0.hasSuffix("/tx.json") })
+        let url = URL(fileURLWithPath: root + "/" + transaction)
+        var bytes = Array(try Data(contentsOf: url))
+        let at = try #require(bytes.firstIndex(of: UInt8(ascii: "1")))
+        bytes[at] = UInt8(ascii: "2")
+        try Data(bytes).write(to: url)
+        let lines = try String(contentsOfFile: root + "/manifest.sm3", encoding: .utf8).split(separator: "\n").dropLast().map {
+            line -> String in
+            line.hasSuffix("  " + transaction) ? LedgerBundle.manifestLine(path: transaction, sm3: SM3.hash(bytes)) : String(line) + "\n"
+        }
+        let body = lines.joined()
+        try Data((body + LedgerBundle.manifestSeal(Array(body.utf8))).utf8).write(to: URL(fileURLWithPath: root + "/manifest.sm3"))
+        for (name, output) in try Self.verdicts(root) {
+            #expect(output.status == 1 && output.text.contains("FAIL \(transaction): "), "\(name), resealed: \(output.text)")
+            #expect(!output.text.contains("FAIL manifest.sm3"), "\(name), resealed: \(output.text)")
+        }
+    }
+
+    @Test func exportAndVerifyRefuseWhatTheyCannotDo() async throws {
+        let scenario = try await LedgerScenario.make(label: "bundle-refusals")
+        let root = Self.folder("refusals")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // A role that may not read the whole ledger writes nothing.
+        let refused = try await Self.export(scenario, principal: "a-operator", to: root)
+        #expect(refused.status == 2 && refused.standardError.contains("may not verify the ledger"), "\(refused.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: root))
+        // Not into a directory that holds something.
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: root + "/keep.txt"))
+        let occupied = try await Self.export(scenario, to: root)
+        #expect(occupied.status == 2 && occupied.standardError.contains("is not an empty directory"), "\(occupied.standardError)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root) == ["keep.txt"])
+        // A directory that is no bundle.
+        let notBundle = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", root])
+        #expect(notBundle.status == 2 && notBundle.standardError.contains("it is not a bundle"), "\(notBundle.standardError)")
+    }
+}
