@@ -111,13 +111,7 @@ public struct BlockHeader: Sendable, Hashable {
 
     /// The header `bytes` hold, which must be exactly their canonical form.
     public init(canonicalBytes bytes: [UInt8]) throws(LedgerDocumentError) {
-        let value: JSONValue
-        do {
-            value = try CanonicalJSON.parse(bytes)
-        } catch {
-            throw .notCanonical(error.description)
-        }
-        guard CanonicalJSON.encode(value) == bytes else { throw .notCanonical("the bytes are not in canonical form (key order, spacing, escapes)") }
+        let value = try CanonicalJSON.document(bytes)
         let fields = try LedgerFields(
             value, expected: ["version", "tenant", "number", "prev_hash", "data_hash", "tx_count", "log_size", "log_root", "sealed_at"])
         guard try fields.integer("version") == Self.formatVersion else {

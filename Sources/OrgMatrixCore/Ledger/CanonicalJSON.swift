@@ -334,3 +334,18 @@ public enum CanonicalJSON {
         }
     }
 }
+
+extension CanonicalJSON {
+    /// The value a ledger document's `bytes` hold, which must be exactly its canonical form:
+    /// a signed or hashed document has one spelling, so any other is refused, not normalized.
+    static func document(_ bytes: [UInt8]) throws(LedgerDocumentError) -> JSONValue {
+        let value: JSONValue
+        do {
+            value = try parse(bytes)
+        } catch {
+            throw .notCanonical(error.description)
+        }
+        guard encode(value) == bytes else { throw .notCanonical("the bytes are not in canonical form (key order, spacing, escapes)") }
+        return value
+    }
+}

@@ -105,13 +105,7 @@ public struct LedgerCheckpoint: Sendable, Hashable {
 
     /// The checkpoint `bytes` hold, which must be exactly their canonical form.
     public init(canonicalBytes bytes: [UInt8]) throws(LedgerDocumentError) {
-        let value: JSONValue
-        do {
-            value = try CanonicalJSON.parse(bytes)
-        } catch {
-            throw .notCanonical(error.description)
-        }
-        guard CanonicalJSON.encode(value) == bytes else { throw .notCanonical("the bytes are not in canonical form (key order, spacing, escapes)") }
+        let value = try CanonicalJSON.document(bytes)
         let fields = try LedgerFields(
             value,
             expected: [

@@ -189,7 +189,7 @@ public enum LedgerBundle {
     }
 
     public static func rules(bytes: [UInt8]) throws(LedgerDocumentError) -> [RuleVersion] {
-        guard case .array(let entries) = try canonical(bytes) else { throw .malformed(field: "the document", reason: "must be an array") }
+        guard case .array(let entries) = try CanonicalJSON.document(bytes) else { throw .malformed(field: "the document", reason: "must be an array") }
         var rules: [RuleVersion] = []
         for (index, entry) in entries.enumerated() {
             let fields = try LedgerFields(entry, expected: ["version", "effective_from", "transaction"], path: "[\(index)]")
@@ -283,18 +283,7 @@ public enum LedgerBundle {
 
     // MARK: Helpers
 
-    static func canonical(_ bytes: [UInt8]) throws(LedgerDocumentError) -> JSONValue {
-        let value: JSONValue
-        do {
-            value = try CanonicalJSON.parse(bytes)
-        } catch {
-            throw .notCanonical(error.description)
-        }
-        guard CanonicalJSON.encode(value) == bytes else { throw .notCanonical("the bytes are not in canonical form") }
-        return value
-    }
-
     static func fields(_ bytes: [UInt8], _ expected: Set<String>) throws(LedgerDocumentError) -> LedgerFields {
-        try LedgerFields(try canonical(bytes), expected: expected)
+        try LedgerFields(try CanonicalJSON.document(bytes), expected: expected)
     }
 }

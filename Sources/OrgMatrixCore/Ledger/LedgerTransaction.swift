@@ -115,13 +115,7 @@ public struct LedgerTransaction: Sendable, Equatable {
 
     /// The transaction `bytes` hold, which must be exactly their canonical form.
     public init(canonicalBytes bytes: [UInt8]) throws(LedgerDocumentError) {
-        let value: JSONValue
-        do {
-            value = try CanonicalJSON.parse(bytes)
-        } catch {
-            throw .notCanonical(error.description)
-        }
-        guard CanonicalJSON.encode(value) == bytes else { throw .notCanonical("the bytes are not in canonical form (key order, spacing, escapes)") }
+        let value = try CanonicalJSON.document(bytes)
         let fields = try LedgerFields(value, expected: ["version", "type", "tenant", "at", "endorsers", "policy", "body"])
         guard try fields.integer("version") == Self.formatVersion else {
             throw .malformed(field: "version", reason: "must be \(Self.formatVersion)")
