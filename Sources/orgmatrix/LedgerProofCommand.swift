@@ -1,6 +1,11 @@
 import ArgumentParser
 import Foundation
+import Logging
+import Metrics
+import OrgMatrixAPI
 import OrgMatrixCore
+import OrgMatrixStore
+import PostgresNIO
 import SMCrypto
 
 extension LedgerCommand {
@@ -85,6 +90,73 @@ extension LedgerCommand {
             print(
                 "OK: transaction \(Hex.encode(hash)) is leaf \(proof.leafIndex) of the log of \(proof.treeSize) transactions that block "
                     + "\(header.number) (\(blockHash)) states\(orderer == nil ? "" : ", signed by the orderer")")
+        }
+    }
+}
+
+extension LedgerCommand {
+    /// `orgmatrix ledger prove`: what GET /v1/ledger/transactions/{hash}/proof answers, from the
+    /// command line as the principal of an API key (the database's policies decide, as for the
+    /// server: an org's principal proves its own transactions, an auditor any), with the
+    /// transaction's canonical bytes beside it: the two files `verify-proof` checks offline.
+    struct Prove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Get an inclusion proof of one sealed transaction (and its canonical bytes) for verify-proof.",
+            discussion:
+                "The API key comes from $\(Verify.keyEnvironmentKey) or --key-file. Exit status: 0 written, 2 usage, refusal or no such proof."
+        )
+
+        @Option(help: "The tenant's code (the API key's tenant).") var tenant: String?
+        @Option(help: "A file holding the principal's API key (default: $ORGMATRIX_API_KEY).") var keyFile: String?
+        @Option(name: .customLong("tx"), help: "The transaction's hash (64 hex digits).") var transaction: String
+        @Option(help: "Prove in the log of this size (a block's logSize; default: the newest block's).") var treeSize: Int64?
+        @Option(help: "Where to write the proof (JSON; default: standard output).") var out: String?
+        @Option(help: "Where to write the transaction's canonical bytes.") var txOut: String?
+        @OptionGroup var database: DatabaseOptions
+
+        func validate() throws {
+            let _: APIKey = try usage { try Verify.principalKey(tenant: tenant, keyFile: keyFile) }
+            guard (try? LedgerHash(hex: transaction)) != nil else { throw ValidationError("--tx must be 64 lower-case hex digits") }
+            if let treeSize, treeSize < 1 { throw ValidationError("--tree-size must be at least 1") }
+        }
+
+        func run() async throws {
+            let key = try usage { try Verify.principalKey(tenant: tenant, keyFile: keyFile) }
+            let hash = try usage { try LedgerHash(hex: transaction) }
+            try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
+            let logger = Logger(label: "orgmatrix.ledger")
+            let url = try usage {
+                try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
+            }
+            let treeSize = self.treeSize
+            let (proof, canonical): (LedgerInclusionProof, [UInt8])
+            do {
+                (proof, canonical) = try await Settings.withClient(url, logger: logger) { client in
+                    let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
+                    return try await database.withSandbox(key: key, requestID: "cli-" + UUID().uuidString.lowercased(), logger: logger) {
+                        sandbox in
+                        let proof = try await sandbox.inclusionProof(hash: hash, treeSize: treeSize)
+                        guard let record = try await sandbox.ledgerTransaction(hash: hash) else {
+                            throw StoreError(.notFound, "No ledger transaction \(hash.hex) in your sandbox.")
+                        }
+                        return (proof, record.canonicalBytes)
+                    }
+                }
+            } catch let error as StoreError {
+                try fail(error.detail)
+            } catch let error as PostgresTransactionError {
+                // A refusal inside the sandbox's transaction comes wrapped in it.
+                guard let refusal = error.closureError as? StoreError else { throw error }
+                try fail(refusal.detail)
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let json = Array(try encoder.encode(LedgerInclusionProofView(proof))) + [UInt8(ascii: "\n")]
+            try usage {
+                if let txOut { try Files.write(canonical, to: txOut) }
+                if let out { try Files.write(json, to: out) }
+            }
+            if out == nil { FileHandle.standardOutput.write(Data(json)) }
         }
     }
 }

@@ -156,4 +156,38 @@ import Testing
         let notBundle = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", root])
         #expect(notBundle.status == 2 && notBundle.standardError.contains("it is not a bundle"), "\(notBundle.standardError)")
     }
+
+    /// One transfer proved online and checked offline against the orderer key the bundle carries.
+    @Test func aProofForOneTransactionVerifiesOfflineWithTheBundlesOrdererKey() async throws {
+        let scenario = try await LedgerScenario.make(label: "bundle-prove")
+        let root = Self.folder("prove")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(try await Self.export(scenario, to: root).status == 0)
+        let sealed = try String(contentsOfFile: root + "/blocks/0000000000/transactions.txt", encoding: .utf8).split(separator: "\n")
+        let hash = String(try #require(sealed.last))
+        let environment = try await SharedDatabase.environment()
+        let (txFile, proofFile) = (root + "/../prove-\(hash).tx.json", root + "/../prove-\(hash).proof.json")
+        defer { for file in [txFile, proofFile] { try? FileManager.default.removeItem(atPath: file) } }
+        let prove = try runProcess(
+            TestEnvironment.orgmatrixExecutable,
+            [
+                "ledger", "prove", "--tenant", scenario.fixture.code.rawValue, "--tx", hash, "--tx-out", txFile, "--out", proofFile,
+                "--database-url", environment.appURLText,
+            ],
+            environment: ["ORGMATRIX_API_KEY": scenario.fixture.key("hq-auditor")])
+        #expect(prove.status == 0, "\(prove.standardError)")
+        let orderer = try #require(try Self.files(root).first { $0.hasPrefix("keys/orderer.v") && $0.hasSuffix(".pem") })
+        let verify = try runProcess(
+            TestEnvironment.orgmatrixExecutable,
+            ["ledger", "verify-proof", "--tx", txFile, "--proof", proofFile, "--orderer-key", root + "/" + orderer])
+        #expect(verify.status == 0 && verify.text.contains("signed by the orderer"), "\(verify.text) \(verify.standardError)")
+        // The proved bytes are the bundle's file of that transaction.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: txFile)) == Data(contentsOf: URL(fileURLWithPath: root + "/transactions/\(hash.prefix(2))/\(hash)/tx.json")))
+        // A hash no block seals is no proof.
+        let none = try runProcess(
+            TestEnvironment.orgmatrixExecutable,
+            ["ledger", "prove", "--tenant", scenario.fixture.code.rawValue, "--tx", String(repeating: "ab", count: 32), "--database-url", environment.appURLText],
+            environment: ["ORGMATRIX_API_KEY": scenario.fixture.key("hq-auditor")])
+        #expect(none.status == 2 && none.standardError.contains("No ledger transaction"), "\(none.standardError)")
+    }
 }

@@ -112,14 +112,14 @@ struct LedgerBlockView: Encodable, ResponseEncodable, Sendable {
 }
 
 /// An inclusion proof (RFC 9162 §2.1.3.2 with SM3) and the block whose signed header holds the root.
-struct LedgerInclusionProofView: Encodable, ResponseEncodable, Sendable {
+public struct LedgerInclusionProofView: Encodable, ResponseEncodable, Sendable {
     let transaction: String
     let leafIndex: Int64
     let treeSize: Int64
     let path: [String]
     let block: LedgerBlockView
 
-    init(_ proof: LedgerInclusionProof) {
+    public init(_ proof: LedgerInclusionProof) {
         (transaction, leafIndex, treeSize) = (proof.transaction.hex, proof.leafIndex, proof.treeSize)
         path = proof.path.map(\.hex)
         block = LedgerBlockView(proof.block)
