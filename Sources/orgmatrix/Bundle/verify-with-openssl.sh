@@ -25,7 +25,7 @@ fail() { printf 'FAIL %s: %s\n' "$1" "$2" >>"$FAILS"; }
 # The SM3 of a file, as lower-case hex.
 sm3() { openssl dgst -sm3 -r -- "$1" | cut -d' ' -f1; }
 
-# 1. The manifest: its seal, then every listed file's SM3 (openssl hashes many files per call).
+# 1. The manifest: its seal, then every listed file's SM3 (openssl hashes 500 files per call).
 if [[ -n $(tail -c 1 manifest.sm3) ]]; then fail manifest.sm3 "the last line has no line break"; fi
 seal=$(tail -n 1 manifest.sm3)
 if [[ $seal != *"  manifest.sm3" ]]; then
@@ -42,7 +42,7 @@ done <"$FAILS.listed"
 cut -c 67- "$FAILS.listed" | sort | uniq -d | while IFS= read -r path; do fail manifest.sm3 "$path is listed twice"; done
 cut -c 67- "$FAILS.listed" | while IFS= read -r path; do
   if [[ -f $path ]]; then printf '%s\0' "$path"; else fail "$path" "listed in manifest.sm3 but missing"; fi
-done | xargs -0 -r -n 200 -P "$(nproc)" openssl dgst -sm3 -r >"$FAILS.actual"
+done | xargs -0 -r -n 500 openssl dgst -sm3 -r >"$FAILS.actual"   # one at a time: parallel writers would interleave lines
 # openssl -r writes "<hex> *<path>"; the manifest "<hex>  <path>".
 sed 's/ \*/  /' "$FAILS.actual" | sort -k2 >"$FAILS.actual.sorted"
 sort -k2 "$FAILS.listed" | join -1 2 -2 2 -o '0,1.1,2.1' - "$FAILS.actual.sorted" | while read -r path listed actual; do
@@ -95,4 +95,4 @@ if [[ $count -gt 0 ]]; then
   echo "FAILED: $count problems"
   exit 1
 fi
-echo "OK: $(wc -l <"$FAILS.paths") files listed and hashed, every signature verified"
+echo "OK: $(($(wc -l <"$FAILS.paths") + 1)) files listed and hashed, every signature verified"
