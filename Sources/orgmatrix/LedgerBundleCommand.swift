@@ -18,22 +18,11 @@ extension LedgerCommand {
                 "The API key comes from $\(Verify.keyEnvironmentKey) or --key-file. Exit status: 0 written, 2 usage, configuration or refusal."
         )
 
-        @Option(help: "The tenant's code (the API key's tenant).") var tenant: String?
-        @Option(help: "A file holding the principal's API key (default: $ORGMATRIX_API_KEY).") var keyFile: String?
+        @OptionGroup var principal: PrincipalOptions
         @Option(help: "The bundle's directory: created, or empty.") var out: String
-        @OptionGroup var database: DatabaseOptions
-
-        func validate() throws {
-            let _: APIKey = try usage { try Verify.principalKey(tenant: tenant, keyFile: keyFile) }
-        }
 
         func run() async throws {
-            let key = try usage { try Verify.principalKey(tenant: tenant, keyFile: keyFile) }
-            try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
-            let logger = Logger(label: "orgmatrix.ledger")
-            let url = try usage {
-                try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
-            }
+            let (key, logger, url) = try principal.prepare()
             let scripts = try usage { try BundleScripts.names.map { ($0, try BundleScripts.read($0)) } }
             let writer = try usage { try BundleWriter(root: out) }
             let export = BundleExport(writer: writer, tenant: key.tenant)

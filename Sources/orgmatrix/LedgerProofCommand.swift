@@ -106,28 +106,20 @@ extension LedgerCommand {
                 "The API key comes from $\(Verify.keyEnvironmentKey) or --key-file. Exit status: 0 written, 2 usage, refusal or no such proof."
         )
 
-        @Option(help: "The tenant's code (the API key's tenant).") var tenant: String?
-        @Option(help: "A file holding the principal's API key (default: $ORGMATRIX_API_KEY).") var keyFile: String?
+        @OptionGroup var principal: PrincipalOptions
         @Option(name: .customLong("tx"), help: "The transaction's hash (64 hex digits).") var transaction: String
         @Option(help: "Prove in the log of this size (a block's logSize; default: the newest block's).") var treeSize: Int64?
         @Option(help: "Where to write the proof (JSON; default: standard output).") var out: String?
         @Option(help: "Where to write the transaction's canonical bytes.") var txOut: String?
-        @OptionGroup var database: DatabaseOptions
 
         func validate() throws {
-            let _: APIKey = try usage { try Verify.principalKey(tenant: tenant, keyFile: keyFile) }
             guard (try? LedgerHash(hex: transaction)) != nil else { throw ValidationError("--tx must be 64 lower-case hex digits") }
             if let treeSize, treeSize < 1 { throw ValidationError("--tree-size must be at least 1") }
         }
 
         func run() async throws {
-            let key = try usage { try Verify.principalKey(tenant: tenant, keyFile: keyFile) }
+            let (key, logger, url) = try principal.prepare()
             let hash = try usage { try LedgerHash(hex: transaction) }
-            try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
-            let logger = Logger(label: "orgmatrix.ledger")
-            let url = try usage {
-                try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
-            }
             let treeSize = self.treeSize
             let (proof, canonical): (LedgerInclusionProof, [UInt8])
             do {

@@ -21,22 +21,11 @@ extension LedgerCommand {
 
         static let keyEnvironmentKey = "ORGMATRIX_API_KEY"
 
-        @Option(help: "The tenant's code (the API key's tenant).") var tenant: String?
-        @Option(help: "A file holding the principal's API key (default: $ORGMATRIX_API_KEY).") var keyFile: String?
+        @OptionGroup var principal: PrincipalOptions
         @Flag(help: "Print the report as JSON (what GET /v1/ledger/verify answers, with every failure).") var json = false
-        @OptionGroup var database: DatabaseOptions
-
-        func validate() throws {
-            let _: APIKey = try usage { try Self.principalKey(tenant: tenant, keyFile: keyFile) }
-        }
 
         func run() async throws {
-            let key = try usage { try Self.principalKey(tenant: tenant, keyFile: keyFile) }
-            try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
-            let logger = Logger(label: "orgmatrix.ledger")
-            let url = try usage {
-                try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
-            }
+            let (key, logger, url) = try principal.prepare()
             let bar = ProgressBar(enabled: isatty(STDERR_FILENO) == 1)
             let verification: LedgerVerification
             do {
@@ -101,6 +90,27 @@ extension LedgerCommand {
             ]
             return (lines + report.failures.map { "  \($0)" }).joined(separator: "\n")
         }
+    }
+}
+
+/// What every command acting as an API key's principal takes: the tenant, the key, the database.
+struct PrincipalOptions: ParsableArguments {
+    @Option(help: "The tenant's code (the API key's tenant).") var tenant: String?
+    @Option(help: "A file holding the principal's API key (default: $ORGMATRIX_API_KEY).") var keyFile: String?
+    @OptionGroup var database: DatabaseOptions
+
+    func validate() throws {
+        let _: APIKey = try usage { try LedgerCommand.Verify.principalKey(tenant: tenant, keyFile: keyFile) }
+    }
+
+    /// The key, a logger and the database's URL; a problem with any exits 2 naming it.
+    func prepare() throws -> (APIKey, Logger, DatabaseURL) {
+        let key = try usage { try LedgerCommand.Verify.principalKey(tenant: tenant, keyFile: keyFile) }
+        try Settings.bootstrapLogging(format: database.logFormat, level: database.logLevel)
+        let url = try usage {
+            try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
+        }
+        return (key, Logger(label: "orgmatrix.ledger"), url)
     }
 }
 
