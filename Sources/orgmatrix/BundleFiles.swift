@@ -10,7 +10,9 @@ final class BundleWriter: @unchecked Sendable {
     private let manifest: FileHandle
     /// Every manifest line written so far, hashed as it goes: the manifest's seal.
     private var manifestDigest: SM3Hasher? = SM3Hasher()
-    private var directories: Set<String> = []
+    /// The directory the last file went into: an evidence directory's files are written one
+    /// after another, so remembering one keeps the writer's memory flat however long the ledger.
+    private var lastDirectory: String?
     private(set) var filesWritten = 0
     /// Whether the export made `root` (so a failed export removes it, rather than only its contents).
     private let createdRoot: Bool
@@ -42,11 +44,11 @@ final class BundleWriter: @unchecked Sendable {
         precondition(LedgerBundle.isBundlePath(path), "the exporter writes bundle paths only")
         let url = root.appendingPathComponent(path)
         let directory = url.deletingLastPathComponent().path
-        if !directories.contains(directory) {
+        if directory != lastDirectory {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch { throw UnusableInput("cannot create \(directory): \((error as NSError).localizedDescription)") }
-            directories.insert(directory)
+            lastDirectory = directory
         }
         guard FileManager.default.createFile(atPath: url.path, contents: Data(bytes), attributes: [.posixPermissions: mode]) else {
             throw UnusableInput("cannot write \(url.path)")

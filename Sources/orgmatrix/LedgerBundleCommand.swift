@@ -279,9 +279,8 @@ struct BundleVerification {
         lines = try reader.manifestLines()
         while let line = try lines.next() {
             guard !line.isLast, let parsed = try? LedgerBundle.parseManifestLine(Substring(decoding: line.bytes, as: UTF8.self)),
-                let place = LedgerBundle.Place(parsed.path), let directory = place.directory
+                let place = LedgerBundle.Place(parsed.path), let directory = place.directory, let name = place.file
             else { continue }
-            let name = String(parsed.path.dropFirst(directory.count + 1))
             if current?.directory == directory {
                 current?.files.append((name, parsed.sm3))
                 continue
@@ -408,13 +407,13 @@ struct BundleVerification {
             if let bytes { files[file.name] = bytes }
         }
         switch place {
-        case .transaction(_, let hash, _):
+        case .transaction(let hash, _):
             let (transaction, found) = LedgerBundle.transaction(hash, files: files)
             return (transaction.map(Evidence.transaction), failures + found)
-        case .block(_, let number, _):
+        case .block(let number, _):
             let (block, found) = LedgerBundle.block(number, files: files)
             return (block.map(Evidence.block), failures + found)
-        case .checkpoint(_, let number, _):
+        case .checkpoint(let number, _):
             let (checkpoint, found) = LedgerBundle.checkpoint(number, files: files)
             return (checkpoint.map(Evidence.checkpoint), failures + found)
         case .description, .rules, .key, .script: return (nil, failures)
@@ -432,14 +431,18 @@ struct BundleVerification {
 
 /// The report `verify-bundle --json` prints.
 private struct BundleReportView: Encodable {
+    /// The online report's failure, and the bundle file it names.
     struct Failure: Encodable {
         let file: String
-        let kind: String
-        let block: Int64?
-        let transaction: String?
-        let field: String
-        let expected: String
-        let found: String
+        let failure: LedgerVerificationView.Failure
+
+        private enum CodingKeys: String, CodingKey { case file }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(file, forKey: .file)
+            try failure.encode(to: encoder)
+        }
     }
 
     struct Checkpoint: Encodable {
@@ -471,10 +474,6 @@ private struct BundleReportView: Encodable {
         (transactions, committed, pending, disputed) = (counts.transactions, counts.committed, counts.pending, counts.disputed)
         (endorsementsChecked, blocks, sealedTransactions) = (counts.endorsementsChecked, counts.blocks, counts.sealedTransactions)
         checkpoints = result.checkpoints.map { .init(number: $0.number, complete: $0.unsigned.isEmpty, unsigned: $0.unsigned.map(\.rawValue)) }
-        failures = result.failures.map {
-            .init(
-                file: $0.file, kind: $0.failure.kind.rawValue, block: $0.failure.blockNumber, transaction: $0.failure.transactionHash?.hex,
-                field: $0.failure.field, expected: $0.failure.expected, found: $0.failure.found)
-        }
+        failures = result.failures.map { .init(file: $0.file, failure: .init($0.failure)) }
     }
 }

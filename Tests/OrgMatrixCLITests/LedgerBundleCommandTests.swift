@@ -136,6 +136,12 @@ import Testing
             #expect(output.status == 1 && output.text.contains("FAIL \(transaction): "), "\(name), resealed: \(output.text)")
             #expect(!output.text.contains("FAIL manifest.sm3"), "\(name), resealed: \(output.text)")
         }
+        // The JSON report names the same file beside the online report's fields.
+        let json = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", "--json", root])
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput)) as? [String: Any])
+        let failures = try #require(report["failures"] as? [[String: Any]])
+        let named = try #require(failures.first { $0["file"] as? String == transaction }, "\(failures)")
+        #expect(report["clean"] as? Bool == false && named["kind"] is String && named["field"] is String && named.keys.contains("block"))
     }
 
     @Test func exportAndVerifyRefuseWhatTheyCannotDo() async throws {

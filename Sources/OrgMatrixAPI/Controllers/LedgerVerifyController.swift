@@ -56,6 +56,11 @@ public struct LedgerVerificationView: Encodable, ResponseEncodable, Sendable {
 
         private enum CodingKeys: String, CodingKey { case kind, block, transaction, field, expected, found }
 
+        public init(_ failure: LedgerVerificationFailure) {
+            (kind, block, transaction) = (failure.kind.rawValue, failure.blockNumber, failure.transactionHash?.hex)
+            (field, expected, found) = (failure.field, failure.expected, failure.found)
+        }
+
         /// `block` and `transaction` are always present, null when the failure is not about one.
         public func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
@@ -91,11 +96,7 @@ public struct LedgerVerificationView: Encodable, ResponseEncodable, Sendable {
         failureCount = report.failures.count
         let start = min(offset, report.failures.count)
         let end = limit.map { min(start + $0, report.failures.count) } ?? report.failures.count
-        failures = report.failures[start..<end].map {
-            Failure(
-                kind: $0.kind.rawValue, block: $0.blockNumber, transaction: $0.transactionHash?.hex, field: $0.field,
-                expected: $0.expected, found: $0.found)
-        }
+        failures = report.failures[start..<end].map(Failure.init)
         truncated = end < report.failures.count
         nextCursor = truncated ? String(end) : nil
     }

@@ -10,9 +10,10 @@ extension LedgerBundle {
         case description
         case rules
         case key(name: String)
-        case transaction(directory: String, hash: LedgerHash, file: String)
-        case block(directory: String, number: Int64, file: String)
-        case checkpoint(directory: String, number: Int64, file: String)
+        /// A file of an evidence directory, by the directory's key and the file's name in it.
+        case transaction(LedgerHash, file: String)
+        case block(Int64, file: String)
+        case checkpoint(Int64, file: String)
         /// The verifiers and their README: checked against the manifest only.
         case script(name: String)
 
@@ -28,15 +29,15 @@ extension LedgerBundle {
             case 2 where parts[0] == "keys" && LedgerBundle.keyName(parts[1]) != nil: self = .key(name: parts[1])
             case 3 where parts[0] == "blocks":
                 guard let number = LedgerBundle.number(parts[1]) else { return nil }
-                self = .block(directory: "blocks/\(parts[1])", number: number, file: parts[2])
+                self = .block(number, file: parts[2])
             case 3 where parts[0] == "checkpoints":
                 guard let number = LedgerBundle.number(parts[1]) else { return nil }
-                self = .checkpoint(directory: "checkpoints/\(parts[1])", number: number, file: parts[2])
+                self = .checkpoint(number, file: parts[2])
             case 4 where parts[0] == "transactions":
                 guard let hash = try? LedgerHash(hex: parts[2]), parts[2] == hash.hex, parts[1] == String(hash.hex.prefix(2)) else {
                     return nil
                 }
-                self = .transaction(directory: "transactions/\(parts[1])/\(parts[2])", hash: hash, file: parts[3])
+                self = .transaction(hash, file: parts[3])
             default: return nil
             }
         }
@@ -44,7 +45,17 @@ extension LedgerBundle {
         /// The evidence directory the path is in, nil for a single file.
         public var directory: String? {
             switch self {
-            case .transaction(let directory, _, _), .block(let directory, _, _), .checkpoint(let directory, _, _): directory
+            case .transaction(let hash, _): LedgerBundle.transactionDirectory(hash)
+            case .block(let number, _): LedgerBundle.blockDirectory(number)
+            case .checkpoint(let number, _): LedgerBundle.checkpointDirectory(number)
+            case .description, .rules, .key, .script: nil
+            }
+        }
+
+        /// The file's name in its evidence directory, nil for a single file.
+        public var file: String? {
+            switch self {
+            case .transaction(_, let file), .block(_, let file), .checkpoint(_, let file): file
             case .description, .rules, .key, .script: nil
             }
         }

@@ -137,13 +137,15 @@ def check_manifest(base):
         print("verify.py: %s holds no readable manifest.sm3 (%s): not a bundle" % (base, e))
         sys.exit(2)
     lines = data.split(b"\n")
-    if lines[-1] != b"":
+    terminated = lines[-1] == b""
+    if terminated:
+        lines.pop()
+    else:
         fail("manifest.sm3", "the last line has no line break")
-    lines = [l for l in lines[:-1]] if lines[-1] == b"" else lines
     if not lines or not lines[-1].endswith(b"  manifest.sm3"):
         fail("manifest.sm3", "its last line does not name manifest.sm3")
     else:
-        body = data[: len(data) - len(lines[-1]) - 1]
+        body = data[: len(data) - len(lines[-1]) - (1 if terminated else 0)]
         if lines[-1][:64].decode("ascii", "replace") != sm3(body).hex():
             fail("manifest.sm3", "its last line is not the SM3 of the lines before it")
         lines = lines[:-1]
