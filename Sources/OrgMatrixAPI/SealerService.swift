@@ -1,11 +1,14 @@
+import Foundation
 import Logging
+import OrgMatrixCore
 import OrgMatrixStore
 import ServiceLifecycle
 
 /// The block sealer inside `serve`: every `pollInterval` it seals what is due (Store's
 /// `sealDueBlocks`: per tenant, elected by an advisory lock, one block per database
-/// transaction). A failed pass is logged and retried on the next; graceful shutdown ends the
-/// loop between passes, so a block is sealed whole or not at all.
+/// transaction), then closes the quarter that ended last for every tenant that has no
+/// checkpoint for it (`cutDueCheckpoints`). A failed pass is logged and retried on the next;
+/// graceful shutdown ends the loop between passes, so a block is sealed whole or not at all.
 struct SealerService: Service {
     let database: Database
     let masterKey: MasterKey
@@ -18,6 +21,8 @@ struct SealerService: Service {
             while !Task.isCancelled {
                 do {
                     _ = try await database.sealDueBlocks(rule: rule, masterKey: masterKey, logger: logger)
+                    let now = UTCMicros(microsecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1_000_000).rounded()))
+                    _ = try await database.cutDueCheckpoints(now: now, logger: logger)
                 } catch is CancellationError {
                     return
                 } catch {

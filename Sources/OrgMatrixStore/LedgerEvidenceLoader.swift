@@ -32,6 +32,7 @@ public enum LedgerEvidencePage: Sendable {
     case keys([LedgerEvidence.Key])
     case transactions([LedgerEvidence.Transaction])
     case blocks([LedgerEvidence.Block])
+    case checkpoints([LedgerCheckpoint.Evidence])
 }
 
 /// Pages gathered into one `LedgerEvidence`, for the callers that want the ledger whole.
@@ -47,6 +48,7 @@ private final class LedgerEvidenceCollector: @unchecked Sendable {
             case .keys(let keys): evidence.keys += keys
             case .transactions(let transactions): evidence.transactions += transactions
             case .blocks(let blocks): evidence.blocks += blocks
+            case .checkpoints: break
             }
         }
     }
@@ -159,6 +161,13 @@ extension Sandbox {
             try await visit(.blocks(page.map(\.evidence)))
             afterNumber = last.evidence.number
         }
+        var afterCheckpoint: Int64?
+        while true {
+            let page = try await checkpointRows.page(after: afterCheckpoint, limit: options.pageRowsMax)
+            guard let last = page.last else { break }
+            try await visit(.checkpoints(page.map(\.evidence)))
+            afterCheckpoint = last.checkpoint.number
+        }
     }
 
     /// Reads the tenant's ledger page by page into `LedgerVerifier` (keys, then transactions
@@ -194,15 +203,28 @@ extension Sandbox {
         }
 
         var afterNumber: Int64?
+        // Each block's header, for the checkpoints that name it.
+        var headers: [Int64: BlockHeader] = [:]
         while true {
             let page = try await blockPage(after: afterNumber, options: options)
             guard let last = page.last else { break }
             await verifier.add(blocks: page.map(\.evidence))
             failures += page.flatMap(\.columnFailures)
+            for block in page { headers[block.evidence.number] = try? BlockHeader(canonicalBytes: block.evidence.headerBytes) }
             read.blocksRead += page.count
             progress(read)
             afterNumber = last.evidence.number
         }
+
+        var checkpoints: [LedgerCheckpoint.Evidence] = []
+        var afterCheckpoint: Int64?
+        while true {
+            let page = try await checkpointRows.page(after: afterCheckpoint, limit: options.pageRowsMax)
+            guard let last = page.last else { break }
+            checkpoints += page.map(\.evidence)
+            afterCheckpoint = last.checkpoint.number
+        }
+        failures += LedgerCheckpoint.check(checkpoints, tenant: principal.tenantCode, keys: verifier.keys, header: { headers[$0] }).failures
 
         var afterTransfer: Int64 = 0
         while true {
@@ -223,33 +245,8 @@ extension Sandbox {
             keys: keys.count, transfersReconciled: read.transfersRead)
     }
 
-    /// Every key row with its revocation, times in integer microseconds.
     private func ledgerKeys() async throws -> [LedgerEvidence.Key] {
-        let rows = try await connection.query(
-            """
-            SELECT k.owner, k.version, k.custody, k.public_key, (extract(epoch FROM k.valid_from) * 1000000)::bigint,
-                (extract(epoch FROM r.revoked_at) * 1000000)::bigint, r.reason
-            FROM org_keys k LEFT JOIN org_key_revocations r USING (tenant_id, owner, version)
-            WHERE k.tenant_id = \(principal.tenantID.rawValue)
-            ORDER BY k.owner, k.version
-            """, logger: logger)
-        var keys: [LedgerEvidence.Key] = []
-        for try await (owner, version, custody, publicKey, validFrom, revokedAt, reason) in rows.decode(
-            (String, Int32, String, ByteBuffer, Int64, Int64?, String?).self)
-        {
-            // 0012's checks hold these for every writer, the owner included.
-            guard let custody = KeyCustody(rawValue: custody) else {
-                throw StoreError(.conflict, "Key \(owner) v\(version) has custody \(custody), which no key has.")
-            }
-            keys.append(
-                LedgerEvidence.Key(
-                    owner: try KeyOwner(name: owner), version: Int64(version), custody: custody, publicKeyDER: bytes(publicKey),
-                    validFrom: UTCMicros(microsecondsSinceEpoch: validFrom),
-                    revocation: revokedAt.map {
-                        LedgerEvidence.Key.Revocation(revokedAt: UTCMicros(microsecondsSinceEpoch: $0), reason: reason ?? "")
-                    }))
-        }
-        return keys
+        try await CheckpointRows.ledgerKeys(tenantID: principal.tenantID, connection: connection, logger: logger)
     }
 
     /// One transaction row as the verifier takes it, and what its columns say against its bytes.

@@ -148,22 +148,8 @@ extension Sandbox {
         return try Self.block(row, transactions: hashes)
     }
 
-    /// The log's leaf hashes (`0x00 ‖ tx_hash`, SM3) of its first `size` transactions.
     private func leafHashes(upTo size: Int64) async throws -> [[UInt8]] {
-        var leaves: [[UInt8]] = []
-        leaves.reserveCapacity(Int(size))
-        for try await hash in try await connection.query(
-            """
-            SELECT tx_hash FROM ledger_block_entries WHERE tenant_id = \(principal.tenantID.rawValue) AND log_index < \(size)
-            ORDER BY log_index
-            """, logger: logger
-        ).decode(ByteBuffer.self) {
-            leaves.append(MerkleHashing.sm3.leafHash(bytes(hash)))
-        }
-        guard leaves.count == Int(size) else {
-            throw StoreError(.conflict, "The log's entries hold \(leaves.count) of the \(size) transactions its block states.")
-        }
-        return leaves
+        try await CheckpointRows.leafHashes(tenantID: principal.tenantID, upTo: size, connection: connection, logger: logger)
     }
 
     private static func block(_ row: PostgresRow, transactions: [LedgerHash]?) throws -> LedgerBlockRecord {

@@ -56,7 +56,7 @@ private final class BundleExport: @unchecked Sendable {
     private let tenant: TenantCode
     private let lock = NSLock()
     private var rules: [LedgerBundle.RuleVersion] = []
-    private var counts = (keys: Int64(0), transactions: Int64(0), blocks: Int64(0))
+    private var counts = (keys: Int64(0), transactions: Int64(0), blocks: Int64(0), checkpoints: Int64(0))
 
     init(writer: BundleWriter, tenant: TenantCode) { (self.writer, self.tenant) = (writer, tenant) }
 
@@ -92,6 +92,18 @@ private final class BundleExport: @unchecked Sendable {
                         block.ordererSignatureDER, at: LedgerBundle.ordererSignatureFile(block.number, keyVersion: block.ordererKeyVersion))
                     counts.blocks += 1
                 }
+            case .checkpoints(let checkpoints):
+                for checkpoint in checkpoints {
+                    let number = checkpoint.number
+                    try writer.write(checkpoint.canonicalBytes, at: LedgerBundle.checkpointFile(number))
+                    try writer.write(LedgerBundle.hashLines(checkpoint.consistencyProof), at: LedgerBundle.consistencyFile(number))
+                    for signature in checkpoint.signatures {
+                        try writer.write(
+                            signature.signatureDER,
+                            at: LedgerBundle.checkpointSignatureFile(number, org: signature.org, keyVersion: signature.keyVersion))
+                    }
+                    counts.checkpoints += 1
+                }
             }
         }
     }
@@ -102,7 +114,7 @@ private final class BundleExport: @unchecked Sendable {
             try writer.write(LedgerBundle.rulesBytes(rules), at: LedgerBundle.rules)
             let description = LedgerBundle.Description(
                 tenant: tenant, exportedAt: UTCMicros(Date()), blocks: counts.blocks, transactions: counts.transactions,
-                keys: counts.keys, checkpoints: 0)
+                keys: counts.keys, checkpoints: counts.checkpoints)
             try writer.write(description.bytes, at: LedgerBundle.description)
             for (name, bytes) in scripts { try writer.write(bytes, at: name, mode: name == "README.txt" ? 0o644 : 0o755) }
             try writer.seal()
@@ -111,7 +123,8 @@ private final class BundleExport: @unchecked Sendable {
 
     var summary: String {
         lock.withLock {
-            "\(counts.transactions) transactions, \(counts.blocks) blocks, \(counts.keys) keys, \(writer.filesWritten + 1) files"
+            "\(counts.transactions) transactions, \(counts.blocks) blocks, \(counts.checkpoints) checkpoints, \(counts.keys) keys, "
+                + "\(writer.filesWritten + 1) files"
         }
     }
 }

@@ -160,6 +160,7 @@ import Testing
             let api = IsolationTests.API(client: client)
             for (method, path, body, extended) in cases {
                 let uri = path.replacingOccurrences(of: "{id}", with: "1").replacingOccurrences(of: "{hash}", with: String(repeating: "0", count: 64))
+                    .replacingOccurrences(of: "{number}", with: "0")
                 let admin = ["/v1/orgs", "/v1/relations", "/v1/principals", "/v1/items"].contains { path.hasPrefix($0) } || path.hasSuffix("/claim-settlement")
                 let key = fixture.key(admin ? "hq-admin" : "a-operator")
                 let reply = try await api.call(HTTPRequest.Method(method)!, uri, key: key, json: body)

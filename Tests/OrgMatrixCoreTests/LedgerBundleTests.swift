@@ -161,6 +161,25 @@ import Testing
         let kinds = LedgerCheckpoint.check([firstEvidence, forged], tenant: tenant, keys: ledger.keys, header: { ledger.headers[Int($0)] })
             .failures.map(\.kind)
         #expect(kinds.contains(.signatureInvalid) && kinds.contains(.checkpointSignerNotNamed), "\(kinds)")
+
+        // A checkpoint that leaves out an org whose key was valid when it was cut.
+        let narrow = LedgerCheckpoint(after: nil, at: at, period: .onDemand, header: ledger.headers[0], signers: [try OrgCode("HQ")])
+        let narrowEvidence = LedgerCheckpoint.Evidence(number: 0, canonicalBytes: narrow.canonicalBytes, signatures: [], consistencyProof: [])
+        let narrowFailures = LedgerCheckpoint.check([narrowEvidence], tenant: tenant, keys: ledger.keys, header: { ledger.headers[Int($0)] })
+            .failures
+        #expect(narrowFailures.map(\.kind) == [.checkpointSignersWrong] && narrowFailures[0].field == "checkpoints[0].signers")
+        // Before the keys were valid, no org has to sign.
+        #expect(ledger.keys.orgsWithValidKey(at: UTCMicros(microsecondsSinceEpoch: at.microsecondsSinceEpoch - 2_000_000)).isEmpty)
+    }
+
+    @Test func theSealerClosesTheQuarterThatEndedLast() throws {
+        let (period, end) = LedgerCheckpoint.Period.lastClosedQuarter(at: UTCMicros("2027-01-01T00:00:05.000000Z")!)
+        #expect(period == .quarter(year: 2026, quarter: 4) && end == UTCMicros("2027-01-01T00:00:00.000000Z")!)
+        let (third, thirdEnd) = LedgerCheckpoint.Period.lastClosedQuarter(at: UTCMicros("2026-09-30T23:59:59.999999Z")!)
+        #expect(third == .quarter(year: 2026, quarter: 2) && thirdEnd == UTCMicros("2026-07-01T00:00:00.000000Z")!)
+        let (first, _) = LedgerCheckpoint.Period.lastClosedQuarter(at: UTCMicros("2026-04-01T00:00:00.000000Z")!)
+        #expect(first == .quarter(year: 2026, quarter: 1) && first.description == "2026-Q1")
+        #expect(LedgerCheckpoint.Period("2026-Q1") == first && LedgerCheckpoint.Period("2026-Q5") == nil)
     }
 
     /// The attack of issue 12: whoever holds the database and the orderer key rewrites block 0

@@ -76,6 +76,51 @@ struct LedgerController {
                 return LedgerBlockView(record)
             }
         }
+        v1.get("checkpoints") { request, context in
+            try await database.sandbox(context) { sandbox in
+                let limit = try pageLimit(request)
+                let after = try request.query("cursor").map { text throws -> Int64 in
+                    guard let number = Int64(text), number >= 0 else {
+                        throw APIError(.invalidField, detail: "cursor must be the nextCursor of a previous page.", field: "cursor")
+                    }
+                    return number
+                }
+                let records = try await sandbox.checkpoints(after: after, limit: limit)
+                return ListView(
+                    items: records.map(LedgerCheckpointView.init),
+                    nextCursor: records.count == limit ? records.last.map { String($0.checkpoint.number) } : nil)
+            }
+        }
+        v1.get("checkpoints/:number") { request, context in
+            try await database.sandbox(context) { sandbox -> LedgerCheckpointView in
+                guard let record = try await sandbox.checkpoint(number: try pathCheckpoint(context)) else {
+                    throw APIError(.notFound, detail: "No such checkpoint (checkpoints are numbered 0, 1, 2, …).")
+                }
+                return LedgerCheckpointView(record)
+            }
+        }
+        v1.post("checkpoints") { request, context in
+            try await database.posting(request, context, may: .cutCheckpoints) { sandbox in
+                (201, try encode(LedgerCheckpointView(try await sandbox.cutCheckpoint())))
+            }
+        }
+        v1.post("checkpoints/:number/approve") { request, context in
+            try await database.posting(request, context, may: .endorse) { sandbox in
+                (200, try encode(LedgerCheckpointView(try await sandbox.approveCheckpoint(number: try pathCheckpoint(context)))))
+            }
+        }
+        v1.post("checkpoints/:number/signatures") { request, context in
+            try await database.posting(request, context, may: .endorse) { sandbox in
+                let number = try pathCheckpoint(context)
+                let body = try context.decodeJSON(as: NewEndorsement.self, request)
+                let org = try OrgCode(body.org, field: "org")
+                guard let der = Data(base64Encoded: body.signature), !der.isEmpty else {
+                    throw APIError(.invalidField, detail: "signature must be the DER signature in base64.", field: "signature")
+                }
+                let record = try await sandbox.signCheckpoint(number: number, org: org, keyVersion: body.keyVersion, signatureDER: Array(der))
+                return (200, try encode(LedgerCheckpointView(record)))
+            }
+        }
         v1.post("transactions/:hash/endorsements") { request, context in
             try await database.posting(request, context, may: .endorse) { sandbox in
                 let hash = try pathHash(context)
@@ -111,6 +156,14 @@ private func treeSize(_ request: Request, _ name: String) throws -> Int64? {
         }
         return size
     }
+}
+
+/// The `{number}` of a checkpoint's path: a non-negative integer, else 404.
+private func pathCheckpoint(_ context: AppRequestContext) throws -> Int64 {
+    guard let text = context.parameters.get("number"), let number = Int64(text), number >= 0 else {
+        throw APIError(.notFound, detail: "No such checkpoint (checkpoints are numbered 0, 1, 2, …).")
+    }
+    return number
 }
 
 /// The `{hash}` of a path: 64 lowercase hex digits, else 404 (a hash that cannot exist is not there).

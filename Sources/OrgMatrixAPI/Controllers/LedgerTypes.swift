@@ -3,7 +3,7 @@ import Hummingbird
 import OrgMatrixCore
 import OrgMatrixStore
 
-/// A client-held org's signature over a transaction's canonical bytes.
+/// A client-held org's signature over a transaction's or a checkpoint's canonical bytes.
 struct NewEndorsement: JSONBody {
     let org: String
     let keyVersion: Int32
@@ -127,15 +127,50 @@ public struct LedgerInclusionProofView: Encodable, ResponseEncodable, Sendable {
 }
 
 /// A consistency proof (RFC 9162 §2.1.4.2 with SM3) between the logs two blocks' headers state.
-struct LedgerConsistencyProofView: Encodable, ResponseEncodable, Sendable {
+public struct LedgerConsistencyProofView: Encodable, ResponseEncodable, Sendable {
     let fromSize: Int64
     let toSize: Int64
     let path: [String]
     let from: LedgerBlockView
     let to: LedgerBlockView
 
-    init(_ proof: LedgerConsistencyProof) {
+    public init(_ proof: LedgerConsistencyProof) {
         (fromSize, toSize, path) = (proof.from.header.logSize, proof.to.header.logSize, proof.path.map(\.hex))
         (from, to) = (LedgerBlockView(proof.from), LedgerBlockView(proof.to))
+    }
+}
+
+/// A checkpoint: its canonical document as text (exactly what each signer signs), its fields,
+/// who has signed and who has not, and the consistency proof from the previous checkpoint's log.
+struct LedgerCheckpointView: Encodable, ResponseEncodable, Sendable {
+    let number: Int64
+    let period: String
+    let at: String
+    let logSize: Int64
+    let logRoot: String
+    let lastBlock: Int64
+    let lastBlockHash: String
+    let previousLogSize: Int64
+    let signers: [String]
+    let canonical: String
+    let signatures: [LedgerTransactionView.Endorsement]
+    /// Signers that have not signed yet; the checkpoint is complete when none are left.
+    let unsigned: [String]
+    let complete: Bool
+    /// RFC 9162 §2.1.4.2 (SM3) from `previousLogSize` to `logSize`; empty from 0 or between equal sizes.
+    let consistencyProof: [String]
+
+    init(_ record: LedgerCheckpointRecord) {
+        let checkpoint = record.checkpoint
+        (number, period, at, logSize) = (checkpoint.number, checkpoint.period.description, checkpoint.at.description, checkpoint.logSize)
+        (logRoot, lastBlock, lastBlockHash) = (checkpoint.logRoot.hex, checkpoint.lastBlock, checkpoint.lastBlockHash.hex)
+        (previousLogSize, signers) = (checkpoint.previousLogSize, checkpoint.signers.map(\.rawValue))
+        canonical = String(decoding: record.canonicalBytes, as: UTF8.self)
+        signatures = record.signatures.map {
+            .init(org: $0.org.rawValue, keyVersion: $0.keyVersion, signature: Data($0.signature).base64EncodedString(), endorsedAt: $0.endorsedAt)
+        }
+        unsigned = record.unsigned.map(\.rawValue)
+        complete = unsigned.isEmpty
+        consistencyProof = record.consistencyProof.map(\.hex)
     }
 }

@@ -60,6 +60,12 @@ public struct LedgerCheckpoint: Sendable, Hashable {
             return UTCMicros(microsecondsSinceEpoch: days * 86_400_000_000)
         }
 
+        /// The last quarter that has ended by `moment`, with its end: the one the sealer closes.
+        public static func lastClosedQuarter(at moment: UTCMicros) -> (period: Period, end: UTCMicros) {
+            let period = quarter(of: moment).previous
+            return (period, period.end!)
+        }
+
         /// The quarter before this one.
         public var previous: Period {
             guard case .quarter(let year, let quarter) = self else { return self }
@@ -210,6 +216,12 @@ extension LedgerCheckpoint {
                 }
             } else {
                 fail(.checkpointMismatch, "last_block", expected: "a block of the ledger", found: "no block \(checkpoint.lastBlock)")
+            }
+            let expectedSigners = keys.orgsWithValidKey(at: checkpoint.at)
+            if checkpoint.signers != expectedSigners {
+                fail(
+                    .checkpointSignersWrong, "signers", expected: "every org with a key valid at \(checkpoint.at): \(expectedSigners.map(\.rawValue))",
+                    found: "\(checkpoint.signers.map(\.rawValue))")
             }
             var signed: Set<OrgCode> = []
             for signature in record.signatures {

@@ -88,6 +88,15 @@ public struct LedgerKeyDirectory: Sendable {
 
     public func key(owner: KeyOwner, version: Int64) -> LedgerEvidence.Key? { entries[owner]?[version]?.key }
 
+    /// The orgs with a key version valid at `moment`, sorted: who must sign a checkpoint cut then.
+    public func orgsWithValidKey(at moment: UTCMicros) -> [OrgCode] {
+        entries.compactMap { owner, versions -> OrgCode? in
+            guard case .org(let org) = owner, versions.keys.contains(where: { validity(owner: owner, version: $0, at: moment) == .valid })
+            else { return nil }
+            return org
+        }.sorted()
+    }
+
     /// Whether `owner`'s key `version` may sign for `moment`; a gap in the versions (already a
     /// failure of its own) leaves the next stored version as the successor.
     public func validity(owner: KeyOwner, version: Int64, at moment: UTCMicros) -> KeyValidity {

@@ -148,6 +148,8 @@ public struct LedgerVerificationFailure: Sendable, Hashable, Comparable, CustomS
         case checkpointOutOfSequence = "checkpoint-out-of-sequence"
         /// A checkpoint whose size, root or block hash are not those of the block it names.
         case checkpointMismatch = "checkpoint-mismatch"
+        /// A checkpoint whose signers are not every org with a key valid at its `at`.
+        case checkpointSignersWrong = "checkpoint-signers-wrong"
         /// A checkpoint signature by an org it does not name as a signer, or a second one by a signer.
         case checkpointSignerNotNamed = "checkpoint-signer-not-named"
         /// No valid consistency proof from the previous checkpoint's tree to this one's.

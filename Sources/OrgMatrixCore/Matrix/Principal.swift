@@ -19,7 +19,7 @@ public enum PrincipalRole: String, Sendable, Hashable, CaseIterable {
     public func may(_ action: Action) -> Bool {
         switch action {
         case .postDocuments, .endorse: canWrite
-        case .administer, .trueUpTransfers, .settleClaims: self == .hqAdmin
+        case .administer, .trueUpTransfers, .settleClaims, .cutCheckpoints: self == .hqAdmin
         case .readAuditLog, .verifyLedger: self == .hqAdmin || self == .auditor
         }
     }
@@ -38,6 +38,8 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
     /// Settle a received transfer's claim against the carrier or insurer (HQ, like the true-up).
     case settleClaims
     case readAuditLog
+    /// Cut a ledger checkpoint on demand (the sealer cuts each quarter's).
+    case cutCheckpoints
     /// Verify the whole tenant's ledger (it reads every ledger row, so only the roles that see the tenant).
     case verifyLedger
 
@@ -49,6 +51,7 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
         case .endorse: "endorse or dispute ledger transactions"
         case .settleClaims: "settle transfer claims"
         case .readAuditLog: "read the audit log"
+        case .cutCheckpoints: "cut ledger checkpoints"
         case .verifyLedger: "verify the ledger"
         }
     }

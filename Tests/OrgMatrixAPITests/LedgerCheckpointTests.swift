@@ -1,0 +1,219 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Metrics
+import OrgMatrixCore
+import OrgMatrixTestSupport
+import PostgresNIO
+import SMCrypto
+import Testing
+
+import OrgMatrixStore
+
+/// Checkpoints (docs/LEDGER.md, "Checkpoints"): cut by HQ on demand and by the sealer at a
+/// quarter's end, signed by every org with a key (custodial ones on their principal's approval,
+/// the client-held one with its own key), checked by the verifier, refused by the database when
+/// out of order or signed for another org.
+@Suite struct LedgerCheckpointTests {
+    typealias API = IsolationTests.API
+
+    static let allOrgs = ["HQ", "NORTH", "QA", "WH-A", "WH-B", "WH-C"]
+
+    /// A writing principal of QA (the fixture's QA principal supervises, and a supervisor signs nothing).
+    private func qaOperator(_ api: API, _ scenario: LedgerScenario) async throws -> String {
+        let reply = try await api.post(
+            "/v1/principals", key: scenario.fixture.key("hq-admin"), #"{"name":"qa-operator","org":"QA","role":"org_operator"}"#)
+        #expect(reply.status == .created, "\(reply.text)")
+        return try #require(json(reply)["key"] as? String)
+    }
+
+    @Test func aCheckpointIsCompleteOnceEveryOrgWithAKeyHasSignedAndTheVerifierChecksIt() async throws {
+        let scenario = try await LedgerScenario.make(label: "checkpoints")
+        let key = scenario.fixture.key
+        try await withAPI { api in
+            let empty = json(try await api.get("/v1/ledger/checkpoints", key: key("b-operator")))
+            #expect((empty["items"] as? [Any])?.isEmpty == true && empty["nextCursor"] == nil)
+            // Only HQ cuts one, whatever the body.
+            for principal in ["a-operator", "hq-auditor", "qa-supervisor"] {
+                let refused = try await api.post("/v1/ledger/checkpoints", key: key(principal), #"{"nonsense":1}"#)
+                #expect(refused.status == .forbidden, "\(principal): \(refused.text)")
+            }
+            let cut = try await api.post("/v1/ledger/checkpoints", key: key("hq-admin"))
+            #expect(cut.status == .created, "\(cut.text)")
+            let checkpoint = json(cut)
+            #expect(checkpoint["number"] as? Int == 0 && checkpoint["period"] as? String == "on-demand")
+            #expect(checkpoint["signers"] as? [String] == Self.allOrgs && checkpoint["unsigned"] as? [String] == Self.allOrgs)
+            #expect(checkpoint["complete"] as? Bool == false && (checkpoint["signatures"] as? [Any])?.isEmpty == true)
+            #expect(checkpoint["logSize"] as? Int == LedgerScenario.committedTransactions && checkpoint["previousLogSize"] as? Int == 0)
+            #expect((checkpoint["consistencyProof"] as? [Any])?.isEmpty == true)
+            // The document is canonical and says what the fields say; it names the newest block as the API shows it.
+            let canonical = Array(try #require(checkpoint["canonical"] as? String).utf8)
+            let document = try LedgerCheckpoint(canonicalBytes: canonical)
+            let lastBlock = try #require(checkpoint["lastBlock"] as? Int)
+            let block = json(try await api.get("/v1/ledger/blocks/\(lastBlock)", key: key("b-operator")))
+            #expect(document.lastBlockHash.hex == block["hash"] as? String && document.logRoot.hex == block["logRoot"] as? String)
+            #expect(document.number == 0 && document.signers.map(\.rawValue) == Self.allOrgs && lastBlock == 4)
+            #expect(try await api.get("/v1/ledger/blocks/\(lastBlock + 1)", key: key("b-operator")).status == .notFound)
+
+            // Custodial orgs sign when their principal approves, once.
+            let qa = try await qaOperator(api, scenario)
+            for principal in ["hq-admin", "north-operator", "a-operator", "c-operator"] {
+                let approved = try await api.post("/v1/ledger/checkpoints/0/approve", key: key(principal))
+                #expect(approved.status == .ok, "\(principal): \(approved.text)")
+            }
+            #expect(try await api.post("/v1/ledger/checkpoints/0/approve", key: qa).status == .ok)
+            let again = try await api.post("/v1/ledger/checkpoints/0/approve", key: key("a-operator"))
+            #expect(again.status == .conflict && again.text.contains("already"), "\(again.text)")
+            // A supervisor writes nothing; the client-held org is told where its signature goes.
+            #expect(try await api.post("/v1/ledger/checkpoints/0/approve", key: key("qa-supervisor")).status == .forbidden)
+            let clientHeld = try await api.post("/v1/ledger/checkpoints/0/approve", key: key("b-operator"))
+            #expect(clientHeld.status == .conflict && clientHeld.text.contains("/v1/ledger/checkpoints/0/signatures"), "\(clientHeld.text)")
+
+            // WH-B signs on its own machine: not for another org, not over other bytes.
+            func body(_ org: String, _ signature: [UInt8]) -> String {
+                #"{"org":"\#(org)","keyVersion":1,"signature":"\#(Data(signature).base64EncodedString())"}"#
+            }
+            let good = try scenario.clientKey.signature(for: canonical).derRepresentation
+            let forOther = try await api.post("/v1/ledger/checkpoints/0/signatures", key: key("b-operator"), body("WH-A", good))
+            #expect(forOther.status == .forbidden && json(forOther)["field"] as? String == "org", "\(forOther.text)")
+            let wrongBytes = try scenario.clientKey.signature(for: canonical + [0x20]).derRepresentation
+            let forged = try await api.post("/v1/ledger/checkpoints/0/signatures", key: key("b-operator"), body("WH-B", wrongBytes))
+            #expect(forged.status == .conflict && json(forged)["field"] as? String == "signature", "\(forged.text)")
+            let halfway = json(try await api.get("/v1/ledger/checkpoints/0", key: key("b-operator")))
+            #expect(halfway["unsigned"] as? [String] == ["WH-B"] && halfway["complete"] as? Bool == false)
+            let signed = try await api.post("/v1/ledger/checkpoints/0/signatures", key: key("b-operator"), body("WH-B", good))
+            #expect(signed.status == .ok, "\(signed.text)")
+            let complete = json(signed)
+            #expect(complete["complete"] as? Bool == true && (complete["unsigned"] as? [String])?.isEmpty == true)
+            #expect((complete["signatures"] as? [[String: Any]])?.compactMap { $0["org"] as? String } == Self.allOrgs)
+
+            for path in ["/v1/ledger/checkpoints/1", "/v1/ledger/checkpoints/-1", "/v1/ledger/checkpoints/x"] {
+                #expect(try await api.get(path, key: key("b-operator")).status == .notFound, "\(path)")
+            }
+            #expect(try await api.post("/v1/ledger/checkpoints/1/approve", key: key("a-operator")).status == .notFound)
+            #expect(try await api.get("/v1/ledger/checkpoints", key: nil).status == .unauthorized)
+        }
+
+        // The verifier checks every signature and the document against block 4.
+        let clean = try await scenario.verify()
+        #expect(clean.report.isClean, "\(clean.report.failures)")
+        // A signature changed by whoever holds the database is named.
+        try await scenario.tamper(disabling: ["ledger_checkpoint_signatures"]) { connection, tenant in
+            try await connection.query(
+                """
+                UPDATE ledger_checkpoint_signatures SET signature = (SELECT s.signature FROM ledger_checkpoint_signatures s
+                    WHERE s.tenant_id = \(tenant) AND s.org_code = 'HQ')
+                WHERE tenant_id = \(tenant) AND org_code = 'NORTH'
+                """, logger: testLogger)
+        }
+        let tampered = try await scenario.verify().report.failures.map { "\($0.field) [\($0.kind.rawValue)]" }
+        #expect(tampered == ["checkpoints[0].signatures[NORTH] [signature-invalid]"], "\(tampered)")
+    }
+
+    @Test func theSealerClosesEachQuarterOnceAndTheNextCheckpointProvesItsLogExtendsTheLast() async throws {
+        let scenario = try await LedgerScenario.make(label: "quarters")
+        let environment = try await SharedDatabase.environment()
+        let code = scenario.fixture.code
+        let (cuts, again, early) = try await withClient(environment.appURL, maximumConnections: 1) { client in
+            let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
+            let newYear = UTCMicros("2027-01-01T00:00:05.000000Z")!
+            let cuts = try await database.cutDueCheckpoints(now: newYear, logger: testLogger, onlyTenant: code)
+            let again = try await database.cutDueCheckpoints(now: newYear, logger: testLogger, onlyTenant: code)
+            // On 2026-12-03 the quarter that ended last, 2026-Q3, has no block of this tenant.
+            let early = try await database.cutDueCheckpoints(now: UTCMicros("2026-12-03T00:00:00.000000Z")!, logger: testLogger, onlyTenant: code)
+            return (cuts, again, early)
+        }
+        #expect(cuts.map { "\($0.tenant) \($0.number) \($0.period) \($0.lastBlock)" } == ["\(code) 0 2026-Q4 4"])
+        #expect(again.isEmpty && early.isEmpty)
+
+        // WH-A completes the pending receipt: one more transaction, one more block.
+        try await withAPI { api throws in
+            let receipt = scenario.hash(scenario.received, .transferReceived)
+            #expect(try await api.post("/v1/ledger/transactions/\(receipt.hex)/approve", key: scenario.fixture.key("a-operator")).status == .ok)
+        }
+        try await LedgerScenario.seal(scenario.fixture)
+        try await withAPI { api in
+            let cut = json(try await api.post("/v1/ledger/checkpoints", key: scenario.fixture.key("hq-admin")))
+            let size = LedgerScenario.committedTransactions
+            #expect(cut["number"] as? Int == 1 && cut["previousLogSize"] as? Int == size && cut["logSize"] as? Int == size + 1, "\(cut)")
+            let quarter = json(try await api.get("/v1/ledger/checkpoints/0", key: scenario.fixture.key("b-operator")))
+            #expect(quarter["period"] as? String == "2026-Q4")
+            // The proof leads from the quarter's root to this one's, as Core checks it.
+            let proof = try (cut["consistencyProof"] as? [String] ?? []).map { try LedgerHash(hex: $0).bytes }
+            #expect(!proof.isEmpty)
+            try MerkleHashing.sm3.verifyConsistency(
+                oldSize: size, newSize: size + 1, oldRoot: try LedgerHash(hex: quarter["logRoot"] as! String).bytes,
+                newRoot: try LedgerHash(hex: cut["logRoot"] as! String).bytes, proof: proof)
+            // Pages go to the end.
+            let first = json(try await api.get("/v1/ledger/checkpoints?limit=1", key: scenario.fixture.key("b-operator")))
+            #expect((first["items"] as? [[String: Any]])?.first?["number"] as? Int == 0 && first["nextCursor"] as? String == "0")
+            let second = json(try await api.get("/v1/ledger/checkpoints?limit=1&cursor=0", key: scenario.fixture.key("b-operator")))
+            #expect((second["items"] as? [[String: Any]])?.first?["number"] as? Int == 1)
+            let reply = try await api.get("/v1/ledger/checkpoints?cursor=x", key: scenario.fixture.key("b-operator"))
+            #expect(reply.status == .unprocessableContent && json(reply)["field"] as? String == "cursor")
+        }
+        let verification = try await scenario.verify()
+        #expect(verification.report.isClean, "\(verification.report.failures)")
+    }
+
+    /// The database's own rules, as the application role meets them with SQL of its own.
+    @Test func theDatabaseRefusesCheckpointsOutOfOrderAndSignaturesForAnotherOrg() async throws {
+        let scenario = try await LedgerScenario.make(label: "checkpoint-sql")
+        try await withAPI { api throws in
+            #expect(try await api.post("/v1/ledger/checkpoints", key: scenario.fixture.key("hq-admin")).status == .created)
+        }
+        let environment = try await SharedDatabase.environment()
+        /// The SQLSTATE the database refuses `sql` with, run in `principal`'s sandbox (nil when it is accepted).
+        func refusal(_ principal: String, _ sql: @escaping @Sendable (Sandbox) -> PostgresQuery) async throws -> String? {
+            try await withClient(environment.appURL, maximumConnections: 1) { client in
+                let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
+                return try await database.withSandbox(key: APIKey(scenario.fixture.key(principal))!, requestID: "sql", logger: testLogger) {
+                    sandbox -> String? in
+                    do {
+                        _ = try await sandbox.connection.query(sql(sandbox), logger: testLogger)
+                        return nil
+                    } catch let error as PSQLError {
+                        // The transaction is aborted now: its COMMIT rolls back.
+                        return error.serverInfo?[.sqlState] ?? "\(error)"
+                    }
+                }
+            }
+        }
+        // WH-A's principal signs as WH-B, an org of its sandbox: the policy refuses it (row-level security).
+        let forOther = try await refusal("a-operator") { sandbox in
+            """
+            INSERT INTO ledger_checkpoint_signatures (tenant_id, checkpoint_number, org_id, org_code, key_version, signature, principal_id)
+            SELECT \(sandbox.principal.tenantID.rawValue), 0, o.org_id, o.code, 1, '\\x3006020101020101'::bytea, \(sandbox.principal.principalID)
+            FROM orgs o WHERE o.tenant_id = \(sandbox.principal.tenantID.rawValue) AND o.code = 'WH-B'
+            """
+        }
+        #expect(forOther == "42501", "\(forOther ?? "accepted")")
+        // HQ skips a number, and an operator cuts one at all.
+        func checkpointRow(number: Int64) -> @Sendable (Sandbox) -> PostgresQuery {
+            { sandbox in
+                """
+                INSERT INTO ledger_checkpoints (tenant_id, number, period, at, last_block, last_block_hash, log_size, previous_log_size,
+                    signer_org_ids, canonical, consistency_proof, principal_id)
+                SELECT b.tenant_id, \(number), 'on-demand', now(), b.number, b.block_hash, b.log_size, b.log_size, '{}', '\\x7b7d'::bytea,
+                    ''::bytea, \(sandbox.principal.principalID)
+                FROM ledger_blocks b WHERE b.tenant_id = \(sandbox.principal.tenantID.rawValue) ORDER BY b.number DESC LIMIT 1
+                """
+            }
+        }
+        let skipped = try await refusal("hq-admin", checkpointRow(number: 5))
+        #expect(skipped == "23514", "\(skipped ?? "accepted")")
+        let byOperator = try await refusal("a-operator", checkpointRow(number: 1))
+        #expect(byOperator == "42501", "\(byOperator ?? "accepted")")
+        // Nobody changes one.
+        let update = try await refusal("hq-admin") { sandbox in
+            "UPDATE ledger_checkpoints SET period = '2026-Q1' WHERE tenant_id = \(sandbox.principal.tenantID.rawValue)"
+        }
+        #expect(update == "42501", "\(update ?? "accepted")")
+        // And the next one HQ cuts is numbered 1, what the refused rows left as it was.
+        try await withAPI { api throws in
+            #expect(json(try await api.post("/v1/ledger/checkpoints", key: scenario.fixture.key("hq-admin")))["number"] as? Int == 1)
+        }
+    }
+}
