@@ -6,7 +6,10 @@ import SMCrypto
 struct LedgerCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ledger", abstract: "The transfer ledger: sign on an org's own machine, verify a tenant's ledger online, export and verify a bundle offline, seal blocks now.",
-        subcommands: [Sign.self, Verify.self, Export.self, VerifyBundle.self, Prove.self, VerifyProof.self, Seal.self])
+        subcommands: [
+            Sign.self, Verify.self, Export.self, VerifyBundle.self, Prove.self, VerifyProof.self, Consistency.self, VerifyConsistency.self,
+            Seal.self,
+        ])
 
     /// A client-held org's endorsement: exactly what `openssl dgst -sm3 -sign org.pem -sigopt
     /// distid:1234567812345678 FILE` writes, and what `openssl dgst -sm3 -verify pub.pem -sigopt

@@ -118,28 +118,14 @@ extension LedgerCommand {
         }
 
         func run() async throws {
-            let (key, logger, url) = try principal.prepare()
             let hash = try usage { try LedgerHash(hex: transaction) }
             let treeSize = self.treeSize
-            let (proof, canonical): (LedgerInclusionProof, [UInt8])
-            do {
-                (proof, canonical) = try await Settings.withClient(url, logger: logger) { client in
-                    let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
-                    return try await database.withSandbox(key: key, requestID: "cli-" + UUID().uuidString.lowercased(), logger: logger) {
-                        sandbox in
-                        let proof = try await sandbox.inclusionProof(hash: hash, treeSize: treeSize)
-                        guard let record = try await sandbox.ledgerTransaction(hash: hash) else {
-                            throw StoreError(.notFound, "No ledger transaction \(hash.hex) in your sandbox.")
-                        }
-                        return (proof, record.canonicalBytes)
-                    }
+            let (proof, canonical) = try await principal.inSandbox { sandbox in
+                let proof = try await sandbox.inclusionProof(hash: hash, treeSize: treeSize)
+                guard let record = try await sandbox.ledgerTransaction(hash: hash) else {
+                    throw StoreError(.notFound, "No ledger transaction \(hash.hex) in your sandbox.")
                 }
-            } catch let error as StoreError {
-                try fail(error.detail)
-            } catch let error as PostgresTransactionError {
-                // A refusal inside the sandbox's transaction comes wrapped in it.
-                guard let refusal = error.closureError as? StoreError else { throw error }
-                try fail(refusal.detail)
+                return (proof, record.canonicalBytes)
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -149,6 +135,152 @@ extension LedgerCommand {
                 if let out { try Files.write(json, to: out) }
             }
             if out == nil { FileHandle.standardOutput.write(Data(json)) }
+        }
+    }
+}
+
+extension LedgerCommand {
+    /// `orgmatrix ledger consistency`: what GET /v1/ledger/consistency answers, from the command
+    /// line as the principal of an API key: the file `verify-consistency` checks a kept
+    /// checkpoint against.
+    struct Consistency: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Get a consistency proof between two tree sizes (from a kept checkpoint's logSize to today's) for verify-consistency.",
+            discussion:
+                "The API key comes from $\(Verify.keyEnvironmentKey) or --key-file. Exit status: 0 written, 2 usage, refusal or no such proof."
+        )
+
+        @OptionGroup var principal: PrincipalOptions
+        @Option(help: "The smaller tree's size (a kept checkpoint's logSize).") var from: Int64
+        @Option(help: "The larger tree's size (a block's logSize; default: the newest block's).") var to: Int64?
+        @Option(help: "Where to write the proof (JSON; default: standard output).") var out: String?
+
+        func validate() throws {
+            guard from >= 1 else { throw ValidationError("--from must be at least 1") }
+            if let to, to < 1 { throw ValidationError("--to must be at least 1") }
+        }
+
+        func run() async throws {
+            let (from, to) = (self.from, self.to)
+            let proof = try await principal.inSandbox { try await $0.consistencyProof(from: from, to: to) }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            let json = Array(try encoder.encode(LedgerConsistencyProofView(proof))) + [UInt8(ascii: "\n")]
+            if let out { try usage { try Files.write(json, to: out) } } else { FileHandle.standardOutput.write(Data(json)) }
+        }
+    }
+
+    /// Checks, without the server or the database, that the log today extends the log a kept
+    /// checkpoint signed: the proof starts at the block the checkpoint names, with the hash and
+    /// root the org signed, and leads from that root to the root of the block it ends at (whose
+    /// orderer signature is checked with `--orderer-key`). A history rewritten since the
+    /// checkpoint, even re-sealed by the orderer and re-signed by HQ, fails here.
+    struct VerifyConsistency: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-consistency",
+            abstract: "Check a consistency proof (GET /v1/ledger/consistency) against a checkpoint an org kept, offline.",
+            discussion: """
+                --checkpoint is GET /v1/ledger/checkpoints/{n}'s answer as saved, or a bundle's checkpoints/<n>/checkpoint.json.
+                Exit status: 0 the log extends the checkpoint's, 1 it does not (each reason on standard error), 2 unusable input.
+                """)
+
+        @Option(help: "The kept checkpoint (the API's answer, or the canonical document itself).") var checkpoint: String
+        @Option(help: "The consistency proof as the API answers it (JSON), from the checkpoint's logSize.") var proof: String
+        @Option(help: "The orderer's public key (PEM): also check the signature of the block the proof ends at.") var ordererKey: String?
+
+        /// The members of the API's proof this check reads; others are ignored.
+        private struct Proof: Decodable {
+            struct Block: Decodable {
+                let hash: String
+                let header: String
+                let signature: String
+            }
+
+            let fromSize: Int
+            let toSize: Int
+            let path: [String]
+            let from: Block
+            let to: Block
+        }
+
+        func run() throws {
+            var parsed: (checkpoint: LedgerCheckpoint, proof: Proof, from: BlockHeader, to: BlockHeader, path: [[UInt8]])?
+            var orderer: SM2PublicKey?
+            try reportingUnusableInput {
+                let kept = try Self.checkpointDocument(try Files.read(checkpoint), file: checkpoint)
+                let proof: Proof
+                do { proof = try JSONDecoder().decode(Proof.self, from: Data(try Files.read(self.proof))) } catch {
+                    throw UnusableInput("\(self.proof) is not a consistency proof: \(error)")
+                }
+                guard Int64(proof.fromSize) == kept.logSize else {
+                    throw UnusableInput(
+                        "the proof starts at a log of \(proof.fromSize) transactions; checkpoint \(kept.number) signed \(kept.logSize): "
+                            + "ask for from=\(kept.logSize)")
+                }
+                func header(_ block: Proof.Block, _ name: String) throws -> BlockHeader {
+                    do { return try BlockHeader(canonicalBytes: Array(block.header.utf8)) } catch {
+                        throw UnusableInput("the proof's \(name) block header is not a block header: \(error)")
+                    }
+                }
+                let path = try proof.path.enumerated().map { index, hex in
+                    do { return try LedgerHash(hex: hex).bytes } catch { throw UnusableInput("path[\(index)] is not a 64-digit hash") }
+                }
+                parsed = (kept, proof, try header(proof.from, "from"), try header(proof.to, "to"), path)
+                orderer = try ordererKey.map { try SM2PublicKey(pemRepresentation: try Files.readText($0)) }
+            }
+            guard let (kept, proof, from, to, path) = parsed else { return }
+            var failures: [String] = []
+            let number = kept.number
+            let fromHash = Hex.encode(SM3.hash(Array(proof.from.header.utf8)))
+            if from.number != kept.lastBlock || fromHash != kept.lastBlockHash.hex {
+                failures.append(
+                    "block \(kept.lastBlock) is not the block checkpoint \(number) signed: the proof starts at block \(from.number) "
+                        + "hashing to \(fromHash), the checkpoint signed \(kept.lastBlockHash.hex); the history up to it was rewritten")
+            }
+            if from.logRoot != kept.logRoot {
+                failures.append(
+                    "the log of \(kept.logSize) transactions has the root \(from.logRoot.hex) today; checkpoint \(number) signed "
+                        + "\(kept.logRoot.hex)")
+            }
+            let toHash = Hex.encode(SM3.hash(Array(proof.to.header.utf8)))
+            if toHash != proof.to.hash || Int64(proof.toSize) != to.logSize {
+                failures.append("the proof's to block does not hash to \(proof.to.hash) or does not state a log of \(proof.toSize)")
+            }
+            do {
+                try MerkleHashing.sm3.verifyConsistency(
+                    oldSize: Int(kept.logSize), newSize: Int(to.logSize), oldRoot: kept.logRoot.bytes, newRoot: to.logRoot.bytes, proof: path)
+            } catch {
+                failures.append(
+                    "no consistency from the root checkpoint \(number) signed (\(kept.logSize) transactions) to block \(to.number)'s "
+                        + "(\(to.logSize)): \(error)")
+            }
+            if let orderer {
+                guard let der = Data(base64Encoded: proof.to.signature), let signature = try? SM2Signature(derRepresentation: Array(der)),
+                    (try? orderer.isValidSignature(signature, for: Array(proof.to.header.utf8))) == true
+                else {
+                    failures.append("the orderer's signature does not verify over block \(to.number)'s header")
+                    return try report(failures)
+                }
+            }
+            try report(failures)
+            print(
+                "OK: the log of \(to.logSize) transactions block \(to.number) (\(toHash)) states extends the log of \(kept.logSize) "
+                    + "checkpoint \(number) signed\(orderer == nil ? "" : "; block \(to.number) is signed by the orderer")")
+        }
+
+        private func report(_ failures: [String]) throws {
+            guard !failures.isEmpty else { return }
+            for failure in failures { FileHandle.standardError.write(Data("orgmatrix: FAILED: \(failure)\n".utf8)) }
+            throw ExitCode(1)
+        }
+
+        /// The checkpoint a kept file holds: the API's answer (its `canonical`) or the document itself.
+        static func checkpointDocument(_ bytes: [UInt8], file: String) throws -> LedgerCheckpoint {
+            if let document = try? LedgerCheckpoint(canonicalBytes: bytes) { return document }
+            let answer = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any]
+            do { return try LedgerCheckpoint(canonicalBytes: Array((answer?["canonical"] as? String ?? "").utf8)) } catch {
+                throw UnusableInput("\(file) holds no checkpoint (the API's answer or its canonical document): \(error)")
+            }
         }
     }
 }

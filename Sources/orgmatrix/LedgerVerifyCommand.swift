@@ -5,6 +5,7 @@ import Metrics
 import OrgMatrixAPI
 import OrgMatrixCore
 import OrgMatrixStore
+import PostgresNIO
 
 extension LedgerCommand {
     /// `orgmatrix ledger verify`: the online verification GET /v1/ledger/verify runs, from the
@@ -111,6 +112,24 @@ struct PrincipalOptions: ParsableArguments {
             try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
         }
         return (key, Logger(label: "orgmatrix.ledger"), url)
+    }
+
+    /// Runs `body` in the key's principal's sandbox (the database's policies decide, as for the
+    /// server); a refusal prints its reason and exits 2.
+    func inSandbox<T: Sendable>(_ body: @escaping @Sendable (Sandbox) async throws -> T) async throws -> T {
+        let (key, logger, url) = try prepare()
+        do {
+            return try await Settings.withClient(url, logger: logger) { client in
+                let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
+                return try await database.withSandbox(key: key, requestID: "cli-" + UUID().uuidString.lowercased(), logger: logger, body)
+            }
+        } catch let error as StoreError {
+            try fail(error.detail)
+        } catch let error as PostgresTransactionError {
+            // A refusal inside the sandbox's transaction comes wrapped in it.
+            guard let refusal = error.closureError as? StoreError else { throw error }
+            try fail(refusal.detail)
+        }
     }
 }
 

@@ -47,12 +47,19 @@ import Testing
 
     @Test func anExportVerifiesThreeWaysAndEverySingleByteChangeIsNamedByAllThree() async throws {
         let scenario = try await LedgerScenario.make(label: "bundle")
+        // A checkpoint two custodial orgs approved and WH-B signed with its own key; QA, NORTH and WH-C have not.
+        try await scenario.checkpoint(approving: ["hq-admin", "a-operator"], clientSigns: true)
         let root = Self.folder("flip")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let exported = try await Self.export(scenario, to: root)
         #expect(exported.status == 0, "\(exported.standardError)")
-        #expect(exported.text.contains("15 transactions"), "\(exported.text)")
+        #expect(exported.text.contains("15 transactions") && exported.text.contains("1 checkpoints"), "\(exported.text)")
         let files = try Self.files(root)
+        #expect(
+            files.filter { $0.hasPrefix("checkpoints/") } == [
+                "checkpoints/0000000000/HQ.v1.sig.der", "checkpoints/0000000000/WH-A.v1.sig.der", "checkpoints/0000000000/WH-B.v1.sig.der",
+                "checkpoints/0000000000/checkpoint.json", "checkpoints/0000000000/consistency.txt",
+            ])
         #expect(files.contains("manifest.sm3") && files.contains("bundle.json") && files.contains("rules.json"))
         #expect(files.contains { $0.hasPrefix("blocks/0000000000/orderer.v") && $0.hasSuffix(".sig.der") })
         #expect(files.contains { $0.hasPrefix("keys/") && $0.hasSuffix(".pem") })
@@ -74,6 +81,8 @@ import Testing
         let clean = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", "--json", root])
         let report = try #require(try JSONSerialization.jsonObject(with: Data(clean.standardOutput)) as? [String: Any])
         #expect(report["clean"] as? Bool == true && report["transactions"] as? Int == 15 && report["committed"] as? Int == 13)
+        let checkpoints = report["checkpoints"] as? [[String: Any]]
+        #expect(checkpoints?.first?["complete"] as? Bool == false && checkpoints?.first?["unsigned"] as? [String] == ["NORTH", "QA", "WH-C"])
         #expect((report["failures"] as? [Any])?.isEmpty == true)
 
         // One byte changed in any file: all three fail and name that file.
@@ -81,7 +90,8 @@ import Testing
             let url = URL(fileURLWithPath: root + "/" + path)
             let original = try Data(contentsOf: url)
             var changed = original
-            changed[changed.count / 2] ^= 0x01
+            // An empty file (checkpoint 0's consistency.txt: no proof from nothing) gets one byte.
+            if changed.isEmpty { changed = Data("\n".utf8) } else { changed[changed.count / 2] ^= 0x01 }
             try changed.write(to: url)
             for (name, output) in try Self.verdicts(root) {
                 #expect(output.status == 1, "\(name), \(path) changed: exit \(output.status) \(output.standardError)")

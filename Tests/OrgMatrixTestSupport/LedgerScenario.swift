@@ -121,6 +121,41 @@ public struct LedgerScenario: Sendable {
         }
     }
 
+    /// Runs `work` in `principal`'s sandbox (a key of the fixture), with the test master key.
+    public func asPrincipal<T: Sendable>(_ principal: String, _ work: @escaping @Sendable (Sandbox) async throws -> T) async throws -> T {
+        let environment = try await SharedDatabase.environment()
+        let masterKey = try TestMasterKey.shared().key
+        return try await withClient(environment.appURL, maximumConnections: 1) { client in
+            let database = Database(
+                client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance, masterKey: masterKey)
+            return try await database.withSandbox(key: APIKey(fixture.key(principal))!, requestID: "scenario", logger: testLogger, work)
+        }
+    }
+
+    /// HQ cuts a checkpoint at the newest block; each of `approving` (principals of custodial
+    /// orgs) approves it, and WH-B signs it with its own key when `clientSigns`.
+    @discardableResult
+    public func checkpoint(approving: [String], clientSigns: Bool) async throws -> LedgerCheckpointRecord {
+        var record = try await asPrincipal("hq-admin") { try await $0.cutCheckpoint() }
+        let number = record.checkpoint.number
+        for principal in approving { record = try await asPrincipal(principal) { try await $0.approveCheckpoint(number: number) } }
+        if clientSigns {
+            let signature = try clientKey.signature(for: record.canonicalBytes).derRepresentation
+            record = try await asPrincipal("b-operator") {
+                try await $0.signCheckpoint(number: number, org: try OrgCode("WH-B"), keyVersion: 1, signatureDER: signature)
+            }
+        }
+        return record
+    }
+
+    /// WH-A approves transfer 2's pending receipt, which commits it, and the sealer seals it: the
+    /// log grows by one transaction in a block of its own.
+    public func commitPendingReceipt() async throws {
+        let receipt = hash(received, .transferReceived)
+        _ = try await asPrincipal("a-operator") { try await $0.approveLedgerTransaction(hash: receipt) }
+        try await Self.seal(fixture)
+    }
+
     /// `TenantFixture.tamper` on the scenario's tenant.
     public func tamper(
         disabling tables: [String], _ work: @Sendable (PostgresConnection, UUID) async throws -> Void
