@@ -22,6 +22,9 @@ extension LedgerCommand {
         @Option(help: "The transaction's canonical bytes, exactly as signed (the transaction's `canonical`).") var tx: String
         @Option(help: "The proof as the API answers it (JSON).") var proof: String
         @Option(help: "The orderer's public key (PEM): also check the block header's signature.") var ordererKey: String?
+        @Option(help: "A bundle's checkpoint directory (checkpoints/<n>): the proof's root must be the one every org signed there.")
+        var checkpoint: String?
+        @Option(help: "With --checkpoint: the bundle's keys directory, the orgs' public keys and their validity.") var keys: String?
 
         /// The members of the API's proof this check reads; others are ignored.
         private struct Proof: Decodable {
@@ -41,7 +44,9 @@ extension LedgerCommand {
         func run() throws {
             var parsed: (transaction: [UInt8], proof: Proof, headerBytes: [UInt8], header: BlockHeader, path: [[UInt8]])?
             var orderer: SM2PublicKey?
+            var signed: (evidence: LedgerCheckpoint.Evidence, keys: LedgerKeyDirectory)?
             try reportingUnusableInput {
+                guard (checkpoint == nil) == (keys == nil) else { throw UnusableInput("--checkpoint and --keys go together") }
                 let transaction = try Files.read(tx)
                 let proof: Proof
                 do { proof = try JSONDecoder().decode(Proof.self, from: Data(try Files.read(self.proof))) } catch {
@@ -57,6 +62,7 @@ extension LedgerCommand {
                 }
                 parsed = (transaction, proof, headerBytes, header, path)
                 orderer = try ordererKey.map { try SM2PublicKey(pemRepresentation: try Files.readText($0)) }
+                if let checkpoint, let keys { signed = try Self.checkpointEvidence(directory: checkpoint, keys: keys) }
             }
             guard let (transaction, proof, headerBytes, header, path) = parsed else { return }
             let hash = SM3.hash(transaction)
@@ -87,9 +93,50 @@ extension LedgerCommand {
                     (try? orderer.isValidSignature(signature, for: headerBytes)) == true
                 else { try fail("the orderer's signature does not verify over block \(header.number)'s header") }
             }
+            var signers = ""
+            if let (evidence, keys) = signed {
+                let one = LedgerCheckpoint.checkOne(evidence, tenant: header.tenant, keys: keys, header: { $0 == header.number ? header : nil })
+                if let signedSize = one.checkpoint?.logSize, signedSize != header.logSize {
+                    try fail(
+                        "the proof is for a log of \(header.logSize) transactions; checkpoint \(evidence.number) signed \(signedSize): "
+                            + "prove with --tree-size \(signedSize)")
+                }
+                if !one.failures.isEmpty {
+                    try fail(
+                        "checkpoint \(evidence.number) does not sign this proof's root: "
+                            + one.failures.map(\.description).joined(separator: "; "))
+                }
+                if !one.unsigned.isEmpty {
+                    try fail(
+                        "checkpoint \(evidence.number) is not signed by every org with a key: none valid from "
+                            + one.unsigned.map(\.rawValue).joined(separator: ", "))
+                }
+                signers = "; checkpoint \(evidence.number) (\(one.checkpoint!.period)) signs that root, by all \(one.checkpoint!.signers.count) orgs with a key"
+            }
             print(
                 "OK: transaction \(Hex.encode(hash)) is leaf \(proof.leafIndex) of the log of \(proof.treeSize) transactions that block "
-                    + "\(header.number) (\(blockHash)) states\(orderer == nil ? "" : ", signed by the orderer")")
+                    + "\(header.number) (\(blockHash)) states\(orderer == nil ? "" : ", signed by the orderer")\(signers)")
+        }
+
+        /// A bundle's checkpoint directory and keys directory, read into what the verifier checks.
+        static func checkpointEvidence(directory: String, keys keysDirectory: String) throws -> (LedgerCheckpoint.Evidence, LedgerKeyDirectory) {
+            func files(_ path: String) throws -> [String: [UInt8]] {
+                guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else {
+                    throw UnusableInput("\(path) is not a directory")
+                }
+                return try Dictionary(uniqueKeysWithValues: names.map { ($0, try Files.read(path + "/" + $0)) })
+            }
+            let checkpointFiles = try files(directory)
+            guard let number = LedgerBundle.number(URL(fileURLWithPath: directory).lastPathComponent) else {
+                throw UnusableInput("\(directory) is not a bundle's checkpoint directory (checkpoints/<10 digits>)")
+            }
+            let (evidence, failures) = LedgerBundle.checkpoint(number, files: checkpointFiles)
+            guard let evidence, failures.isEmpty else {
+                throw UnusableInput("\(directory): " + failures.map(\.description).joined(separator: "; "))
+            }
+            let (keys, keyFailures) = LedgerBundle.keys(try files(keysDirectory))
+            guard keyFailures.isEmpty else { throw UnusableInput("\(keysDirectory): " + keyFailures.map(\.description).joined(separator: "; ")) }
+            return (evidence, LedgerKeyDirectory(keys))
         }
     }
 }

@@ -148,3 +148,58 @@ import Testing
         #expect(wrongSize.status == 2 && wrongSize.standardError.contains("No block states a log of 2"), "\(wrongSize.standardError)")
     }
 }
+
+extension LedgerCheckpointCommandTests {
+    /// One transfer checked years later with no server: its proof leads to the root every org
+    /// with a key signed in a checkpoint of the exported bundle.
+    @Test func aTransfersProofVerifiesOfflineAgainstACheckpointSignedByEveryOrg() async throws {
+        let scenario = try await LedgerScenario.make(label: "proof-checkpoint")
+        let complete = try await scenario.checkpointSignedByEveryOrg()
+        #expect(complete.unsigned.isEmpty)
+        try await scenario.commitPendingReceipt()
+        let incomplete = try await scenario.checkpoint(approving: ["hq-admin"], clientSigns: false)
+        let environment = try await SharedDatabase.environment()
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("proof-checkpoint-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let tenant = scenario.fixture.code.rawValue
+        let auditor = scenario.fixture.key("hq-auditor")
+        #expect(try Self.run(["ledger", "export", "--tenant", tenant, "--out", root + "/bundle", "--database-url", environment.appURLText], key: auditor).status == 0)
+
+        let dispatch = scenario.hash(scenario.claimed, .transferDispatched).hex
+        func prove(treeSize: Int64) throws -> ProcessOutput {
+            try Self.run(
+                [
+                    "ledger", "prove", "--tenant", tenant, "--tx", dispatch, "--tree-size", String(treeSize), "--tx-out", root + "/tx.json",
+                    "--out", root + "/proof-\(treeSize).json", "--database-url", environment.appURLText,
+                ], key: auditor)
+        }
+        func verify(treeSize: Int64, checkpoint: Int64) throws -> ProcessOutput {
+            try Self.run([
+                "ledger", "verify-proof", "--tx", root + "/tx.json", "--proof", root + "/proof-\(treeSize).json", "--checkpoint",
+                root + "/bundle/checkpoints/000000000\(checkpoint)", "--keys", root + "/bundle/keys",
+            ])
+        }
+        let size = complete.checkpoint.logSize
+        #expect(try prove(treeSize: size).status == 0)
+        let ok = try verify(treeSize: size, checkpoint: 0)
+        #expect(ok.status == 0 && ok.text.contains("checkpoint 0 (on-demand) signs that root, by all 6 orgs with a key"), "\(ok.text) \(ok.standardError)")
+
+        // Against a checkpoint of another size, one not every org signed, or one a signature of which was changed: no.
+        let otherSize = try verify(treeSize: size, checkpoint: 1)
+        #expect(otherSize.status == 1 && otherSize.standardError.contains("prove with --tree-size \(size + 1)"), "\(otherSize.standardError)")
+        #expect(try prove(treeSize: size + 1).status == 0)
+        let unsigned = try verify(treeSize: size + 1, checkpoint: 1)
+        #expect(incomplete.unsigned.count == 5)
+        #expect(unsigned.status == 1 && unsigned.standardError.contains("not signed by every org"), "\(unsigned.standardError)")
+        let signature = root + "/bundle/checkpoints/0000000000/WH-B.v1.sig.der"
+        let good = try Data(contentsOf: URL(fileURLWithPath: signature))
+        try Data(contentsOf: URL(fileURLWithPath: root + "/bundle/checkpoints/0000000000/HQ.v1.sig.der")).write(to: URL(fileURLWithPath: signature))
+        let forged = try verify(treeSize: size, checkpoint: 0)
+        #expect(forged.status == 1 && forged.standardError.contains("signatures[WH-B]"), "\(forged.standardError)")
+        try good.write(to: URL(fileURLWithPath: signature))
+        #expect(try verify(treeSize: size, checkpoint: 0).status == 0)
+        // --checkpoint without --keys is a usage error.
+        let usage = try Self.run(["ledger", "verify-proof", "--tx", root + "/tx.json", "--proof", root + "/proof-\(size).json", "--checkpoint", root])
+        #expect(usage.status == 2 && usage.standardError.contains("--checkpoint and --keys go together"), "\(usage.status) \(usage.standardError)")
+    }
+}

@@ -132,6 +132,26 @@ public struct LedgerScenario: Sendable {
         }
     }
 
+    /// A checkpoint every org with a key has signed: HQ gives QA a writing principal (the
+    /// fixture's QA principal supervises, and a supervisor signs nothing), every custodial org's
+    /// principal approves, WH-B signs with its own key.
+    public func checkpointSignedByEveryOrg() async throws -> LedgerCheckpointRecord {
+        let (_, qa) = try await asPrincipal("hq-admin") {
+            try await $0.createPrincipal(PrincipalSpec(name: try PrincipalName("qa-operator"), org: try OrgCode("QA"), role: .orgOperator))
+        }
+        let record = try await checkpoint(approving: ["hq-admin", "north-operator", "a-operator", "c-operator"], clientSigns: true)
+        let environment = try await SharedDatabase.environment()
+        let masterKey = try TestMasterKey.shared().key
+        let number = record.checkpoint.number
+        return try await withClient(environment.appURL, maximumConnections: 1) { client in
+            let database = Database(
+                client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance, masterKey: masterKey)
+            return try await database.withSandbox(key: qa, requestID: "scenario", logger: testLogger) {
+                try await $0.approveCheckpoint(number: number)
+            }
+        }
+    }
+
     /// HQ cuts a checkpoint at the newest block; each of `approving` (principals of custodial
     /// orgs) approves it, and WH-B signs it with its own key when `clientSigns`.
     @discardableResult

@@ -175,9 +175,8 @@ extension LedgerCheckpoint {
     }
 
     /// Checks checkpoints in number order (docs/LEDGER.md, "Checkpoints"; the bundle's point 4):
-    /// each canonical and of `tenant`, numbered 0, 1, …, chained by `previous_log_size`, stating
-    /// the block it names (`header(number)` gives that block's header, nil when there is none),
-    /// signed by each signer with its key valid at `at`, consistent with the one before.
+    /// each as `checkOne` does, numbered 0, 1, …, chained by `previous_log_size`, consistent with
+    /// the one before.
     public static func check(
         _ checkpoints: [Evidence], tenant: TenantCode, keys: LedgerKeyDirectory, header: (Int64) -> BlockHeader?
     ) -> Findings {
@@ -188,65 +187,20 @@ extension LedgerCheckpoint {
                 findings.failures.append(
                     .init(kind, field: "checkpoints[\(record.number)].\(field)", expected: expected, found: found))
             }
-            let checkpoint: LedgerCheckpoint
-            do {
-                checkpoint = try LedgerCheckpoint(canonicalBytes: record.canonicalBytes)
-            } catch {
-                fail(.checkpointMalformed, "checkpoint", expected: "a canonical checkpoint", found: error.description)
+            let one = checkOne(record, tenant: tenant, keys: keys, header: header)
+            findings.failures += one.failures
+            if !one.unsigned.isEmpty { findings.unsigned[record.number] = one.unsigned }
+            guard let checkpoint = one.checkpoint else {
                 previous = nil
                 continue
             }
-            if checkpoint.number != Int64(index) || checkpoint.number != record.number {
-                fail(.checkpointOutOfSequence, "number", expected: String(index), found: String(checkpoint.number))
+            if record.number != Int64(index) {
+                fail(.checkpointOutOfSequence, "number", expected: String(index), found: String(record.number))
             }
-            if checkpoint.tenant != tenant { fail(.tenantMismatch, "tenant", expected: tenant.rawValue, found: checkpoint.tenant.rawValue) }
             let previousSize = previous?.logSize ?? 0
             if checkpoint.previousLogSize != previousSize {
                 fail(.checkpointOutOfSequence, "previous_log_size", expected: String(previousSize), found: String(checkpoint.previousLogSize))
             }
-            if let block = header(checkpoint.lastBlock) {
-                if block.logSize != checkpoint.logSize {
-                    fail(.checkpointMismatch, "log_size", expected: String(block.logSize), found: String(checkpoint.logSize))
-                }
-                if block.logRoot != checkpoint.logRoot {
-                    fail(.checkpointMismatch, "log_root", expected: block.logRoot.hex, found: checkpoint.logRoot.hex)
-                }
-                if block.hash != checkpoint.lastBlockHash {
-                    fail(.checkpointMismatch, "last_block_hash", expected: block.hash.hex, found: checkpoint.lastBlockHash.hex)
-                }
-            } else {
-                fail(.checkpointMismatch, "last_block", expected: "a block of the ledger", found: "no block \(checkpoint.lastBlock)")
-            }
-            let expectedSigners = keys.orgsWithValidKey(at: checkpoint.at)
-            if checkpoint.signers != expectedSigners {
-                fail(
-                    .checkpointSignersWrong, "signers", expected: "every org with a key valid at \(checkpoint.at): \(expectedSigners.map(\.rawValue))",
-                    found: "\(checkpoint.signers.map(\.rawValue))")
-            }
-            var signed: Set<OrgCode> = []
-            for signature in record.signatures {
-                let field = "signatures[\(signature.org)]"
-                guard checkpoint.signers.contains(signature.org), !signed.contains(signature.org) else {
-                    fail(.checkpointSignerNotNamed, field, expected: "a signer the checkpoint names, once", found: signature.org.rawValue)
-                    continue
-                }
-                let owner = KeyOwner.org(signature.org)
-                if let problem = keys.validity(owner: owner, version: signature.keyVersion, at: checkpoint.at).failure(
-                    owner: owner, version: signature.keyVersion, at: checkpoint.at)
-                {
-                    fail(problem.kind, field, expected: problem.expected, found: problem.found)
-                    continue
-                }
-                if let problem = keys.signatureProblem(
-                    owner: owner, version: signature.keyVersion, signatureDER: signature.signatureDER, message: record.canonicalBytes)
-                {
-                    fail(problem.kind, field, expected: "a valid SM2 signature over the checkpoint's bytes", found: problem.found)
-                    continue
-                }
-                signed.insert(signature.org)
-            }
-            let unsigned = checkpoint.signers.filter { !signed.contains($0) }
-            if !unsigned.isEmpty { findings.unsigned[record.number] = unsigned }
             if let previous, previous.logSize > 0 {
                 do {
                     try MerkleHashing.sm3.verifyConsistency(
@@ -263,5 +217,71 @@ extension LedgerCheckpoint {
             previous = checkpoint
         }
         return findings
+    }
+
+    /// Checks one checkpoint by itself: canonical, of `tenant`, numbered as its record, stating
+    /// the block it names (`header(number)` gives that block's header, nil when there is none),
+    /// naming every org with a key valid at `at` as a signer, each signature by a signer with its
+    /// key valid at `at`; `unsigned` lists the signers without a valid signature.
+    public static func checkOne(
+        _ record: Evidence, tenant: TenantCode, keys: LedgerKeyDirectory, header: (Int64) -> BlockHeader?
+    ) -> (checkpoint: LedgerCheckpoint?, failures: [LedgerVerificationFailure], unsigned: [OrgCode]) {
+        var failures: [LedgerVerificationFailure] = []
+        func fail(_ kind: LedgerVerificationFailure.Kind, _ field: String, expected: String, found: String) {
+            failures.append(.init(kind, field: "checkpoints[\(record.number)].\(field)", expected: expected, found: found))
+        }
+        let checkpoint: LedgerCheckpoint
+        do {
+            checkpoint = try LedgerCheckpoint(canonicalBytes: record.canonicalBytes)
+        } catch {
+            fail(.checkpointMalformed, "checkpoint", expected: "a canonical checkpoint", found: error.description)
+            return (nil, failures, [])
+        }
+        if checkpoint.number != record.number {
+            fail(.checkpointOutOfSequence, "number", expected: String(record.number), found: String(checkpoint.number))
+        }
+        if checkpoint.tenant != tenant { fail(.tenantMismatch, "tenant", expected: tenant.rawValue, found: checkpoint.tenant.rawValue) }
+        if let block = header(checkpoint.lastBlock) {
+            if block.logSize != checkpoint.logSize {
+                fail(.checkpointMismatch, "log_size", expected: String(block.logSize), found: String(checkpoint.logSize))
+            }
+            if block.logRoot != checkpoint.logRoot {
+                fail(.checkpointMismatch, "log_root", expected: block.logRoot.hex, found: checkpoint.logRoot.hex)
+            }
+            if block.hash != checkpoint.lastBlockHash {
+                fail(.checkpointMismatch, "last_block_hash", expected: block.hash.hex, found: checkpoint.lastBlockHash.hex)
+            }
+        } else {
+            fail(.checkpointMismatch, "last_block", expected: "a block of the ledger", found: "no block \(checkpoint.lastBlock)")
+        }
+        let expectedSigners = keys.orgsWithValidKey(at: checkpoint.at)
+        if checkpoint.signers != expectedSigners {
+            fail(
+                .checkpointSignersWrong, "signers", expected: "every org with a key valid at \(checkpoint.at): \(expectedSigners.map(\.rawValue))",
+                found: "\(checkpoint.signers.map(\.rawValue))")
+        }
+        var signed: Set<OrgCode> = []
+        for signature in record.signatures {
+            let field = "signatures[\(signature.org)]"
+            guard checkpoint.signers.contains(signature.org), !signed.contains(signature.org) else {
+                fail(.checkpointSignerNotNamed, field, expected: "a signer the checkpoint names, once", found: signature.org.rawValue)
+                continue
+            }
+            let owner = KeyOwner.org(signature.org)
+            if let problem = keys.validity(owner: owner, version: signature.keyVersion, at: checkpoint.at).failure(
+                owner: owner, version: signature.keyVersion, at: checkpoint.at)
+            {
+                fail(problem.kind, field, expected: problem.expected, found: problem.found)
+                continue
+            }
+            if let problem = keys.signatureProblem(
+                owner: owner, version: signature.keyVersion, signatureDER: signature.signatureDER, message: record.canonicalBytes)
+            {
+                fail(problem.kind, field, expected: "a valid SM2 signature over the checkpoint's bytes", found: problem.found)
+                continue
+            }
+            signed.insert(signature.org)
+        }
+        return (checkpoint, failures, checkpoint.signers.filter { !signed.contains($0) })
     }
 }
