@@ -37,6 +37,16 @@ import Testing
         }.sorted()
     }
 
+    /// Lists `path`'s new `bytes` in the manifest and seals it again, as a tamperer who knows the format would.
+    private static func reseal(_ root: String, _ path: String, _ bytes: [UInt8]) throws {
+        let lines = try String(contentsOfFile: root + "/manifest.sm3", encoding: .utf8).split(separator: "\n").dropLast().map {
+            line -> String in
+            line.hasSuffix("  " + path) ? LedgerBundle.manifestLine(path: path, sm3: SM3.hash(bytes)) : String(line) + "\n"
+        }
+        let body = lines.joined()
+        try Data((body + LedgerBundle.manifestSeal(Array(body.utf8))).utf8).write(to: URL(fileURLWithPath: root + "/manifest.sm3"))
+    }
+
     /// Runs each verifier on `root`: its exit status and output.
     private static func verdicts(_ root: String) throws -> [(name: String, output: ProcessOutput)] {
         try verifiers.map { verifier in
@@ -136,12 +146,7 @@ import Testing
         let at = try #require(bytes.firstIndex(of: UInt8(ascii: "1")))
         bytes[at] = UInt8(ascii: "2")
         try Data(bytes).write(to: url)
-        let lines = try String(contentsOfFile: root + "/manifest.sm3", encoding: .utf8).split(separator: "\n").dropLast().map {
-            line -> String in
-            line.hasSuffix("  " + transaction) ? LedgerBundle.manifestLine(path: transaction, sm3: SM3.hash(bytes)) : String(line) + "\n"
-        }
-        let body = lines.joined()
-        try Data((body + LedgerBundle.manifestSeal(Array(body.utf8))).utf8).write(to: URL(fileURLWithPath: root + "/manifest.sm3"))
+        try Self.reseal(root, transaction, bytes)
         for (name, output) in try Self.verdicts(root) {
             #expect(output.status == 1 && output.text.contains("FAIL \(transaction): "), "\(name), resealed: \(output.text)")
             #expect(!output.text.contains("FAIL manifest.sm3"), "\(name), resealed: \(output.text)")
@@ -152,6 +157,35 @@ import Testing
         let failures = try #require(report["failures"] as? [[String: Any]])
         let named = try #require(failures.first { $0["file"] as? String == transaction }, "\(failures)")
         #expect(report["clean"] as? Bool == false && named["kind"] is String && named["field"] is String && named.keys.contains("block"))
+    }
+
+    /// A checkpoint rewritten to leave out an org with a valid key, re-signed by the orgs the
+    /// tamperer holds keys of, the manifest resealed: the Swift and Python verifiers name it.
+    @Test func aCheckpointLeavingOutAnOrgWithAKeyIsNamed() async throws {
+        let scenario = try await LedgerScenario.make(label: "bundle-signers")
+        let honest = try await scenario.checkpoint(approving: ["hq-admin"], clientSigns: false)
+        let root = Self.folder("signers")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(try await Self.export(scenario, to: root).status == 0)
+        let old = honest.checkpoint
+        let narrow = LedgerCheckpoint(
+            tenant: old.tenant, number: old.number, period: old.period, at: old.at, logSize: old.logSize, logRoot: old.logRoot,
+            lastBlock: old.lastBlock, lastBlockHash: old.lastBlockHash, previousLogSize: old.previousLogSize,
+            signers: old.signers.filter { $0.rawValue != "QA" })
+        let path = LedgerBundle.checkpointFile(0)
+        try Data(narrow.canonicalBytes).write(to: URL(fileURLWithPath: root + "/" + path))
+        // HQ's signature is dropped, as the tamperer would re-sign it: only the signers' list is wrong.
+        let signature = LedgerBundle.checkpointSignatureFile(0, org: try OrgCode("HQ"), keyVersion: 1)
+        try FileManager.default.removeItem(atPath: root + "/" + signature)
+        let lines = try String(contentsOfFile: root + "/manifest.sm3", encoding: .utf8).split(separator: "\n").dropLast()
+            .filter { !$0.hasSuffix("  " + signature) }.map { String($0) + "\n" }
+        try Data((lines.joined() + LedgerBundle.manifestSeal(Array(lines.joined().utf8))).utf8).write(to: URL(fileURLWithPath: root + "/manifest.sm3"))
+        try Self.reseal(root, path, narrow.canonicalBytes)
+        for (name, output) in try Self.verdicts(root) where name != "verify-with-openssl.sh" {
+            #expect(output.status == 1 && output.text.contains("FAIL \(path): "), "\(name): \(output.text)")
+            #expect(output.text.contains("signers"), "\(name): \(output.text)")
+            #expect(!output.text.contains("FAIL manifest.sm3"), "\(name): \(output.text)")
+        }
     }
 
     @Test func exportAndVerifyRefuseWhatTheyCannotDo() async throws {

@@ -8,7 +8,7 @@ file's SM3, nothing unlisted, nothing listed twice); that each tx.json hashes to
 directory's name; each block's transaction list, Merkle tree (data_hash), log (log_size,
 log_root) and link (prev_hash); every signature (endorsements, the orderer's, the
 checkpoints') with `openssl dgst -sm3 -verify ... -sigopt distid:1234567812345678`; and the
-checkpoints (their blocks, their chain, their consistency proofs).
+checkpoints (their blocks, their signers, their chain, their consistency proofs).
 Prints `FAIL <file>: <reason>` per problem; exits 1 if there is any, 0 if none, 2 if unusable.
 """
 import concurrent.futures
@@ -101,6 +101,22 @@ def consistent(size1, size2, proof, root1, root2):
     return sn == 0 and fr == root1 and sr == root2
 
 
+def orgs_with_valid_key(keys, at):
+    """The orgs (not the orderer) with a key version valid at `at`, sorted: valid from its
+    valid_from, not at or after its revocation, not from the next version's valid_from on.
+    Times are all `YYYY-MM-DDTHH:MM:SS.ffffffZ`, so they compare as text."""
+    orgs = set()
+    for key in keys:
+        owner, version = key.get("owner"), key.get("version")
+        if owner == "orderer":
+            continue
+        later = [k.get("valid_from", "") for k in keys if k.get("owner") == owner and k.get("version", 0) > version]
+        revoked = key.get("revoked_at")
+        if key.get("valid_from", "~") <= at and not (revoked and revoked <= at) and not any(v <= at for v in later):
+            orgs.add(owner)
+    return sorted(orgs)
+
+
 def read_json(base, path):
     try:
         with open(os.path.join(base, path), "rb") as f:
@@ -191,9 +207,13 @@ def main():
     listed = check_manifest(base)
     signatures = []  # (signed file, signature file, public key file)
     tx_hashes = set()
-    blocks, checkpoints = {}, {}
+    blocks, checkpoints, keys = {}, {}, []
     for path in listed:
         parts = path.split("/")
+        if parts[0] == "keys" and len(parts) == 2 and path.endswith(".json"):
+            key = read_json(base, path)
+            if isinstance(key, dict):
+                keys.append(key)
         if parts[0] == "transactions" and len(parts) == 4:
             directory = "/".join(parts[:3])
             if parts[3] == "tx.json":
@@ -264,6 +284,8 @@ def main():
             block[0].get("log_size"), block[0].get("log_root"), block[1]
         ):
             fail(path, "log_size, log_root or last_block_hash is not that of block %s" % cp.get("last_block"))
+        if cp.get("signers") != orgs_with_valid_key(keys, cp.get("at", "")):
+            fail(path, "signers are not every org with a key valid at %s" % cp.get("at"))
         previous_size = previous_cp.get("log_size") if previous_cp else 0
         if cp.get("previous_log_size") != previous_size:
             fail(path, "previous_log_size is not the previous checkpoint's log_size")
