@@ -121,6 +121,29 @@ enum ChildProcess {
         return (exitStatus, (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")
     }
 
+    /// `run`, with the child's peak resident memory in KiB. Linux keeps a process's `ru_maxrss`
+    /// across `execve`, and a child spawned from this process starts in its memory, so the
+    /// benchmark's own size would show through; a small python3 parent runs the command and
+    /// reports `RUSAGE_CHILDREN`'s `ru_maxrss` instead (the last line of the output).
+    static func measured(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil
+    ) throws -> (status: Int32, output: String, peakKiB: Int) {
+        let script = """
+            import resource, subprocess, sys
+            status = subprocess.call(sys.argv[1:])
+            sys.stdout.flush()
+            print("peak-kib %d" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+            sys.exit(status)
+            """
+        let (status, output) = try run("python3", ["-c", script, executable] + arguments, environment: environment, includeStandardError: true)
+        var lines = output.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        while lines.last == "" { lines.removeLast() }
+        guard let last = lines.last, last.hasPrefix("peak-kib "), let peak = Int(last.dropFirst("peak-kib ".count)) else {
+            throw BenchFailure("cannot measure \(executable)'s memory: \(output.suffix(500))")
+        }
+        return (status, lines.dropLast().joined(separator: "\n"), peak)
+    }
+
     /// The same, waiting on a dispatch thread instead of a task's.
     static func run(
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil, includeStandardError: Bool

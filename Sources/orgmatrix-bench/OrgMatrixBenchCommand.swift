@@ -7,7 +7,7 @@ struct OrgMatrixBenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "orgmatrix-bench",
         abstract: "OrgMatrix benchmarks that print figures.",
-        subcommands: [BenchCrypto.self, BenchSandbox.self, BenchPostings.self, BenchLedger.self]
+        subcommands: [BenchCrypto.self, BenchSandbox.self, BenchPostings.self, BenchLedger.self, BenchBundle.self]
     )
 }
 
