@@ -54,10 +54,6 @@ struct CheckpointRows {
             "SELECT pg_advisory_xact_lock(hashtextextended(\(tenantID.rawValue.uuidString.lowercased() + " checkpoints"), 1237))",
             logger: logger)
         let previous = try await latest()
-        let atMicros = try await connection.query(
-            "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint", logger: logger
-        ).collect().first!.decode(Int64.self)
-        let at = UTCMicros(microsecondsSinceEpoch: atMicros)
         let chosen: PostgresQuery =
             switch block {
             case .newest:
@@ -79,6 +75,11 @@ struct CheckpointRows {
             ).collect().first!
         }
         let (blockNumber, headerBytes) = try row.decode((Int64, ByteBuffer).self)
+        // Its moment, read after its block was chosen, so never before that block's sealing.
+        let atMicros = try await connection.query(
+            "SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint", logger: logger
+        ).collect().first!.decode(Int64.self)
+        let at = UTCMicros(microsecondsSinceEpoch: atMicros)
         guard let header = try? BlockHeader(canonicalBytes: bytes(headerBytes)) else {
             throw StoreError(.conflict, "Block \(blockNumber)'s stored header is not a block header (the verifier names it).")
         }
@@ -261,6 +262,10 @@ extension Sandbox {
             throw StoreError(
                 .conflict, "\(org)'s key version \(keyVersion) was not valid when checkpoint \(number) was cut, \(record.checkpoint.at).",
                 field: "keyVersion")
+        }
+        // A key revoked since (a stolen laptop) signs nothing more, not even for an older moment.
+        guard key.revocation == nil else {
+            throw StoreError(.conflict, "\(org)'s key version \(keyVersion) is revoked: it signs nothing more.", field: "keyVersion")
         }
         guard let signature = try? SM2Signature(derRepresentation: signatureDER),
             (try? key.publicKey.isValidSignature(signature, for: record.canonicalBytes)) == true

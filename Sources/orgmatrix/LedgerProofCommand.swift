@@ -289,6 +289,12 @@ extension LedgerCommand {
                     "the log of \(kept.logSize) transactions has the root \(from.logRoot.hex) today; checkpoint \(number) signed "
                         + "\(kept.logRoot.hex)")
             }
+            if to.tenant != kept.tenant || from.tenant != kept.tenant {
+                failures.append("the proof's blocks are not of tenant \(kept.tenant), the checkpoint's")
+            }
+            if to.number < kept.lastBlock {
+                failures.append("the proof ends at block \(to.number), before the checkpoint's block \(kept.lastBlock)")
+            }
             let toHash = Hex.encode(SM3.hash(Array(proof.to.header.utf8)))
             if toHash != proof.to.hash || Int64(proof.toSize) != to.logSize {
                 failures.append("the proof's to block does not hash to \(proof.to.hash) or does not state a log of \(proof.toSize)")
@@ -310,6 +316,10 @@ extension LedgerCommand {
                 }
             }
             try report(failures)
+            if orderer == nil {
+                FileHandle.standardError.write(
+                    Data("orgmatrix: the block the proof ends at is not checked to be the orderer's (give --orderer-key)\n".utf8))
+            }
             print(
                 "OK: the log of \(to.logSize) transactions block \(to.number) (\(toHash)) states extends the log of \(kept.logSize) "
                     + "checkpoint \(number) signed\(orderer == nil ? "" : "; block \(to.number) is signed by the orderer")")

@@ -104,6 +104,12 @@ import Testing
             if changed.isEmpty { changed = Data("\n".utf8) } else { changed[changed.count / 2] ^= 0x01 }
             try changed.write(to: url)
             for (name, output) in try Self.verdicts(root) {
+                if name == path {
+                    // A script with a changed byte may not even run (a space turned into `!` is a syntax
+                    // error): it must not pass; the other two name it.
+                    #expect(output.status != 0, "\(name) changed in itself passed: \(output.text)")
+                    continue
+                }
                 #expect(output.status == 1, "\(name), \(path) changed: exit \(output.status) \(output.standardError)")
                 #expect(output.text.contains("FAIL \(path): "), "\(name), \(path) changed: \(output.text)")
             }

@@ -168,6 +168,15 @@ import Testing
         let narrowFailures = LedgerCheckpoint.check([narrowEvidence], tenant: tenant, keys: ledger.keys, header: { ledger.headers[Int($0)] })
             .failures
         #expect(narrowFailures.map(\.kind) == [.checkpointSignersWrong] && narrowFailures[0].field == "checkpoints[0].signers")
+        // A checkpoint dated before its block was sealed (when other orgs, or none, held keys) is named.
+        let early = LedgerCheckpoint(
+            after: nil, at: UTCMicros(microsecondsSinceEpoch: ledger.headers[0].sealedAt.microsecondsSinceEpoch - 1), period: .onDemand,
+            header: ledger.headers[0], signers: ledger.orgs.map(\.code))
+        let earlyFailures = LedgerCheckpoint.check(
+            [.init(number: 0, canonicalBytes: early.canonicalBytes, signatures: [], consistencyProof: [])], tenant: tenant, keys: ledger.keys,
+            header: { ledger.headers[Int($0)] }
+        ).failures.map(\.field)
+        #expect(earlyFailures.contains("checkpoints[0].at"), "\(earlyFailures)")
         // Before the keys were valid, no org has to sign.
         #expect(ledger.keys.orgsWithValidKey(at: UTCMicros(microsecondsSinceEpoch: at.microsecondsSinceEpoch - 2_000_000)).isEmpty)
     }

@@ -54,12 +54,7 @@ struct LedgerController {
         v1.get("blocks") { request, context in
             try await database.sandbox(context) { sandbox in
                 let limit = try pageLimit(request)
-                let after = try request.query("cursor").map { text throws -> Int64 in
-                    guard let number = Int64(text), number >= 0 else {
-                        throw APIError(.invalidField, detail: "cursor must be the nextCursor of a previous page.", field: "cursor")
-                    }
-                    return number
-                }
+                let after = try numberCursor(request)
                 let records = try await sandbox.ledgerBlocks(after: after, limit: limit)
                 return ListView(
                     items: records.map(LedgerBlockView.init),
@@ -79,12 +74,7 @@ struct LedgerController {
         v1.get("checkpoints") { request, context in
             try await database.sandbox(context) { sandbox in
                 let limit = try pageLimit(request)
-                let after = try request.query("cursor").map { text throws -> Int64 in
-                    guard let number = Int64(text), number >= 0 else {
-                        throw APIError(.invalidField, detail: "cursor must be the nextCursor of a previous page.", field: "cursor")
-                    }
-                    return number
-                }
+                let after = try numberCursor(request)
                 let records = try await sandbox.checkpoints(after: after, limit: limit)
                 return ListView(
                     items: records.map(LedgerCheckpointView.init),
@@ -155,6 +145,16 @@ private func treeSize(_ request: Request, _ name: String) throws -> Int64? {
             throw APIError(.invalidField, detail: "\(name) must be a tree size: a positive integer, a block's logSize.", field: name)
         }
         return size
+    }
+}
+
+/// The `cursor` of a page of blocks or checkpoints: the number the previous page ended at.
+private func numberCursor(_ request: Request) throws -> Int64? {
+    try request.query("cursor").map { text throws -> Int64 in
+        guard let number = Int64(text), number >= 0 else {
+            throw APIError(.invalidField, detail: "cursor must be the nextCursor of a previous page.", field: "cursor")
+        }
+        return number
     }
 }
 

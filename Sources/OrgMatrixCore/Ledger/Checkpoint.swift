@@ -197,6 +197,9 @@ extension LedgerCheckpoint {
             if record.number != Int64(index) {
                 fail(.checkpointOutOfSequence, "number", expected: String(index), found: String(record.number))
             }
+            if let previous, checkpoint.at < previous.at {
+                fail(.checkpointOutOfSequence, "at", expected: "at or after checkpoint \(previous.number)'s, \(previous.at)", found: checkpoint.at.description)
+            }
             let previousSize = previous?.logSize ?? 0
             if checkpoint.previousLogSize != previousSize {
                 fail(.checkpointOutOfSequence, "previous_log_size", expected: String(previousSize), found: String(checkpoint.previousLogSize))
@@ -250,6 +253,10 @@ extension LedgerCheckpoint {
             }
             if block.hash != checkpoint.lastBlockHash {
                 fail(.checkpointMismatch, "last_block_hash", expected: block.hash.hex, found: checkpoint.lastBlockHash.hex)
+            }
+            // Cut after its block was sealed: an `at` set earlier could name the orgs of another time as its signers.
+            if checkpoint.at < block.sealedAt {
+                fail(.checkpointMismatch, "at", expected: "at or after block \(block.number)'s sealed_at, \(block.sealedAt)", found: checkpoint.at.description)
             }
         } else {
             fail(.checkpointMismatch, "last_block", expected: "a block of the ledger", found: "no block \(checkpoint.lastBlock)")

@@ -284,6 +284,10 @@ def main():
             block[0].get("log_size"), block[0].get("log_root"), block[1]
         ):
             fail(path, "log_size, log_root or last_block_hash is not that of block %s" % cp.get("last_block"))
+        if block is not None and cp.get("at", "") < block[0].get("sealed_at", ""):
+            fail(path, "at is before block %s was sealed" % cp.get("last_block"))
+        if previous_cp and cp.get("at", "") < previous_cp.get("at", ""):
+            fail(path, "at is before the previous checkpoint's")
         if cp.get("signers") != orgs_with_valid_key(keys, cp.get("at", "")):
             fail(path, "signers are not every org with a key valid at %s" % cp.get("at"))
         previous_size = previous_cp.get("log_size") if previous_cp else 0
