@@ -45,14 +45,7 @@ struct BenchBundle: AsyncParsableCommand {
     func run() async throws {
         try Settings.bootstrapLogging(format: .text, level: "warning")
         let logger = Logger(label: "orgmatrix.bench")
-        let file: TenantFile
-        let seed: SeedFile
-        do {
-            file = try TenantFile.decode(yaml: try String(contentsOfFile: tenantFile, encoding: .utf8))
-            seed = try SeedFile.parse(yaml: try String(contentsOfFile: seedFile, encoding: .utf8), file: seedFile)
-        } catch {
-            throw BenchFailure("cannot read \(tenantFile) and \(seedFile): \(error)")
-        }
+        let (file, items) = try readTenantAndItems(tenantFile: tenantFile, seedFile: seedFile)
         guard let ledger = file.ledger else { throw BenchFailure("\(tenantFile) has no ledger section") }
         let executable =
             orgmatrix
@@ -62,7 +55,6 @@ struct BenchBundle: AsyncParsableCommand {
         }
         let ownerURL = try Settings.databaseURL(flag: nil, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
         let appURL = try Settings.databaseURL(flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
-        let items = seed.steps.compactMap { if case .createItem(let item) = $0.action { item } else { nil } }
         try await withScratchDatabase(ownerURL: ownerURL, keep: keepDatabase, logger: logger) { name in
             let run = BundleRun(
                 options: self, ledger: ledger, file: file, items: items, executable: executable,
@@ -195,14 +187,24 @@ private struct BundleRun {
         let text = String(decoding: bytes, as: UTF8.self)
         guard text.components(separatedBy: marker).count == 2 else { throw BenchFailure("the template names its transfer_id other than once") }
         let maxID = try await connection.query("SELECT max(transfer_id) FROM transfers", logger: logger).collect().first!.decode(Int64.self)
-        let tables = ["transfers", "transfer_lines", "ledger_transactions", "ledger_endorsements", "ledger_commits"]
-        for table in tables { try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) DISABLE TRIGGER USER"), logger: logger) }
+        // Table names cannot be bound: each statement is a literal.
+        let off: [PostgresQuery] = [
+            "ALTER TABLE transfers DISABLE TRIGGER USER", "ALTER TABLE transfer_lines DISABLE TRIGGER USER",
+            "ALTER TABLE ledger_transactions DISABLE TRIGGER USER", "ALTER TABLE ledger_endorsements DISABLE TRIGGER USER",
+            "ALTER TABLE ledger_commits DISABLE TRIGGER USER",
+        ]
+        let on: [PostgresQuery] = [
+            "ALTER TABLE transfers ENABLE TRIGGER USER", "ALTER TABLE transfer_lines ENABLE TRIGGER USER",
+            "ALTER TABLE ledger_transactions ENABLE TRIGGER USER", "ALTER TABLE ledger_endorsements ENABLE TRIGGER USER",
+            "ALTER TABLE ledger_commits ENABLE TRIGGER USER",
+        ]
+        for query in off { try await connection.query(query, logger: logger) }
         var written = 0
         while written < options.transactions {
             let count = min(options.batch, options.transactions - written)
             let ids = (0..<count).map { maxID + 1 + Int64(written + $0) }
             let documents = ids.map { Array(text.replacingOccurrences(of: marker, with: "\"transfer_id\":\($0)}").utf8) }
-            let signed = await Self.sign(documents, keys: keys)
+            let signed = try await Self.sign(documents, keys: keys)
             try await connection.query("BEGIN", logger: logger)
             try await connection.query(
                 """
@@ -238,33 +240,33 @@ private struct BundleRun {
             try await connection.query("COMMIT", logger: logger)
             written += count
         }
-        for table in tables { try await connection.query(PostgresQuery(unsafeSQL: "ALTER TABLE \(table) ENABLE TRIGGER USER"), logger: logger) }
+        for query in on { try await connection.query(query, logger: logger) }
         let total = try await connection.query("SELECT count(*) FROM ledger_transactions WHERE tenant_id = \(tenant)", logger: logger)
             .collect().first!.decode(Int.self)
         return (total, written)
     }
 
     /// Each document's hash and both orgs' signatures, on every core.
-    private static func sign(_ documents: [[UInt8]], keys: (SM2PrivateKey, SM2PrivateKey)) async -> [(hash: [UInt8], sender: [UInt8], receiver: [UInt8])] {
+    private static func sign(_ documents: [[UInt8]], keys: (SM2PrivateKey, SM2PrivateKey)) async throws -> [(hash: [UInt8], sender: [UInt8], receiver: [UInt8])] {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let chunk = (documents.count + cores - 1) / cores
-        return await withTaskGroup(of: (Int, [(hash: [UInt8], sender: [UInt8], receiver: [UInt8])]).self) { group in
+        return try await withThrowingTaskGroup(of: (Int, [(hash: [UInt8], sender: [UInt8], receiver: [UInt8])]).self) { group in
             for start in stride(from: 0, to: documents.count, by: max(chunk, 1)) {
                 let part = Array(documents[start..<min(start + chunk, documents.count)])
                 group.addTask {
                     (
                         start,
-                        part.map { document in
+                        try part.map { document in
                             (
-                                SM3.hash(document), try! keys.0.signature(for: document).derRepresentation,
-                                try! keys.1.signature(for: document).derRepresentation
+                                SM3.hash(document), try keys.0.signature(for: document).derRepresentation,
+                                try keys.1.signature(for: document).derRepresentation
                             )
                         }
                     )
                 }
             }
             var parts: [(Int, [(hash: [UInt8], sender: [UInt8], receiver: [UInt8])])] = []
-            for await part in group { parts.append(part) }
+            for try await part in group { parts.append(part) }
             return parts.sorted { $0.0 < $1.0 }.flatMap(\.1)
         }
     }

@@ -76,30 +76,16 @@ struct BenchLedger: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: serverLog) }
         try Settings.bootstrapLogging(format: .json, level: logLevel, output: logFile)
         let logger = Logger(label: "orgmatrix.bench")
-        let file: TenantFile
-        let seed: SeedFile
-        do {
-            file = try TenantFile.decode(yaml: try String(contentsOfFile: tenantFile, encoding: .utf8))
-            seed = try SeedFile.parse(yaml: try String(contentsOfFile: seedFile, encoding: .utf8), file: seedFile)
-        } catch {
-            throw BenchFailure("cannot read \(tenantFile) and \(seedFile): \(error)")
-        }
+        let (file, items) = try readTenantAndItems(tenantFile: tenantFile, seedFile: seedFile)
         let ownerURL = try Settings.databaseURL(flag: nil, environmentKey: "OWNER_DATABASE_URL", dataDir: database.dataDir)
         let appURL = try Settings.databaseURL(
             flag: database.databaseURL, environmentKey: "DATABASE_URL", dataDir: database.dataDir)
         try await withScratchDatabase(ownerURL: ownerURL, keep: keepDatabase, logger: logger) { name in
             try await LedgerRun(
-                options: self, file: file, items: seed.items, ownerURL: ownerURL.replacingDatabase(name.rawValue),
+                options: self, file: file, items: items, ownerURL: ownerURL.replacingDatabase(name.rawValue),
                 appURL: appURL.replacingDatabase(name.rawValue), logger: logger
             ).run()
         }
-    }
-}
-
-extension SeedFile {
-    /// The items the seed creates, in its order.
-    fileprivate var items: [Item] {
-        steps.compactMap { if case .createItem(let item) = $0.action { item } else { nil } }
     }
 }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Histogram
 import Logging
+import OrgMatrixCore
 import OrgMatrixStore
 import PostgresNIO
 
@@ -153,5 +154,16 @@ enum ChildProcess {
                 continuation.resume(with: Result { try run(executable, arguments, environment: environment, includeStandardError: includeStandardError) })
             }
         }
+    }
+}
+
+/// A benchmark's tenant file and the items its seed file creates, in the seed's order.
+func readTenantAndItems(tenantFile: String, seedFile: String) throws -> (TenantFile, [Item]) {
+    do {
+        let file = try TenantFile.decode(yaml: try String(contentsOfFile: tenantFile, encoding: .utf8))
+        let seed = try SeedFile.parse(yaml: try String(contentsOfFile: seedFile, encoding: .utf8), file: seedFile)
+        return (file, seed.steps.compactMap { if case .createItem(let item) = $0.action { item } else { nil } })
+    } catch {
+        throw BenchFailure("cannot read \(tenantFile) and \(seedFile): \(error)")
     }
 }
