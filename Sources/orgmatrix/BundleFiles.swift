@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import OrgMatrixCore
 import SMCrypto
 
@@ -197,5 +198,76 @@ struct ManifestLines {
             }
             pending = nil
         }
+    }
+}
+
+/// verify-bundle's spool for the transfer figure checks (`LedgerBodySpool`): the transactions
+/// they keep until the report, appended to a temporary file under $TMPDIR that is unlinked as
+/// soon as it is open (so it goes when the process does, however it ends), written a megabyte at
+/// a time. An I/O failure is kept in `failure`: the command then gives no verdict.
+final class BundleFileSpool: LedgerBodySpool {
+    private struct State {
+        let descriptor: Int32
+        /// Bytes kept and not yet written.
+        var pending: [UInt8] = []
+        /// What the file holds.
+        var written: Int64 = 0
+        var failure: String?
+    }
+
+    private static let flushBytes = 1 << 20
+    private let state: Mutex<State>
+
+    init() throws {
+        var template = Array((FileManager.default.temporaryDirectory.path + "/orgmatrix-verify-XXXXXX").utf8CString)
+        let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard descriptor >= 0 else { throw UnusableInput("cannot create a temporary file \(path): \(String(cString: strerror(errno)))") }
+        unlink(path)
+        state = Mutex(State(descriptor: descriptor))
+    }
+
+    deinit { state.withLock { _ = close($0.descriptor) } }
+
+    /// Why the spool could not keep or read back what it was given, if it could not.
+    var failure: String? { state.withLock { $0.failure } }
+
+    func keep(_ bytes: [UInt8]) -> LedgerSpoolHandle {
+        state.withLock { state in
+            let handle = LedgerSpoolHandle(offset: state.written + Int64(state.pending.count), count: Int32(clamping: bytes.count))
+            guard state.failure == nil else { return handle }
+            state.pending += bytes
+            if state.pending.count >= Self.flushBytes { Self.flush(&state) }
+            return handle
+        }
+    }
+
+    func bytes(_ handle: LedgerSpoolHandle) -> [UInt8] {
+        state.withLock { state in
+            if handle.offset + Int64(handle.count) > state.written { Self.flush(&state) }
+            var bytes = [UInt8](repeating: 0, count: Int(handle.count))
+            let read = bytes.withUnsafeMutableBytes { pread(state.descriptor, $0.baseAddress, $0.count, off_t(handle.offset)) }
+            if read != Int(handle.count), state.failure == nil {
+                state.failure = "cannot read back the temporary file: " + (read < 0 ? String(cString: strerror(errno)) : "short read")
+            }
+            return bytes
+        }
+    }
+
+    private static func flush(_ state: inout State) {
+        var done = 0
+        while done < state.pending.count {
+            let wrote = state.pending.withUnsafeBytes {
+                pwrite(state.descriptor, $0.baseAddress! + done, $0.count - done, off_t(state.written) + off_t(done))
+            }
+            if wrote < 0, errno == EINTR { continue }
+            guard wrote > 0 else {
+                if state.failure == nil { state.failure = "cannot write the temporary file: \(String(cString: strerror(errno)))" }
+                return
+            }
+            done += wrote
+        }
+        state.written += Int64(done)
+        state.pending.removeAll(keepingCapacity: true)
     }
 }

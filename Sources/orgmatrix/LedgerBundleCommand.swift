@@ -284,7 +284,8 @@ struct BundleVerification {
         failures += keyFailures
 
         // Pass 2: every evidence directory in the order listed, a chunk at a time.
-        var verifier = LedgerVerifier(tenant: description.tenant, keys: keys)
+        let spool = try BundleFileSpool()
+        var verifier = LedgerVerifier(tenant: description.tenant, keys: keys, spool: spool)
         var state = Pass2(total: Int(description.transactions + description.blocks + description.checkpoints))
         var current: (place: LedgerBundle.Place, directory: String, files: [Listed])?
         var batch: [(place: LedgerBundle.Place, files: [Listed])] = []
@@ -310,6 +311,7 @@ struct BundleVerification {
 
         // What only the whole bundle shows.
         let report = verifier.report()
+        if let failure = spool.failure { throw UnusableInput("cannot verify \(reader.root.path): \(failure)") }
         failures += report.failures
         if let sm3 = singles[LedgerBundle.rules], let bytes = read(LedgerBundle.rules, sm3: sm3) {
             do { failures += LedgerBundle.checkRules(index: try LedgerBundle.rules(bytes: bytes), published: state.published) } catch {

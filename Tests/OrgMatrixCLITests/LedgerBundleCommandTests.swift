@@ -165,6 +165,35 @@ import Testing
         #expect(report["clean"] as? Bool == false && named["kind"] is String && named["field"] is String && named.keys.contains("block"))
     }
 
+    /// verify-bundle recomputes every transfer figure as the online verifier does, from the
+    /// transactions it keeps in its temporary file until the end: a dispatch whose estimate was
+    /// raised by one fen is named for that figure, besides its hash.
+    @Test func aDispatchFigureChangedInTheBundleIsRecomputedAndNamed() async throws {
+        let scenario = try await LedgerScenario.make(label: "bundle-figures")
+        let root = Self.folder("figures")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(try await Self.export(scenario, to: root).status == 0)
+        let hash = scenario.hash(scenario.claimed, .transferDispatched)
+        let path = LedgerBundle.transactionFile(hash)
+        let url = URL(fileURLWithPath: root + "/" + path)
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let stated = try #require(text.firstMatch(of: /"estimate_total_fen":(\d+)/)?.1)
+        let raised = text.replacingOccurrences(of: "\"estimate_total_fen\":\(stated)", with: "\"estimate_total_fen\":\(Int64(stated)! + 1)")
+        try Data(raised.utf8).write(to: url)
+        let json = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", "--json", root])
+        #expect(json.status == 1, "\(json.text)")
+        let report = try #require(try JSONSerialization.jsonObject(with: Data(json.standardOutput)) as? [String: Any])
+        let failures = try #require(report["failures"] as? [[String: Any]])
+        let estimate = failures.filter { $0["kind"] as? String == "estimate-mismatch" }
+        #expect(estimate.count == 1, "\(failures)")
+        #expect(estimate.first?["file"] as? String == path && estimate.first?["field"] as? String == "body.estimate_total_fen")
+        #expect(estimate.first?["expected"] as? String == String(stated) && estimate.first?["found"] as? String == String(Int64(stated)! + 1))
+        // The intact bundle's figures all agree.
+        try Data(text.utf8).write(to: url)
+        let clean = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", root])
+        #expect(clean.status == 0, "\(clean.text)")
+    }
+
     /// A checkpoint rewritten to leave out an org with a valid key, re-signed by the orgs the
     /// tamperer holds keys of, the manifest resealed: the Swift and Python verifiers name it.
     @Test func aCheckpointLeavingOutAnOrgWithAKeyIsNamed() async throws {

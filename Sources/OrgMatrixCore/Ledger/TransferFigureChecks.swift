@@ -15,10 +15,11 @@
 /// cannot be recomputed (its rule version was never published, the formulas refuse its inputs)
 /// its failure says why, and the events after it are held to what it states where they can be.
 ///
-/// Memory: it keeps every pricing and transfer transaction's body until `check()`, about the size
-/// of its canonical bytes (a dispatch of two lines is about 2 KB, a receipt about 1 KB), so it
-/// holds O(transfers × lines) whatever chunks the verifier is given; nothing else in the
-/// verifier grows with the bodies.
+/// Memory: it keeps every pricing and transfer transaction's hash and canonical bytes in its
+/// spool until `check()` (a dispatch of two lines is about 2 KB, a receipt about 1 KB), and in
+/// memory only where each is and its status, by transfer; `check()` reads back one transfer at a
+/// time. With a file spool (`verify-bundle`), what stays in memory is a few dozen bytes per
+/// transaction.
 public struct TransferFigureChecks: Sendable {
     /// The transaction types it reads.
     public static let types: Set<LedgerTransactionType> = [
@@ -26,39 +27,72 @@ public struct TransferFigureChecks: Sendable {
         TransferEvent.TruedUp.ledgerType, TransferEvent.ClaimSettled.ledgerType,
     ]
 
-    private var publications: [Entry] = []
+    /// One transaction taken: where its hash and bytes are, and its status.
+    private struct Kept: Sendable {
+        let handle: LedgerSpoolHandle
+        let status: LedgerTransactionStatus
+    }
+
+    private let spool: any LedgerBodySpool
+    private var publications: [Kept] = []
     /// Transfer events by transfer id.
-    private var events: [Int64: [Entry]] = [:]
+    private var events: [Int64: [Kept]] = [:]
     /// Bodies without a readable `transfer_id`: they belong to no transfer.
     private var unreadable: [LedgerVerificationFailure] = []
 
-    public init() {}
+    public init(spool: any LedgerBodySpool = LedgerMemorySpool()) { self.spool = spool }
 
-    /// Takes one readable transaction of `types` (its envelope already parsed), stored under
-    /// `hash` with the status the evidence gives it.
-    public mutating func add(_ transaction: LedgerTransaction, hash: LedgerHash, status: LedgerTransactionStatus) {
+    /// Takes one readable transaction of `types` (its envelope already parsed from
+    /// `canonicalBytes`), stored under `hash` with the status the evidence gives it.
+    public mutating func add(
+        _ transaction: LedgerTransaction, canonicalBytes: [UInt8], hash: LedgerHash, status: LedgerTransactionStatus
+    ) {
         precondition(Self.types.contains(transaction.type), "\(transaction.type.rawValue) has no figures to check")
-        let entry = Entry(hash: hash, transaction: transaction, status: status)
+        func kept() -> Kept { Kept(handle: spool.keep(hash.bytes + canonicalBytes), status: status) }
         if transaction.type == PricingRulesPublished.ledgerType {
-            publications.append(entry)
+            publications.append(kept())
             return
         }
         do {
-            events[try LedgerFields.reading(transaction.body, path: "body").integer("transfer_id"), default: []].append(entry)
+            events[try LedgerFields.reading(transaction.body, path: "body").integer("transfer_id"), default: []].append(kept())
         } catch {
-            unreadable.append(entry.malformed(error))
+            unreadable.append(Entry(hash: hash, transaction: transaction, status: status).malformed(error))
         }
     }
 
     /// Every failure of the figures taken so far.
     public func check() -> [LedgerVerificationFailure] {
         var failures = unreadable
-        let versions = RuleVersions(publications, failures: &failures)
-        for (transferID, entries) in events {
+        // The bytes parsed once already: only a spool that did not give them back makes this fail,
+        // and then the figures were not checked, which the report must say.
+        func entries(_ kept: [Kept]) -> [Entry] {
+            kept.compactMap { kept in
+                guard let entry = entry(kept) else {
+                    failures.append(
+                        .init(
+                            .malformedDocument, field: "canonical_bytes", expected: "the bytes the figure checks kept",
+                            found: "other bytes read back from the spool"))
+                    return nil
+                }
+                return entry
+            }
+        }
+        let versions = RuleVersions(entries(publications), failures: &failures)
+        for (transferID, kept) in events {
             var history = TransferHistory(transferID: transferID, versions: versions)
-            for entry in entries.sorted(by: Entry.inEventOrder) { failures += history.check(entry) }
+            for entry in entries(kept).sorted(by: Entry.inEventOrder) { failures += history.check(entry) }
         }
         return failures
+    }
+
+    /// The entry read back from the spool: the hash, then the transaction's bytes.
+    private func entry(_ kept: Kept) -> Entry? {
+        let bytes = spool.bytes(kept.handle)
+        let hashCount = LedgerHash.zero.bytes.count
+        guard bytes.count > hashCount, let hash = try? LedgerHash(Array(bytes[..<hashCount])),
+            let transaction = try? LedgerTransaction(canonicalBytes: Array(bytes[hashCount...]))
+        else { return nil }
+        return Entry(hash: hash, transaction: transaction, status: kept.status)
     }
 }
 

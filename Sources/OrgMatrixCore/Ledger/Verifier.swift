@@ -9,8 +9,11 @@ import SMCrypto
 /// It reads a ledger in pieces, so a caller need not hold it whole: keys when it is made (they
 /// are few and every check needs them), then transactions and blocks in chunks of any size, in
 /// any interleaving, blocks in stored order. What it keeps between chunks is small per
-/// transaction (its hash, time and status) and per sealed hash, except for the figure checks:
-/// they keep every pricing and transfer body until `report()` (`TransferFigureChecks`).
+/// transaction (its hash inline, time, status and whether a block sealed it: a block's hashes
+/// are checked as it comes, those of transactions not yet read kept until the report); the
+/// figure checks keep every
+/// pricing and transfer transaction until `report()`, in the spool they are given
+/// (`TransferFigureChecks`).
 public struct LedgerVerifier: Sendable {
     /// How many chunks of signatures are checked at once unless told otherwise: one per core.
     public static let concurrencyDefault = ProcessInfo.processInfo.activeProcessorCount
@@ -26,28 +29,33 @@ public struct LedgerVerifier: Sendable {
     private var counts = LedgerVerificationReport.Counts()
     /// Per transaction stored, by the SM3 of its bytes (not the hash it claims): a block commits
     /// to what the bytes are.
-    private var stored: [LedgerHash: StoredTransaction] = [:]
+    private var stored: [HashKey: StoredTransaction] = [:]
     /// Undisputed key events, matched against the key rows at the end.
     private var registrations: Set<KeyEvent.Registered> = []
     private var revocations: Set<KeyEvent.Revoked> = []
     private var chain = Chain()
-    private var sealings: [Sealing] = []
+    /// Hashes a block listed before their transaction was read, in block order, checked by the
+    /// report; once one is, a later block's listing of it waits too, so "sealed twice" names
+    /// the later block whatever the order of the chunks.
+    private var deferred: [Sealing] = []
+    private var deferredHashes: Set<HashKey> = []
 
     /// `concurrency`: at most this many chunks checked at once (at least 1); the report is the
     /// same whatever it is. `transferFigures`: whether pricing and transfer bodies are read and
     /// every figure recomputed (`TransferFigureChecks`); without, only their envelopes,
-    /// endorsements and sealing are checked.
+    /// endorsements and sealing are checked. `spool`: where the figure checks keep those
+    /// transactions until the report; in memory unless given.
     public init(
         tenant: TenantCode, keys: [LedgerEvidence.Key],
         bodyChecks: [LedgerTransactionType: LedgerBodyCheck] = LedgerBodyChecks.standard, transferFigures: Bool = true,
-        concurrency: Int = concurrencyDefault
+        concurrency: Int = concurrencyDefault, spool: any LedgerBodySpool = LedgerMemorySpool()
     ) {
         precondition(concurrency >= 1, "at least one chunk at a time")
         self.tenant = tenant
         self.keys = LedgerKeyDirectory(keys)
         self.bodyChecks = bodyChecks
         self.concurrency = concurrency
-        figures = transferFigures ? TransferFigureChecks() : nil
+        figures = transferFigures ? TransferFigureChecks(spool: spool) : nil
     }
 
     /// Checks transaction rows: bytes, hash, envelope, each endorsement, the status, the body.
@@ -64,7 +72,8 @@ public struct LedgerVerifier: Sendable {
             case nil: break
             }
             failures += outcome.failures
-            if stored[outcome.actualHash] != nil {
+            let key = HashKey(outcome.actualHash)
+            if stored[key] != nil {
                 failures.append(
                     .init(
                         .duplicateTransaction, transaction: outcome.claimedHash, field: "canonical_bytes",
@@ -72,9 +81,9 @@ public struct LedgerVerifier: Sendable {
                         found: "the bytes of \(outcome.actualHash.hex) again"))
                 continue
             }
-            stored[outcome.actualHash] = StoredTransaction(at: outcome.at, status: outcome.status)
-            if let transaction = outcome.figureTransaction, let status = outcome.status {
-                figures?.add(transaction, hash: outcome.claimedHash, status: status)
+            stored[key] = StoredTransaction(at: outcome.at, status: outcome.status)
+            if let (transaction, bytes) = outcome.figureTransaction, let status = outcome.status {
+                figures?.add(transaction, canonicalBytes: bytes, hash: outcome.claimedHash, status: status)
             }
             if let registration = outcome.registration { registrations.insert(registration) }
             if let revocation = outcome.revocation { revocations.insert(revocation) }
@@ -86,7 +95,20 @@ public struct LedgerVerifier: Sendable {
     public mutating func add(blocks records: [LedgerEvidence.Block]) async {
         let checker = BlockChecker(tenant: tenant, keys: keys)
         let outcomes = await Self.concurrentMap(records, concurrency: concurrency) { checker.check($0) }
-        for outcome in outcomes { chain.append(outcome, failures: &failures, counts: &counts, sealings: &sealings) }
+        for outcome in outcomes {
+            chain.append(outcome, failures: &failures, counts: &counts)
+            for hash in outcome.transactionHashes {
+                let sealing = Sealing(block: outcome.number, hash: hash, sealedAt: outcome.header?.sealedAt)
+                let key = HashKey(hash)
+                if !deferredHashes.contains(key), let transaction = stored[key] {
+                    failures += sealing.failures(transaction, sealedBefore: transaction.sealed)
+                    stored[key]?.sealed = true
+                } else {
+                    deferred.append(sealing)
+                    deferredHashes.insert(key)
+                }
+            }
+        }
     }
 
     /// Every failure so far, with what only the whole ledger shows: each sealed hash stored,
@@ -94,30 +116,11 @@ public struct LedgerVerifier: Sendable {
     /// evidenced by its event; every transfer figure, recomputed with its transfer's other events.
     public func report() -> LedgerVerificationReport {
         var all = failures + keys.failures + (figures?.check() ?? [])
-        var sealed: Set<LedgerHash> = []
-        for sealing in sealings {
-            func fail(_ kind: LedgerVerificationFailure.Kind, field: String = "transactions", expected: String, found: String) {
-                all.append(
-                    .init(kind, block: sealing.block, transaction: sealing.hash, field: field, expected: expected, found: found))
-            }
-            guard sealed.insert(sealing.hash).inserted else {
-                fail(.transactionSealedTwice, expected: "each transaction sealed once", found: "sealed again")
-                continue
-            }
-            guard let transaction = stored[sealing.hash] else {
-                fail(.sealedTransactionMissing, expected: "a stored transaction whose bytes hash to it", found: "none")
-                continue
-            }
-            if transaction.status != .committed {
-                fail(
-                    .sealedTransactionNotCommitted, expected: "committed",
-                    found: transaction.status?.rawValue ?? "an unreadable transaction")
-            }
-            if let at = transaction.at, let sealedAt = sealing.sealedAt, sealedAt < at {
-                fail(
-                    .sealedBeforeTransaction, field: "sealed_at", expected: "at or after the transaction's at, \(at)",
-                    found: sealedAt.description)
-            }
+        // A deferred hash was never marked sealed: only the deferred listings before it count.
+        var sealedNow: Set<HashKey> = []
+        for sealing in deferred {
+            let key = HashKey(sealing.hash)
+            all += sealing.failures(stored[key], sealedBefore: !sealedNow.insert(key).inserted)
         }
         for key in keys.keys {
             let field = LedgerKeyDirectory.field(key.owner, key.version)
@@ -175,6 +178,32 @@ extension LedgerEvidence {
 private struct StoredTransaction {
     let at: UTCMicros?
     let status: LedgerTransactionStatus?
+    /// Whether a block read so far sealed it.
+    var sealed = false
+}
+
+/// A transaction's hash as the key of what the verifier keeps per transaction: its 32 bytes
+/// inline, not in a buffer of their own.
+private struct HashKey: Hashable {
+    let words: (UInt64, UInt64, UInt64, UInt64)
+
+    init(_ hash: LedgerHash) {
+        words = hash.bytes.withUnsafeBytes { raw in
+            (
+                raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self), raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+            )
+        }
+    }
+
+    static func == (lhs: Self, rhs: Self) -> Bool { lhs.words == rhs.words }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
+    }
 }
 
 /// One hash a block lists.
@@ -182,6 +211,30 @@ private struct Sealing {
     let block: Int64
     let hash: LedgerHash
     let sealedAt: UTCMicros?
+
+    /// What sealing `transaction` here breaks: sealed before, none stored, not committed, sealed
+    /// before it happened.
+    func failures(_ transaction: StoredTransaction?, sealedBefore: Bool) -> [LedgerVerificationFailure] {
+        func failure(_ kind: LedgerVerificationFailure.Kind, field: String = "transactions", expected: String, found: String)
+            -> LedgerVerificationFailure
+        {
+            .init(kind, block: block, transaction: hash, field: field, expected: expected, found: found)
+        }
+        guard !sealedBefore else { return [failure(.transactionSealedTwice, expected: "each transaction sealed once", found: "sealed again")] }
+        guard let transaction else {
+            return [failure(.sealedTransactionMissing, expected: "a stored transaction whose bytes hash to it", found: "none")]
+        }
+        var failures: [LedgerVerificationFailure] = []
+        if transaction.status != .committed {
+            failures.append(
+                failure(.sealedTransactionNotCommitted, expected: "committed", found: transaction.status?.rawValue ?? "an unreadable transaction"))
+        }
+        if let at = transaction.at, let sealedAt, sealedAt < at {
+            failures.append(
+                failure(.sealedBeforeTransaction, field: "sealed_at", expected: "at or after the transaction's at, \(at)", found: sealedAt.description))
+        }
+        return failures
+    }
 }
 
 extension KeyValidity {
@@ -215,8 +268,8 @@ private struct TransactionOutcome: Sendable {
     let failures: [LedgerVerificationFailure]
     let registration: KeyEvent.Registered?
     let revocation: KeyEvent.Revoked?
-    /// The transaction, when the figure checks read its type.
-    let figureTransaction: LedgerTransaction?
+    /// The transaction and its bytes, when the figure checks read its type.
+    let figureTransaction: (LedgerTransaction, [UInt8])?
 }
 
 private struct TransactionChecker: Sendable {
@@ -306,7 +359,8 @@ private struct TransactionChecker: Sendable {
                 ? try? KeyEvent.Registered(ledgerBody: transaction.body) : nil,
             revocation: evidences && transaction.type == KeyEvent.Revoked.ledgerType
                 ? try? KeyEvent.Revoked(ledgerBody: transaction.body) : nil,
-            figureTransaction: readsFigures && TransferFigureChecks.types.contains(transaction.type) ? transaction : nil)
+            figureTransaction: readsFigures && TransferFigureChecks.types.contains(transaction.type)
+                ? (transaction, record.canonicalBytes) : nil)
     }
 
     /// `BJ-CW (sender), SJZ-FW (receiver)`: the orgs that may endorse, for failures to quote.
@@ -399,8 +453,7 @@ private struct Chain {
     var log = MerkleFrontier(.sm3)
 
     mutating func append(
-        _ block: BlockOutcome, failures: inout [LedgerVerificationFailure], counts: inout LedgerVerificationReport.Counts,
-        sealings: inout [Sealing]
+        _ block: BlockOutcome, failures: inout [LedgerVerificationFailure], counts: inout LedgerVerificationReport.Counts
     ) {
         func fail(_ kind: LedgerVerificationFailure.Kind, _ field: String, expected: String, found: String) {
             failures.append(.init(kind, block: block.number, field: field, expected: expected, found: found))
@@ -432,6 +485,5 @@ private struct Chain {
             previousSealedAt = header.sealedAt
         }
         previousHash = block.actualHash
-        sealings += block.transactionHashes.map { Sealing(block: block.number, hash: $0, sealedAt: block.header?.sealedAt) }
     }
 }
