@@ -18,14 +18,6 @@ public struct LedgerCheckpointRecord: Sendable {
         let signed = Set(signatures.map(\.org))
         return checkpoint.signers.filter { !signed.contains($0) }
     }
-
-    /// What the verifier checks (LedgerCheckpoint.check).
-    public var evidence: LedgerCheckpoint.Evidence {
-        .init(
-            number: checkpoint.number, canonicalBytes: canonicalBytes,
-            signatures: signatures.map { .init(org: $0.org, keyVersion: Int64($0.keyVersion), signatureDER: $0.signature) },
-            consistencyProof: consistencyProof.map(\.bytes))
-    }
 }
 
 /// Which block a checkpoint is cut at.
@@ -124,17 +116,50 @@ struct CheckpointRows {
 
     /// Checkpoints after number `after` (nil: from the first), oldest first, with their signatures.
     func page(after: Int64?, limit: Int) async throws -> [LedgerCheckpointRecord] {
-        var rows: [(number: Int64, canonical: [UInt8], proof: [UInt8])] = []
+        try await stored(after: after, limit: limit).map { row in
+            guard let checkpoint = try? LedgerCheckpoint(canonicalBytes: row.canonical) else {
+                throw StoreError(.conflict, "Checkpoint \(row.number)'s stored document is not a checkpoint (the verifier names it).")
+            }
+            let proof = try row.proofPieces.map { try LedgerHash($0) }
+            return LedgerCheckpointRecord(
+                checkpoint: checkpoint, canonicalBytes: row.canonical, signatures: row.signatures, consistencyProof: proof)
+        }
+    }
+
+    /// The same rows as the verifier reads them: unparsed, so a stored document that is no
+    /// checkpoint is exported and named rather than stopping the reading.
+    func evidencePage(after: Int64?, limit: Int) async throws -> [LedgerCheckpoint.Evidence] {
+        try await stored(after: after, limit: limit).map { row in
+            .init(
+                number: row.number, canonicalBytes: row.canonical,
+                signatures: row.signatures.map { .init(org: $0.org, keyVersion: Int64($0.keyVersion), signatureDER: $0.signature) },
+                consistencyProof: row.proofPieces)
+        }
+    }
+
+    /// A checkpoint row and its signatures, as stored.
+    private struct StoredCheckpoint {
+        let number: Int64
+        let canonical: [UInt8]
+        let proof: [UInt8]
+        var signatures: [LedgerEndorsementRecord] = []
+
+        /// The stored proof in 32-byte hashes (a last piece of another length is the verifier's to name).
+        var proofPieces: [[UInt8]] { stride(from: 0, to: proof.count, by: 32).map { Array(proof[$0..<min($0 + 32, proof.count)]) } }
+    }
+
+    private func stored(after: Int64?, limit: Int) async throws -> [StoredCheckpoint] {
+        var rows: [StoredCheckpoint] = []
         for try await (number, canonical, proof) in try await connection.query(
             """
             SELECT number, canonical, consistency_proof FROM ledger_checkpoints
             WHERE tenant_id = \(tenantID.rawValue) AND number > \(after ?? -1) ORDER BY number LIMIT \(limit)
             """, logger: logger
         ).decode((Int64, ByteBuffer, ByteBuffer).self) {
-            rows.append((number, bytes(canonical), bytes(proof)))
+            rows.append(StoredCheckpoint(number: number, canonical: bytes(canonical), proof: bytes(proof)))
         }
         guard !rows.isEmpty else { return [] }
-        var signatures: [Int64: [LedgerEndorsementRecord]] = [:]
+        let index = Dictionary(uniqueKeysWithValues: rows.enumerated().map { ($1.number, $0) })
         for try await (number, org, version, signature, signedAt) in try await connection.query(
             """
             SELECT checkpoint_number, org_code, key_version, signature, signed_at FROM ledger_checkpoint_signatures
@@ -142,17 +167,11 @@ struct CheckpointRows {
             ORDER BY checkpoint_number, org_code
             """, logger: logger
         ).decode((Int64, String, Int32, ByteBuffer, Date).self) {
-            signatures[number, default: []].append(
+            guard let at = index[number] else { continue }
+            rows[at].signatures.append(
                 LedgerEndorsementRecord(org: try OrgCode(org), keyVersion: version, signature: bytes(signature), endorsedAt: signedAt))
         }
-        return try rows.map { row in
-            guard let checkpoint = try? LedgerCheckpoint(canonicalBytes: row.canonical) else {
-                throw StoreError(.conflict, "Checkpoint \(row.number)'s stored document is not a checkpoint (the verifier names it).")
-            }
-            let proof = try stride(from: 0, to: row.proof.count, by: 32).map { try LedgerHash(Array(row.proof[$0..<$0 + 32])) }
-            return LedgerCheckpointRecord(
-                checkpoint: checkpoint, canonicalBytes: row.canonical, signatures: signatures[row.number] ?? [], consistencyProof: proof)
-        }
+        return rows
     }
 
     /// Every key row with its revocation, times in integer microseconds: what the verifier reads.

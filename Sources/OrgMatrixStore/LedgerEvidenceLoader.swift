@@ -163,10 +163,10 @@ extension Sandbox {
         }
         var afterCheckpoint: Int64?
         while true {
-            let page = try await checkpointRows.page(after: afterCheckpoint, limit: options.pageRowsMax)
+            let page = try await checkpointRows.evidencePage(after: afterCheckpoint, limit: options.pageRowsMax)
             guard let last = page.last else { break }
-            try await visit(.checkpoints(page.map(\.evidence)))
-            afterCheckpoint = last.checkpoint.number
+            try await visit(.checkpoints(page))
+            afterCheckpoint = last.number
         }
     }
 
@@ -219,10 +219,10 @@ extension Sandbox {
         var checkpoints: [LedgerCheckpoint.Evidence] = []
         var afterCheckpoint: Int64?
         while true {
-            let page = try await checkpointRows.page(after: afterCheckpoint, limit: options.pageRowsMax)
+            let page = try await checkpointRows.evidencePage(after: afterCheckpoint, limit: options.pageRowsMax)
             guard let last = page.last else { break }
-            checkpoints += page.map(\.evidence)
-            afterCheckpoint = last.checkpoint.number
+            checkpoints += page
+            afterCheckpoint = last.number
         }
         failures += LedgerCheckpoint.check(checkpoints, tenant: principal.tenantCode, keys: verifier.keys, header: { headers[$0] }).failures
 

@@ -25,6 +25,11 @@ extension LedgerCommand {
         @Option(help: "A bundle's checkpoint directory (checkpoints/<n>): the proof's root must be the one every org signed there.")
         var checkpoint: String?
         @Option(help: "With --checkpoint: the bundle's keys directory, the orgs' public keys and their validity.") var keys: String?
+        @Option(
+            help: ArgumentHelp(
+                "With --checkpoint: ORG=PEM, an org's own public key as it keeps it; that org's signature of the checkpoint must verify with it, whatever the keys directory holds.",
+                valueName: "org=pem"))
+        var orgKey: String?
 
         /// The members of the API's proof this check reads; others are ignored.
         private struct Proof: Decodable {
@@ -45,8 +50,19 @@ extension LedgerCommand {
             var parsed: (transaction: [UInt8], proof: Proof, headerBytes: [UInt8], header: BlockHeader, path: [[UInt8]])?
             var orderer: SM2PublicKey?
             var signed: (evidence: LedgerCheckpoint.Evidence, keys: LedgerKeyDirectory)?
+            var pinned: (org: OrgCode, key: SM2PublicKey)?
             try reportingUnusableInput {
                 guard (checkpoint == nil) == (keys == nil) else { throw UnusableInput("--checkpoint and --keys go together") }
+                if let orgKey {
+                    guard checkpoint != nil else { throw UnusableInput("--org-key goes with --checkpoint") }
+                    let parts = orgKey.split(separator: "=", maxSplits: 1).map(String.init)
+                    guard parts.count == 2, let org = try? OrgCode(parts[0]) else {
+                        throw UnusableInput("--org-key \(orgKey): expected ORG=PEM-FILE, an org code and its public key's file")
+                    }
+                    do { pinned = (org, try SM2PublicKey(pemRepresentation: try Files.readText(parts[1]))) } catch let error as UnusableInput {
+                        throw error
+                    } catch { throw UnusableInput("--org-key \(orgKey): \(parts[1]) is not an SM2 public key (PEM): \(error)") }
+                }
                 let transaction = try Files.read(tx)
                 let proof: Proof
                 do { proof = try JSONDecoder().decode(Proof.self, from: Data(try Files.read(self.proof))) } catch {
@@ -112,6 +128,18 @@ extension LedgerCommand {
                             + one.unsigned.map(\.rawValue).joined(separator: ", "))
                 }
                 signers = "; checkpoint \(evidence.number) (\(one.checkpoint!.period)) signs that root, by all \(one.checkpoint!.signers.count) orgs with a key"
+                if let (org, key) = pinned {
+                    // The keys directory came with the bundle; the org's own key did not.
+                    guard let signature = evidence.signatures.first(where: { $0.org == org }),
+                        let parsed = try? SM2Signature(derRepresentation: signature.signatureDER),
+                        (try? key.isValidSignature(parsed, for: evidence.canonicalBytes)) == true
+                    else {
+                        try fail(
+                            "checkpoint \(evidence.number)'s signature by \(org) does not verify with \(org)'s own key (--org-key): "
+                                + "the keys directory is not the one \(org) signed with")
+                    }
+                    signers += ", \(org)'s with its own key"
+                }
             }
             print(
                 "OK: transaction \(Hex.encode(hash)) is leaf \(proof.leafIndex) of the log of \(proof.treeSize) transactions that block "

@@ -110,6 +110,14 @@ import OrgMatrixStore
         }
         let tampered = try await scenario.verify().report.failures.map { "\($0.field) [\($0.kind.rawValue)]" }
         #expect(tampered == ["checkpoints[0].signatures[NORTH] [signature-invalid]"], "\(tampered)")
+        // A stored document that is no checkpoint at all is read and named too, not a failed read.
+        try await scenario.tamper(disabling: ["ledger_checkpoints"]) { connection, tenant in
+            try await connection.query(
+                "UPDATE ledger_checkpoints SET canonical = convert_to('not a checkpoint', 'UTF8') WHERE tenant_id = \(tenant) AND number = 0",
+                logger: testLogger)
+        }
+        let unreadable = try await scenario.verify().report.failures.map { "\($0.field) [\($0.kind.rawValue)]" }
+        #expect(unreadable == ["checkpoints[0].checkpoint [checkpoint-malformed]"], "\(unreadable)")
     }
 
     @Test func theSealerClosesEachQuarterOnceAndTheNextCheckpointProvesItsLogExtendsTheLast() async throws {

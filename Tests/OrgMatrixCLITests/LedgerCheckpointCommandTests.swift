@@ -198,6 +198,21 @@ extension LedgerCheckpointCommandTests {
         #expect(forged.status == 1 && forged.standardError.contains("signatures[WH-B]"), "\(forged.standardError)")
         try good.write(to: URL(fileURLWithPath: signature))
         #expect(try verify(treeSize: size, checkpoint: 0).status == 0)
+        // WH-B pins its own key: its signature verifies with it; another org's key as WH-B's does not.
+        let own = root + "/wh-b.pub.pem"
+        try Data(scenario.clientKey.publicKey.pemRepresentation.utf8).write(to: URL(fileURLWithPath: own))
+        let other = root + "/other.pub.pem"
+        try Data(SM2PrivateKey.generate().publicKey.pemRepresentation.utf8).write(to: URL(fileURLWithPath: other))
+        let base = [
+            "ledger", "verify-proof", "--tx", root + "/tx.json", "--proof", root + "/proof-\(size).json", "--checkpoint",
+            root + "/bundle/checkpoints/0000000000", "--keys", root + "/bundle/keys", "--org-key",
+        ]
+        let pinned = try Self.run(base + ["WH-B=" + own])
+        #expect(pinned.status == 0 && pinned.text.contains("WH-B's with its own key"), "\(pinned.text) \(pinned.standardError)")
+        let impostor = try Self.run(base + ["WH-B=" + other])
+        #expect(impostor.status == 1 && impostor.standardError.contains("does not verify with WH-B's own key"), "\(impostor.standardError)")
+        let malformed = try Self.run(base + ["WH-B"])
+        #expect(malformed.status == 2 && malformed.standardError.contains("expected ORG=PEM-FILE"), "\(malformed.standardError)")
         // --checkpoint without --keys is a usage error.
         let usage = try Self.run(["ledger", "verify-proof", "--tx", root + "/tx.json", "--proof", root + "/proof-\(size).json", "--checkpoint", root])
         #expect(usage.status == 2 && usage.standardError.contains("--checkpoint and --keys go together"), "\(usage.status) \(usage.standardError)")
