@@ -114,6 +114,14 @@ struct CheckpointRows {
         return try await page(after: number - 1, limit: 1).first
     }
 
+    /// The newest checkpoint naming a block before `block`, nil when none does: where a read
+    /// from `block` on starts its checkpoints (they name blocks in order).
+    func lastNumber(before block: Int64) async throws -> Int64? {
+        try await connection.query(
+            "SELECT max(number) FROM ledger_checkpoints WHERE tenant_id = \(tenantID.rawValue) AND last_block < \(block)", logger: logger
+        ).collect().first?.decode(Int64?.self)
+    }
+
     /// Checkpoints after number `after` (nil: from the first), oldest first, with their signatures.
     func page(after: Int64?, limit: Int) async throws -> [LedgerCheckpointRecord] {
         try await stored(after: after, limit: limit).map { row in

@@ -30,6 +30,8 @@ public struct LedgerVerificationOptions: Sendable, Hashable {
 /// One page of a tenant's ledger as `Database.readLedger` hands it out.
 public enum LedgerEvidencePage: Sendable {
     case keys([LedgerEvidence.Key])
+    /// Read from a later block on: the block before it and the log there.
+    case anchor(LedgerEvidence.Anchor)
     case transactions([LedgerEvidence.Transaction])
     case blocks([LedgerEvidence.Block])
     case checkpoints([LedgerCheckpoint.Evidence])
@@ -48,7 +50,7 @@ private final class LedgerEvidenceCollector: @unchecked Sendable {
             case .keys(let keys): evidence.keys += keys
             case .transactions(let transactions): evidence.transactions += transactions
             case .blocks(let blocks): evidence.blocks += blocks
-            case .checkpoints: break
+            case .checkpoints, .anchor: break
             }
         }
     }
@@ -109,13 +111,17 @@ extension Database {
     /// The tenant's ledger page by page, read as `key`'s principal (hq_admin or auditor, else
     /// 403) in one REPEATABLE READ snapshot: keys, then transactions by hash, then blocks in
     /// order, each page handed to `visit` before the next is read, so a caller that writes each
-    /// page out (the bundle export) never holds the ledger whole.
+    /// page out (the bundle export) never holds the ledger whole. `fromBlock` > 0 reads from that
+    /// block on (docs/LEDGER.md, "The exported bundle"): the anchor first, then the transactions
+    /// those blocks seal, those no block seals yet and what their checks need from before (every
+    /// key and rule event, every event of their transfers), the blocks, the checkpoints naming
+    /// the anchor block or a later one.
     public func readLedger(
         key: APIKey, requestID: String, logger: Logger, options: LedgerVerificationOptions = LedgerVerificationOptions(),
-        _ visit: @escaping @Sendable (LedgerEvidencePage) async throws -> Void
+        fromBlock: Int64 = 0, _ visit: @escaping @Sendable (LedgerEvidencePage) async throws -> Void
     ) async throws {
         try await inSnapshot(key: key, requestID: requestID, logger: logger) { sandbox in
-            try await sandbox.readLedger(options: options, visit)
+            try await sandbox.readLedger(options: options, fromBlock: fromBlock, visit)
         }
     }
 
@@ -144,30 +150,65 @@ extension Sandbox {
         return evidence.value
     }
 
-    func readLedger(options: LedgerVerificationOptions, _ visit: @Sendable (LedgerEvidencePage) async throws -> Void) async throws {
+    func readLedger(
+        options: LedgerVerificationOptions, fromBlock: Int64 = 0, _ visit: @Sendable (LedgerEvidencePage) async throws -> Void
+    ) async throws {
         try require(.verifyLedger)
         try await visit(.keys(try await ledgerKeys()))
+        if fromBlock > 0 { try await visit(.anchor(try await anchor(before: fromBlock))) }
         var afterHash: LedgerHash?
         while true {
-            let page = try await transactionPage(after: afterHash, options: options)
+            let page = try await transactionPage(after: afterHash, options: options, fromBlock: fromBlock)
             guard let last = page.last else { break }
             try await visit(.transactions(page.map(\.evidence)))
             afterHash = last.evidence.claimedHash
         }
-        var afterNumber: Int64?
+        var afterNumber: Int64? = fromBlock > 0 ? fromBlock - 1 : nil
         while true {
             let page = try await blockPage(after: afterNumber, options: options)
             guard let last = page.last else { break }
             try await visit(.blocks(page.map(\.evidence)))
             afterNumber = last.evidence.number
         }
-        var afterCheckpoint: Int64?
+        var afterCheckpoint = fromBlock > 0 ? try await checkpointRows.lastNumber(before: fromBlock - 1) : nil
         while true {
             let page = try await checkpointRows.evidencePage(after: afterCheckpoint, limit: options.pageRowsMax)
             guard let last = page.last else { break }
             try await visit(.checkpoints(page))
             afterCheckpoint = last.number
         }
+    }
+
+    /// Block `number` − 1 with the log's right edge after it, read leaf by leaf, never whole.
+    private func anchor(before number: Int64) async throws -> LedgerEvidence.Anchor {
+        let tenantID = principal.tenantID.rawValue
+        guard
+            let row = try await connection.query(
+                """
+                SELECT header, orderer_key_version, signature, log_size FROM ledger_blocks
+                WHERE tenant_id = \(tenantID) AND number = \(number - 1)
+                """, logger: logger
+            ).collect().first,
+            try await connection.query(
+                "SELECT 1 FROM ledger_blocks WHERE tenant_id = \(tenantID) AND number = \(number)", logger: logger
+            ).collect().first != nil
+        else {
+            throw StoreError(.notFound, "No block \(number) to export from: blocks are numbered 0, 1, 2, … up to the newest sealed.")
+        }
+        let (header, version, signature, logSize) = try row.decode((ByteBuffer, Int32, ByteBuffer, Int64).self)
+        var frontier = MerkleFrontier(.sm3)
+        for try await hash in try await connection.query(
+            """
+            SELECT tx_hash FROM ledger_block_entries WHERE tenant_id = \(tenantID) AND log_index < \(logSize) ORDER BY log_index
+            """, logger: logger
+        ).decode(ByteBuffer.self) {
+            frontier.append(leafHash: MerkleHashing.sm3.leafHash(bytes(hash)))
+        }
+        let headerBytes = bytes(header)
+        let block = LedgerEvidence.Block(
+            number: number - 1, headerBytes: headerBytes, claimedHash: .of(headerBytes), ordererKeyVersion: Int64(version),
+            ordererSignatureDER: bytes(signature), transactionHashes: [])
+        return LedgerEvidence.Anchor(block: block, frontier: frontier.subtrees.map(\.root))
     }
 
     /// Reads the tenant's ledger page by page into `LedgerVerifier` (keys, then transactions
@@ -258,8 +299,12 @@ extension Sandbox {
     /// The next transactions by hash after `after`: at most `pageRowsMax` rows and
     /// `pageBytesMax` canonical bytes (at least one row), each with its endorsements, dispute
     /// and the status its rows give (disputed, else committed, else pending).
-    private func transactionPage(after: LedgerHash?, options: LedgerVerificationOptions) async throws -> [TransactionRow] {
+    /// `fromBlock` > 0: only what a bundle from that block on holds (`readLedger`).
+    private func transactionPage(after: LedgerHash?, options: LedgerVerificationOptions, fromBlock: Int64 = 0) async throws
+        -> [TransactionRow]
+    {
         let tenantID = principal.tenantID.rawValue
+        let contextTypes = [KeyEvent.Registered.ledgerType, KeyEvent.Revoked.ledgerType, PricingRulesPublished.ledgerType].map(\.rawValue)
         let rows = try await connection.query(
             """
             SELECT p.tx_hash, p.canonical, p.tx_type, p.at_micros, p.endorser_codes, p.committed, p.dispute_org, p.dispute_reason
@@ -271,6 +316,13 @@ extension Sandbox {
                   FROM ledger_transactions t
                   LEFT JOIN ledger_disputes d ON d.tenant_id = t.tenant_id AND d.tx_hash = t.tx_hash
                   WHERE t.tenant_id = \(tenantID) AND t.tx_hash > \(ByteBuffer(bytes: after?.bytes ?? []))
+                    AND (\(fromBlock)::bigint = 0 OR t.tx_type = ANY(\(contextTypes)::text[])
+                         OR NOT EXISTS (SELECT 1 FROM ledger_block_entries e
+                                        WHERE e.tenant_id = t.tenant_id AND e.tx_hash = t.tx_hash AND e.block_number < \(fromBlock))
+                         OR EXISTS (SELECT 1 FROM ledger_transactions u
+                                    WHERE u.tenant_id = t.tenant_id AND u.transfer_id = t.transfer_id
+                                      AND NOT EXISTS (SELECT 1 FROM ledger_block_entries e
+                                                      WHERE e.tenant_id = u.tenant_id AND e.tx_hash = u.tx_hash AND e.block_number < \(fromBlock))))
                   ORDER BY t.tx_hash LIMIT \(options.pageRowsMax)) p
             WHERE p.bytes_before = 0 OR p.bytes_before + length(p.canonical) <= \(Int64(options.pageBytesMax))
             ORDER BY p.tx_hash

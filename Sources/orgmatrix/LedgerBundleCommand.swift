@@ -20,16 +20,25 @@ extension LedgerCommand {
 
         @OptionGroup var principal: PrincipalOptions
         @Option(help: "The bundle's directory: created, or empty.") var out: String
+        @Option(
+            help: """
+                Export from this block on (default 0, the whole ledger): the bundle carries the block before as its anchor, \
+                the transactions these blocks seal or no block seals yet, and what their checks need from before.
+                """)
+        var fromBlock: Int64 = 0
 
         func run() async throws {
             let (key, logger, url) = try principal.prepare()
+            guard fromBlock >= 0 else { try fail("--from-block \(fromBlock): a block number is 0 or more") }
             let scripts = try usage { try BundleScripts.names.map { ($0, try BundleScripts.read($0)) } }
             let writer = try usage { try BundleWriter(root: out) }
-            let export = BundleExport(writer: writer, tenant: key.tenant)
+            let export = BundleExport(writer: writer, tenant: key.tenant, fromBlock: fromBlock)
             do {
                 try await Settings.withClient(url, logger: logger) { client in
                     let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
-                    try await database.readLedger(key: key, requestID: "cli-" + UUID().uuidString.lowercased(), logger: logger) {
+                    try await database.readLedger(
+                        key: key, requestID: "cli-" + UUID().uuidString.lowercased(), logger: logger, fromBlock: fromBlock
+                    ) {
                         try export.write($0)
                     }
                 }
@@ -54,11 +63,12 @@ extension LedgerCommand {
 private final class BundleExport: @unchecked Sendable {
     private let writer: BundleWriter
     private let tenant: TenantCode
+    private let fromBlock: Int64
     private let lock = NSLock()
     private var rules: [LedgerBundle.RuleVersion] = []
     private var counts = (keys: Int64(0), transactions: Int64(0), blocks: Int64(0), checkpoints: Int64(0))
 
-    init(writer: BundleWriter, tenant: TenantCode) { (self.writer, self.tenant) = (writer, tenant) }
+    init(writer: BundleWriter, tenant: TenantCode, fromBlock: Int64) { (self.writer, self.tenant, self.fromBlock) = (writer, tenant, fromBlock) }
 
     func write(_ page: LedgerEvidencePage) throws {
         try lock.withLock {
@@ -70,6 +80,11 @@ private final class BundleExport: @unchecked Sendable {
                     try writer.write(LedgerBundle.keyBytes(key), at: LedgerBundle.keyFile(key.owner, version: key.version))
                     counts.keys += 1
                 }
+            case .anchor(let anchor):
+                try writer.write(anchor.block.headerBytes, at: LedgerBundle.anchorHeaderFile)
+                try writer.write(
+                    anchor.block.ordererSignatureDER, at: LedgerBundle.anchorSignatureFile(keyVersion: anchor.block.ordererKeyVersion))
+                try writer.write(LedgerBundle.hashLines(anchor.frontier), at: LedgerBundle.anchorFrontierFile)
             case .transactions(let transactions):
                 for transaction in transactions {
                     let hash = transaction.claimedHash
@@ -114,7 +129,7 @@ private final class BundleExport: @unchecked Sendable {
             try writer.write(LedgerBundle.rulesBytes(rules), at: LedgerBundle.rules)
             let description = LedgerBundle.Description(
                 tenant: tenant, exportedAt: UTCMicros(Date()), blocks: counts.blocks, transactions: counts.transactions,
-                keys: counts.keys, checkpoints: counts.checkpoints)
+                keys: counts.keys, checkpoints: counts.checkpoints, fromBlock: fromBlock)
             try writer.write(description.bytes, at: LedgerBundle.description)
             for (name, bytes) in scripts { try writer.write(bytes, at: name, mode: name == "README.txt" ? 0o644 : 0o755) }
             try writer.seal()
@@ -179,6 +194,9 @@ struct BundleVerification {
         var files: Int
         var keys: Int
         var checkpoints: [(number: Int64, unsigned: [OrgCode])]
+        /// A bundle from a later block on: the block it continues from, that block's hash and log
+        /// size, for the auditor to match with the earlier bundle's last block.
+        var anchor: (block: Int64, hash: LedgerHash, logSize: Int64?)? = nil
 
         var text: String {
             let verdict = failures.isEmpty ? "clean" : "\(failures.count) failure\(failures.count == 1 ? "" : "s")"
@@ -189,6 +207,11 @@ struct BundleVerification {
                 "  blocks \(counts.blocks) sealing \(counts.sealedTransactions) transactions; checkpoints \(checkpoints.count) "
                     + "(complete \(checkpoints.filter(\.unsigned.isEmpty).count))",
             ]
+            if let anchor {
+                lines.append(
+                    "  from block \(anchor.block + 1), continuing block \(anchor.block) (\(anchor.hash.hex)), a log of "
+                        + "\(anchor.logSize.map(String.init) ?? "?") transactions: match it with the earlier bundle's")
+            }
             for (number, unsigned) in checkpoints where !unsigned.isEmpty {
                 lines.append("  checkpoint \(number) is incomplete: not yet signed by \(unsigned.map(\.rawValue).joined(separator: ", "))")
             }
@@ -221,6 +244,7 @@ struct BundleVerification {
         var lineNumber = 0
         var singles: [String: [UInt8]] = [:]
         var keyFiles: [String: [UInt8]] = [:]
+        var anchorFiles: [String: [UInt8]] = [:]
         var lines = try reader.manifestLines()
         while let line = try lines.next() {
             lineNumber += 1
@@ -249,6 +273,7 @@ struct BundleVerification {
             switch LedgerBundle.Place(parsed.path) {
             case .description?, .rules?, .script?: singles[parsed.path] = parsed.sm3
             case .key(let name)?: keyFiles[name] = parsed.sm3
+            case .anchor(let name)?: anchorFiles[name] = parsed.sm3
             case nil: fail(.bundleFileMalformed, parsed.path, expected: "a file of the bundle's layout", found: "a path it has no place for")
             default: break
             }
@@ -283,9 +308,24 @@ struct BundleVerification {
         let (keys, keyFailures) = LedgerBundle.keys(keyBytes)
         failures += keyFailures
 
+        var anchor: LedgerEvidence.Anchor?
+        if description.fromBlock > 0 {
+            var files: [String: [UInt8]] = [:]
+            for (name, sm3) in anchorFiles {
+                if let bytes = read("\(LedgerBundle.anchorDirectory)/\(name)", sm3: sm3) { files[name] = bytes }
+            }
+            let read = LedgerBundle.anchor(description.fromBlock - 1, files: files)
+            anchor = read.anchor
+            failures += read.failures
+        } else {
+            for name in anchorFiles.keys.sorted() {
+                fail(.bundleFileMalformed, "\(LedgerBundle.anchorDirectory)/\(name)", expected: "no anchor in a bundle from block 0", found: "a file")
+            }
+        }
+
         // Pass 2: every evidence directory in the order listed, a chunk at a time.
         let spool = try BundleFileSpool()
-        var verifier = LedgerVerifier(tenant: description.tenant, keys: keys, spool: spool)
+        var verifier = LedgerVerifier(tenant: description.tenant, keys: keys, spool: spool, continuing: anchor)
         var state = Pass2(total: Int(description.transactions + description.blocks + description.checkpoints))
         var current: (place: LedgerBundle.Place, directory: String, files: [Listed])?
         var batch: [(place: LedgerBundle.Place, files: [Listed])] = []
@@ -295,6 +335,7 @@ struct BundleVerification {
             guard !line.isLast, let parsed = try? LedgerBundle.parseManifestLine(Substring(decoding: line.bytes, as: UTF8.self)),
                 let place = LedgerBundle.Place(parsed.path), let directory = place.directory, let name = place.file
             else { continue }
+            if case .anchor = place { continue }  // read before the verifier was made
             if current?.directory == directory {
                 current?.files.append((name, parsed.sm3))
                 continue
@@ -320,10 +361,12 @@ struct BundleVerification {
         } else if singles[LedgerBundle.rules] == nil {
             fail(.bundleFileMismatch, LedgerBundle.rules, expected: "a file of every bundle", found: "not listed")
         }
-        let headers = state.headers
+        var headers = state.headers
+        let anchorHeader = anchor.flatMap { try? BlockHeader(canonicalBytes: $0.block.headerBytes) }
+        if let anchor, let anchorHeader { headers[anchor.block.number] = anchorHeader }
         let findings = LedgerCheckpoint.check(
             state.checkpoints.sorted { $0.number < $1.number }, tenant: description.tenant, keys: verifier.keys,
-            header: { headers[$0] })
+            header: { [headers] in headers[$0] }, continuingAt: description.fromBlock > 0 ? anchorHeader?.logSize ?? 0 : nil)
         failures += findings.failures
         let read = (
             transactions: Int64(report.counts.transactions), blocks: Int64(report.counts.blocks), keys: Int64(keys.count),
@@ -343,7 +386,8 @@ struct BundleVerification {
         return Result(
             tenant: description.tenant, failures: failures.map { (LedgerBundle.file(of: $0), $0) }, counts: report.counts,
             files: lineNumber, keys: keys.count,
-            checkpoints: state.checkpoints.sorted { $0.number < $1.number }.map { ($0.number, findings.unsigned[$0.number] ?? []) })
+            checkpoints: state.checkpoints.sorted { $0.number < $1.number }.map { ($0.number, findings.unsigned[$0.number] ?? []) },
+            anchor: anchor.map { ($0.block.number, $0.block.claimedHash, anchorHeader?.logSize) })
     }
 
     /// What pass 2 gathers besides the verifier's state.
@@ -431,7 +475,7 @@ struct BundleVerification {
         case .checkpoint(let number, _):
             let (checkpoint, found) = LedgerBundle.checkpoint(number, files: files)
             return (checkpoint.map(Evidence.checkpoint), failures + found)
-        case .description, .rules, .key, .script: return (nil, failures)
+        case .description, .rules, .key, .script, .anchor: return (nil, failures)
         }
     }
 
@@ -478,7 +522,15 @@ private struct BundleReportView: Encodable {
     let blocks: Int
     let sealedTransactions: Int
     let checkpoints: [Checkpoint]
+    /// A bundle from a later block on: the block it continues from.
+    let anchor: Anchor?
     let failures: [Failure]
+
+    struct Anchor: Encodable {
+        let block: Int64
+        let hash: String
+        let logSize: Int64?
+    }
 
     init(_ result: BundleVerification.Result) {
         tenant = result.tenant?.rawValue
@@ -490,5 +542,6 @@ private struct BundleReportView: Encodable {
         (endorsementsChecked, blocks, sealedTransactions) = (counts.endorsementsChecked, counts.blocks, counts.sealedTransactions)
         checkpoints = result.checkpoints.map { .init(number: $0.number, complete: $0.unsigned.isEmpty, unsigned: $0.unsigned.map(\.rawValue)) }
         failures = result.failures.map { .init(file: $0.file, failure: .init($0.failure)) }
+        anchor = result.anchor.map { .init(block: $0.block, hash: $0.hash.hex, logSize: $0.logSize) }
     }
 }

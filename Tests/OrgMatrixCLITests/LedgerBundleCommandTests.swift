@@ -15,13 +15,14 @@ import Testing
         ("verify-with-openssl.sh", { ("bash", [$0 + "/verify-with-openssl.sh", $0]) }),
     ]
 
-    private static func export(_ scenario: LedgerScenario, principal: String = "hq-auditor", to folder: String) async throws
-        -> ProcessOutput
-    {
+    private static func export(
+        _ scenario: LedgerScenario, principal: String = "hq-auditor", to folder: String, arguments: [String] = []
+    ) async throws -> ProcessOutput {
         let environment = try await SharedDatabase.environment()
         return try runProcess(
             TestEnvironment.orgmatrixExecutable,
-            ["ledger", "export", "--tenant", scenario.fixture.code.rawValue, "--out", folder, "--database-url", environment.appURLText],
+            ["ledger", "export", "--tenant", scenario.fixture.code.rawValue, "--out", folder, "--database-url", environment.appURLText]
+                + arguments,
             environment: ["ORGMATRIX_API_KEY": scenario.fixture.key(principal)])
     }
 
@@ -163,6 +164,83 @@ import Testing
         let failures = try #require(report["failures"] as? [[String: Any]])
         let named = try #require(failures.first { $0["file"] as? String == transaction }, "\(failures)")
         #expect(report["clean"] as? Bool == false && named["kind"] is String && named["field"] is String && named.keys.contains("block"))
+    }
+
+    /// A bundle from a later block on (`--from-block`): its anchor is the whole bundle's block
+    /// before, all three verifiers pass it, each anchor file changed by one byte is named by all
+    /// three, and a frontier or a left-out checkpoint resealed into the manifest is named.
+    @Test func aBundleFromALaterBlockContinuesTheWholeOneAndIsVerifiedThreeWays() async throws {
+        let scenario = try await LedgerScenario.make(label: "bundle-from")
+        _ = try await scenario.checkpoint(approving: ["hq-admin"], clientSigns: false)  // 0, at block 4
+        try await scenario.commitPendingReceipt()  // block 5
+        _ = try await scenario.checkpoint(approving: ["hq-admin"], clientSigns: false)  // 1, at block 5
+        let (whole, partial) = (Self.folder("from-whole"), Self.folder("from-5"))
+        defer { for root in [whole, partial] { try? FileManager.default.removeItem(atPath: root) } }
+        #expect(try await Self.export(scenario, to: whole).status == 0)
+        let exported = try await Self.export(scenario, to: partial, arguments: ["--from-block", "5"])
+        #expect(exported.status == 0, "\(exported.standardError)")
+
+        let anchor = try Data(contentsOf: URL(fileURLWithPath: whole + "/" + LedgerBundle.headerFile(4)))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: partial + "/" + LedgerBundle.anchorHeaderFile)) == anchor)
+        let files = try Self.files(partial)
+        #expect(Set(files.filter { $0.hasPrefix("blocks/") }.map { $0.split(separator: "/")[1] }) == ["0000000005"])
+        #expect(files.contains(LedgerBundle.checkpointFile(0)) && files.contains(LedgerBundle.checkpointFile(1)))
+        // Fewer transactions: those block 5 seals, and what their checks need (key and rule events, their transfer's).
+        let transactions = { (root: String) in try Self.files(root).filter { $0.hasSuffix("/tx.json") }.count }
+        #expect(try transactions(partial) < transactions(whole))
+        for (name, output) in try Self.verdicts(partial) {
+            #expect(output.status == 0, "\(name): \(output.text)")
+        }
+        let text = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", partial]).text
+        #expect(text.contains("from block 5, continuing block 4 (\(Hex.encode(SM3.hash(Array(anchor)))))"), "\(text)")
+
+        // Each anchor file changed by one byte: all three name it.
+        for path in files where path.hasPrefix("anchor/") {
+            let url = URL(fileURLWithPath: partial + "/" + path)
+            let original = try Data(contentsOf: url)
+            var changed = original
+            changed[changed.count / 2] ^= 0x01
+            try changed.write(to: url)
+            for (name, output) in try Self.verdicts(partial) {
+                #expect(output.status == 1 && output.text.contains("FAIL \(path): "), "\(name), \(path): \(output.text)")
+            }
+            try original.write(to: url)
+        }
+
+        // A frontier rewritten and resealed: the Swift and Python verifiers recompute the anchor's root from it.
+        let frontier = partial + "/" + LedgerBundle.anchorFrontierFile
+        let honest = try Data(contentsOf: URL(fileURLWithPath: frontier))
+        let forged = LedgerBundle.hashLines([SM3.hash(Array("forged".utf8))])
+        try Data(forged).write(to: URL(fileURLWithPath: frontier))
+        try Self.reseal(partial, LedgerBundle.anchorFrontierFile, forged)
+        for (name, output) in try Self.verdicts(partial) where name != "verify-with-openssl.sh" {
+            #expect(output.status == 1 && output.text.contains("FAIL \(LedgerBundle.anchorFrontierFile): "), "\(name): \(output.text)")
+            #expect(!output.text.contains("FAIL manifest.sm3"), "\(name): \(output.text)")
+        }
+        try honest.write(to: URL(fileURLWithPath: frontier))
+        try Self.reseal(partial, LedgerBundle.anchorFrontierFile, Array(honest))
+
+        // Checkpoint 0 (at the anchor block) left out and the manifest resealed: checkpoint 1 now
+        // comes first, and its previous log is not below the anchor's, so one was left out.
+        let manifest = try String(contentsOfFile: partial + "/manifest.sm3", encoding: .utf8)
+        let kept = manifest.split(separator: "\n").dropLast().filter { !$0.contains("  " + LedgerBundle.checkpointDirectory(0) + "/") }
+            .map { String($0) + "\n" }.joined()
+        try Data((kept + LedgerBundle.manifestSeal(Array(kept.utf8))).utf8).write(to: URL(fileURLWithPath: partial + "/manifest.sm3"))
+        try FileManager.default.removeItem(atPath: partial + "/" + LedgerBundle.checkpointDirectory(0))
+        let description = try String(contentsOfFile: partial + "/bundle.json", encoding: .utf8)
+            .replacingOccurrences(of: "\"checkpoints\":2", with: "\"checkpoints\":1")
+        try Data(description.utf8).write(to: URL(fileURLWithPath: partial + "/bundle.json"))
+        try Self.reseal(partial, LedgerBundle.description, Array(description.utf8))
+        for (name, output) in try Self.verdicts(partial) where name != "verify-with-openssl.sh" {
+            #expect(
+                output.status == 1 && output.text.contains("FAIL \(LedgerBundle.checkpointFile(1)): ") && output.text.contains("left out"),
+                "\(name): \(output.text)")
+            #expect(!output.text.contains("FAIL manifest.sm3") && !output.text.contains("FAIL bundle.json"), "\(name): \(output.text)")
+        }
+
+        // No block 9 to export from.
+        let none = try await Self.export(scenario, to: Self.folder("from-9"), arguments: ["--from-block", "9"])
+        #expect(none.status == 2 && none.standardError.contains("No block 9"), "\(none.standardError)")
     }
 
     /// verify-bundle recomputes every transfer figure as the online verifier does, from the

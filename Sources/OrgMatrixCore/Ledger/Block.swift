@@ -15,6 +15,19 @@ public struct MerkleFrontier: Sendable {
         size = 0
     }
 
+    /// The frontier of a tree of `size` leaves from its perfect subtrees' roots, largest first:
+    /// one per bit set in `size` (how an exported bundle from a later block on carries its log).
+    /// Nil when their count or a hash's length is not that.
+    public init?(_ hashing: MerkleHashing.Kind = .sm3, size: Int, roots: [[UInt8]]) {
+        let heights = (0..<(Int.bitWidth - 1)).reversed().filter { size >> $0 & 1 == 1 }
+        guard size >= 0, heights.count == roots.count, roots.allSatisfy({ $0.count == hashing.hashing.digestByteCount }) else {
+            return nil
+        }
+        self.hashing = hashing
+        subtrees = Array(zip(heights, roots)).map { (height: $0.0, root: $0.1) }
+        self.size = size
+    }
+
     /// Appends one leaf given as its leaf hash (`0x00 ‖ data`, hashed).
     public mutating func append(leafHash: [UInt8]) {
         let hasher = hashing.hashing

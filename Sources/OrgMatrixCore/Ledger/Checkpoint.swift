@@ -177,12 +177,21 @@ extension LedgerCheckpoint {
     /// Checks checkpoints in number order (docs/LEDGER.md, "Checkpoints"; the bundle's point 4):
     /// each as `checkOne` does, numbered 0, 1, …, chained by `previous_log_size`, consistent with
     /// the one before.
+    ///
+    /// `continuingAt`: the evidence starts after an anchor block whose log holds this many
+    /// transactions (an export `--from-block`) and holds the checkpoints that name that block or
+    /// a later one. They are numbered on from the first, whose link to the one before is the
+    /// earlier bundle's to show; that one must have named an earlier block, so its log was
+    /// smaller (else a checkpoint was left out).
     public static func check(
-        _ checkpoints: [Evidence], tenant: TenantCode, keys: LedgerKeyDirectory, header: (Int64) -> BlockHeader?
+        _ checkpoints: [Evidence], tenant: TenantCode, keys: LedgerKeyDirectory, header: (Int64) -> BlockHeader?,
+        continuingAt anchorLogSize: Int64? = nil
     ) -> Findings {
         var findings = Findings()
         var previous: LedgerCheckpoint?
-        for (index, record) in checkpoints.enumerated() {
+        let first = anchorLogSize == nil ? 0 : checkpoints.first?.number ?? 0
+        for (offset, record) in checkpoints.enumerated() {
+            let index = first + Int64(offset)
             func fail(_ kind: LedgerVerificationFailure.Kind, _ field: String, expected: String, found: String) {
                 findings.failures.append(
                     .init(kind, field: "checkpoints[\(record.number)].\(field)", expected: expected, found: found))
@@ -194,8 +203,18 @@ extension LedgerCheckpoint {
                 previous = nil
                 continue
             }
-            if record.number != Int64(index) {
+            if record.number != index {
                 fail(.checkpointOutOfSequence, "number", expected: String(index), found: String(record.number))
+            }
+            if let anchorLogSize, offset == 0, checkpoint.number > 0 {
+                if checkpoint.previousLogSize >= anchorLogSize {
+                    fail(
+                        .checkpointOutOfSequence, "previous_log_size",
+                        expected: "below the anchor block's log size \(anchorLogSize), else one naming the anchor or later was left out",
+                        found: String(checkpoint.previousLogSize))
+                }
+                previous = checkpoint
+                continue
             }
             if let previous, checkpoint.at < previous.at {
                 fail(.checkpointOutOfSequence, "at", expected: "at or after checkpoint \(previous.number)'s, \(previous.at)", found: checkpoint.at.description)

@@ -29,6 +29,13 @@ public enum LedgerBundle {
         blockDirectory(number) + "/orderer.v\(keyVersion).sig.der"
     }
 
+    /// A bundle from a later block on: the block before its first (header and signature, no
+    /// transaction list) and the log's right edge after it.
+    public static let anchorDirectory = "anchor"
+    public static let anchorHeaderFile = "anchor/header.json"
+    public static let anchorFrontierFile = "anchor/frontier.txt"
+    public static func anchorSignatureFile(keyVersion: Int64) -> String { "anchor/orderer.v\(keyVersion).sig.der" }
+
     public static func keyPEMFile(_ owner: KeyOwner, version: Int64) -> String { "keys/\(owner.name).v\(version).pem" }
     public static func keyFile(_ owner: KeyOwner, version: Int64) -> String { "keys/\(owner.name).v\(version).json" }
 
@@ -69,11 +76,18 @@ public enum LedgerBundle {
         public var transactions: Int64
         public var keys: Int64
         public var checkpoints: Int64
+        /// The first block it holds: 0 for the whole ledger; else it carries the block before
+        /// as its anchor.
+        public var fromBlock: Int64
 
-        public init(tenant: TenantCode, exportedAt: UTCMicros, blocks: Int64, transactions: Int64, keys: Int64, checkpoints: Int64) {
+        public init(
+            tenant: TenantCode, exportedAt: UTCMicros, blocks: Int64, transactions: Int64, keys: Int64, checkpoints: Int64,
+            fromBlock: Int64 = 0
+        ) {
             (self.tenant, self.exportedAt, self.blocks, self.transactions, self.keys, self.checkpoints) = (
                 tenant, exportedAt, blocks, transactions, keys, checkpoints
             )
+            self.fromBlock = fromBlock
         }
 
         public var bytes: [UInt8] {
@@ -82,12 +96,13 @@ public enum LedgerBundle {
                     "format": .string(LedgerBundle.formatName), "version": .integer(LedgerBundle.formatVersion),
                     "tenant": .string(tenant.rawValue), "exported_at": .string(exportedAt.description), "blocks": .integer(blocks),
                     "transactions": .integer(transactions), "keys": .integer(keys), "checkpoints": .integer(checkpoints),
+                    "from_block": .integer(fromBlock),
                 ]))
         }
 
         public init(bytes: [UInt8]) throws(LedgerDocumentError) {
             let fields = try LedgerBundle.fields(
-                bytes, ["format", "version", "tenant", "exported_at", "blocks", "transactions", "keys", "checkpoints"])
+                bytes, ["format", "version", "tenant", "exported_at", "blocks", "transactions", "keys", "checkpoints", "from_block"])
             guard try fields.string("format") == LedgerBundle.formatName, try fields.integer("version") == LedgerBundle.formatVersion
             else { throw .malformed(field: "format", reason: "must be \(LedgerBundle.formatName) version \(LedgerBundle.formatVersion)") }
             let text = try fields.string("tenant")
@@ -95,7 +110,8 @@ public enum LedgerBundle {
             self.init(
                 tenant: tenant, exportedAt: try fields.moment("exported_at"), blocks: try fields.integer("blocks"),
                 transactions: try fields.integer("transactions"), keys: try fields.integer("keys"),
-                checkpoints: try fields.integer("checkpoints"))
+                checkpoints: try fields.integer("checkpoints"), fromBlock: try fields.integer("from_block"))
+            guard fromBlock >= 0 else { throw .malformed(field: "from_block", reason: "must be 0 or more") }
         }
     }
 
@@ -259,6 +275,10 @@ public enum LedgerBundle {
         default: break
         }
         let field = failure.field
+        if field.hasPrefix("anchor.") {
+            if field.hasPrefix("anchor.orderer") { return anchorDirectory + "/" }
+            return field == "anchor.frontier" ? anchorFrontierFile : anchorHeaderFile
+        }
         if let match = field.firstMatch(of: /^checkpoints\[([0-9]+)\]\.(.*)$/), let number = Int64(match.1) {
             if match.2 == "consistency" { return consistencyFile(number) }
             return checkpointFile(number)

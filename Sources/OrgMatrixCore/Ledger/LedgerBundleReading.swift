@@ -14,6 +14,8 @@ extension LedgerBundle {
         case transaction(LedgerHash, file: String)
         case block(Int64, file: String)
         case checkpoint(Int64, file: String)
+        /// A file of the anchor (a bundle from a later block on).
+        case anchor(file: String)
         /// The verifiers and their README: checked against the manifest only.
         case script(name: String)
 
@@ -27,6 +29,7 @@ extension LedgerBundle {
             case 1 where path == LedgerBundle.rules: self = .rules
             case 1 where Self.scripts.contains(path): self = .script(name: path)
             case 2 where parts[0] == "keys" && LedgerBundle.keyName(parts[1]) != nil: self = .key(name: parts[1])
+            case 2 where parts[0] == LedgerBundle.anchorDirectory && !parts[1].isEmpty: self = .anchor(file: parts[1])
             case 3 where parts[0] == "blocks":
                 guard let number = LedgerBundle.number(parts[1]) else { return nil }
                 self = .block(number, file: parts[2])
@@ -48,6 +51,7 @@ extension LedgerBundle {
             case .transaction(let hash, _): LedgerBundle.transactionDirectory(hash)
             case .block(let number, _): LedgerBundle.blockDirectory(number)
             case .checkpoint(let number, _): LedgerBundle.checkpointDirectory(number)
+            case .anchor: LedgerBundle.anchorDirectory
             case .description, .rules, .key, .script: nil
             }
         }
@@ -55,7 +59,7 @@ extension LedgerBundle {
         /// The file's name in its evidence directory, nil for a single file.
         public var file: String? {
             switch self {
-            case .transaction(_, let file), .block(_, let file), .checkpoint(_, let file): file
+            case .transaction(_, let file), .block(_, let file), .checkpoint(_, let file), .anchor(let file): file
             case .description, .rules, .key, .script: nil
             }
         }
@@ -189,6 +193,46 @@ extension LedgerBundle {
             )
         } catch {
             fail(.bundleFileMalformed, "transactions.txt", expected: "one 64-digit hash per line", found: error.description)
+            return (nil, failures)
+        }
+    }
+
+    /// The anchor of a bundle from block `number` + 1 on, from `anchor/`'s files: `header.json`,
+    /// one `orderer.v<k>.sig.der`, `frontier.txt` (the log's subtree roots, one per line).
+    public static func anchor(
+        _ number: Int64, files: [String: [UInt8]]
+    ) -> (anchor: LedgerEvidence.Anchor?, failures: [LedgerVerificationFailure]) {
+        var failures: [LedgerVerificationFailure] = []
+        func fail(_ kind: LedgerVerificationFailure.Kind, _ name: String, expected: String, found: String) {
+            failures.append(.init(kind, block: number, field: "\(anchorDirectory)/\(name)", expected: expected, found: found))
+        }
+        var signatures: [(version: Int64, der: [UInt8])] = []
+        for name in files.keys.sorted() where name != "header.json" && name != "frontier.txt" {
+            guard let (owner, version) = signatureName(name), owner == .orderer, let signature = files[name] else {
+                fail(.bundleFileMalformed, name, expected: "header.json, frontier.txt or orderer.v<k>.sig.der", found: "another name")
+                continue
+            }
+            signatures.append((version, signature))
+        }
+        guard let header = files["header.json"] else {
+            fail(.bundleFileMismatch, "header.json", expected: "block \(number)'s header, the anchor", found: "no such file")
+            return (nil, failures)
+        }
+        guard let frontier = files["frontier.txt"] else {
+            fail(.bundleFileMismatch, "frontier.txt", expected: "the log's subtree roots after block \(number)", found: "no such file")
+            return (nil, failures)
+        }
+        guard signatures.count == 1, let signature = signatures.first else {
+            fail(.bundleFileMismatch, "orderer.v<k>.sig.der", expected: "one orderer signature", found: "\(signatures.count) signature files")
+            return (nil, failures)
+        }
+        do {
+            let block = LedgerEvidence.Block(
+                number: number, headerBytes: header, claimedHash: .of(header), ordererKeyVersion: signature.version,
+                ordererSignatureDER: signature.der, transactionHashes: [])
+            return (.init(block: block, frontier: try hashes(lines: frontier)), failures)
+        } catch {
+            fail(.bundleFileMalformed, "frontier.txt", expected: "one 64-digit hash per line", found: error.description)
             return (nil, failures)
         }
     }

@@ -102,6 +102,17 @@ public struct LedgerEvidence: Sendable, Hashable {
     }
 
     /// One block row: the header as stored, the orderer's signature, and the hashes it lists.
+    /// Where a ledger read from a later block on continues (an export `--from-block`): the block
+    /// before the first one read, its transaction list left out, and the log's right edge after
+    /// it, so the blocks that follow link to it and extend its log.
+    public struct Anchor: Sendable, Hashable {
+        public var block: Block
+        /// The roots of the log's perfect subtrees after `block`, largest first (`MerkleFrontier`).
+        public var frontier: [[UInt8]]
+
+        public init(block: Block, frontier: [[UInt8]]) { (self.block, self.frontier) = (block, frontier) }
+    }
+
     public struct Block: Sendable, Hashable {
         public var number: Int64
         public var headerBytes: [UInt8]

@@ -154,6 +154,9 @@ public struct LedgerVerificationFailure: Sendable, Hashable, Comparable, CustomS
         case checkpointSignerNotNamed = "checkpoint-signer-not-named"
         /// No valid consistency proof from the previous checkpoint's tree to this one's.
         case checkpointInconsistent = "checkpoint-inconsistent"
+        /// A bundle read from a later block on: the log's right edge it carries does not give
+        /// the log root its anchor block (the block before its first) states.
+        case anchorFrontierMismatch = "anchor-frontier-mismatch"
         /// A file of a bundle that is missing, unlisted, or not what the manifest says.
         case bundleFileMismatch = "bundle-file-mismatch"
         /// A file of a bundle that is not in its format (a name, a JSON file, a proof line).

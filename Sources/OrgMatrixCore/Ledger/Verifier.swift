@@ -44,11 +44,14 @@ public struct LedgerVerifier: Sendable {
     /// same whatever it is. `transferFigures`: whether pricing and transfer bodies are read and
     /// every figure recomputed (`TransferFigureChecks`); without, only their envelopes,
     /// endorsements and sealing are checked. `spool`: where the figure checks keep those
-    /// transactions until the report; in memory unless given.
+    /// transactions until the report; in memory unless given. `anchor`: for a ledger read from a
+    /// later block on, the block before it and the log there, checked here (its header, its
+    /// signature, that the frontier gives its log root); the first block must follow it.
     public init(
         tenant: TenantCode, keys: [LedgerEvidence.Key],
         bodyChecks: [LedgerTransactionType: LedgerBodyCheck] = LedgerBodyChecks.standard, transferFigures: Bool = true,
-        concurrency: Int = concurrencyDefault, spool: any LedgerBodySpool = LedgerMemorySpool()
+        concurrency: Int = concurrencyDefault, spool: any LedgerBodySpool = LedgerMemorySpool(),
+        continuing anchor: LedgerEvidence.Anchor? = nil
     ) {
         precondition(concurrency >= 1, "at least one chunk at a time")
         self.tenant = tenant
@@ -56,6 +59,7 @@ public struct LedgerVerifier: Sendable {
         self.bodyChecks = bodyChecks
         self.concurrency = concurrency
         figures = transferFigures ? TransferFigureChecks(spool: spool) : nil
+        if let anchor { chain = Chain(continuing: anchor, checker: BlockChecker(tenant: tenant, keys: self.keys), failures: &failures) }
     }
 
     /// Checks transaction rows: bytes, hash, envelope, each endorsement, the status, the body.
@@ -389,7 +393,8 @@ private struct BlockChecker: Sendable {
     let tenant: TenantCode
     let keys: LedgerKeyDirectory
 
-    func check(_ record: LedgerEvidence.Block) -> BlockOutcome {
+    /// `tree`: whether the block's own tree is checked (not for an anchor, whose list is left out).
+    func check(_ record: LedgerEvidence.Block, tree: Bool = true) -> BlockOutcome {
         var failures: [LedgerVerificationFailure] = []
         func fail(_ kind: LedgerVerificationFailure.Kind, _ field: String, expected: String, found: String) {
             failures.append(.init(kind, block: record.number, field: field, expected: expected, found: found))
@@ -412,6 +417,8 @@ private struct BlockChecker: Sendable {
             if header.number != record.number {
                 fail(.blockRowMismatch, "number", expected: String(record.number), found: String(header.number))
             }
+        }
+        if let header, tree {
             let dataHash = MerkleHashing.sm3.rootHash(leaves)
             if header.dataHash.bytes != dataHash {
                 fail(.dataHashMismatch, "data_hash", expected: Hex.encode(dataHash), found: header.dataHash.hex)
@@ -451,6 +458,34 @@ private struct Chain {
     var previousSealedAt: UTCMicros?
     /// The tree over every hash listed so far, in block order.
     var log = MerkleFrontier(.sm3)
+
+    init() {}
+
+    /// After `anchor`, its own failures named `anchor.<field>`. A frontier that does not give the
+    /// anchor's log root is named, and the log goes on from it (or from nothing, when it cannot be
+    /// read), so each block after names its own log too.
+    init(continuing anchor: LedgerEvidence.Anchor, checker: BlockChecker, failures: inout [LedgerVerificationFailure]) {
+        let outcome = checker.check(anchor.block, tree: false)
+        failures += outcome.failures.map {
+            .init($0.kind, block: $0.blockNumber, field: "anchor.\($0.field)", expected: $0.expected, found: $0.found)
+        }
+        func fail(expected: String, found: String) {
+            failures.append(.init(.anchorFrontierMismatch, block: anchor.block.number, field: "anchor.frontier", expected: expected, found: found))
+        }
+        nextNumber = anchor.block.number + 1
+        previousHash = outcome.actualHash
+        previousSealedAt = outcome.header?.sealedAt
+        guard let header = outcome.header else { return }
+        let size = Int(header.logSize)
+        if let restored = MerkleFrontier(.sm3, size: size, roots: anchor.frontier) {
+            log = restored
+            if restored.rootHash != header.logRoot.bytes {
+                fail(expected: "subtree roots whose root is block \(anchor.block.number)'s log_root, \(header.logRoot.hex)", found: Hex.encode(restored.rootHash))
+            }
+        } else {
+            fail(expected: "\(size.nonzeroBitCount) subtree roots of 32 bytes, one per bit of log_size \(size)", found: "\(anchor.frontier.count) hashes")
+        }
+    }
 
     mutating func append(
         _ block: BlockOutcome, failures: inout [LedgerVerificationFailure], counts: inout LedgerVerificationReport.Counts

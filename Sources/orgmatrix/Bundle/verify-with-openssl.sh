@@ -6,7 +6,7 @@
 # Checks (docs/LEDGER.md, "The exported bundle"): manifest.sm3 (its last line is the SM3 of the
 # lines before it; every listed file has the listed SM3; no file unlisted), that each tx.json
 # hashes to its directory's name, that each hash a block lists is a transaction of the bundle,
-# that each block's prev_hash is the SM3 of the previous header.json, and every signature
+# that each block's prev_hash is the SM3 of the previous header.json (or the anchor's), and every signature
 # (endorsements, the orderer's, the checkpoints') with
 #   openssl dgst -sm3 -verify keys/<owner>.v<k>.pem -sigopt distid:1234567812345678
 # It does not recompute Merkle roots (verify.py and `orgmatrix ledger verify-bundle` do).
@@ -40,14 +40,28 @@ while IFS= read -r line; do
   fi
 done <"$FAILS.listed"
 cut -c 67- "$FAILS.listed" | sort | uniq -d | while IFS= read -r path; do fail manifest.sm3 "$path is listed twice"; done
+: >"$FAILS.present"
 cut -c 67- "$FAILS.listed" | while IFS= read -r path; do
-  if [[ -f $path ]]; then printf '%s\0' "$path"; else fail "$path" "listed in manifest.sm3 but missing"; fi
+  if [[ -f $path ]]; then
+    printf '%s\n' "$path" >>"$FAILS.present"
+    printf '%s\0' "$path"
+  else
+    fail "$path" "listed in manifest.sm3 but missing"
+  fi
 done | xargs -0 -r -n 500 openssl dgst -sm3 -r >"$FAILS.actual"   # one at a time: parallel writers would interleave lines
 # openssl -r writes "<hex> *<path>"; the manifest "<hex>  <path>".
 sed 's/ \*/  /' "$FAILS.actual" | sort -k2 >"$FAILS.actual.sorted"
-sort -k2 "$FAILS.listed" | join -1 2 -2 2 -o '0,1.1,2.1' - "$FAILS.actual.sorted" | while read -r path listed actual; do
+sort -k2 "$FAILS.listed" | join -1 2 -2 2 -o '0,1.1,2.1' - "$FAILS.actual.sorted" >"$FAILS.joined"
+compared=0
+while read -r path listed actual; do
+  compared=$((compared + 1))
   [[ $listed == "$actual" ]] || fail "$path" "SM3 $actual, manifest.sm3 lists $listed"
-done
+done <"$FAILS.joined"
+# A step that failed (a changed script, a full disk) compares fewer files: that is no pass.
+present=$(wc -l <"$FAILS.present")
+if [[ $compared -ne $present ]]; then
+  fail manifest.sm3 "only $compared of the $present files present were hashed and compared"
+fi
 cut -c 67- "$FAILS.listed" | sort >"$FAILS.paths"
 find . -type f ! -path ./manifest.sm3 | sed 's#^\./##' | sort | comm -13 "$FAILS.paths" - | while IFS= read -r path; do
   fail "$path" "not listed in manifest.sm3"
@@ -60,9 +74,11 @@ sed 's/ \*/  /' "$FAILS.actual" | grep '  transactions/../[0-9a-f]*/tx\.json$' |
     fail "$path" "SM3 $digest is not its directory's name"
 done
 
-# 3. Blocks in number order: every listed hash is held, and prev_hash links to the previous header.
+# 3. Blocks in number order: every listed hash is held, and prev_hash links to the previous header
+# (for a bundle from a later block on, the first links to the anchor, the block before it).
 field() { grep -o "\"$1\":\"[0-9a-f]*\"" -- "$2" | head -n 1 | cut -d'"' -f4; }
 previous=$(printf '0%.0s' {1..64})
+if [[ -f anchor/header.json ]]; then previous=$(sm3 anchor/header.json); fi
 for directory in $(find blocks -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort); do
   header=$directory/header.json
   [[ -f $header ]] || { fail "$header" "missing"; continue; }
@@ -73,13 +89,13 @@ for directory in $(find blocks -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sor
   done <"$directory/transactions.txt"
 done
 
-# 4. Every signature: endorsements over tx.json, the orderer's over header.json, checkpoints'
-# over checkpoint.json, each with the key its name states.
-find transactions blocks checkpoints -name '*.sig.der' 2>/dev/null | sort | while IFS= read -r signature; do
+# 4. Every signature: endorsements over tx.json, the orderer's over header.json (the anchor's
+# too), checkpoints' over checkpoint.json, each with the key its name states.
+find transactions blocks checkpoints anchor -name '*.sig.der' 2>/dev/null | sort | while IFS= read -r signature; do
   name=${signature##*/}
   case $signature in
     transactions/*) signed=${signature%/*}/tx.json ;;
-    blocks/*) signed=${signature%/*}/header.json ;;
+    blocks/* | anchor/*) signed=${signature%/*}/header.json ;;
     *) signed=${signature%/*}/checkpoint.json ;;
   esac
   printf '%s\0%s\0%s\0' "$signed" "$signature" "keys/${name%.sig.der}.pem"

@@ -8,7 +8,9 @@ file's SM3, nothing unlisted, nothing listed twice); that each tx.json hashes to
 directory's name; each block's transaction list, Merkle tree (data_hash), log (log_size,
 log_root) and link (prev_hash); every signature (endorsements, the orderer's, the
 checkpoints') with `openssl dgst -sm3 -verify ... -sigopt distid:1234567812345678`; and the
-checkpoints (their blocks, their signers, their chain, their consistency proofs).
+checkpoints (their blocks, their signers, their chain, their consistency proofs). A bundle from
+a later block on (bundle.json's from_block > 0) continues from its anchor: the block before
+its first (header and signature) and the log's subtree roots after it (frontier.txt).
 Prints `FAIL <file>: <reason>` per problem; exits 1 if there is any, 0 if none, 2 if unusable.
 """
 import concurrent.futures
@@ -55,8 +57,10 @@ def root(leaves):
 class Log:
     """The tenant log's right edge: perfect subtrees, largest first, so roots cost O(log n)."""
 
-    def __init__(self):
-        self.stack, self.size = [], 0
+    def __init__(self, size=0, roots=()):
+        """Empty, or restored from the roots of a tree of `size` leaves, one per bit set in size."""
+        heights = [h for h in reversed(range(size.bit_length())) if size >> h & 1]
+        self.stack, self.size = list(zip(heights, roots)), size
 
     def append(self, leaf_hash):
         self.stack.append((0, leaf_hash))
@@ -205,6 +209,11 @@ def main():
         print("verify.py: this Python's hashlib has no SM3 (it needs OpenSSL 3 with SM3)")
         sys.exit(2)
     listed = check_manifest(base)
+    description = read_json(base, "bundle.json") or {}
+    from_block = description.get("from_block")
+    if not isinstance(from_block, int) or from_block < 0:
+        fail("bundle.json", "from_block is not a block number")
+        from_block = 0
     signatures = []  # (signed file, signature file, public key file)
     tx_hashes = set()
     blocks, checkpoints, keys = {}, {}, []
@@ -228,6 +237,11 @@ def main():
             elif parts[3].endswith(".sig.der"):
                 key = "keys/%s.pem" % parts[3][: -len(".sig.der")]
                 signatures.append((directory + "/tx.json", path, key))
+        elif parts[0] == "anchor" and len(parts) == 2:
+            if from_block == 0:
+                fail(path, "a bundle from block 0 has no anchor")
+            elif parts[1].startswith("orderer.v") and parts[1].endswith(".sig.der"):
+                signatures.append(("anchor/header.json", path, "keys/%s.pem" % parts[1][: -len(".sig.der")]))
         elif parts[0] in ("blocks", "checkpoints") and not re.fullmatch(r"[0-9]{10}", parts[1] if len(parts) == 3 else ""):
             fail(path, "not a file of the bundle's layout")
         elif parts[0] == "blocks" and len(parts) == 3:
@@ -235,9 +249,29 @@ def main():
         elif parts[0] == "checkpoints" and len(parts) == 3:
             checkpoints.setdefault(parts[1], []).append(parts[2])
 
-    # Blocks in number order: their trees, the log, the chain, the orderer's signature.
+    # The anchor of a bundle from a later block on: the log and the chain go on from it.
     log, previous, headers = Log(), "0" * 64, {}
-    for expected, name in enumerate(sorted(blocks)):
+    if from_block > 0:
+        anchor = read_json(base, "anchor/header.json")
+        roots = hash_lines(base, "anchor/frontier.txt")
+        if anchor is not None:
+            with open(os.path.join(base, "anchor/header.json"), "rb") as f:
+                previous = sm3(f.read()).hex()
+            headers[from_block - 1] = (anchor, previous)
+            size = anchor.get("log_size") if isinstance(anchor.get("log_size"), int) else 0
+            if anchor.get("number") != from_block - 1:
+                fail("anchor/header.json", "number %s, expected %d (the block before from_block)" % (anchor.get("number"), from_block - 1))
+            if roots is not None and len(roots) != bin(size).count("1"):
+                fail("anchor/frontier.txt", "%d roots, a log of %d needs %d" % (len(roots), size, bin(size).count("1")))
+            elif roots is not None:
+                log = Log(size, roots)
+                if log.root().hex() != anchor.get("log_root"):
+                    fail("anchor/frontier.txt", "its roots do not give the anchor's log_root")
+        if not any(p.startswith("anchor/orderer.v") for p in listed):
+            fail("anchor/header.json", "no orderer signature beside it")
+
+    # Blocks in number order: their trees, the log, the chain, the orderer's signature.
+    for expected, name in enumerate(sorted(blocks), from_block):
         directory = "blocks/" + name
         header_path = directory + "/header.json"
         header = read_json(base, header_path)
@@ -268,8 +302,11 @@ def main():
                 signatures.append((header_path, directory + "/" + file, "keys/%s.pem" % file[: -len(".sig.der")]))
 
     # Checkpoints: each states a block's header, chains to the one before, proves consistency.
+    # From a later block on, they are those naming the anchor or a later block: numbered on from
+    # the first, whose link to the one before is the earlier bundle's to show.
     previous_cp = None
-    for expected, name in enumerate(sorted(checkpoints)):
+    first = int(min(checkpoints)) if from_block > 0 and checkpoints else 0
+    for expected, name in enumerate(sorted(checkpoints), first):
         directory = "checkpoints/" + name
         path = directory + "/checkpoint.json"
         cp = read_json(base, path)
@@ -291,7 +328,12 @@ def main():
         if cp.get("signers") != orgs_with_valid_key(keys, cp.get("at", "")):
             fail(path, "signers are not every org with a key valid at %s" % cp.get("at"))
         previous_size = previous_cp.get("log_size") if previous_cp else 0
-        if cp.get("previous_log_size") != previous_size:
+        if from_block > 0 and expected == first and first > 0:
+            anchor_size = headers.get(from_block - 1, ({}, ""))[0].get("log_size")
+            previous_log_size = cp.get("previous_log_size")
+            if not (isinstance(previous_log_size, int) and isinstance(anchor_size, int) and previous_log_size < anchor_size):
+                fail(path, "previous_log_size is not below the anchor's log size: a checkpoint was left out")
+        elif cp.get("previous_log_size") != previous_size:
             fail(path, "previous_log_size is not the previous checkpoint's log_size")
         elif previous_cp and proof is not None and not consistent(
             previous_size, cp.get("log_size", -1), proof, bytes.fromhex(previous_cp.get("log_root", "")), bytes.fromhex(cp.get("log_root", ""))
