@@ -124,17 +124,34 @@ import OrgMatrixStore
         let scenario = try await LedgerScenario.make(label: "quarters")
         let environment = try await SharedDatabase.environment()
         let code = scenario.fixture.code
-        let (cuts, again, early) = try await withClient(environment.appURL, maximumConnections: 1) { client in
-            let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
-            let newYear = UTCMicros("2027-01-01T00:00:05.000000Z")!
-            let cuts = try await database.cutDueCheckpoints(now: newYear, logger: testLogger, onlyTenant: code)
-            let again = try await database.cutDueCheckpoints(now: newYear, logger: testLogger, onlyTenant: code)
-            // On 2026-12-03 the quarter that ended last, 2026-Q3, has no block of this tenant.
-            let early = try await database.cutDueCheckpoints(now: UTCMicros("2026-12-03T00:00:00.000000Z")!, logger: testLogger, onlyTenant: code)
-            return (cuts, again, early)
+        let now = UTCMicros(Date())
+        let (period, end) = LedgerCheckpoint.Period.lastClosedQuarter(at: now)
+        // The scenario's blocks were sealed today; their rows are moved into the last closed
+        // quarter for the sealer to close it, and back afterwards (their headers keep their time).
+        let dayBeforeEnd = end.microsecondsSinceEpoch - 86_400_000_000
+        try await scenario.tamper(disabling: ["ledger_blocks"]) { connection, tenant in
+            try await connection.query(
+                "UPDATE ledger_blocks SET sealed_at = timestamptz 'epoch' + \(dayBeforeEnd) * interval '1 microsecond' WHERE tenant_id = \(tenant)",
+                logger: testLogger)
         }
-        #expect(cuts.map { "\($0.tenant) \($0.number) \($0.period) \($0.lastBlock)" } == ["\(code) 0 2026-Q4 4"])
-        #expect(again.isEmpty && early.isEmpty)
+        let (cuts, again, ahead) = try await withClient(environment.appURL, maximumConnections: 1) { client in
+            let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
+            let cuts = try await database.cutDueCheckpoints(now: now, logger: testLogger, onlyTenant: code)
+            let again = try await database.cutDueCheckpoints(now: now, logger: testLogger, onlyTenant: code)
+            // A server clock a quarter ahead would close the quarter running now: the database refuses.
+            let ahead = try await database.cutDueCheckpoints(
+                now: UTCMicros(microsecondsSinceEpoch: end.microsecondsSinceEpoch + 100 * 86_400_000_000), logger: testLogger, onlyTenant: code)
+            return (cuts, again, ahead)
+        }
+        try await scenario.tamper(disabling: ["ledger_blocks"]) { connection, tenant in
+            try await connection.query(
+                """
+                UPDATE ledger_blocks SET sealed_at = (convert_from(header, 'UTF8')::jsonb ->> 'sealed_at')::timestamptz
+                WHERE tenant_id = \(tenant)
+                """, logger: testLogger)
+        }
+        #expect(cuts.map { "\($0.tenant) \($0.number) \($0.period) \($0.lastBlock)" } == ["\(code) 0 \(period) 4"])
+        #expect(again.isEmpty && ahead.isEmpty)
 
         // WH-A completes the pending receipt: one more transaction, one more block.
         try await withAPI { api throws in
@@ -147,7 +164,7 @@ import OrgMatrixStore
             let size = LedgerScenario.committedTransactions
             #expect(cut["number"] as? Int == 1 && cut["previousLogSize"] as? Int == size && cut["logSize"] as? Int == size + 1, "\(cut)")
             let quarter = json(try await api.get("/v1/ledger/checkpoints/0", key: scenario.fixture.key("b-operator")))
-            #expect(quarter["period"] as? String == "2026-Q4")
+            #expect(quarter["period"] as? String == period.description)
             // The proof leads from the quarter's root to this one's, as Core checks it.
             let proof = try (cut["consistencyProof"] as? [String] ?? []).map { try LedgerHash(hex: $0).bytes }
             #expect(!proof.isEmpty)
@@ -164,6 +181,37 @@ import OrgMatrixStore
         }
         let verification = try await scenario.verify()
         #expect(verification.report.isClean, "\(verification.report.failures)")
+    }
+
+    /// A key registered in a transaction that began before a checkpoint was cut would change,
+    /// after the cut read the keys, who had to sign it: the database refuses it as a
+    /// serialization failure (the Store retries those); begun after the cut, it is taken.
+    @Test func aKeyRegisteredByATransactionBegunBeforeACutIsRefused() async throws {
+        let scenario = try await LedgerScenario.make(label: "checkpoint-keys")
+        let environment = try await SharedDatabase.environment()
+        let tenant = scenario.fixture.tenantID.rawValue
+        let publicKey = ByteBuffer(bytes: SM2PrivateKey.generate().publicKey.derRepresentation)
+        let insert: PostgresQuery = """
+            INSERT INTO org_keys (tenant_id, owner, org_id, version, custody, public_key)
+            SELECT \(tenant), 'WH-B', o.org_id, 2, 'client', \(publicKey) FROM orgs o WHERE o.tenant_id = \(tenant) AND o.code = 'WH-B'
+            """
+        let sqlState = try await withConnection(environment.ownerURL) { connection -> String? in
+            try await connection.query("BEGIN", logger: testLogger)
+            _ = try await connection.query("SELECT now()", logger: testLogger).collect()
+            try await withAPI { api throws in
+                #expect(try await api.post("/v1/ledger/checkpoints", key: scenario.fixture.key("hq-admin")).status == .created)
+            }
+            var refused: String?
+            do { try await connection.query(insert, logger: testLogger) } catch let error as PSQLError { refused = error.serverInfo?[.sqlState] }
+            try await connection.query("ROLLBACK", logger: testLogger)
+            return refused
+        }
+        #expect(sqlState == "40001")
+        try await withConnection(environment.ownerURL) { connection in
+            try await connection.query("BEGIN", logger: testLogger)
+            try await connection.query(insert, logger: testLogger)
+            try await connection.query("ROLLBACK", logger: testLogger)
+        }
     }
 
     /// The database's own rules, as the application role meets them with SQL of its own.

@@ -129,7 +129,8 @@ import Testing
         func checkpoint(
             at moment: UTCMicros, after previous: LedgerCheckpoint?, block: Int, signing: Set<String>
         ) throws -> (LedgerCheckpoint, LedgerCheckpoint.Evidence) {
-            let checkpoint = LedgerCheckpoint(after: previous, at: moment, period: .quarter(of: moment), header: headers[block], signers: orgs.map(\.code))
+            let checkpoint = LedgerCheckpoint(
+                after: previous, at: moment, period: .quarter(of: moment).previous, header: headers[block], signers: orgs.map(\.code))
             let signatures = try orgs.filter { signing.contains($0.code.rawValue) }.map {
                 LedgerEvidence.Endorsement(org: $0.code, keyVersion: 1, signatureDER: try $0.key.signature(for: checkpoint.canonicalBytes).derRepresentation)
             }
@@ -147,7 +148,7 @@ import Testing
         let ledger = try Ledger(tenant: tenant, blocks: [["a", "b", "c"], ["d"], ["e", "f"]], at: at)
         let (first, firstEvidence) = try ledger.checkpoint(at: at, after: nil, block: 0, signing: ["BJ-CW", "HQ"])
         let (_, secondEvidence) = try ledger.checkpoint(at: at, after: first, block: 2, signing: ["HQ"])
-        #expect(String(decoding: first.canonicalBytes, as: UTF8.self).contains("\"period\":\"2026-Q4\""))
+        #expect(String(decoding: first.canonicalBytes, as: UTF8.self).contains("\"period\":\"\(LedgerCheckpoint.Period.quarter(of: at).previous)\""))
         #expect(try LedgerCheckpoint(canonicalBytes: first.canonicalBytes) == first)
         let findings = LedgerCheckpoint.check(
             [firstEvidence, secondEvidence], tenant: tenant, keys: ledger.keys, header: { ledger.headers.indices.contains(Int($0)) ? ledger.headers[Int($0)] : nil })
@@ -177,6 +178,13 @@ import Testing
             header: { ledger.headers[Int($0)] }
         ).failures.map(\.field)
         #expect(earlyFailures.contains("checkpoints[0].at"), "\(earlyFailures)")
+        // A quarter's checkpoint cut before the quarter ended is named.
+        let unended = LedgerCheckpoint(after: nil, at: at, period: .quarter(of: at), header: ledger.headers[0], signers: ledger.orgs.map(\.code))
+        let unendedFailures = LedgerCheckpoint.check(
+            [.init(number: 0, canonicalBytes: unended.canonicalBytes, signatures: [], consistencyProof: [])], tenant: tenant, keys: ledger.keys,
+            header: { ledger.headers[Int($0)] }
+        ).failures
+        #expect(unendedFailures.map { "\($0.field) \($0.kind.rawValue)" } == ["checkpoints[0].at checkpoint-mismatch"], "\(unendedFailures)")
         // Before the keys were valid, no org has to sign.
         #expect(ledger.keys.orgsWithValidKey(at: UTCMicros(microsecondsSinceEpoch: at.microsecondsSinceEpoch - 2_000_000)).isEmpty)
     }

@@ -280,6 +280,10 @@ extension LedgerCheckpoint {
         } else {
             fail(.checkpointMismatch, "last_block", expected: "a block of the ledger", found: "no block \(checkpoint.lastBlock)")
         }
+        // A quarter is closed once it has ended: before, its last block and its signers could still change.
+        if let end = checkpoint.period.end, checkpoint.at < end {
+            fail(.checkpointMismatch, "at", expected: "at or after \(checkpoint.period)'s end, \(end)", found: checkpoint.at.description)
+        }
         let expectedSigners = keys.orgsWithValidKey(at: checkpoint.at)
         if checkpoint.signers != expectedSigners {
             fail(

@@ -323,6 +323,12 @@ def main():
             fail(path, "log_size, log_root or last_block_hash is not that of block %s" % cp.get("last_block"))
         if block is not None and cp.get("at", "") < block[0].get("sealed_at", ""):
             fail(path, "at is before block %s was sealed" % cp.get("last_block"))
+        quarter = re.fullmatch(r"([0-9]{4})-Q([1-4])", str(cp.get("period")))
+        if quarter:
+            year, q = int(quarter.group(1)), int(quarter.group(2))
+            end = "%04d-%02d-01T00:00:00.000000Z" % ((year + 1, 1) if q == 4 else (year, 3 * q + 1))
+            if cp.get("at", "") < end:
+                fail(path, "at is before its quarter's end, %s" % end)
         if previous_cp and cp.get("at", "") < previous_cp.get("at", ""):
             fail(path, "at is before the previous checkpoint's")
         if cp.get("signers") != orgs_with_valid_key(keys, cp.get("at", "")):
