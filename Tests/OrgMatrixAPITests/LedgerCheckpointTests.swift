@@ -268,8 +268,35 @@ import OrgMatrixStore
         }
         #expect(update == "42501", "\(update ?? "accepted")")
         // And the next one HQ cuts is numbered 1, what the refused rows left as it was.
-        try await withAPI { api throws in
-            #expect(json(try await api.post("/v1/ledger/checkpoints", key: scenario.fixture.key("hq-admin")))["number"] as? Int == 1)
+        let everyOrg = try await withAPI { api throws -> [String] in
+            let cut = json(try await api.post("/v1/ledger/checkpoints", key: scenario.fixture.key("hq-admin")))
+            #expect(cut["number"] as? Int == 1)
+            return cut["signers"] as? [String] ?? []
         }
+        #expect(everyOrg.count > 1 && everyOrg.contains("HQ"))
+        // HQ stores a document naming every org with a key but columns naming only itself, so that
+        // no other org could sign: refused. The same row with the columns its document states is taken.
+        func documented(signers: [String], columns: [String]) -> @Sendable (Sandbox) -> PostgresQuery {
+            { sandbox in
+                let tenant = sandbox.principal.tenantID.rawValue
+                return """
+                    INSERT INTO ledger_checkpoints (tenant_id, number, period, at, last_block, last_block_hash, log_size, previous_log_size,
+                        signer_org_ids, canonical, consistency_proof, principal_id)
+                    SELECT b.tenant_id, 2, 'on-demand', now(), b.number, b.block_hash, b.log_size, b.log_size,
+                        ARRAY(SELECT o.org_id FROM orgs o WHERE o.tenant_id = b.tenant_id AND o.code = ANY(\(columns)::text[])),
+                        convert_to(jsonb_build_object('version', 1, 'tenant', t.code, 'number', 2, 'period', 'on-demand',
+                            'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'log_size', b.log_size,
+                            'log_root', '', 'last_block', b.number, 'last_block_hash', encode(b.block_hash, 'hex'),
+                            'previous_log_size', b.log_size, 'signers', to_jsonb(\(signers)::text[]))::text, 'UTF8'),
+                        ''::bytea, \(sandbox.principal.principalID)
+                    FROM ledger_blocks b JOIN tenants t USING (tenant_id)
+                    WHERE b.tenant_id = \(tenant) ORDER BY b.number DESC LIMIT 1
+                    """
+            }
+        }
+        let narrowed = try await refusal("hq-admin", documented(signers: everyOrg, columns: ["HQ"]))
+        #expect(narrowed == "23514", "\(narrowed ?? "accepted")")
+        let matching = try await refusal("hq-admin", documented(signers: everyOrg, columns: everyOrg))
+        #expect(matching == nil, "\(matching ?? "accepted")")
     }
 }
