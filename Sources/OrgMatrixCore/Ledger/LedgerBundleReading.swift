@@ -156,43 +156,25 @@ extension LedgerBundle {
     public static func block(
         _ number: Int64, files: [String: [UInt8]]
     ) -> (block: LedgerEvidence.Block?, failures: [LedgerVerificationFailure]) {
-        let directory = blockDirectory(number)
         var failures: [LedgerVerificationFailure] = []
-        func fail(_ kind: LedgerVerificationFailure.Kind, _ name: String, expected: String, found: String) {
-            failures.append(.init(kind, block: number, field: "\(directory)/\(name)", expected: expected, found: found))
-        }
-        var signatures: [(version: Int64, der: [UInt8])] = []
-        for name in files.keys.sorted() where name != "header.json" && name != "transactions.txt" {
-            guard let (owner, version) = signatureName(name), owner == .orderer, let signature = files[name] else {
-                fail(.bundleFileMalformed, name, expected: "header.json, transactions.txt or orderer.v<k>.sig.der", found: "another name")
-                continue
-            }
-            signatures.append((version, signature))
-        }
-        guard let header = files["header.json"] else {
-            fail(.bundleFileMismatch, "header.json", expected: "the block header's canonical bytes", found: "no such file")
-            return (nil, failures)
-        }
-        guard let list = files["transactions.txt"] else {
-            fail(.bundleFileMismatch, "transactions.txt", expected: "the block's transaction hashes", found: "no such file")
-            return (nil, failures)
-        }
-        guard signatures.count == 1, let signature = signatures.first else {
-            fail(
-                .bundleFileMismatch, "orderer.v<k>.sig.der", expected: "one orderer signature",
-                found: "\(signatures.count) signature files")
-            return (nil, failures)
-        }
+        guard
+            let read = signedHeader(
+                number, directory: blockDirectory(number), header: "the block header's canonical bytes",
+                other: ("transactions.txt", "the block's transaction hashes"), files: files, failures: &failures)
+        else { return (nil, failures) }
         do {
-            let hashes = try hashes(lines: list).map { bytes throws(LedgerDocumentError) in try LedgerHash(bytes) }
+            let hashes = try hashes(lines: read.other).map { bytes throws(LedgerDocumentError) in try LedgerHash(bytes) }
             return (
                 .init(
-                    number: number, headerBytes: header, claimedHash: .of(header), ordererKeyVersion: signature.version,
-                    ordererSignatureDER: signature.der, transactionHashes: hashes),
+                    number: number, headerBytes: read.header, claimedHash: .of(read.header), ordererKeyVersion: read.signature.version,
+                    ordererSignatureDER: read.signature.der, transactionHashes: hashes),
                 failures
             )
         } catch {
-            fail(.bundleFileMalformed, "transactions.txt", expected: "one 64-digit hash per line", found: error.description)
+            failures.append(
+                .init(
+                    .bundleFileMalformed, block: number, field: "\(blockDirectory(number))/transactions.txt",
+                    expected: "one 64-digit hash per line", found: error.description))
             return (nil, failures)
         }
     }
@@ -203,38 +185,55 @@ extension LedgerBundle {
         _ number: Int64, files: [String: [UInt8]]
     ) -> (anchor: LedgerEvidence.Anchor?, failures: [LedgerVerificationFailure]) {
         var failures: [LedgerVerificationFailure] = []
+        guard
+            let read = signedHeader(
+                number, directory: anchorDirectory, header: "block \(number)'s header, the anchor",
+                other: ("frontier.txt", "the log's subtree roots after block \(number)"), files: files, failures: &failures)
+        else { return (nil, failures) }
+        do {
+            let block = LedgerEvidence.Block(
+                number: number, headerBytes: read.header, claimedHash: .of(read.header), ordererKeyVersion: read.signature.version,
+                ordererSignatureDER: read.signature.der, transactionHashes: [])
+            return (.init(block: block, frontier: try hashes(lines: read.other)), failures)
+        } catch {
+            failures.append(
+                .init(
+                    .bundleFileMalformed, block: number, field: "\(anchorDirectory)/frontier.txt", expected: "one 64-digit hash per line",
+                    found: error.description))
+            return (nil, failures)
+        }
+    }
+
+    /// A block's directory or the anchor: `header.json`, the file `other` names, and exactly one
+    /// `orderer.v<k>.sig.der`; nil, with each missing or unknown file named, when they are not there.
+    private static func signedHeader(
+        _ number: Int64, directory: String, header meaning: String, other: (name: String, meaning: String), files: [String: [UInt8]],
+        failures: inout [LedgerVerificationFailure]
+    ) -> (header: [UInt8], other: [UInt8], signature: (version: Int64, der: [UInt8]))? {
         func fail(_ kind: LedgerVerificationFailure.Kind, _ name: String, expected: String, found: String) {
-            failures.append(.init(kind, block: number, field: "\(anchorDirectory)/\(name)", expected: expected, found: found))
+            failures.append(.init(kind, block: number, field: "\(directory)/\(name)", expected: expected, found: found))
         }
         var signatures: [(version: Int64, der: [UInt8])] = []
-        for name in files.keys.sorted() where name != "header.json" && name != "frontier.txt" {
+        for name in files.keys.sorted() where name != "header.json" && name != other.name {
             guard let (owner, version) = signatureName(name), owner == .orderer, let signature = files[name] else {
-                fail(.bundleFileMalformed, name, expected: "header.json, frontier.txt or orderer.v<k>.sig.der", found: "another name")
+                fail(.bundleFileMalformed, name, expected: "header.json, \(other.name) or orderer.v<k>.sig.der", found: "another name")
                 continue
             }
             signatures.append((version, signature))
         }
         guard let header = files["header.json"] else {
-            fail(.bundleFileMismatch, "header.json", expected: "block \(number)'s header, the anchor", found: "no such file")
-            return (nil, failures)
+            fail(.bundleFileMismatch, "header.json", expected: meaning, found: "no such file")
+            return nil
         }
-        guard let frontier = files["frontier.txt"] else {
-            fail(.bundleFileMismatch, "frontier.txt", expected: "the log's subtree roots after block \(number)", found: "no such file")
-            return (nil, failures)
+        guard let otherBytes = files[other.name] else {
+            fail(.bundleFileMismatch, other.name, expected: other.meaning, found: "no such file")
+            return nil
         }
         guard signatures.count == 1, let signature = signatures.first else {
             fail(.bundleFileMismatch, "orderer.v<k>.sig.der", expected: "one orderer signature", found: "\(signatures.count) signature files")
-            return (nil, failures)
+            return nil
         }
-        do {
-            let block = LedgerEvidence.Block(
-                number: number, headerBytes: header, claimedHash: .of(header), ordererKeyVersion: signature.version,
-                ordererSignatureDER: signature.der, transactionHashes: [])
-            return (.init(block: block, frontier: try hashes(lines: frontier)), failures)
-        } catch {
-            fail(.bundleFileMalformed, "frontier.txt", expected: "one 64-digit hash per line", found: error.description)
-            return (nil, failures)
-        }
+        return (header, otherBytes, signature)
     }
 
     /// A checkpoint from its directory's files: `checkpoint.json`, `consistency.txt`, one
