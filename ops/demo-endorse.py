@@ -10,20 +10,16 @@ DER signature (POST .../endorsements). The sealer in `serve` then seals what is 
 
 Usage: ops/demo-endorse.py BASE_URL KEYS_JSON CLIENT_KEYS_DIR
 """
-import base64, json, os, subprocess, sys, tempfile, urllib.error, urllib.request
+import json, os, sys
+
+from demo_client import call as api, client_signature
 
 base, keys_file, client_keys = sys.argv[1], sys.argv[2], sys.argv[3]
 keys = json.load(open(keys_file))
 
 
 def call(method, path, key, body=None):
-    request = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    return api(base, method, path, key, body)
 
 
 def pending(key):
@@ -47,15 +43,7 @@ for name, key in sorted(keys.items()):
     pem = os.path.join(client_keys, org + ".pem")
     for tx in pending(key):
         if os.path.exists(pem):
-            with tempfile.TemporaryDirectory() as folder:
-                document, signature = os.path.join(folder, "tx.json"), os.path.join(folder, "sig.der")
-                with open(document, "wb") as out:
-                    out.write(tx["canonical"].encode())
-                subprocess.run(["openssl", "dgst", "-sm3", "-sign", pem, "-sigopt", "distid:1234567812345678", "-out", signature, document],
-                               check=True)
-                # The key version the org registered (the demo registers each client key once: version 1).
-                with open(signature, "rb") as der:
-                    body = {"org": org, "keyVersion": 1, "signature": base64.b64encode(der.read()).decode()}
+            body = client_signature(pem, org, tx["canonical"])
             status, answer = call("POST", f"/v1/ledger/transactions/{tx['hash']}/endorsements", key, body)
         else:
             status, answer = call("POST", f"/v1/ledger/transactions/{tx['hash']}/approve", key)

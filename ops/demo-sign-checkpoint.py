@@ -10,20 +10,16 @@ its private key under CLIENT_KEYS_DIR/ORG.pem and submits the DER signature (POS
 
 Usage: ops/demo-sign-checkpoint.py BASE_URL KEYS_JSON CLIENT_KEYS_DIR NUMBER
 """
-import base64, json, os, subprocess, sys, tempfile, urllib.error, urllib.request
+import json, os, sys
+
+from demo_client import call as api, client_signature
 
 base, keys_file, client_keys, number = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 keys = json.load(open(keys_file))
 
 
 def call(method, path, key, body=None):
-    request = urllib.request.Request(base + path, method=method, data=None if body is None else json.dumps(body).encode(),
-                                     headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    return api(base, method, path, key, body)
 
 
 hq = keys["hq-admin"]
@@ -54,15 +50,7 @@ for org in checkpoint["unsigned"]:
     key = writers[org]
     pem = os.path.join(client_keys, org + ".pem")
     if os.path.exists(pem):
-        with tempfile.TemporaryDirectory() as folder:
-            document, signature = os.path.join(folder, "checkpoint.json"), os.path.join(folder, "sig.der")
-            with open(document, "wb") as out:
-                out.write(checkpoint["canonical"].encode())
-            subprocess.run(["openssl", "dgst", "-sm3", "-sign", pem, "-sigopt", "distid:1234567812345678", "-out", signature, document],
-                           check=True)
-            # The key version the org registered (the demo registers each client key once: version 1).
-            with open(signature, "rb") as der:
-                body = {"org": org, "keyVersion": 1, "signature": base64.b64encode(der.read()).decode()}
+        body = client_signature(pem, org, checkpoint["canonical"])
         status, answer = call("POST", f"/v1/ledger/checkpoints/{number}/signatures", key, body)
     else:
         status, answer = call("POST", f"/v1/ledger/checkpoints/{number}/approve", key)
