@@ -281,27 +281,9 @@ extension Sandbox {
             throw StoreError(.forbidden, "Only a principal of \(org) signs for it; you act for \(principal.orgCode).", field: "org")
         }
         let record = try await signable(number)
-        let history = try await keys.history(of: .org(org))
-        guard let key = history.versions.first(where: { $0.version == keyVersion }) else {
-            throw StoreError(.conflict, "\(org) has no key version \(keyVersion).", field: "keyVersion")
-        }
-        guard history.valid(at: record.checkpoint.at)?.version == keyVersion else {
-            throw StoreError(
-                .conflict, "\(org)'s key version \(keyVersion) was not valid when checkpoint \(number) was cut, \(record.checkpoint.at).",
-                field: "keyVersion")
-        }
-        // A key revoked since (a stolen laptop) signs nothing more, not even for an older moment.
-        guard key.revocation == nil else {
-            throw StoreError(.conflict, "\(org)'s key version \(keyVersion) is revoked: it signs nothing more.", field: "keyVersion")
-        }
-        guard let signature = try? SM2Signature(derRepresentation: signatureDER),
-            (try? key.publicKey.isValidSignature(signature, for: record.canonicalBytes)) == true
-        else {
-            throw StoreError(
-                .conflict,
-                "The signature does not verify with \(org)'s key version \(keyVersion) over checkpoint \(number)'s canonical bytes "
-                    + "(SM2 with SM3 and the ID 1234567812345678).", field: "signature")
-        }
+        let signature = try await clientSignature(
+            org: org, keyVersion: keyVersion, signatureDER: signatureDER, over: (record.canonicalBytes, "checkpoint \(number)'s canonical bytes"),
+            validAt: (record.checkpoint.at, "when checkpoint \(number) was cut"))
         return try await storeCheckpointSignature(record, keyVersion: keyVersion, signature: signature.derRepresentation)
     }
 

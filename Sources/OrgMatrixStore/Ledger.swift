@@ -287,27 +287,43 @@ extension Sandbox {
             throw StoreError(.forbidden, "Only a principal of \(org) endorses for it; you act for \(principal.orgCode).", field: "org")
         }
         let record = try await openTransaction(hash, "endorse it")
+        let signature = try await clientSignature(
+            org: org, keyVersion: keyVersion, signatureDER: signatureDER, over: (record.canonicalBytes, "the transaction's canonical bytes"),
+            validAt: (record.transaction.at, "at the transaction's time"))
+        return try await storeEndorsement(record, keyVersion: keyVersion, signature: signature.derRepresentation)
+    }
+
+    /// A client-held org's signature, checked before anything is stored (an endorsement, a
+    /// checkpoint's signature): made with its key version `keyVersion`, the one valid at the moment
+    /// it signs for, not revoked since (a stolen laptop signs nothing more), verifying over the bytes.
+    func clientSignature(
+        org: OrgCode, keyVersion: Int32, signatureDER: [UInt8], over message: (bytes: [UInt8], name: String),
+        validAt moment: (at: UTCMicros, name: String)
+    ) async throws -> SM2Signature {
         let history = try await keys.history(of: .org(org))
         guard let key = history.versions.first(where: { $0.version == keyVersion }) else {
             throw StoreError(.conflict, "\(org) has no key version \(keyVersion).", field: "keyVersion")
         }
-        guard history.valid(at: record.transaction.at)?.version == keyVersion else {
+        guard history.valid(at: moment.at)?.version == keyVersion else {
             let until = history.validTo(version: keyVersion).map { " until \(UTCMicros($0))" } ?? ""
             throw StoreError(
                 .conflict,
-                "\(org)'s key version \(keyVersion) (valid from \(UTCMicros(key.validFrom))\(until)) was not valid at the transaction's time, "
-                    + "\(record.transaction.at).", field: "keyVersion")
+                "\(org)'s key version \(keyVersion) (valid from \(UTCMicros(key.validFrom))\(until)) was not valid \(moment.name), \(moment.at).",
+                field: "keyVersion")
+        }
+        guard key.revocation == nil else {
+            throw StoreError(.conflict, "\(org)'s key version \(keyVersion) is revoked: it signs nothing more.", field: "keyVersion")
         }
         // A signature that is not DER `SEQUENCE { r, s }` verifies no more than a wrong one does.
         guard let signature = try? SM2Signature(derRepresentation: signatureDER),
-            (try? key.publicKey.isValidSignature(signature, for: record.canonicalBytes)) == true
+            (try? key.publicKey.isValidSignature(signature, for: message.bytes)) == true
         else {
             throw StoreError(
                 .conflict,
-                "The signature does not verify with \(org)'s key version \(keyVersion) over the transaction's canonical bytes "
+                "The signature does not verify with \(org)'s key version \(keyVersion) over \(message.name) "
                     + "(SM2 with SM3 and the ID 1234567812345678).", field: "signature")
         }
-        return try await storeEndorsement(record, keyVersion: keyVersion, signature: signature.derRepresentation)
+        return signature
     }
 
     /// The principal's org endorses with its custodial key: the server signs for it, at the

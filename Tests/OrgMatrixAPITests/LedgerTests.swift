@@ -203,6 +203,28 @@ import Testing
             let verifiedGood = try verify("tx.json")
             #expect(verifiedGood == 0)
         }
+        // WH-B's laptop is stolen: its key is revoked, and a signature it makes of the next
+        // receipt — valid over its bytes, by the key valid at the receipt's time — is refused.
+        try await withAPI { api in
+            let (id, _) = try await dispatchedTransfer(api, fixture)
+            let received = try await api.post("/v1/transfers/\(id)/receive", key: fixture.key("b-operator"), #"{"freightFen":9000,"insuranceFen":100}"#)
+            let evidence = try #require(json(received)["evidence"] as? [[String: Any]])
+            let hash = try #require(evidence.first { $0["type"] as? String == "transfer.received" }?["hash"] as? String)
+            _ = try await withClient(environment.ownerURL) { client in
+                try await KeyAdmin(client: client, logger: testLogger).revoke(tenant: fixture.code, owner: .org(try OrgCode("WH-B")), version: 1, reason: "laptop stolen")
+            }
+            let canonical = try #require(json(try await api.get("/v1/ledger/transactions/\(hash)", key: fixture.key("b-operator")))["canonical"] as? String)
+            try Data(canonical.utf8).write(to: URL(fileURLWithPath: "\(folder)/next.json"))
+            let signed = try runProcess(
+                "openssl", ["dgst", "-sm3", "-sign", "\(folder)/wh-b.pem", "-sigopt", "distid:1234567812345678", "-out", "\(folder)/next.sig", "\(folder)/next.json"])
+            #expect(signed.status == 0, "\(signed.standardError)")
+            let signature = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/next.sig")).base64EncodedString()
+            let before = try await ledgerRows(fixture)
+            let reply = try await api.post(
+                "/v1/ledger/transactions/\(hash)/endorsements", key: fixture.key("b-operator"), #"{"org":"WH-B","keyVersion":1,"signature":"\#(signature)"}"#)
+            #expect(reply.status == .conflict && json(reply)["field"] as? String == "keyVersion" && reply.text.contains("revoked"), "\(reply.text)")
+            #expect(try await ledgerRows(fixture) == before)
+        }
     }
 
     /// The sealer seals committed transactions only, each once, into blocks that chain and
