@@ -30,8 +30,9 @@ BEGIN
         RAISE EXCEPTION 'checkpoint % must state block %''s log size and hash', NEW.number, NEW.last_block USING ERRCODE = '23514';
     END IF;
     IF NEW.period <> 'on-demand' THEN
-        quarter_end := make_timestamptz(substr(NEW.period, 1, 4)::int, substr(NEW.period, 7, 1)::int * 3 - 2, 1, 0, 0, 0, 'UTC')
-            + interval '3 months';
+        -- In UTC whatever the session's TimeZone (timestamptz + interval adds months in the session's zone).
+        quarter_end := (make_timestamp(substr(NEW.period, 1, 4)::int, substr(NEW.period, 7, 1)::int * 3 - 2, 1, 0, 0, 0)
+            + interval '3 months') AT TIME ZONE 'UTC';
         IF NEW.at < quarter_end THEN
             RAISE EXCEPTION 'quarter % ends at %: its checkpoint cannot be cut at %', NEW.period, quarter_end, NEW.at
                 USING ERRCODE = '23514';

@@ -156,13 +156,28 @@ extension LedgerCommand {
 
         @Argument(help: "The bundle's directory.") var directory: String
         @Flag(help: "Print the report as JSON, with every failure.") var json = false
+        @Option(
+            help: """
+                For a bundle from a later block on: the bundle verified before it, which it must continue (its anchor that \
+                bundle's block, its keys and key and rule events that bundle's).
+                """)
+        var continues: String?
 
         func run() async throws {
             let bar = ProgressBar(enabled: isatty(STDERR_FILENO) == 1)
-            let result: BundleVerification.Result
+            var result: BundleVerification.Result
             do {
                 var verification = BundleVerification(reader: BundleReader(root: directory), progress: bar)
                 result = try await verification.run()
+                if let continues {
+                    guard result.anchor != nil, let fromBlock = result.fromBlock else {
+                        throw UnusableInput("--continues is for a bundle from a later block on; \(directory) holds the whole ledger")
+                    }
+                    let found = try BundleLink.failures(
+                        later: BundleReader(root: directory), fromBlock: fromBlock, earlier: BundleReader(root: continues))
+                    result.failures += found.map { (LedgerBundle.file(of: $0), $0) }
+                    result.continues = continues
+                }
             } catch let error as UnusableInput {
                 bar.clear()
                 try fail(error.description)
@@ -197,6 +212,11 @@ struct BundleVerification {
         /// A bundle from a later block on: the block it continues from, that block's hash and log
         /// size, for the auditor to match with the earlier bundle's last block.
         var anchor: (block: Int64, hash: LedgerHash, logSize: Int64?)? = nil
+        /// The earlier bundle it was checked to continue (`--continues`).
+        var continues: String? = nil
+
+        /// The first block of a bundle from a later block on.
+        var fromBlock: Int64? { anchor.map { $0.block + 1 } }
 
         var text: String {
             let verdict = failures.isEmpty ? "clean" : "\(failures.count) failure\(failures.count == 1 ? "" : "s")"
@@ -210,7 +230,9 @@ struct BundleVerification {
             if let anchor {
                 lines.append(
                     "  from block \(anchor.block + 1), continuing block \(anchor.block) (\(anchor.hash.hex)), a log of "
-                        + "\(anchor.logSize.map(String.init) ?? "?") transactions: match it with the earlier bundle's")
+                        + "\(anchor.logSize.map(String.init) ?? "?") transactions: "
+                        + (continues.map { "checked to continue \($0) (its block, keys and key and rule events)" }
+                            ?? "match it with the earlier bundle's (--continues)"))
             }
             for (number, unsigned) in checkpoints where !unsigned.isEmpty {
                 lines.append("  checkpoint \(number) is incomplete: not yet signed by \(unsigned.map(\.rawValue).joined(separator: ", "))")
@@ -543,5 +565,54 @@ private struct BundleReportView: Encodable {
         checkpoints = result.checkpoints.map { .init(number: $0.number, complete: $0.unsigned.isEmpty, unsigned: $0.unsigned.map(\.rawValue)) }
         failures = result.failures.map { .init(file: $0.file, failure: .init($0.failure)) }
         anchor = result.anchor.map { .init(block: $0.block, hash: $0.hash.hex, logSize: $0.logSize) }
+    }
+}
+
+/// `verify-bundle --continues`: what a bundle from a later block on must keep of the one before,
+/// gathered from both bundles' files for `LedgerBundle.link`. The earlier bundle was verified
+/// before; a file of it that differs from its manifest makes this unusable, not a verdict.
+enum BundleLink {
+    static func failures(later: BundleReader, fromBlock: Int64, earlier: BundleReader) throws -> [LedgerVerificationFailure] {
+        let anchorBlock = fromBlock - 1
+        var earlierHolding = LedgerBundle.Holding(header: nil, keyFiles: [:], events: [])
+        var lines = try earlier.manifestLines()
+        while let line = try lines.next() {
+            guard !line.isLast, let parsed = try? LedgerBundle.parseManifestLine(Substring(decoding: line.bytes, as: UTF8.self)) else { continue }
+            func bytes() throws -> [UInt8] {
+                let (bytes, failure) = earlier.read(parsed.path, sm3: parsed.sm3)
+                guard let bytes, failure == nil else {
+                    throw UnusableInput("\(earlier.root.path)/\(parsed.path) is not what its manifest lists: verify that bundle first")
+                }
+                return bytes
+            }
+            switch LedgerBundle.Place(parsed.path) {
+            case .key(let name)?: earlierHolding.keyFiles[name] = try bytes()
+            case .block(anchorBlock, "header.json")?: earlierHolding.header = try bytes()
+            case .transaction(let hash, "tx.json")?:
+                let document = try bytes()
+                // Most are transfer events: only a document that names a kept type is parsed.
+                let text = String(decoding: document, as: UTF8.self)
+                guard LedgerBundle.linkTypes.contains(where: { text.contains("\"\($0.rawValue)\"") }),
+                    let transaction = try? LedgerTransaction(canonicalBytes: document), LedgerBundle.linkTypes.contains(transaction.type)
+                else { continue }
+                earlierHolding.events.insert(hash)
+            default: continue
+            }
+        }
+        var keyFiles: [String: [UInt8]] = [:]
+        var anchorHeader: [UInt8]?
+        var held: Set<LedgerHash> = []
+        lines = try later.manifestLines()
+        while let line = try lines.next() {
+            guard !line.isLast, let parsed = try? LedgerBundle.parseManifestLine(Substring(decoding: line.bytes, as: UTF8.self)) else { continue }
+            switch LedgerBundle.Place(parsed.path) {
+            case .key(let name)?: keyFiles[name] = later.read(parsed.path, sm3: parsed.sm3).bytes
+            case .anchor("header.json")?: anchorHeader = later.read(parsed.path, sm3: parsed.sm3).bytes
+            case .transaction(let hash, "tx.json")? where earlierHolding.events.contains(hash): held.insert(hash)
+            default: continue
+            }
+        }
+        return LedgerBundle.link(
+            fromBlock: fromBlock, anchorHeader: anchorHeader, keyFiles: keyFiles, holds: { held.contains($0) }, earlier: earlierHolding)
     }
 }

@@ -194,6 +194,31 @@ import Testing
         let text = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", partial]).text
         #expect(text.contains("from block 5, continuing block 4 (\(Hex.encode(SM3.hash(Array(anchor)))))"), "\(text)")
 
+        // It continues the whole bundle; a copy that dropped a key event the earlier one holds does not.
+        let linked = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", partial, "--continues", whole])
+        #expect(linked.status == 0 && linked.text.contains("checked to continue \(whole)"), "\(linked.text) \(linked.standardError)")
+        let notBefore = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", partial, "--continues", partial])
+        #expect(notBefore.status == 1 && notBefore.text.contains("FAIL \(LedgerBundle.anchorHeaderFile): "), "\(notBefore.text)")
+        let registration = try #require(
+            try files.filter { $0.hasSuffix("/tx.json") }.first {
+                try String(contentsOfFile: partial + "/" + $0, encoding: .utf8).contains("\"key.registered\"")
+            })
+        let savedManifest = try Data(contentsOf: URL(fileURLWithPath: partial + "/manifest.sm3"))
+        let directory = String(registration.dropLast("/tx.json".count))
+        let copy = Self.folder("from-copy")
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        try FileManager.default.copyItem(atPath: partial + "/" + directory, toPath: copy)
+        try FileManager.default.removeItem(atPath: partial + "/" + directory)
+        let without = try String(contentsOfFile: partial + "/manifest.sm3", encoding: .utf8).split(separator: "\n").dropLast()
+            .filter { !$0.contains("  " + directory + "/") }.map { String($0) + "\n" }.joined()
+        try Data((without + LedgerBundle.manifestSeal(Array(without.utf8))).utf8).write(to: URL(fileURLWithPath: partial + "/manifest.sm3"))
+        let dropped = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", partial, "--continues", whole])
+        #expect(
+            dropped.status == 1 && dropped.text.contains("FAIL \(registration): ") && dropped.text.contains("the earlier bundle holds"),
+            "\(dropped.text)")
+        try FileManager.default.copyItem(atPath: copy, toPath: partial + "/" + directory)
+        try savedManifest.write(to: URL(fileURLWithPath: partial + "/manifest.sm3"))
+
         // Each anchor file changed by one byte: all three name it.
         for path in files where path.hasPrefix("anchor/") {
             let url = URL(fileURLWithPath: partial + "/" + path)

@@ -76,8 +76,9 @@ public enum LedgerBundle {
         public var transactions: Int64
         public var keys: Int64
         public var checkpoints: Int64
-        /// The first block it holds: 0 for the whole ledger; else it carries the block before
-        /// as its anchor.
+        /// The first block it holds: 0 for the whole ledger (then `from_block` is left out, so a
+        /// whole bundle is what it was before bundles could start later); else it carries the
+        /// block before as its anchor.
         public var fromBlock: Int64
 
         public init(
@@ -91,18 +92,21 @@ public enum LedgerBundle {
         }
 
         public var bytes: [UInt8] {
-            CanonicalJSON.encode(
-                .object([
-                    "format": .string(LedgerBundle.formatName), "version": .integer(LedgerBundle.formatVersion),
-                    "tenant": .string(tenant.rawValue), "exported_at": .string(exportedAt.description), "blocks": .integer(blocks),
-                    "transactions": .integer(transactions), "keys": .integer(keys), "checkpoints": .integer(checkpoints),
-                    "from_block": .integer(fromBlock),
-                ]))
+            var members: [String: JSONValue] = [
+                "format": .string(LedgerBundle.formatName), "version": .integer(LedgerBundle.formatVersion),
+                "tenant": .string(tenant.rawValue), "exported_at": .string(exportedAt.description), "blocks": .integer(blocks),
+                "transactions": .integer(transactions), "keys": .integer(keys), "checkpoints": .integer(checkpoints),
+            ]
+            if fromBlock > 0 { members["from_block"] = .integer(fromBlock) }
+            return CanonicalJSON.encode(.object(members))
         }
 
         public init(bytes: [UInt8]) throws(LedgerDocumentError) {
-            let fields = try LedgerBundle.fields(
-                bytes, ["format", "version", "tenant", "exported_at", "blocks", "transactions", "keys", "checkpoints", "from_block"])
+            let document = try CanonicalJSON.document(bytes)
+            let partial = if case .object(let members) = document { members["from_block"] != nil } else { false }
+            let fields = try LedgerFields(
+                document,
+                expected: Set(["format", "version", "tenant", "exported_at", "blocks", "transactions", "keys", "checkpoints"] + (partial ? ["from_block"] : [])))
             guard try fields.string("format") == LedgerBundle.formatName, try fields.integer("version") == LedgerBundle.formatVersion
             else { throw .malformed(field: "format", reason: "must be \(LedgerBundle.formatName) version \(LedgerBundle.formatVersion)") }
             let text = try fields.string("tenant")
@@ -110,8 +114,8 @@ public enum LedgerBundle {
             self.init(
                 tenant: tenant, exportedAt: try fields.moment("exported_at"), blocks: try fields.integer("blocks"),
                 transactions: try fields.integer("transactions"), keys: try fields.integer("keys"),
-                checkpoints: try fields.integer("checkpoints"), fromBlock: try fields.integer("from_block"))
-            guard fromBlock >= 0 else { throw .malformed(field: "from_block", reason: "must be 0 or more") }
+                checkpoints: try fields.integer("checkpoints"), fromBlock: partial ? try fields.integer("from_block") : 0)
+            guard !partial || fromBlock > 0 else { throw .malformed(field: "from_block", reason: "must be 1 or more (a whole bundle leaves it out)") }
         }
     }
 

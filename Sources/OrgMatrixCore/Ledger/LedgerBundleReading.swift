@@ -294,3 +294,77 @@ extension LedgerBundle {
         return failures
     }
 }
+
+extension LedgerBundle {
+    /// What the bundle before keeps of a later one, told by the files each holds.
+    public struct Holding: Sendable {
+        /// Block `number`'s header bytes (the earlier bundle's block before the later one's first; the later one's anchor).
+        public var header: [UInt8]?
+        /// `keys/` by file name.
+        public var keyFiles: [String: [UInt8]]
+        /// The key and rule events it holds (`LedgerBundle.linkTypes`), by hash.
+        public var events: Set<LedgerHash>
+
+        public init(header: [UInt8]?, keyFiles: [String: [UInt8]], events: Set<LedgerHash>) {
+            (self.header, self.keyFiles, self.events) = (header, keyFiles, events)
+        }
+    }
+
+    /// The transactions every bundle holds whatever block it starts at: what the keys and the rule
+    /// index are checked against, so a later bundle must hold each one the earlier did.
+    public static let linkTypes: Set<LedgerTransactionType> = [
+        KeyEvent.Registered.ledgerType, KeyEvent.Revoked.ledgerType, PricingRulesPublished.ledgerType,
+    ]
+
+    /// Whether a bundle from block `fromBlock` on continues `earlier`, a bundle verified before
+    /// that holds block `fromBlock` − 1: its anchor is that block's header byte for byte; each
+    /// key file of the earlier one is there unchanged (a key not revoked then may be revoked
+    /// since, nothing else); each key and rule event of the earlier one is there. The events
+    /// before the anchor are sealed by blocks only the earlier bundle holds, so this is how a
+    /// later bundle that drops one (a revocation, a rule version) is caught. Failures name the
+    /// later bundle's files.
+    public static func link(
+        fromBlock: Int64, anchorHeader: [UInt8]?, keyFiles: [String: [UInt8]], holds: (LedgerHash) -> Bool, earlier: Holding
+    ) -> [LedgerVerificationFailure] {
+        var failures: [LedgerVerificationFailure] = []
+        func fail(_ path: String, expected: String, found: String) {
+            failures.append(.init(.bundleFileMismatch, field: path, expected: expected, found: found))
+        }
+        let block = fromBlock - 1
+        if let header = earlier.header {
+            if anchorHeader != header {
+                fail(anchorHeaderFile, expected: "the earlier bundle's \(headerFile(block)), byte for byte", found: "other bytes")
+            }
+        } else {
+            fail(
+                anchorHeaderFile, expected: "block \(block), which the earlier bundle holds",
+                found: "an earlier bundle without block \(block): blocks between the two are in neither")
+        }
+        for name in earlier.keyFiles.keys.sorted() {
+            let path = "keys/\(name)"
+            guard let before = earlier.keyFiles[name] else { continue }
+            guard let now = keyFiles[name] else {
+                fail(path, expected: "the earlier bundle's \(path)", found: "no such file")
+                continue
+            }
+            guard now != before else { continue }
+            // A key file may gain the revocation that came since; a PEM never changes.
+            let revokedSince: Bool
+            if keyName(name)?.isPEM == false, let old = try? key(bytes: before, publicKeyDER: []),
+                let new = try? key(bytes: now, publicKeyDER: [])
+            {
+                revokedSince = old.revocation == nil && new.revocation != nil
+                    && (old.owner, old.version, old.custody, old.validFrom) == (new.owner, new.version, new.custody, new.validFrom)
+            } else {
+                revokedSince = false
+            }
+            if !revokedSince {
+                fail(path, expected: "the earlier bundle's \(path), or it with a revocation since", found: "other bytes")
+            }
+        }
+        for hash in earlier.events.sorted() where !holds(hash) {
+            fail(transactionFile(hash), expected: "the key or rule event the earlier bundle holds", found: "no such transaction")
+        }
+        return failures
+    }
+}

@@ -77,11 +77,28 @@ done
 # 3. Blocks in number order: every listed hash is held, and prev_hash links to the previous header
 # (for a bundle from a later block on, the first links to the anchor, the block before it).
 field() { grep -o "\"$1\":\"[0-9a-f]*\"" -- "$2" | head -n 1 | cut -d'"' -f4; }
+number() { grep -o "\"$1\":[0-9]*" -- "$2" | head -n 1 | cut -d: -f2; }
 previous=$(printf '0%.0s' {1..64})
-if [[ -f anchor/header.json ]]; then previous=$(sm3 anchor/header.json); fi
+from=$(number from_block bundle.json 2>/dev/null)
+from=${from:-0}
+anchored=$(find anchor -type f 2>/dev/null | wc -l)
+if [[ $from -gt 0 ]]; then
+  if [[ ! -f anchor/header.json ]]; then
+    fail anchor/header.json "missing: a bundle from block $from carries block $((from - 1)) as its anchor"
+  else
+    [[ $(number number anchor/header.json) == "$((from - 1))" ]] || fail anchor/header.json "is not block $((from - 1))'s header"
+    [[ $(find anchor -name 'orderer.v*.sig.der' | wc -l) -eq 1 ]] || fail anchor/header.json "has not one orderer signature beside it"
+    previous=$(sm3 anchor/header.json)
+  fi
+elif [[ $anchored -gt 0 ]]; then
+  fail anchor/header.json "a bundle from block 0 has no anchor"
+fi
+expected=$from
 for directory in $(find blocks -mindepth 1 -maxdepth 1 -type d 2>/dev/null | sort); do
   header=$directory/header.json
   [[ -f $header ]] || { fail "$header" "missing"; continue; }
+  [[ $(number number "$header") == "$expected" ]] || fail "$header" "is not block $expected's header"
+  expected=$((expected + 1))
   [[ $(field prev_hash "$header") == "$previous" ]] || fail "$header" "prev_hash is not the SM3 of the previous header.json"
   previous=$(sm3 "$header")
   while IFS= read -r hash; do

@@ -210,9 +210,9 @@ def main():
         sys.exit(2)
     listed = check_manifest(base)
     description = read_json(base, "bundle.json") or {}
-    from_block = description.get("from_block")
-    if not isinstance(from_block, int) or from_block < 0:
-        fail("bundle.json", "from_block is not a block number")
+    from_block = description.get("from_block", 0)  # left out by a whole bundle
+    if not isinstance(from_block, int) or from_block < 0 or ("from_block" in description and from_block == 0):
+        fail("bundle.json", "from_block is not a block number of 1 or more")
         from_block = 0
     signatures = []  # (signed file, signature file, public key file)
     tx_hashes = set()
@@ -237,11 +237,13 @@ def main():
             elif parts[3].endswith(".sig.der"):
                 key = "keys/%s.pem" % parts[3][: -len(".sig.der")]
                 signatures.append((directory + "/tx.json", path, key))
-        elif parts[0] == "anchor" and len(parts) == 2:
+        elif parts[0] == "anchor":
             if from_block == 0:
                 fail(path, "a bundle from block 0 has no anchor")
-            elif parts[1].startswith("orderer.v") and parts[1].endswith(".sig.der"):
+            elif len(parts) == 2 and re.fullmatch(r"orderer\.v[1-9][0-9]*\.sig\.der", parts[1]):
                 signatures.append(("anchor/header.json", path, "keys/%s.pem" % parts[1][: -len(".sig.der")]))
+            elif len(parts) != 2 or parts[1] not in ("header.json", "frontier.txt"):
+                fail(path, "not a file of the anchor (header.json, frontier.txt, orderer.v<k>.sig.der)")
         elif parts[0] in ("blocks", "checkpoints") and not re.fullmatch(r"[0-9]{10}", parts[1] if len(parts) == 3 else ""):
             fail(path, "not a file of the bundle's layout")
         elif parts[0] == "blocks" and len(parts) == 3:
@@ -267,8 +269,9 @@ def main():
                 log = Log(size, roots)
                 if log.root().hex() != anchor.get("log_root"):
                     fail("anchor/frontier.txt", "its roots do not give the anchor's log_root")
-        if not any(p.startswith("anchor/orderer.v") for p in listed):
-            fail("anchor/header.json", "no orderer signature beside it")
+        anchor_signatures = [p for p in listed if re.fullmatch(r"anchor/orderer\.v[1-9][0-9]*\.sig\.der", p)]
+        if len(anchor_signatures) != 1:
+            fail("anchor/header.json", "%d orderer signatures beside it, not one" % len(anchor_signatures))
 
     # Blocks in number order: their trees, the log, the chain, the orderer's signature.
     for expected, name in enumerate(sorted(blocks), from_block):
