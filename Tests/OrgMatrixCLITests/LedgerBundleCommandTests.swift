@@ -48,6 +48,15 @@ import Testing
         try Data((body + LedgerBundle.manifestSeal(Array(body.utf8))).utf8).write(to: URL(fileURLWithPath: root + "/manifest.sm3"))
     }
 
+    /// Removes `path` (a file or a directory) and its manifest lines, and seals the manifest
+    /// again, as a tamperer who knows the format would.
+    private static func unlist(_ root: String, _ path: String) throws {
+        try FileManager.default.removeItem(atPath: root + "/" + path)
+        let kept = try String(contentsOfFile: root + "/manifest.sm3", encoding: .utf8).split(separator: "\n").dropLast()
+            .filter { !$0.hasSuffix("  " + path) && !$0.contains("  " + path + "/") }.map { String($0) + "\n" }.joined()
+        try Data((kept + LedgerBundle.manifestSeal(Array(kept.utf8))).utf8).write(to: URL(fileURLWithPath: root + "/manifest.sm3"))
+    }
+
     /// Runs each verifier on `root`: its exit status and output.
     private static func verdicts(_ root: String) throws -> [(name: String, output: ProcessOutput)] {
         try verifiers.map { verifier in
@@ -208,10 +217,7 @@ import Testing
         let copy = Self.folder("from-copy")
         defer { try? FileManager.default.removeItem(atPath: copy) }
         try FileManager.default.copyItem(atPath: partial + "/" + directory, toPath: copy)
-        try FileManager.default.removeItem(atPath: partial + "/" + directory)
-        let without = try String(contentsOfFile: partial + "/manifest.sm3", encoding: .utf8).split(separator: "\n").dropLast()
-            .filter { !$0.contains("  " + directory + "/") }.map { String($0) + "\n" }.joined()
-        try Data((without + LedgerBundle.manifestSeal(Array(without.utf8))).utf8).write(to: URL(fileURLWithPath: partial + "/manifest.sm3"))
+        try Self.unlist(partial, directory)
         let dropped = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", partial, "--continues", whole])
         #expect(
             dropped.status == 1 && dropped.text.contains("FAIL \(registration): ") && dropped.text.contains("the earlier bundle holds"),
@@ -247,11 +253,7 @@ import Testing
 
         // Checkpoint 0 (at the anchor block) left out and the manifest resealed: checkpoint 1 now
         // comes first, and its previous log is not below the anchor's, so one was left out.
-        let manifest = try String(contentsOfFile: partial + "/manifest.sm3", encoding: .utf8)
-        let kept = manifest.split(separator: "\n").dropLast().filter { !$0.contains("  " + LedgerBundle.checkpointDirectory(0) + "/") }
-            .map { String($0) + "\n" }.joined()
-        try Data((kept + LedgerBundle.manifestSeal(Array(kept.utf8))).utf8).write(to: URL(fileURLWithPath: partial + "/manifest.sm3"))
-        try FileManager.default.removeItem(atPath: partial + "/" + LedgerBundle.checkpointDirectory(0))
+        try Self.unlist(partial, LedgerBundle.checkpointDirectory(0))
         let description = try String(contentsOfFile: partial + "/bundle.json", encoding: .utf8)
             .replacingOccurrences(of: "\"checkpoints\":2", with: "\"checkpoints\":1")
         try Data(description.utf8).write(to: URL(fileURLWithPath: partial + "/bundle.json"))
@@ -314,10 +316,7 @@ import Testing
         try Data(narrow.canonicalBytes).write(to: URL(fileURLWithPath: root + "/" + path))
         // HQ's signature is dropped, as the tamperer would re-sign it: only the signers' list is wrong.
         let signature = LedgerBundle.checkpointSignatureFile(0, org: try OrgCode("HQ"), keyVersion: 1)
-        try FileManager.default.removeItem(atPath: root + "/" + signature)
-        let lines = try String(contentsOfFile: root + "/manifest.sm3", encoding: .utf8).split(separator: "\n").dropLast()
-            .filter { !$0.hasSuffix("  " + signature) }.map { String($0) + "\n" }
-        try Data((lines.joined() + LedgerBundle.manifestSeal(Array(lines.joined().utf8))).utf8).write(to: URL(fileURLWithPath: root + "/manifest.sm3"))
+        try Self.unlist(root, signature)
         try Self.reseal(root, path, narrow.canonicalBytes)
         for (name, output) in try Self.verdicts(root) where name != "verify-with-openssl.sh" {
             #expect(output.status == 1 && output.text.contains("FAIL \(path): "), "\(name): \(output.text)")
