@@ -182,28 +182,20 @@ extension Sandbox {
     /// Block `number` − 1 with the log's right edge after it, read leaf by leaf, never whole.
     private func anchor(before number: Int64) async throws -> LedgerEvidence.Anchor {
         let tenantID = principal.tenantID.rawValue
+        // The block before, if block `number` itself is sealed.
         guard
             let row = try await connection.query(
                 """
-                SELECT header, orderer_key_version, signature, log_size FROM ledger_blocks
-                WHERE tenant_id = \(tenantID) AND number = \(number - 1)
+                SELECT a.header, a.orderer_key_version, a.signature, a.log_size FROM ledger_blocks a
+                WHERE a.tenant_id = \(tenantID) AND a.number = \(number - 1)
+                  AND EXISTS (SELECT 1 FROM ledger_blocks b WHERE b.tenant_id = a.tenant_id AND b.number = \(number))
                 """, logger: logger
-            ).collect().first,
-            try await connection.query(
-                "SELECT 1 FROM ledger_blocks WHERE tenant_id = \(tenantID) AND number = \(number)", logger: logger
-            ).collect().first != nil
+            ).collect().first
         else {
             throw StoreError(.notFound, "No block \(number) to export from: blocks are numbered 0, 1, 2, … up to the newest sealed.")
         }
         let (header, version, signature, logSize) = try row.decode((ByteBuffer, Int32, ByteBuffer, Int64).self)
-        var frontier = MerkleFrontier(.sm3)
-        for try await hash in try await connection.query(
-            """
-            SELECT tx_hash FROM ledger_block_entries WHERE tenant_id = \(tenantID) AND log_index < \(logSize) ORDER BY log_index
-            """, logger: logger
-        ).decode(ByteBuffer.self) {
-            frontier.append(leafHash: MerkleHashing.sm3.leafHash(bytes(hash)))
-        }
+        let frontier = try await Database.logFrontier(tenantID: principal.tenantID, upTo: logSize, connection: connection, logger: logger)
         let headerBytes = bytes(header)
         let block = LedgerEvidence.Block(
             number: number - 1, headerBytes: headerBytes, claimedHash: .of(headerBytes), ordererKeyVersion: Int64(version),
@@ -304,7 +296,7 @@ extension Sandbox {
         -> [TransactionRow]
     {
         let tenantID = principal.tenantID.rawValue
-        let contextTypes = [KeyEvent.Registered.ledgerType, KeyEvent.Revoked.ledgerType, PricingRulesPublished.ledgerType].map(\.rawValue)
+        let contextTypes = LedgerBundle.linkTypes.map(\.rawValue)
         let rows = try await connection.query(
             """
             SELECT p.tx_hash, p.canonical, p.tx_type, p.at_micros, p.endorser_codes, p.committed, p.dispute_org, p.dispute_reason

@@ -122,7 +122,7 @@ extension Database {
                 if let cached = logFrontiers.frontier(tenantID, following: previous) {
                     log = cached
                 } else {
-                    log = try await logFrontier(tenantID: tenantID, connection: connection, logger: logger)
+                    log = try await Self.logFrontier(tenantID: tenantID, connection: connection, logger: logger)
                 }
             }
             // The moment of sealing, read after the election: a transaction that started before the
@@ -161,11 +161,16 @@ extension Database {
         return block
     }
 
-    /// The tenant's log so far, from every sealed transaction in log order.
-    func logFrontier(tenantID: TenantID, connection: PostgresConnection, logger: Logger) async throws -> MerkleFrontier {
+    /// The tenant's log so far (or its first `size` transactions), from the sealed transactions
+    /// in log order, streamed: never held whole.
+    static func logFrontier(tenantID: TenantID, upTo size: Int64 = .max, connection: PostgresConnection, logger: Logger) async throws
+        -> MerkleFrontier
+    {
         var frontier = MerkleFrontier()
         for try await row in try await connection.query(
-            "SELECT tx_hash FROM ledger_block_entries WHERE tenant_id = \(tenantID.rawValue) ORDER BY log_index", logger: logger)
+            """
+            SELECT tx_hash FROM ledger_block_entries WHERE tenant_id = \(tenantID.rawValue) AND log_index < \(size) ORDER BY log_index
+            """, logger: logger)
         {
             frontier.append(leafHash: MerkleHashing.sm3.leafHash(bytes(try row.decode(ByteBuffer.self))))
         }

@@ -170,11 +170,11 @@ extension LedgerCommand {
                 var verification = BundleVerification(reader: BundleReader(root: directory), progress: bar)
                 result = try await verification.run()
                 if let continues {
-                    guard result.anchor != nil, let fromBlock = result.fromBlock else {
+                    guard result.fromBlock > 0 else {
                         throw UnusableInput("--continues is for a bundle from a later block on; \(directory) holds the whole ledger")
                     }
                     let found = try BundleLink.failures(
-                        later: BundleReader(root: directory), fromBlock: fromBlock, earlier: BundleReader(root: continues))
+                        later: BundleReader(root: directory), fromBlock: result.fromBlock, earlier: BundleReader(root: continues))
                     result.failures += found.map { (LedgerBundle.file(of: $0), $0) }
                     result.continues = continues
                 }
@@ -214,9 +214,8 @@ struct BundleVerification {
         var anchor: (block: Int64, hash: LedgerHash, logSize: Int64?)? = nil
         /// The earlier bundle it was checked to continue (`--continues`).
         var continues: String? = nil
-
-        /// The first block of a bundle from a later block on.
-        var fromBlock: Int64? { anchor.map { $0.block + 1 } }
+        /// bundle.json's first block (0: the whole ledger).
+        var fromBlock: Int64 = 0
 
         var text: String {
             let verdict = failures.isEmpty ? "clean" : "\(failures.count) failure\(failures.count == 1 ? "" : "s")"
@@ -409,7 +408,7 @@ struct BundleVerification {
             tenant: description.tenant, failures: failures.map { (LedgerBundle.file(of: $0), $0) }, counts: report.counts,
             files: lineNumber, keys: keys.count,
             checkpoints: state.checkpoints.sorted { $0.number < $1.number }.map { ($0.number, findings.unsigned[$0.number] ?? []) },
-            anchor: anchor.map { ($0.block.number, $0.block.claimedHash, anchorHeader?.logSize) })
+            anchor: anchor.map { ($0.block.number, $0.block.claimedHash, anchorHeader?.logSize) }, fromBlock: description.fromBlock)
     }
 
     /// What pass 2 gathers besides the verifier's state.

@@ -208,6 +208,20 @@ extension JSONValue {
             sourceLocation: sourceLocation)
     }
 
+    /// The figure checks read back what they kept from the spool they are given: a spool that
+    /// gives other bytes back is a failure for each such transaction, not a check left out.
+    @Test func aSpoolThatGivesOtherBytesBackIsNamed() async throws {
+        let evidence = try FigureLedger().evidence
+        var verifier = LedgerVerifier(tenant: evidence.tenant, keys: evidence.keys, spool: ForgetfulSpool())
+        await verifier.add(transactions: evidence.transactions)
+        await verifier.add(blocks: evidence.blocks)
+        let spoolFailures = verifier.report().failures.filter { $0.field == "canonical_bytes" && $0.kind == .malformedDocument }
+        let kept = evidence.transactions.filter {
+            (try? LedgerTransaction(canonicalBytes: $0.canonicalBytes)).map { TransferFigureChecks.types.contains($0.type) } ?? false
+        }
+        #expect(!kept.isEmpty && spoolFailures.count == kept.count, "\(spoolFailures.count) of \(kept.count)")
+    }
+
     @Test func anHonestLedgerOfTwoTransfersVerifiesClean() async throws {
         let ledger = try FigureLedger()
         // The figures are the state machine tests' hand-computed ones: milk's freight 7,416, the estimate 1,063,958.
@@ -626,4 +640,10 @@ extension JSONValue {
             try PricingRulesPublished(rules: before)
         }
     }
+}
+
+/// A spool that keeps nothing: what a broken disk would give back.
+private final class ForgetfulSpool: LedgerBodySpool {
+    func keep(_ bytes: [UInt8]) -> LedgerSpoolHandle { LedgerSpoolHandle(offset: 0, count: 0) }
+    func bytes(_ handle: LedgerSpoolHandle) -> [UInt8] { [] }
 }

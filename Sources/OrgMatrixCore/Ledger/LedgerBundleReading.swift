@@ -298,7 +298,7 @@ extension LedgerBundle {
 extension LedgerBundle {
     /// What the bundle before keeps of a later one, told by the files each holds.
     public struct Holding: Sendable {
-        /// Block `number`'s header bytes (the earlier bundle's block before the later one's first; the later one's anchor).
+        /// The header bytes of its block before the later bundle's first (nil when it has no such block).
         public var header: [UInt8]?
         /// `keys/` by file name.
         public var keyFiles: [String: [UInt8]]
@@ -310,8 +310,9 @@ extension LedgerBundle {
         }
     }
 
-    /// The transactions every bundle holds whatever block it starts at: what the keys and the rule
-    /// index are checked against, so a later bundle must hold each one the earlier did.
+    /// The transactions every bundle holds whatever block it starts at (the export's reading
+    /// includes them all): what the keys and the rule index are checked against, so a later
+    /// bundle must hold each one the earlier did.
     public static let linkTypes: Set<LedgerTransactionType> = [
         KeyEvent.Registered.ledgerType, KeyEvent.Revoked.ledgerType, PricingRulesPublished.ledgerType,
     ]
@@ -340,9 +341,8 @@ extension LedgerBundle {
                 anchorHeaderFile, expected: "block \(block), which the earlier bundle holds",
                 found: "an earlier bundle without block \(block): blocks between the two are in neither")
         }
-        for name in earlier.keyFiles.keys.sorted() {
+        for (name, before) in earlier.keyFiles.sorted(by: { $0.key < $1.key }) {
             let path = "keys/\(name)"
-            guard let before = earlier.keyFiles[name] else { continue }
             guard let now = keyFiles[name] else {
                 fail(path, expected: "the earlier bundle's \(path)", found: "no such file")
                 continue

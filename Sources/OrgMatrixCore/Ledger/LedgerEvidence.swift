@@ -101,7 +101,6 @@ public struct LedgerEvidence: Sendable, Hashable {
         public init(org: OrgCode, reason: String) { (self.org, self.reason) = (org, reason) }
     }
 
-    /// One block row: the header as stored, the orderer's signature, and the hashes it lists.
     /// Where a ledger read from a later block on continues (an export `--from-block`): the block
     /// before the first one read, its transaction list left out, and the log's right edge after
     /// it, so the blocks that follow link to it and extend its log.
@@ -113,6 +112,7 @@ public struct LedgerEvidence: Sendable, Hashable {
         public init(block: Block, frontier: [[UInt8]]) { (self.block, self.frontier) = (block, frontier) }
     }
 
+    /// One block row: the header as stored, the orderer's signature, and the hashes it lists.
     public struct Block: Sendable, Hashable {
         public var number: Int64
         public var headerBytes: [UInt8]

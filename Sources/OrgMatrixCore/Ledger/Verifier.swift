@@ -11,9 +11,8 @@ import SMCrypto
 /// any interleaving, blocks in stored order. What it keeps between chunks is small per
 /// transaction (its hash inline, time, status and whether a block sealed it: a block's hashes
 /// are checked as it comes, those of transactions not yet read kept until the report); the
-/// figure checks keep every
-/// pricing and transfer transaction until `report()`, in the spool they are given
-/// (`TransferFigureChecks`).
+/// figure checks keep every pricing and transfer transaction until `report()`, in the spool
+/// they are given (`TransferFigureChecks`).
 public struct LedgerVerifier: Sendable {
     /// How many chunks of signatures are checked at once unless told otherwise: one per core.
     public static let concurrencyDefault = ProcessInfo.processInfo.activeProcessorCount
