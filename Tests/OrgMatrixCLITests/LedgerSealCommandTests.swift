@@ -34,28 +34,44 @@ import Testing
         #expect(committed > 40)
         let seal = ["ledger", "seal", "--tenant", fixture.code.rawValue, "--block-transactions", "1", "--database-url", environment.appURLText]
 
-        // One block per transaction; SIGKILL once two blocks are sealed and a third is being written.
-        let sealer = try SpawnedProcess(TestEnvironment.orgmatrixExecutable, seal, environment: masterKey.environment)
-        let lockKey = tenant.uuidString.lowercased() + " sealer"
-        let killedMidBlock = try await withConnection(environment.ownerURL) { connection -> Bool in
-            let deadline = ContinuousClock.now + .seconds(120)
-            while ContinuousClock.now < deadline {
-                let (blocks, sealing) = try await connection.query(
+        // One block per transaction. Once two blocks are sealed the test takes the lock the block
+        // trigger takes, so the sealer's next block waits inside its open transaction; SIGKILL then
+        // is mid-block by construction, however fast or loaded the machine. The watching
+        // connection opens before the sealer starts, so a slow connect cannot miss the window.
+        let blocksLock = tenant.uuidString.lowercased() + " blocks"
+        let sealerLock = tenant.uuidString.lowercased() + " sealer"
+        let (killedMidBlock, sealer) = try await withConnection(environment.ownerURL) { connection -> (Bool, SpawnedProcess) in
+            let sealer = try SpawnedProcess(TestEnvironment.orgmatrixExecutable, seal, environment: masterKey.environment)
+            func state() async throws -> (blocks: Int, sealing: Bool, waitingForBlock: Bool) {
+                try await connection.query(
                     """
                     SELECT (SELECT count(*)::int FROM ledger_blocks WHERE tenant_id = \(tenant)),
-                        EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
-                            AND ((classid::bigint << 32) | objid::bigint) = hashtextextended(\(lockKey), 1237))
+                        EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid()
+                            AND ((classid::bigint << 32) | objid::bigint) = hashtextextended(\(sealerLock), 1237)),
+                        EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+                            AND ((classid::bigint << 32) | objid::bigint) = hashtextextended(\(blocksLock), 1237))
                     """, logger: testLogger
-                ).collect().first!.decode((Int, Bool).self)
-                if blocks >= 2 && sealing {
+                ).collect().first!.decode((Int, Bool, Bool).self)
+            }
+            let deadline = ContinuousClock.now + .seconds(120)
+            var holdingBlocks = false
+            while ContinuousClock.now < deadline {
+                let now = try await state()
+                if !holdingBlocks {
+                    if now.blocks == committed { return (false, sealer) }
+                    if now.blocks >= 2 {
+                        try await connection.query("SELECT pg_advisory_lock(hashtextextended(\(blocksLock), 1237))", logger: testLogger)
+                        holdingBlocks = true
+                    }
+                } else if now.sealing && now.waitingForBlock {
                     sealer.kill(SIGKILL)
-                    return true
+                    try await connection.query("SELECT pg_advisory_unlock(hashtextextended(\(blocksLock), 1237))", logger: testLogger)
+                    return (true, sealer)
                 }
-                if blocks == committed { return false }
                 try await Task.sleep(for: .milliseconds(1))
             }
             sealer.kill(SIGKILL)
-            return false
+            return (false, sealer)
         }
         let crashed = sealer.wait()
         #expect(killedMidBlock, "the sealer finished before it could be killed mid-block")
