@@ -383,6 +383,37 @@ public struct Keys: Sendable {
         return versions.keys.sorted().map { OrgKeyHistory(owner: $0, versions: versions[$0]!) }
     }
 
+    // ---- private values ----
+
+    /// Seals a private value (its salt ‖ value) under the tenant's newest data key, bound to its
+    /// transaction and field, so a sealed value moved to another row does not open.
+    public func sealPrivateValue(_ value: LedgerPrivateValue, transaction hash: LedgerHash, masterKey: MasterKey) async throws
+        -> (dataKeyVersion: Int32, sealed: [UInt8])
+    {
+        let current = try await currentDataKey(masterKey: masterKey)
+        var dataKey = current.key
+        defer { wipe(&dataKey) }
+        var plaintext = value.preimage
+        defer { wipe(&plaintext) }
+        let sealed = try SM4.Sealed.seal(
+            key: dataKey, plaintext: plaintext, associatedData: privateValueAssociatedData(hash, field: value.field))
+        return (current.version, sealed)
+    }
+
+    /// Opens a sealed private value; one that does not open, or holds no value of its field, was altered.
+    public func openPrivateValue(
+        _ sealed: [UInt8], dataKeyVersion: Int32, field: LedgerPrivateField, transaction hash: LedgerHash, masterKey: MasterKey
+    ) async throws -> LedgerPrivateValue {
+        var dataKey = try await dataKey(version: dataKeyVersion, masterKey: masterKey)
+        defer { wipe(&dataKey) }
+        let damaged = KeyError(.sealedKeyDamaged, "the sealed private value \(field.rawValue) of transaction \(hash.hex) does not open: it was altered")
+        guard var preimage = try? SM4.Sealed.open(key: dataKey, sealed: sealed, associatedData: privateValueAssociatedData(hash, field: field))
+        else { throw damaged }
+        defer { wipe(&preimage) }
+        guard let value = try? LedgerPrivateValue(field: field, preimage: preimage) else { throw damaged }
+        return value
+    }
+
     // ---- the tenant data key ----
 
     /// The tenant's newest data key, created (version 1, wrapped under `masterKey`) when it has none.
@@ -479,6 +510,11 @@ public struct Keys: Sendable {
     /// Binds a sealed data key to its tenant and version (Schema/0012_org_keys.sql).
     private func dataKeyAssociatedData(version: Int32) -> [UInt8] {
         Array("orgmatrix:tenant-data-key:v1|\(tenantID)|\(version)".utf8)
+    }
+
+    /// Binds a sealed private value to its tenant, transaction and field (Schema/0018).
+    private func privateValueAssociatedData(_ hash: LedgerHash, field: LedgerPrivateField) -> [UInt8] {
+        Array("orgmatrix:ledger-private-value:v1|\(tenantID)|\(hash.hex)|\(field.rawValue)".utf8)
     }
 
     /// Binds a sealed private key to its tenant, owner and version.

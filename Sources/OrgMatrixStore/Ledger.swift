@@ -59,8 +59,10 @@ extension Sandbox {
     /// Writes the ledger transaction evidencing a step the principal just posted, in the same
     /// database transaction (Schema/0013 refuses the step without it and it without the step).
     /// `endorser_org_ids` holds the orgs named under a role the policy uses, and only those.
+    /// Its private values are sealed and stored with it (Schema/0018), their commitments in its bytes.
     func recordLedgerTransaction(
-        _ type: LedgerTransactionType, body: JSONValue, endorsers: [EndorserRole: OrgCode], transferID: Int64?
+        _ type: LedgerTransactionType, body: JSONValue, endorsers: [EndorserRole: OrgCode], transferID: Int64?,
+        privateValues: [LedgerPrivateValue] = []
     ) async throws -> LedgerTransactionRecord {
         let policy = try await ledgerPolicies().policy(for: type)
         let named = endorsers.filter { policy.roles.contains($0.key) }
@@ -69,7 +71,7 @@ extension Sandbox {
         ).collect().first!.decode(Int64.self)
         let transaction = LedgerTransaction(
             type: type, tenant: principal.tenantCode, at: UTCMicros(microsecondsSinceEpoch: atMicros), endorsers: named, policy: policy,
-            body: body)
+            body: body, privateCommitments: Dictionary(uniqueKeysWithValues: privateValues.map { ($0.field, $0.commitment) }))
         let bytes = transaction.canonicalBytes
         let hash = LedgerHash.of(bytes)
         let codes = Set(named.values).map(\.rawValue)
@@ -79,6 +81,15 @@ extension Sandbox {
             VALUES (\(principal.tenantID.rawValue), \(ByteBuffer(bytes: hash.bytes)), \(type.rawValue), now(), \(ByteBuffer(bytes: bytes)),
                 app_org_ids(\(codes)), \(transferID), \(principal.principalID))
             """, logger: logger)
+        for value in privateValues {
+            let sealed = try await keys.sealPrivateValue(value, transaction: hash, masterKey: try masterKeyForPrivateValues())
+            try await connection.query(
+                """
+                INSERT INTO ledger_private_values (tenant_id, tx_hash, field, data_key_version, sealed, principal_id)
+                VALUES (\(principal.tenantID.rawValue), \(ByteBuffer(bytes: hash.bytes)), \(value.field.rawValue), \(sealed.dataKeyVersion),
+                    \(ByteBuffer(bytes: sealed.sealed)), \(principal.principalID))
+                """, logger: logger)
+        }
         return LedgerTransactionRecord(
             hash: hash, canonicalBytes: bytes, transaction: transaction, transferID: transferID, status: .pending, endorsements: [],
             blockNumber: nil)
@@ -370,6 +381,59 @@ extension Sandbox {
 }
 
 extension Sandbox {
+    /// The master key private values are sealed and opened with.
+    func masterKeyForPrivateValues() throws -> MasterKey {
+        guard let masterKey else {
+            throw StoreError(
+                .conflict, "private values are sealed under the master key, and this server has none (\(Settings.masterKeyEnvironmentKey) is not set).",
+                field: "private")
+        }
+        return masterKey
+    }
+
+    /// Salts each private value with 16 random bytes (secret: they keep the commitment from
+    /// being guessed), refusing a value its field does not take.
+    func salted(_ values: [LedgerPrivateField: JSONValue], in type: LedgerTransactionType) throws -> [LedgerPrivateValue] {
+        try values.sorted { $0.key < $1.key }.map { field, value in
+            guard field.isAllowed(in: type) else {
+                throw StoreError(.invalid, "\(field.rawValue) is not a private field of \(type.rawValue)", field: "private.\(field.rawValue)")
+            }
+            let salt = SMCrypto.randomBytes(LedgerPrivateValue.saltByteCount)
+            do throws(LedgerDocumentError) {
+                return try LedgerPrivateValue(field: field, value: value, salt: salt)
+            } catch {
+                let (name, reason) = error.fieldAndReason
+                throw StoreError(.invalid, "\(name): \(reason)", field: name)
+            }
+        }
+    }
+
+    /// A visible transaction's private values, opened: for its parties and HQ (`readPrivateValues`;
+    /// the database shows the sealed rows to no one else), empty when it commits to none.
+    public func privateValues(of hash: LedgerHash) async throws -> (record: LedgerTransactionRecord, values: [LedgerPrivateValue]) {
+        try require(.readPrivateValues)
+        guard let record = try await ledgerTransaction(hash: hash) else {
+            throw StoreError(.notFound, "no ledger transaction \(hash.hex) in this sandbox")
+        }
+        let committed = record.transaction.privateCommitments
+        guard !committed.isEmpty else { return (record, []) }
+        let masterKey = try masterKeyForPrivateValues()
+        var values: [LedgerPrivateValue] = []
+        for try await (field, version, sealed) in try await connection.query(
+            """
+            SELECT field, data_key_version, sealed FROM ledger_private_values
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND tx_hash = \(ByteBuffer(bytes: hash.bytes)) ORDER BY field
+            """, logger: logger
+        ).decode((String, Int32, ByteBuffer).self) {
+            guard let field = LedgerPrivateField(rawValue: field) else { continue }
+            values.append(try await keys.openPrivateValue(bytes(sealed), dataKeyVersion: version, field: field, transaction: hash, masterKey: masterKey))
+        }
+        guard !values.isEmpty else {
+            throw StoreError(.forbidden, "the private values of \(hash.hex) are for its parties and HQ's administrators")
+        }
+        return (record, values)
+    }
+
     /// The master key custodial signing unseals keys with.
     func masterKeyForSigning() throws -> MasterKey {
         guard let masterKey else {

@@ -115,26 +115,29 @@ extension Database {
     /// block on (docs/LEDGER.md, "The exported bundle"): the anchor first, then the transactions
     /// those blocks seal, those no block seals yet and what their checks need from before (every
     /// key and rule event, every event of their transfers), the blocks, the checkpoints naming
-    /// the anchor block or a later one.
+    /// the anchor block or a later one. With `privateValuesUnder` a master key, each transaction
+    /// comes with its private values opened (docs/LEDGER.md, "Private fields"): for hq_admin only,
+    /// as `readPrivateValues` and the database's policies allow.
     public func readLedger(
         key: APIKey, requestID: String, logger: Logger, options: LedgerVerificationOptions = LedgerVerificationOptions(),
-        fromBlock: Int64 = 0, _ visit: @escaping @Sendable (LedgerEvidencePage) async throws -> Void
+        fromBlock: Int64 = 0, privateValuesUnder masterKey: MasterKey? = nil,
+        _ visit: @escaping @Sendable (LedgerEvidencePage) async throws -> Void
     ) async throws {
-        try await inSnapshot(key: key, requestID: requestID, logger: logger) { sandbox in
-            try await sandbox.readLedger(options: options, fromBlock: fromBlock, visit)
+        try await inSnapshot(key: key, requestID: requestID, logger: logger, masterKey: masterKey) { sandbox in
+            try await sandbox.readLedger(options: options, fromBlock: fromBlock, withPrivateValues: masterKey != nil, visit)
         }
     }
 
     /// Runs `body` as `key`'s principal in one REPEATABLE READ transaction, so every page it
     /// reads sees the same snapshot; a refusal comes out as the StoreError it is.
     private func inSnapshot<T: Sendable>(
-        key: APIKey, requestID: String, logger: Logger, _ body: @escaping @Sendable (Sandbox) async throws -> T
+        key: APIKey, requestID: String, logger: Logger, masterKey: MasterKey? = nil, _ body: @escaping @Sendable (Sandbox) async throws -> T
     ) async throws -> T {
         do {
             return try await withTransaction(logger: logger) { connection in
                 // Before the first query (app_begin), so the snapshot is the transaction's.
                 try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", logger: logger)
-                let sandbox = try await Self.begin(key: key, requestID: requestID, masterKey: nil, connection: connection, logger: logger)
+                let sandbox = try await Self.begin(key: key, requestID: requestID, masterKey: masterKey, connection: connection, logger: logger)
                 return try await body(sandbox)
             }
         } catch let error as PostgresTransactionError where error.closureError is StoreError {
@@ -151,16 +154,18 @@ extension Sandbox {
     }
 
     func readLedger(
-        options: LedgerVerificationOptions, fromBlock: Int64 = 0, _ visit: @Sendable (LedgerEvidencePage) async throws -> Void
+        options: LedgerVerificationOptions, fromBlock: Int64 = 0, withPrivateValues: Bool = false,
+        _ visit: @Sendable (LedgerEvidencePage) async throws -> Void
     ) async throws {
         try require(.verifyLedger)
+        if withPrivateValues { try require(.readPrivateValues) }
         try await visit(.keys(try await ledgerKeys()))
         if fromBlock > 0 { try await visit(.anchor(try await anchor(before: fromBlock))) }
         var afterHash: LedgerHash?
         while true {
             let page = try await transactionPage(after: afterHash, options: options, fromBlock: fromBlock)
             guard let last = page.last else { break }
-            try await visit(.transactions(page.map(\.evidence)))
+            try await visit(.transactions(withPrivateValues ? try await withPrivateValuesOpened(page.map(\.evidence)) : page.map(\.evidence)))
             afterHash = last.evidence.claimedHash
         }
         var afterNumber: Int64? = fromBlock > 0 ? fromBlock - 1 : nil
@@ -176,6 +181,29 @@ extension Sandbox {
             guard let last = page.last else { break }
             try await visit(.checkpoints(page))
             afterCheckpoint = last.number
+        }
+    }
+
+    /// The page's transactions with their private values' preimages, opened under the master key.
+    private func withPrivateValuesOpened(_ page: [LedgerEvidence.Transaction]) async throws -> [LedgerEvidence.Transaction] {
+        let masterKey = try masterKeyForPrivateValues()
+        var opened: [LedgerHash: [LedgerPrivateField: [UInt8]]] = [:]
+        for try await (hash, field, version, sealed) in try await connection.query(
+            """
+            SELECT tx_hash, field, data_key_version, sealed FROM ledger_private_values
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND tx_hash = ANY(\(page.map { ByteBuffer(bytes: $0.claimedHash.bytes) })::bytea[])
+            """, logger: logger
+        ).decode((ByteBuffer, String, Int32, ByteBuffer).self) {
+            guard let field = LedgerPrivateField(rawValue: field) else { continue }
+            let transaction = try LedgerHash(bytes(hash))
+            opened[transaction, default: [:]][field] =
+                try await keys.openPrivateValue(bytes(sealed), dataKeyVersion: version, field: field, transaction: transaction, masterKey: masterKey)
+                .preimage
+        }
+        return page.map { transaction in
+            var transaction = transaction
+            transaction.privateValues = opened[transaction.claimedHash] ?? [:]
+            return transaction
         }
     }
 

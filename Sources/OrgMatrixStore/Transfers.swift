@@ -116,9 +116,12 @@ extension Sandbox {
 
     /// The sender ships: stock leaves its balance at the moving average into its in-transit, by
     /// two moves per line (−on hand, +in transit, the same value); the database refuses the
-    /// dispatched state without exactly these.
-    public func dispatchTransfer(id: Int64) async throws -> TransferRecord {
+    /// dispatched state without exactly these. `privateValues` (a carrier's name and contract
+    /// price) go into its ledger transaction as commitments and are stored sealed (Schema/0018).
+    public func dispatchTransfer(id: Int64, privateValues: [LedgerPrivateField: JSONValue] = [:]) async throws -> TransferRecord {
         try await authorize(.postDocuments)
+        let salted = try salted(privateValues, in: TransferEvent.Dispatched.ledgerType)
+        if !salted.isEmpty { _ = try masterKeyForPrivateValues() }
         let found = try await lockedTransfer(id, for: .dispatch)
         try await audit("transfer.dispatch", subject: String(id), detail: [:])
         // The sender's balances are the rows every posting at this warehouse queues on, so they
@@ -152,7 +155,7 @@ extension Sandbox {
             UPDATE transfers SET status = 'dispatched', dispatched_at = now()
             WHERE tenant_id = \(principal.tenantID.rawValue) AND transfer_id = \(id)
             """, logger: logger)
-        try await evidence(dispatched, transferID: id)
+        try await evidence(dispatched, transferID: id, privateValues: salted)
         return try await withEvidence(TransferRecord(state: found.state.applying(.dispatched(dispatched)), items: found.items))
     }
 
@@ -310,9 +313,10 @@ extension Sandbox {
 
     /// Writes the step's ledger transaction in this database transaction (Schema/0013 holds the
     /// two together) and endorses it as the acting org when its key is custodial.
-    private func evidence<Event: TransferLedgerEvent>(_ event: Event, transferID: Int64) async throws {
+    private func evidence<Event: TransferLedgerEvent>(_ event: Event, transferID: Int64, privateValues: [LedgerPrivateValue] = []) async throws {
         let record = try await recordLedgerTransaction(
-            Event.ledgerType, body: event.ledgerBody, endorsers: try await transferEndorsers(transferID: transferID), transferID: transferID)
+            Event.ledgerType, body: event.ledgerBody, endorsers: try await transferEndorsers(transferID: transferID), transferID: transferID,
+            privateValues: privateValues)
         _ = try await endorseOwnPosting(record)
     }
 

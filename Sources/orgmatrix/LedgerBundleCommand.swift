@@ -14,8 +14,10 @@ extension LedgerCommand {
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Export a tenant's ledger as a bundle that verifies offline (as an auditor or hq_admin principal).",
-            discussion:
-                "The API key comes from $\(Verify.keyEnvironmentKey) or --key-file. Exit status: 0 written, 2 usage, configuration or refusal."
+            discussion: """
+                The API key comes from $\(Verify.keyEnvironmentKey) or --key-file. --with-private needs an hq_admin principal and \
+                $\(Settings.masterKeyEnvironmentKey). Exit status: 0 written, 2 usage, configuration or refusal.
+                """
         )
 
         @OptionGroup var principal: PrincipalOptions
@@ -26,10 +28,20 @@ extension LedgerCommand {
                 the transactions these blocks seal or no block seals yet, and what their checks need from before.
                 """)
         var fromBlock: Int64 = 0
+        @Flag(
+            help: """
+                Write each transaction's private values (salt and value, <field>.private) beside it, opened under the master key, \
+                so the verifiers check them against their commitments. For hq_admin only; keep such a bundle as you keep the values.
+                """)
+        var withPrivate = false
 
         func run() async throws {
             let (key, logger, url) = try principal.prepare()
             guard fromBlock >= 0 else { try fail("--from-block \(fromBlock): a block number is 0 or more") }
+            var masterKey: MasterKey?
+            if withPrivate {
+                do { masterKey = try Settings.masterKey() } catch { try fail("--with-private: \(error.detail)") }
+            }
             let scripts = try usage { try BundleScripts.names.map { ($0, try BundleScripts.read($0)) } }
             let writer = try usage { try BundleWriter(root: out) }
             let export = BundleExport(writer: writer, tenant: key.tenant, fromBlock: fromBlock)
@@ -37,7 +49,8 @@ extension LedgerCommand {
                 try await Settings.withClient(url, logger: logger) { client in
                     let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
                     try await database.readLedger(
-                        key: key, requestID: "cli-" + UUID().uuidString.lowercased(), logger: logger, fromBlock: fromBlock
+                        key: key, requestID: "cli-" + UUID().uuidString.lowercased(), logger: logger, fromBlock: fromBlock,
+                        privateValuesUnder: masterKey
                     ) {
                         try export.write($0)
                     }
@@ -66,7 +79,7 @@ private final class BundleExport: @unchecked Sendable {
     private let fromBlock: Int64
     private let lock = NSLock()
     private var rules: [LedgerBundle.RuleVersion] = []
-    private var counts = (keys: Int64(0), transactions: Int64(0), blocks: Int64(0), checkpoints: Int64(0))
+    private var counts = (keys: Int64(0), transactions: Int64(0), blocks: Int64(0), checkpoints: Int64(0), privateValues: Int64(0))
 
     init(writer: BundleWriter, tenant: TenantCode, fromBlock: Int64) { (self.writer, self.tenant, self.fromBlock) = (writer, tenant, fromBlock) }
 
@@ -94,6 +107,10 @@ private final class BundleExport: @unchecked Sendable {
                         try writer.write(
                             endorsement.signatureDER,
                             at: LedgerBundle.endorsementFile(hash, org: endorsement.org, keyVersion: endorsement.keyVersion))
+                    }
+                    for (field, preimage) in transaction.privateValues {
+                        try writer.write(preimage, at: LedgerBundle.privateValueFile(hash, field: field))
+                        counts.privateValues += 1
                     }
                     if let rule = LedgerBundle.RuleVersion(transaction) { rules.append(rule) }
                     counts.transactions += 1
@@ -139,7 +156,7 @@ private final class BundleExport: @unchecked Sendable {
     var summary: String {
         lock.withLock {
             "\(counts.transactions) transactions, \(counts.blocks) blocks, \(counts.checkpoints) checkpoints, \(counts.keys) keys, "
-                + "\(writer.filesWritten + 1) files"
+                + (counts.privateValues > 0 ? "\(counts.privateValues) private values, " : "") + "\(writer.filesWritten + 1) files"
         }
     }
 }

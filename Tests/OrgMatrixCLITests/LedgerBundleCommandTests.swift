@@ -1,5 +1,6 @@
 import Foundation
 import OrgMatrixCore
+import OrgMatrixStore
 import OrgMatrixTestSupport
 import SMCrypto
 import Testing
@@ -16,14 +17,20 @@ import Testing
     ]
 
     private static func export(
-        _ scenario: LedgerScenario, principal: String = "hq-auditor", to folder: String, arguments: [String] = []
+        _ scenario: LedgerScenario, principal: String = "hq-auditor", to folder: String, arguments: [String] = [],
+        environment extra: [String: String] = [:]
     ) async throws -> ProcessOutput {
         let environment = try await SharedDatabase.environment()
         return try runProcess(
             TestEnvironment.orgmatrixExecutable,
             ["ledger", "export", "--tenant", scenario.fixture.code.rawValue, "--out", folder, "--database-url", environment.appURLText]
                 + arguments,
-            environment: ["ORGMATRIX_API_KEY": scenario.fixture.key(principal)])
+            environment: ["ORGMATRIX_API_KEY": scenario.fixture.key(principal)].merging(extra) { $1 })
+    }
+
+    /// `export --with-private` as HQ's administrator, with the master key the values are sealed under.
+    private static func exportWithPrivate(_ scenario: LedgerScenario, to folder: String) async throws -> ProcessOutput {
+        try await export(scenario, principal: "hq-admin", to: folder, arguments: ["--with-private"], environment: try TestMasterKey.shared().environment)
     }
 
     private static func folder(_ label: String) -> String {
@@ -44,6 +51,17 @@ import Testing
             line -> String in
             line.hasSuffix("  " + path) ? LedgerBundle.manifestLine(path: path, sm3: SM3.hash(bytes)) : String(line) + "\n"
         }
+        let body = lines.joined()
+        try Data((body + LedgerBundle.manifestSeal(Array(body.utf8))).utf8).write(to: URL(fileURLWithPath: root + "/manifest.sm3"))
+    }
+
+    /// Lists a new file `path` in the manifest beside its directory's other files and seals it
+    /// again, as a tamperer who knows the format would.
+    private static func enlist(_ root: String, _ path: String, _ bytes: [UInt8]) throws {
+        var lines = try String(contentsOfFile: root + "/manifest.sm3", encoding: .utf8).split(separator: "\n").dropLast().map { String($0) + "\n" }
+        let directory = String(path[..<path.lastIndex(of: "/")!])
+        let at = (lines.lastIndex { $0.contains("  " + directory + "/") } ?? lines.count - 1) + 1
+        lines.insert(LedgerBundle.manifestLine(path: path, sm3: SM3.hash(bytes)), at: at)
         let body = lines.joined()
         try Data((body + LedgerBundle.manifestSeal(Array(body.utf8))).utf8).write(to: URL(fileURLWithPath: root + "/manifest.sm3"))
     }
@@ -71,10 +89,14 @@ import Testing
         try await scenario.checkpoint(approving: ["hq-admin", "a-operator"], clientSigns: true)
         let root = Self.folder("flip")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let exported = try await Self.export(scenario, to: root)
+        // With the private values, so that their files are flipped too.
+        let exported = try await Self.exportWithPrivate(scenario, to: root)
         #expect(exported.status == 0, "\(exported.standardError)")
-        #expect(exported.text.contains("15 transactions") && exported.text.contains("1 checkpoints"), "\(exported.text)")
+        #expect(
+            exported.text.contains("15 transactions") && exported.text.contains("1 checkpoints") && exported.text.contains("2 private values"),
+            "\(exported.text)")
         let files = try Self.files(root)
+        #expect(files.filter { $0.hasSuffix(".private") }.count == 2)
         #expect(
             files.filter { $0.hasPrefix("checkpoints/") } == [
                 "checkpoints/0000000000/HQ.v1.sig.der", "checkpoints/0000000000/WH-A.v1.sig.der", "checkpoints/0000000000/WH-B.v1.sig.der",
@@ -127,6 +149,68 @@ import Testing
         }
         for (name, output) in try Self.verdicts(root) {
             #expect(output.status == 0, "\(name) on the restored bundle: \(output.text)")
+        }
+    }
+
+    /// Private values travel only in a bundle exported `--with-private` (HQ's administrator, the
+    /// master key); every signature verifies either way, and with them each value is checked
+    /// against its commitment by all three verifiers.
+    @Test func privateValuesTravelOnlyWithPrivateAndAreCheckedAgainstTheirCommitments() async throws {
+        let scenario = try await LedgerScenario.make(label: "bundle-private")
+        let hash = scenario.hash(scenario.claimed, .transferDispatched)
+        let (plain, full) = (Self.folder("plain"), Self.folder("private"))
+        defer { for root in [plain, full] { try? FileManager.default.removeItem(atPath: root) } }
+
+        // Without: no value leaves the database, and the bundle verifies.
+        #expect(try await Self.export(scenario, to: plain).status == 0)
+        #expect(try Self.files(plain).allSatisfy { !$0.hasSuffix(".private") })
+        for (name, output) in try Self.verdicts(plain) { #expect(output.status == 0, "\(name): \(output.text)") }
+        // Refused: an auditor, and an administrator without the master key.
+        let auditor = try await Self.export(
+            scenario, to: Self.folder("auditor"), arguments: ["--with-private"], environment: try TestMasterKey.shared().environment)
+        #expect(auditor.status == 2 && auditor.standardError.contains("may not read private values"), "\(auditor.standardError)")
+        let keyless = try await Self.export(
+            scenario, principal: "hq-admin", to: Self.folder("keyless"), arguments: ["--with-private"],
+            environment: [Settings.masterKeyEnvironmentKey: ""])
+        #expect(keyless.status == 2 && keyless.standardError.contains(Settings.masterKeyEnvironmentKey), "\(keyless.standardError)")
+
+        // With: salt and value beside the transaction; OpenSSL's SM3 of each file is its commitment.
+        #expect(try await Self.exportWithPrivate(scenario, to: full).status == 0)
+        let transaction = try String(contentsOfFile: full + "/" + LedgerBundle.transactionFile(hash), encoding: .utf8)
+        for (field, value) in [(LedgerPrivateField.carrierContractPriceFen, "180000"), (.carrierName, #""顺丰速运""#)] {
+            let path = full + "/" + LedgerBundle.privateValueFile(hash, field: field)
+            let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+            #expect(bytes.count == 16 + value.utf8.count && Array(bytes[16...]) == Array(value.utf8))
+            let openssl = try runProcess("openssl", ["dgst", "-sm3", "-r", path])
+            #expect(transaction.contains("\"\(field.rawValue)\":\"\(openssl.text.prefix(64))\""), "\(transaction)")
+            #expect(!transaction.contains(value))
+        }
+        for (name, output) in try Self.verdicts(full) {
+            #expect(output.status == 0, "\(name): \(output.text) \(output.standardError)")
+        }
+
+        // Another price under the same salt, the manifest resealed: all three name the value's file.
+        let price = LedgerBundle.privateValueFile(hash, field: .carrierContractPriceFen)
+        let original = Array(try Data(contentsOf: URL(fileURLWithPath: full + "/" + price)))
+        let cheaper = Array(original[..<16]) + Array("120000".utf8)
+        try Data(cheaper).write(to: URL(fileURLWithPath: full + "/" + price))
+        try Self.reseal(full, price, cheaper)
+        for (name, output) in try Self.verdicts(full) {
+            #expect(output.status == 1 && output.text.contains("FAIL \(price): "), "\(name): \(output.text)")
+        }
+        let report = try runProcess(TestEnvironment.orgmatrixExecutable, ["ledger", "verify-bundle", "--json", full])
+        let failures = try #require((try JSONSerialization.jsonObject(with: Data(report.standardOutput)) as? [String: Any])?["failures"] as? [[String: Any]])
+        #expect(failures.map { $0["kind"] as? String } == ["private-value-mismatch"] && failures.first?["file"] as? String == price, "\(failures)")
+        try Data(original).write(to: URL(fileURLWithPath: full + "/" + price))
+        try Self.reseal(full, price, original)
+
+        // A value beside a transaction that commits to none, listed and resealed: named too.
+        let other = scenario.hash(scenario.received, .transferDispatched)
+        let stray = LedgerBundle.privateValueFile(other, field: .carrierContractPriceFen)
+        try Data(original).write(to: URL(fileURLWithPath: full + "/" + stray))
+        try Self.enlist(full, stray, original)
+        for (name, output) in try Self.verdicts(full) {
+            #expect(output.status == 1 && output.text.contains("FAIL \(stray): "), "\(name): \(output.text)")
         }
     }
 

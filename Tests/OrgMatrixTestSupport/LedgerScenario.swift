@@ -13,7 +13,8 @@ import SMCrypto
 /// into blocks of three: WH-B holds its own key (registered by the owner, like `orgmatrix keys
 /// register`) and signs on "its own machine"; every other org is custodial.
 ///
-/// - transfer 1 (`claimed`): 5 L WH-A → WH-B, dispatch committed (WH-A, NORTH), received with
+/// - transfer 1 (`claimed`): 5 L WH-A → WH-B, dispatched with the carrier's name and contract
+///   price as private values (`carrier`), dispatch committed (WH-A, NORTH), received with
 ///   1 L lost (a claim) and flagged (WH-B signs, WH-A approves), trued up and its claim settled
 ///   for 300 fen by HQ;
 /// - transfer 2 (`received`): dispatch committed, receipt signed by WH-B only: pending;
@@ -37,6 +38,8 @@ public struct LedgerScenario: Sendable {
     public let evidence: [Int64: [LedgerTransactionType: LedgerHash]]
 
     public static let (transactions, committedTransactions, endorsements) = (15, 13, 18)
+    /// The private values of transfer 1's dispatch.
+    public static let carrier: [LedgerPrivateField: JSONValue] = [.carrierName: .string("顺丰速运"), .carrierContractPriceFen: .integer(180_000)]
     public static let rule = SealingRule(maxTransactions: 3, maxAge: .zero)
 
     public func hash(_ transfer: Int64, _ type: LedgerTransactionType) -> LedgerHash { evidence[transfer]![type]! }
@@ -72,7 +75,10 @@ public struct LedgerScenario: Sendable {
                 ids.append(
                     try await sandbox("a-operator") { try await $0.createTransfer(to: try OrgCode("WH-B"), lines: five).id })
             }
-            for id in ids.prefix(3) { keep(try await sandbox("a-operator") { try await $0.dispatchTransfer(id: id) }) }
+            for id in ids.prefix(3) {
+                let values = id == ids[0] ? carrier : [:]
+                keep(try await sandbox("a-operator") { try await $0.dispatchTransfer(id: id, privateValues: values) })
+            }
             for id in ids.prefix(2) {
                 let hash = evidence[id]![.transferDispatched]!
                 _ = try await sandbox("north-operator") { try await $0.approveLedgerTransaction(hash: hash) }

@@ -56,6 +56,15 @@ public struct TransferScenario: Sendable {
         return TransferScenario(fixture: fixture, created: ids[0], dispatched: ids[1], received: ids[2])
     }
 
+    /// `TenantFixture.rawSQL` on the scenario's tenant.
+    public func rawSQL(
+        as principal: String, setup: [String] = [], _ statement: String, commit: Bool = false
+    ) async throws -> Result<[PostgresRow], RawSQLRefusal> {
+        try await fixture.rawSQL(as: principal, setup: setup, statement, commit: commit)
+    }
+}
+
+extension TenantFixture {
     /// Runs `setup`, then `statement`, as the application role in one transaction that starts
     /// with `principal`'s own `app_begin`; commits when `commit` (the deferred checks run then),
     /// else rolls back. The statement's rows (its `RETURNING`), or what the database said when
@@ -64,11 +73,11 @@ public struct TransferScenario: Sendable {
         as principal: String, setup: [String] = [], _ statement: String, commit: Bool = false
     ) async throws -> Result<[PostgresRow], RawSQLRefusal> {
         let environment = try await SharedDatabase.environment()
-        let key = APIKey(fixture.key(principal))!
+        let apiKey = APIKey(key(principal))!
         return try await withConnection(environment.appURL) { connection in
             try await connection.query("BEGIN", logger: testLogger)
             _ = try await connection.query(
-                "SELECT 1 FROM app_begin(\(key.tenant.rawValue), \(ByteBuffer(bytes: key.hash)))", logger: testLogger
+                "SELECT 1 FROM app_begin(\(apiKey.tenant.rawValue), \(ByteBuffer(bytes: apiKey.hash)))", logger: testLogger
             )
             .collect()
             do {

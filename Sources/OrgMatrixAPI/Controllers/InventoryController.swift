@@ -94,7 +94,12 @@ struct InventoryController {
             }
         }
         v1.post("transfers/:id/dispatch") { request, context in
-            try await post(request, context, may: .postDocuments) { (200, try encode(TransferView(try await $0.dispatchTransfer(id: try pathID(context))))) }
+            try await post(request, context, may: .postDocuments) { sandbox in
+                let id = try pathID(context)
+                // The body is optional: a dispatch without a carrier's private values needs none.
+                let body = context.hasBody ? try context.decodeJSON(as: TransferDispatch.self, request) : TransferDispatch(carrier: nil)
+                return (200, try encode(TransferView(try await sandbox.dispatchTransfer(id: id, privateValues: body.privateValues))))
+            }
         }
         v1.post("transfers/:id/cancel") { request, context in
             try await post(request, context, may: .postDocuments) { (200, try encode(TransferView(try await $0.cancelTransfer(id: try pathID(context))))) }

@@ -311,6 +311,35 @@ struct TransferReceipt: JSONBody {
 }
 
 /// HQ's settlement of a received transfer's claim: what came back of its value.
+/// A dispatch's optional body: the carrier's name and contract price, which the ledger keeps as
+/// private values (docs/LEDGER.md, "Private fields"): committed to in the signed transaction,
+/// stored sealed, shown to the transfer's parties and HQ only.
+struct TransferDispatch: JSONBody {
+    struct Carrier: Decodable, Sendable {
+        let name: String?
+        let contractPriceFen: Int64?
+    }
+
+    let carrier: Carrier?
+
+    static let keys = BodyKeys.object(["carrier": .object(["name": .value, "contractPriceFen": .value])])
+
+    var privateValues: [LedgerPrivateField: JSONValue] {
+        var values: [LedgerPrivateField: JSONValue] = [:]
+        if let name = carrier?.name { values[.carrierName] = .string(name) }
+        if let price = carrier?.contractPriceFen { values[.carrierContractPriceFen] = .integer(price) }
+        return values
+    }
+
+    func checkForm() throws {
+        guard let carrier else { return }
+        try Form.require(carrier.name != nil || carrier.contractPriceFen != nil, "carrier", "must give name, contractPriceFen or both")
+        for (field, name) in [(LedgerPrivateField.carrierName, "carrier.name"), (.carrierContractPriceFen, "carrier.contractPriceFen")] {
+            if let value = privateValues[field], let problem = field.problem(with: value) { throw Form.problem(name, problem) }
+        }
+    }
+}
+
 struct ClaimSettlement: JSONBody {
     let recoveredFen: Int64
 

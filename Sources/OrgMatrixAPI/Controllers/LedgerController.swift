@@ -36,6 +36,11 @@ struct LedgerController {
                 return LedgerTransactionView(record)
             }
         }
+        v1.get("transactions/:hash/private") { request, context in
+            try await database.sandbox(context, may: .readPrivateValues) { sandbox in
+                LedgerPrivateValuesView(try await sandbox.privateValues(of: try pathHash(context)))
+            }
+        }
         v1.get("transactions/:hash/proof") { request, context in
             try await database.sandbox(context) { sandbox in
                 let hash = try pathHash(context)

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import OrgMatrixCore
 import OrgMatrixStore
+import SMCrypto
 
 /// A client-held org's signature over a transaction's or a checkpoint's canonical bytes.
 struct NewEndorsement: JSONBody {
@@ -33,6 +34,49 @@ struct NewDispute: JSONBody {
         let blank: Set<UInt32> = [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x20, 0xA0, 0x1680, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF]
         try Form.require(
             reason.unicodeScalars.contains { !blank.contains($0.value) && !(0x2000...0x200A).contains($0.value) }, "reason", "must say why")
+    }
+}
+
+/// A transaction's private values, opened for its parties and HQ: each value with the salt that
+/// makes SM3(salt ‖ canonical JSON of the value) its transaction's `private.<field>`.
+struct LedgerPrivateValuesView: Encodable, ResponseEncodable, Sendable {
+    struct Value: Encodable, Sendable {
+        let field: String
+        /// A string or an integer, as the field's kind is.
+        let value: Scalar
+        /// The 16 secret bytes, in hex.
+        let salt: String
+        let commitment: String
+    }
+
+    enum Scalar: Encodable, Sendable {
+        case text(String)
+        case integer(Int64)
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            switch self {
+            case .text(let text): try container.encode(text)
+            case .integer(let number): try container.encode(number)
+            }
+        }
+    }
+
+    let transaction: String
+    let type: String
+    let values: [Value]
+
+    init(_ found: (record: LedgerTransactionRecord, values: [LedgerPrivateValue])) {
+        (transaction, type) = (found.record.hash.hex, found.record.transaction.type.rawValue)
+        values = found.values.map { value in
+            let scalar: Scalar =
+                switch value.value {
+                case .integer(let number): .integer(number)
+                case .string(let text): .text(text)
+                default: .text(String(decoding: CanonicalJSON.encode(value.value), as: UTF8.self))
+                }
+            return Value(field: value.field.rawValue, value: scalar, salt: Hex.encode(value.salt), commitment: value.commitment.hex)
+        }
     }
 }
 

@@ -119,7 +119,7 @@ extension JSONValue {
 
 extension LedgerDocumentError {
     /// The field the error names and why, as a failure states them.
-    var fieldAndReason: (field: String, reason: String) {
+    public var fieldAndReason: (field: String, reason: String) {
         switch self {
         case .notCanonical(let reason): ("canonical_bytes", reason)
         case .missing(let field): (field, "missing")

@@ -18,6 +18,10 @@ public enum LedgerBundle {
     }
     public static func transactionFile(_ hash: LedgerHash) -> String { transactionDirectory(hash) + "/tx.json" }
     public static func recordFile(_ hash: LedgerHash) -> String { transactionDirectory(hash) + "/record.json" }
+    /// salt ‖ value of a private field (docs/LEDGER.md, "Private fields"), in bundles exported `--with-private`.
+    public static func privateValueFile(_ hash: LedgerHash, field: LedgerPrivateField) -> String {
+        transactionDirectory(hash) + "/\(field.rawValue).private"
+    }
     public static func endorsementFile(_ hash: LedgerHash, org: OrgCode, keyVersion: Int64) -> String {
         transactionDirectory(hash) + "/\(org.rawValue).v\(keyVersion).sig.der"
     }
@@ -276,6 +280,10 @@ public enum LedgerBundle {
     public static func file(of failure: LedgerVerificationFailure) -> String {
         switch failure.kind {
         case .bundleFileMismatch, .bundleFileMalformed, .bundleRulesMismatch: return failure.field
+        case .privateValueMismatch, .privateValueMalformed:
+            if let hash = failure.transactionHash, let field = LedgerPrivateField(rawValue: String(failure.field.dropFirst("private.".count))) {
+                return privateValueFile(hash, field: field)
+            }
         default: break
         }
         let field = failure.field

@@ -113,8 +113,9 @@ extension LedgerBundle {
         return (keys, failures)
     }
 
-    /// A transaction from its directory's files (by name): `tx.json`, `record.json` and one
-    /// `<ORG>.v<k>.sig.der` per endorsement; nil when `tx.json` or `record.json` is unusable.
+    /// A transaction from its directory's files (by name): `tx.json`, `record.json`, one
+    /// `<ORG>.v<k>.sig.der` per endorsement and, exported `--with-private`, one `<field>.private`
+    /// per private value; nil when `tx.json` or `record.json` is unusable.
     public static func transaction(
         _ hash: LedgerHash, files: [String: [UInt8]]
     ) -> (transaction: LedgerEvidence.Transaction?, failures: [LedgerVerificationFailure]) {
@@ -124,9 +125,14 @@ extension LedgerBundle {
             failures.append(.init(kind, transaction: hash, field: "\(directory)/\(name)", expected: expected, found: found))
         }
         var endorsements: [LedgerEvidence.Endorsement] = []
+        var privateValues: [LedgerPrivateField: [UInt8]] = [:]
         for name in files.keys.sorted() where name != "tx.json" && name != "record.json" {
+            if name.hasSuffix(".private"), let field = LedgerPrivateField(rawValue: String(name.dropLast(".private".count))) {
+                privateValues[field] = files[name]
+                continue
+            }
             guard let (owner, version) = signatureName(name), let org = owner.org, let signature = files[name] else {
-                fail(.bundleFileMalformed, name, expected: "tx.json, record.json or <ORG>.v<k>.sig.der", found: "another name")
+                fail(.bundleFileMalformed, name, expected: "tx.json, record.json, <ORG>.v<k>.sig.der or <field>.private", found: "another name")
                 continue
             }
             endorsements.append(.init(org: org, keyVersion: version, signatureDER: signature))
@@ -142,7 +148,9 @@ extension LedgerBundle {
         do {
             let (status, dispute) = try record(bytes: recordBytes)
             return (
-                .init(claimedHash: hash, canonicalBytes: bytes, claimedStatus: status, endorsements: endorsements, dispute: dispute),
+                .init(
+                    claimedHash: hash, canonicalBytes: bytes, claimedStatus: status, endorsements: endorsements, dispute: dispute,
+                    privateValues: privateValues),
                 failures
             )
         } catch {

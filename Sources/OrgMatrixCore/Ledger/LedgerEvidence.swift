@@ -71,13 +71,16 @@ public struct LedgerEvidence: Sendable, Hashable {
         public var claimedStatus: LedgerTransactionStatus
         public var endorsements: [Endorsement]
         public var dispute: Dispute?
+        /// The preimages (salt ‖ value) of the private values it carries: none unless exported
+        /// `--with-private`.
+        public var privateValues: [LedgerPrivateField: [UInt8]]
 
         public init(
             claimedHash: LedgerHash, canonicalBytes: [UInt8], claimedStatus: LedgerTransactionStatus, endorsements: [Endorsement],
-            dispute: Dispute?
+            dispute: Dispute?, privateValues: [LedgerPrivateField: [UInt8]] = [:]
         ) {
             (self.claimedHash, self.canonicalBytes, self.claimedStatus) = (claimedHash, canonicalBytes, claimedStatus)
-            (self.endorsements, self.dispute) = (endorsements, dispute)
+            (self.endorsements, self.dispute, self.privateValues) = (endorsements, dispute, privateValues)
         }
     }
 

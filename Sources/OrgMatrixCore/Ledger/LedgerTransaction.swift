@@ -79,16 +79,21 @@ public struct LedgerTransaction: Sendable, Equatable {
     public let endorsers: [EndorserRole: OrgCode]
     public let policy: EndorsementPolicy
     public let body: JSONValue
+    /// The commitments to its private values (`LedgerPrivateValue`), by field; the member
+    /// `private` is left out when there are none, so a transaction without any is what it was
+    /// before private fields.
+    public let privateCommitments: [LedgerPrivateField: LedgerHash]
 
     public init(
         type: LedgerTransactionType, tenant: TenantCode, at: UTCMicros, endorsers: [EndorserRole: OrgCode], policy: EndorsementPolicy,
-        body: JSONValue
+        body: JSONValue, privateCommitments: [LedgerPrivateField: LedgerHash] = [:]
     ) {
         (self.type, self.tenant, self.at, self.endorsers, self.policy, self.body) = (type, tenant, at, endorsers, policy, body)
+        self.privateCommitments = privateCommitments
     }
 
     public var json: JSONValue {
-        .object([
+        var members: [String: JSONValue] = [
             "version": .integer(Self.formatVersion),
             "type": .string(type.rawValue),
             "tenant": .string(tenant.rawValue),
@@ -96,7 +101,11 @@ public struct LedgerTransaction: Sendable, Equatable {
             "endorsers": .object(Dictionary(uniqueKeysWithValues: endorsers.map { ($0.key.rawValue, .string($0.value.rawValue)) })),
             "policy": policy.json,
             "body": body,
-        ])
+        ]
+        if !privateCommitments.isEmpty {
+            members["private"] = .object(Dictionary(uniqueKeysWithValues: privateCommitments.map { ($0.key.rawValue, .string($0.value.hex)) }))
+        }
+        return .object(members)
     }
 
     public var canonicalBytes: [UInt8] { CanonicalJSON.encode(json) }
@@ -116,7 +125,9 @@ public struct LedgerTransaction: Sendable, Equatable {
     /// The transaction `bytes` hold, which must be exactly their canonical form.
     public init(canonicalBytes bytes: [UInt8]) throws(LedgerDocumentError) {
         let value = try CanonicalJSON.document(bytes)
-        let fields = try LedgerFields(value, expected: ["version", "type", "tenant", "at", "endorsers", "policy", "body"])
+        let hasPrivate = if case .object(let members) = value { members["private"] != nil } else { false }
+        let fields = try LedgerFields(
+            value, expected: Set(["version", "type", "tenant", "at", "endorsers", "policy", "body"] + (hasPrivate ? ["private"] : [])))
         guard try fields.integer("version") == Self.formatVersion else {
             throw .malformed(field: "version", reason: "must be \(Self.formatVersion)")
         }
@@ -137,7 +148,25 @@ public struct LedgerTransaction: Sendable, Equatable {
         let policyJSON = try fields.value("policy")
         let policy: EndorsementPolicy
         do { policy = try EndorsementPolicy(json: policyJSON) } catch { throw .policy(error) }
-        self.init(type: type, tenant: tenant, at: at, endorsers: endorsers, policy: policy, body: try fields.value("body"))
+        var commitments: [LedgerPrivateField: LedgerHash] = [:]
+        if hasPrivate {
+            guard case .object(let members) = try fields.value("private"), !members.isEmpty else {
+                throw .malformed(field: "private", reason: "must be an object naming at least one field (left out when there is none)")
+            }
+            for (name, commitment) in members {
+                guard let field = LedgerPrivateField(rawValue: name) else {
+                    throw .malformed(field: "private.\(name)", reason: "is not a private field")
+                }
+                guard field.isAllowed(in: type) else {
+                    throw .malformed(field: "private.\(name)", reason: "is not a private field of \(type.rawValue)")
+                }
+                guard case .string(let hex) = commitment else { throw .malformed(field: "private.\(name)", reason: "must be a string") }
+                commitments[field] = try LedgerHash(hex: hex, field: "private.\(name)")
+            }
+        }
+        self.init(
+            type: type, tenant: tenant, at: at, endorsers: endorsers, policy: policy, body: try fields.value("body"),
+            privateCommitments: commitments)
     }
 }
 

@@ -157,6 +157,10 @@ public struct LedgerVerificationFailure: Sendable, Hashable, Comparable, CustomS
         /// A bundle read from a later block on: the log's right edge it carries does not give
         /// the log root its anchor block (the block before its first) states.
         case anchorFrontierMismatch = "anchor-frontier-mismatch"
+        /// A private value the transaction does not commit to, or whose SM3 is not its commitment.
+        case privateValueMismatch = "private-value-mismatch"
+        /// A private value that is not a salt and a canonical value of its field.
+        case privateValueMalformed = "private-value-malformed"
         /// A file of a bundle that is missing, unlisted, or not what the manifest says.
         case bundleFileMismatch = "bundle-file-mismatch"
         /// A file of a bundle that is not in its format (a name, a JSON file, a proof line).

@@ -353,6 +353,7 @@ private struct TransactionChecker: Sendable {
         if let check = bodyChecks[transaction.type] {
             failures += check(transaction, LedgerBodyContext(tenant: tenant, keys: keys, transactionHash: claimed))
         }
+        failures += LedgerPrivateValue.failures(transaction, hash: claimed, preimages: record.privateValues)
         let evidences = status != .disputed
         return TransactionOutcome(
             claimedHash: claimed, actualHash: actual, at: transaction.at, status: status,

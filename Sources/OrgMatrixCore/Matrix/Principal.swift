@@ -18,7 +18,7 @@ public enum PrincipalRole: String, Sendable, Hashable, CaseIterable {
     /// request's body, and the Store checks again before it writes.
     public func may(_ action: Action) -> Bool {
         switch action {
-        case .postDocuments, .endorse: canWrite
+        case .postDocuments, .endorse, .readPrivateValues: canWrite
         case .administer, .trueUpTransfers, .settleClaims, .cutCheckpoints: self == .hqAdmin
         case .readAuditLog, .verifyLedger: self == .hqAdmin || self == .auditor
         }
@@ -42,6 +42,9 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
     case cutCheckpoints
     /// Verify the whole tenant's ledger (it reads every ledger row, so only the roles that see the tenant).
     case verifyLedger
+    /// Read a ledger transaction's private values (a carrier's contract price): its parties'
+    /// operators and integrations, and HQ's administrators; never an auditor or a supervisor.
+    case readPrivateValues
 
     public var description: String {
         switch self {
@@ -53,6 +56,7 @@ public enum Action: Sendable, Hashable, CustomStringConvertible {
         case .readAuditLog: "read the audit log"
         case .cutCheckpoints: "cut ledger checkpoints"
         case .verifyLedger: "verify the ledger"
+        case .readPrivateValues: "read private values of ledger transactions"
         }
     }
 }

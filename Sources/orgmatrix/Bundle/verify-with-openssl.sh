@@ -9,6 +9,8 @@
 # that each block's prev_hash is the SM3 of the previous header.json (or the anchor's), and every signature
 # (endorsements, the orderer's, the checkpoints') with
 #   openssl dgst -sm3 -verify keys/<owner>.v<k>.pem -sigopt distid:1234567812345678
+# In a bundle exported --with-private, each <field>.private (salt and value) must have the SM3
+# its tx.json states under private.<field> (the commitment).
 # It does not recompute Merkle roots (verify.py and `orgmatrix ledger verify-bundle` do).
 # Prints `FAIL <file>: <reason>` per problem; exit 1 if there is any, 0 if none, 2 if unusable.
 set -u
@@ -72,6 +74,23 @@ sed 's/ \*/  /' "$FAILS.actual" | grep '  transactions/../[0-9a-f]*/tx\.json$' |
   directory=${path%/tx.json}
   [[ $digest == "${directory##*/}" && ${directory#transactions/} == "${digest:0:2}/$digest" ]] ||
     fail "$path" "SM3 $digest is not its directory's name"
+done
+
+# 2b. Each private value's SM3 is the commitment its transaction states (from the SM3s just computed).
+sed 's/ \*/  /' "$FAILS.actual" | grep '  transactions/../[0-9a-f]*/[^/]*\.private$' | while read -r digest path; do
+  name=${path##*/}
+  name=${name%.private}
+  case $name in
+    carrier_name | carrier_contract_price_fen) ;;
+    *) fail "$path" "$name is not a private field"; continue ;;
+  esac
+  # Canonical JSON escapes every quote inside a string, so `"private":{` is the member itself.
+  committed=$(grep -o '"private":{[^}]*}' -- "${path%/*}/tx.json" 2>/dev/null | grep -o "\"$name\":\"[0-9a-f]*\"" | cut -d'"' -f4)
+  if [[ -z $committed ]]; then
+    fail "$path" "its transaction does not commit to $name"
+  elif [[ $digest != "$committed" ]]; then
+    fail "$path" "SM3 $digest is not the commitment private.$name, $committed"
+  fi
 done
 
 # 3. Blocks in number order: every listed hash is held, and prev_hash links to the previous header

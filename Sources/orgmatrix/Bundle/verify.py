@@ -8,7 +8,9 @@ file's SM3, nothing unlisted, nothing listed twice); that each tx.json hashes to
 directory's name; each block's transaction list, Merkle tree (data_hash), log (log_size,
 log_root) and link (prev_hash); every signature (endorsements, the orderer's, the
 checkpoints') with `openssl dgst -sm3 -verify ... -sigopt distid:1234567812345678`; and the
-checkpoints (their blocks, their signers, their chain, their consistency proofs). A bundle from
+checkpoints (their blocks, their signers, their chain, their consistency proofs); and, in a
+bundle exported --with-private, each <field>.private (a 16-byte salt, then the value's canonical
+JSON) against the commitment its tx.json states under private.<field>. A bundle from
 a later block on (bundle.json's from_block > 0) continues from its anchor: the block before
 its first (header and signature) and the log's subtree roots after it (frontier.txt).
 Prints `FAIL <file>: <reason>` per problem; exits 1 if there is any, 0 if none, 2 if unusable.
@@ -22,6 +24,13 @@ import subprocess
 import sys
 
 DISTID = "distid:1234567812345678"
+SALT_BYTES = 16
+AMOUNT_FEN_MAX = 10**15
+# The private fields (docs/LEDGER.md, "Private fields") and the values each takes.
+PRIVATE_FIELDS = {
+    "carrier_name": lambda v: isinstance(v, str) and 1 <= len(v) <= 200 and not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in v),
+    "carrier_contract_price_fen": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= AMOUNT_FEN_MAX,
+}
 failures = []
 
 
@@ -121,6 +130,33 @@ def orgs_with_valid_key(keys, at):
     return sorted(orgs)
 
 
+def check_private_value(base, path, directory, field):
+    """A private value: listed under its field in tx.json's private member, SM3 of the file
+    (salt and value) equal to that commitment, and the value canonical JSON of the field's kind."""
+    if field not in PRIVATE_FIELDS:
+        fail(path, "%s is not a private field" % field)
+        return
+    try:
+        with open(os.path.join(base, directory, "tx.json"), "rb") as f:
+            committed = json.loads(f.read()).get("private", {})
+        with open(os.path.join(base, path), "rb") as f:
+            preimage = f.read()
+    except (OSError, ValueError, AttributeError):
+        return  # named by the manifest or the tx.json checks
+    if not isinstance(committed, dict) or field not in committed:
+        fail(path, "its transaction does not commit to %s" % field)
+    elif sm3(preimage).hex() != committed[field]:
+        fail(path, "SM3 %s is not the commitment private.%s, %s" % (sm3(preimage).hex(), field, committed[field]))
+    else:
+        try:
+            value = json.loads(preimage[SALT_BYTES:].decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            value = None
+        canonical = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        if len(preimage) <= SALT_BYTES or canonical != preimage[SALT_BYTES:] or not PRIVATE_FIELDS[field](value):
+            fail(path, "not a %d-byte salt and a canonical JSON value of %s" % (SALT_BYTES, field))
+
+
 def read_json(base, path):
     try:
         with open(os.path.join(base, path), "rb") as f:
@@ -215,6 +251,7 @@ def main():
         fail("bundle.json", "from_block is not a block number of 1 or more")
         from_block = 0
     signatures = []  # (signed file, signature file, public key file)
+    private_values = []  # (file, its transaction's directory, field)
     tx_hashes = set()
     blocks, checkpoints, keys = {}, {}, []
     for path in listed:
@@ -237,6 +274,8 @@ def main():
             elif parts[3].endswith(".sig.der"):
                 key = "keys/%s.pem" % parts[3][: -len(".sig.der")]
                 signatures.append((directory + "/tx.json", path, key))
+            elif parts[3].endswith(".private"):
+                private_values.append((path, directory, parts[3][: -len(".private")]))
         elif parts[0] == "anchor":
             if from_block == 0:
                 fail(path, "a bundle from block 0 has no anchor")
@@ -250,6 +289,9 @@ def main():
             blocks.setdefault(parts[1], []).append(parts[2])
         elif parts[0] == "checkpoints" and len(parts) == 3:
             checkpoints.setdefault(parts[1], []).append(parts[2])
+
+    for path, directory, field in private_values:
+        check_private_value(base, path, directory, field)
 
     # The anchor of a bundle from a later block on: the log and the chain go on from it.
     log, previous, headers = Log(), "0" * 64, {}
@@ -382,8 +424,8 @@ def main():
     if failures:
         print("FAILED: %d problems" % len(failures))
         sys.exit(1)
-    print("OK: %d files, %d transactions, %d blocks, %d checkpoints, %d signatures" % (
-        len(listed) + 1, len(tx_hashes), len(blocks), len(checkpoints), len(signatures)))
+    print("OK: %d files, %d transactions, %d blocks, %d checkpoints, %d signatures, %d private values" % (
+        len(listed) + 1, len(tx_hashes), len(blocks), len(checkpoints), len(signatures), len(private_values)))
 
 
 if __name__ == "__main__":
