@@ -67,7 +67,8 @@ public struct SeedFile: Sendable {
         case purchase(supplier: String, lines: [PostingLine])
         /// `transfer` numbers the transfer in the file (its index in `transfers`), so later steps find it.
         case createTransfer(transfer: Int, to: OrgCode, lines: [PostingLine])
-        case dispatchTransfer(transfer: Int)
+        /// With the carrier's private values, if the seed names them (`dispatched.carrier`).
+        case dispatchTransfer(transfer: Int, privateValues: [LedgerPrivateField: JSONValue])
         case receiveTransfer(transfer: Int, report: ReceiptReport)
         case sale(customer: String, settlementOrg: String?, lines: [PostingLine])
     }
@@ -299,12 +300,15 @@ private struct SeedParser {
         let to = reader.orgCode(fields["to"]!, "\(path).to")
         let lines = self.lines(fields["lines"]!, "\(path).lines", unit: nil)
         var dispatched: Entry?
+        var carrier: [LedgerPrivateField: JSONValue] = [:]
         var valid = true
         if let node = fields["dispatched"] {
-            dispatched = reader.fields(node, "\(path).dispatched", required: ["date", "by"]).flatMap {
-                dated($0, "\(path).dispatched")
+            let step = reader.fields(node, "\(path).dispatched", required: ["date", "by"], optional: ["carrier"])
+            dispatched = step.flatMap { dated($0, "\(path).dispatched") }
+            if let node = step?["carrier"] {
+                (carrier, valid) = self.carrier(node, "\(path).dispatched.carrier")
             }
-            valid = dispatched != nil
+            valid = valid && dispatched != nil
         }
         var received: (entry: Entry, report: ReceiptReport)?
         if let node = fields["received"] {
@@ -322,8 +326,27 @@ private struct SeedParser {
         }
         guard let created, let to, let lines, valid else { return }
         add("transfers", created, .createTransfer(transfer: index, to: to, lines: lines))
-        if let dispatched { add("transfers", dispatched, .dispatchTransfer(transfer: index)) }
+        if let dispatched { add("transfers", dispatched, .dispatchTransfer(transfer: index, privateValues: carrier)) }
         if let received { add("transfers", received.entry, .receiveTransfer(transfer: index, report: received.report)) }
+    }
+
+    /// `carrier: {name, contractPriceFen}` (either or both): the dispatch's private values, whose
+    /// bounds the Store checks as for the API.
+    private mutating func carrier(_ node: Node, _ path: String) -> ([LedgerPrivateField: JSONValue], Bool) {
+        guard let fields = reader.fields(node, path, required: [], optional: ["name", "contractPriceFen"]) else { return ([:], false) }
+        var values: [LedgerPrivateField: JSONValue] = [:]
+        var valid = true
+        if let name = fields["name"] {
+            if let text = reader.text(name, "\(path).name") { values[.carrierName] = .string(text) } else { valid = false }
+        }
+        if let price = fields["contractPriceFen"] {
+            if let fen = reader.integer(price, "\(path).contractPriceFen") { values[.carrierContractPriceFen] = .integer(fen) } else { valid = false }
+        }
+        if valid && values.isEmpty {
+            reader.problem(node, path, "must give name, contractPriceFen or both")
+            valid = false
+        }
+        return (values, valid)
     }
 
     /// `received: {date, by, freightFen, insuranceFen, lost: {ITEM: "quantity"}}`: what arrived.

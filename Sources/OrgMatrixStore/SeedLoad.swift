@@ -98,8 +98,8 @@ extension Database {
         case .createTransfer(let transfer, let to, let lines):
             transfers[transfer] = try await sandbox.createTransfer(to: to, lines: lines).id
             counts.transfers += 1
-        case .dispatchTransfer(let transfer):
-            _ = try await sandbox.dispatchTransfer(id: transfers[transfer]!)
+        case .dispatchTransfer(let transfer, let privateValues):
+            _ = try await sandbox.dispatchTransfer(id: transfers[transfer]!, privateValues: privateValues)
             counts.dispatched += 1
         case .receiveTransfer(let transfer, let report):
             _ = try await sandbox.receiveTransfer(id: transfers[transfer]!, report: report)

@@ -250,6 +250,9 @@ struct BundleVerification {
                         + (continues.map { "checked to continue \($0) (its block, keys and key and rule events)" }
                             ?? "match it with the earlier bundle's (--continues)"))
             }
+            if counts.privateValuesChecked > 0 {
+                lines.append("  private values \(counts.privateValuesChecked), each checked against its transaction's commitment")
+            }
             for (number, unsigned) in checkpoints where !unsigned.isEmpty {
                 lines.append("  checkpoint \(number) is incomplete: not yet signed by \(unsigned.map(\.rawValue).joined(separator: ", "))")
             }
@@ -557,6 +560,7 @@ private struct BundleReportView: Encodable {
     let pending: Int
     let disputed: Int
     let endorsementsChecked: Int
+    let privateValuesChecked: Int
     let blocks: Int
     let sealedTransactions: Int
     let checkpoints: [Checkpoint]
@@ -578,6 +582,7 @@ private struct BundleReportView: Encodable {
         let counts = result.counts
         (transactions, committed, pending, disputed) = (counts.transactions, counts.committed, counts.pending, counts.disputed)
         (endorsementsChecked, blocks, sealedTransactions) = (counts.endorsementsChecked, counts.blocks, counts.sealedTransactions)
+        privateValuesChecked = counts.privateValuesChecked
         checkpoints = result.checkpoints.map { .init(number: $0.number, complete: $0.unsigned.isEmpty, unsigned: $0.unsigned.map(\.rawValue)) }
         failures = result.failures.map { .init(file: $0.file, failure: .init($0.failure)) }
         anchor = result.anchor.map { .init(block: $0.block, hash: $0.hash.hex, logSize: $0.logSize) }

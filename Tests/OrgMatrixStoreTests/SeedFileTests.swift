@@ -103,7 +103,7 @@ enum SmallSeed {
         for step in seed.steps {
             switch step.action {
             case .createTransfer(let transfer, _, _): #expect(stage.updateValue(1, forKey: transfer) == nil)
-            case .dispatchTransfer(let transfer): #expect(stage.updateValue(2, forKey: transfer) == 1)
+            case .dispatchTransfer(let transfer, _): #expect(stage.updateValue(2, forKey: transfer) == 1)
             case .receiveTransfer(let transfer, _): #expect(stage.updateValue(3, forKey: transfer) == 2)
             default: break
             }
@@ -129,6 +129,17 @@ enum SmallSeed {
         (
             "    lines:\n      - {item: MILK-FRESH, quantity: \"40\"}", "    lines: {item: MILK-FRESH}",
             "seed.yaml:14: transfers[0].lines: must be a list (- …), not a mapping"
+        ),
+        // a dispatch's carrier (its private values): text and digits, at least one, nothing else
+        (
+            "by: a-operator}", "by: a-operator, carrier: {contractPriceFen: \"12\"}}",
+            #"seed.yaml:16: transfers[0].dispatched.carrier.contractPriceFen: must be a whole number in digits, not text "12""#
+        ),
+        ("by: a-operator}", "by: a-operator, carrier: {name: 7}}", "seed.yaml:16: transfers[0].dispatched.carrier.name: must be text, not the number 7"),
+        ("by: a-operator}", "by: a-operator, carrier: {}}", "seed.yaml:16: transfers[0].dispatched.carrier: must give name, contractPriceFen or both"),
+        (
+            "by: a-operator}", "by: a-operator, carrier: {tip: 1}}",
+            "seed.yaml:16: transfers[0].dispatched.carrier.tip: is not a field here; expected name, contractPriceFen"
         ),
         // unknown key, missing key
         (

@@ -217,6 +217,8 @@ public struct LedgerVerificationReport: Sendable, Hashable {
         public var blocks = 0
         /// Endorsements of readable transactions, each checked for its org, key and signature.
         public var endorsementsChecked = 0
+        /// Private values a bundle exported `--with-private` carried, each checked against its commitment.
+        public var privateValuesChecked = 0
         /// Transaction hashes listed by blocks.
         public var sealedTransactions = 0
 

@@ -68,6 +68,7 @@ public struct LedgerVerifier: Sendable {
         for outcome in outcomes {
             counts.transactions += 1
             counts.endorsementsChecked += outcome.endorsementsChecked
+            counts.privateValuesChecked += outcome.privateValuesChecked
             switch outcome.status {
             case .committed?: counts.committed += 1
             case .pending?: counts.pending += 1
@@ -268,6 +269,7 @@ private struct TransactionOutcome: Sendable {
     /// The status the evidence gives; nil when the bytes are not a transaction.
     let status: LedgerTransactionStatus?
     let endorsementsChecked: Int
+    var privateValuesChecked = 0
     let failures: [LedgerVerificationFailure]
     let registration: KeyEvent.Registered?
     let revocation: KeyEvent.Revoked?
@@ -357,7 +359,7 @@ private struct TransactionChecker: Sendable {
         let evidences = status != .disputed
         return TransactionOutcome(
             claimedHash: claimed, actualHash: actual, at: transaction.at, status: status,
-            endorsementsChecked: record.endorsements.count,
+            endorsementsChecked: record.endorsements.count, privateValuesChecked: record.privateValues.count,
             failures: failures,
             registration: evidences && transaction.type == KeyEvent.Registered.ledgerType
                 ? try? KeyEvent.Registered(ledgerBody: transaction.body) : nil,
