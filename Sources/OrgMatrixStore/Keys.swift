@@ -156,6 +156,15 @@ final class UnsealedKeys: Sendable {
 
 extension MasterKey {
 
+    /// HMAC-SM3 of `message` under a key derived from this one for the purpose: what an
+    /// idempotency record stores of a request, so that a body with private values (a contract
+    /// price) cannot be found by hashing guesses against a plain digest of it.
+    public func requestDigest(_ message: [UInt8]) -> [UInt8] {
+        var subkey = HMACSM3.authenticationCode(key: bytes, message: Array("orgmatrix:idempotency-request:v1".utf8))
+        defer { wipe(&subkey) }
+        return HMACSM3.authenticationCode(key: subkey, message: message)
+    }
+
     /// Wraps a data key (SM4.Sealed under this key).
     func wrap(_ plaintext: [UInt8], associatedData: [UInt8]) throws -> [UInt8] {
         try SM4.Sealed.seal(key: bytes, plaintext: plaintext, associatedData: associatedData)
@@ -400,18 +409,38 @@ public struct Keys: Sendable {
         return (current.version, sealed)
     }
 
-    /// Opens a sealed private value; one that does not open, or holds no value of its field, was altered.
-    public func openPrivateValue(
-        _ sealed: [UInt8], dataKeyVersion: Int32, field: LedgerPrivateField, transaction hash: LedgerHash, masterKey: MasterKey
-    ) async throws -> LedgerPrivateValue {
-        var dataKey = try await dataKey(version: dataKeyVersion, masterKey: masterKey)
-        defer { wipe(&dataKey) }
-        let damaged = KeyError(.sealedKeyDamaged, "the sealed private value \(field.rawValue) of transaction \(hash.hex) does not open: it was altered")
-        guard var preimage = try? SM4.Sealed.open(key: dataKey, sealed: sealed, associatedData: privateValueAssociatedData(hash, field: field))
-        else { throw damaged }
-        defer { wipe(&preimage) }
-        guard let value = try? LedgerPrivateValue(field: field, preimage: preimage) else { throw damaged }
-        return value
+    /// One stored private value: its row's columns.
+    public struct SealedPrivateValue: Sendable {
+        public let transaction: LedgerHash
+        public let field: LedgerPrivateField
+        public let dataKeyVersion: Int32
+        public let sealed: [UInt8]
+
+        public init(transaction: LedgerHash, field: LedgerPrivateField, dataKeyVersion: Int32, sealed: [UInt8]) {
+            (self.transaction, self.field, self.dataKeyVersion, self.sealed) = (transaction, field, dataKeyVersion, sealed)
+        }
+    }
+
+    /// Opens sealed private values, each data key unwrapped once; one that does not open, or
+    /// holds no value of its field, was altered. Takes rows already read: the data keys are read
+    /// on the same connection, which a query still streaming its rows would hold up.
+    public func openPrivateValues(_ rows: [SealedPrivateValue], masterKey: MasterKey) async throws -> [LedgerPrivateValue] {
+        var dataKeys: [Int32: [UInt8]] = [:]
+        defer { for version in dataKeys.keys { wipe(&dataKeys[version]!) } }
+        var values: [LedgerPrivateValue] = []
+        for row in rows {
+            if dataKeys[row.dataKeyVersion] == nil { dataKeys[row.dataKeyVersion] = try await dataKey(version: row.dataKeyVersion, masterKey: masterKey) }
+            let damaged = KeyError(
+                .sealedKeyDamaged, "the sealed private value \(row.field.rawValue) of transaction \(row.transaction.hex) does not open: it was altered")
+            guard
+                var preimage = try? SM4.Sealed.open(
+                    key: dataKeys[row.dataKeyVersion]!, sealed: row.sealed, associatedData: privateValueAssociatedData(row.transaction, field: row.field))
+            else { throw damaged }
+            defer { wipe(&preimage) }
+            guard let value = try? LedgerPrivateValue(field: row.field, preimage: preimage) else { throw damaged }
+            values.append(value)
+        }
+        return values
     }
 
     // ---- the tenant data key ----

@@ -418,20 +418,38 @@ extension Sandbox {
         let committed = record.transaction.privateCommitments
         guard !committed.isEmpty else { return (record, []) }
         let masterKey = try masterKeyForPrivateValues()
-        var values: [LedgerPrivateValue] = []
-        for try await (field, version, sealed) in try await connection.query(
-            """
-            SELECT field, data_key_version, sealed FROM ledger_private_values
-            WHERE tenant_id = \(principal.tenantID.rawValue) AND tx_hash = \(ByteBuffer(bytes: hash.bytes)) ORDER BY field
-            """, logger: logger
-        ).decode((String, Int32, ByteBuffer).self) {
-            guard let field = LedgerPrivateField(rawValue: field) else { continue }
-            values.append(try await keys.openPrivateValue(bytes(sealed), dataKeyVersion: version, field: field, transaction: hash, masterKey: masterKey))
-        }
-        guard !values.isEmpty else {
+        let rows = try await sealedPrivateValues(of: [hash])
+        guard !rows.isEmpty else {
             throw StoreError(.forbidden, "the private values of \(hash.hex) are for its parties and HQ's administrators")
         }
+        let values = try await keys.openPrivateValues(rows, masterKey: masterKey)
+        // What is stored must be what the parties signed: a value that is not its commitment is
+        // refused, not shown with a commitment recomputed from it.
+        for value in values where committed[value.field] != value.commitment {
+            throw StoreError(
+                .conflict, "the stored value of private.\(value.field.rawValue) of \(hash.hex) is not the one its transaction commits to",
+                field: "private.\(value.field.rawValue)")
+        }
+        guard Set(values.map(\.field)) == Set(committed.keys) else {
+            throw StoreError(.conflict, "\(hash.hex) does not hold a stored value for every private field it commits to")
+        }
         return (record, values)
+    }
+
+    /// The sealed private values of `hashes` the principal may read (Schema/0018), read whole
+    /// before any is opened.
+    func sealedPrivateValues(of hashes: [LedgerHash]) async throws -> [Keys.SealedPrivateValue] {
+        try await connection.query(
+            """
+            SELECT tx_hash, field, data_key_version, sealed FROM ledger_private_values
+            WHERE tenant_id = \(principal.tenantID.rawValue) AND tx_hash = ANY(\(hashes.map { ByteBuffer(bytes: $0.bytes) })::bytea[])
+            ORDER BY tx_hash, field
+            """, logger: logger
+        ).collect().compactMap { row in
+            let (hash, field, version, sealed) = try row.decode((ByteBuffer, String, Int32, ByteBuffer).self)
+            guard let field = LedgerPrivateField(rawValue: field) else { return nil }
+            return Keys.SealedPrivateValue(transaction: try LedgerHash(bytes(hash)), field: field, dataKeyVersion: version, sealed: bytes(sealed))
+        }
     }
 
     /// The master key custodial signing unseals keys with.

@@ -187,18 +187,11 @@ extension Sandbox {
     /// The page's transactions with their private values' preimages, opened under the master key.
     private func withPrivateValuesOpened(_ page: [LedgerEvidence.Transaction]) async throws -> [LedgerEvidence.Transaction] {
         let masterKey = try masterKeyForPrivateValues()
+        // Written as stored: a value that is not its commitment is the verifiers' to name.
+        let rows = try await sealedPrivateValues(of: page.map(\.claimedHash))
         var opened: [LedgerHash: [LedgerPrivateField: [UInt8]]] = [:]
-        for try await (hash, field, version, sealed) in try await connection.query(
-            """
-            SELECT tx_hash, field, data_key_version, sealed FROM ledger_private_values
-            WHERE tenant_id = \(principal.tenantID.rawValue) AND tx_hash = ANY(\(page.map { ByteBuffer(bytes: $0.claimedHash.bytes) })::bytea[])
-            """, logger: logger
-        ).decode((ByteBuffer, String, Int32, ByteBuffer).self) {
-            guard let field = LedgerPrivateField(rawValue: field) else { continue }
-            let transaction = try LedgerHash(bytes(hash))
-            opened[transaction, default: [:]][field] =
-                try await keys.openPrivateValue(bytes(sealed), dataKeyVersion: version, field: field, transaction: transaction, masterKey: masterKey)
-                .preimage
+        for (row, value) in zip(rows, try await keys.openPrivateValues(rows, masterKey: masterKey)) {
+            opened[row.transaction, default: [:]][row.field] = value.preimage
         }
         return page.map { transaction in
             var transaction = transaction

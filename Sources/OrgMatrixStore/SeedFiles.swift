@@ -330,17 +330,28 @@ private struct SeedParser {
         if let received { add("transfers", received.entry, .receiveTransfer(transfer: index, report: received.report)) }
     }
 
-    /// `carrier: {name, contractPriceFen}` (either or both): the dispatch's private values, whose
-    /// bounds the Store checks as for the API.
+    /// `carrier: {name, contractPriceFen}` (either or both): the dispatch's private values, each
+    /// held to its field's rule (Core's, as the API holds them).
     private mutating func carrier(_ node: Node, _ path: String) -> ([LedgerPrivateField: JSONValue], Bool) {
         guard let fields = reader.fields(node, path, required: [], optional: ["name", "contractPriceFen"]) else { return ([:], false) }
         var values: [LedgerPrivateField: JSONValue] = [:]
         var valid = true
-        if let name = fields["name"] {
-            if let text = reader.text(name, "\(path).name") { values[.carrierName] = .string(text) } else { valid = false }
-        }
-        if let price = fields["contractPriceFen"] {
-            if let fen = reader.integer(price, "\(path).contractPriceFen") { values[.carrierContractPriceFen] = .integer(fen) } else { valid = false }
+        for (key, field) in [("name", LedgerPrivateField.carrierName), ("contractPriceFen", .carrierContractPriceFen)] {
+            guard let node = fields[key] else { continue }
+            let value: JSONValue? =
+                switch field.kind {
+                case .text: reader.text(node, "\(path).\(key)").map(JSONValue.string)
+                case .amountFen: reader.integer(node, "\(path).\(key)").map(JSONValue.integer)
+                }
+            guard let value else {
+                valid = false
+                continue
+            }
+            if let problem = field.problem(with: value) {
+                reader.problem(node, "\(path).\(key)", problem)
+                valid = false
+            }
+            values[field] = value
         }
         if valid && values.isEmpty {
             reader.problem(node, path, "must give name, contractPriceFen or both")

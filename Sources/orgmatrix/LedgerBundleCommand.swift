@@ -44,7 +44,7 @@ extension LedgerCommand {
             }
             let scripts = try usage { try BundleScripts.names.map { ($0, try BundleScripts.read($0)) } }
             let writer = try usage { try BundleWriter(root: out) }
-            let export = BundleExport(writer: writer, tenant: key.tenant, fromBlock: fromBlock)
+            let export = BundleExport(writer: writer, tenant: key.tenant, fromBlock: fromBlock, withPrivate: withPrivate)
             do {
                 try await Settings.withClient(url, logger: logger) { client in
                     let database = Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance)
@@ -77,11 +77,14 @@ private final class BundleExport: @unchecked Sendable {
     private let writer: BundleWriter
     private let tenant: TenantCode
     private let fromBlock: Int64
+    private let withPrivate: Bool
     private let lock = NSLock()
     private var rules: [LedgerBundle.RuleVersion] = []
     private var counts = (keys: Int64(0), transactions: Int64(0), blocks: Int64(0), checkpoints: Int64(0), privateValues: Int64(0))
 
-    init(writer: BundleWriter, tenant: TenantCode, fromBlock: Int64) { (self.writer, self.tenant, self.fromBlock) = (writer, tenant, fromBlock) }
+    init(writer: BundleWriter, tenant: TenantCode, fromBlock: Int64, withPrivate: Bool) {
+        (self.writer, self.tenant, self.fromBlock, self.withPrivate) = (writer, tenant, fromBlock, withPrivate)
+    }
 
     func write(_ page: LedgerEvidencePage) throws {
         try lock.withLock {
@@ -109,7 +112,8 @@ private final class BundleExport: @unchecked Sendable {
                             at: LedgerBundle.endorsementFile(hash, org: endorsement.org, keyVersion: endorsement.keyVersion))
                     }
                     for (field, preimage) in transaction.privateValues {
-                        try writer.write(preimage, at: LedgerBundle.privateValueFile(hash, field: field))
+                        // Readable by its owner only: the value is as confidential here as in the database.
+                        try writer.write(preimage, at: LedgerBundle.privateValueFile(hash, field: field), mode: 0o600)
                         counts.privateValues += 1
                     }
                     if let rule = LedgerBundle.RuleVersion(transaction) { rules.append(rule) }
@@ -146,7 +150,7 @@ private final class BundleExport: @unchecked Sendable {
             try writer.write(LedgerBundle.rulesBytes(rules), at: LedgerBundle.rules)
             let description = LedgerBundle.Description(
                 tenant: tenant, exportedAt: UTCMicros(Date()), blocks: counts.blocks, transactions: counts.transactions,
-                keys: counts.keys, checkpoints: counts.checkpoints, fromBlock: fromBlock)
+                keys: counts.keys, checkpoints: counts.checkpoints, fromBlock: fromBlock, withPrivate: withPrivate)
             try writer.write(description.bytes, at: LedgerBundle.description)
             for (name, bytes) in scripts { try writer.write(bytes, at: name, mode: name == "README.txt" ? 0o644 : 0o755) }
             try writer.seal()
@@ -366,7 +370,8 @@ struct BundleVerification {
 
         // Pass 2: every evidence directory in the order listed, a chunk at a time.
         let spool = try BundleFileSpool()
-        var verifier = LedgerVerifier(tenant: description.tenant, keys: keys, spool: spool, continuing: anchor)
+        var verifier = LedgerVerifier(
+            tenant: description.tenant, keys: keys, spool: spool, continuing: anchor, requiresPrivateValues: description.withPrivate)
         var state = Pass2(total: Int(description.transactions + description.blocks + description.checkpoints))
         var current: (place: LedgerBundle.Place, directory: String, files: [Listed])?
         var batch: [(place: LedgerBundle.Place, files: [Listed])] = []

@@ -26,8 +26,10 @@ import Testing
     struct API: Sendable {
         let client: any TestClientProtocol
 
-        func call(_ method: HTTPRequest.Method, _ path: String, key: String?, json: String? = nil) async throws -> Reply {
-            var headers: HTTPFields = [:]
+        func call(
+            _ method: HTTPRequest.Method, _ path: String, key: String?, json: String? = nil, headers extra: HTTPFields = [:]
+        ) async throws -> Reply {
+            var headers: HTTPFields = extra
             if let key { headers[.authorization] = "Bearer \(key)" }
             if json != nil { headers[.contentType] = "application/json" }
             return try await client.execute(uri: path, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) }) {

@@ -1,9 +1,12 @@
 import Foundation
+import HTTPTypes
+import Metrics
 import OrgMatrixCore
 import OrgMatrixStore
 import OrgMatrixTestSupport
 import PostgresNIO
 import SMCrypto
+import Synchronization
 import Testing
 
 /// Private values through the API (docs/LEDGER.md, "Private fields"): a dispatch's carrier name
@@ -14,18 +17,6 @@ import Testing
     typealias API = IsolationTests.API
 
     private static let carrier = #"{"carrier":{"name":"顺丰速运 (SF Express)","contractPriceFen":180000}}"#
-
-    /// A created transfer of 100 L from WH-A to WH-B.
-    private func createdTransfer(_ api: API, _ fixture: TenantFixture) async throws -> Int {
-        let item = try await api.post("/v1/items", key: fixture.key("hq-admin"), InventoryTests.milkItem).status
-        #expect(item == .created || item == .conflict)
-        let receipt = try await api.post(
-            "/v1/purchase-receipts", key: fixture.key("a-operator"),
-            #"{"supplier":"x","lines":[{"item":"MILK-FRESH","quantity":"500","unitCostFen":463}]}"#)
-        #expect(receipt.status == .created, "\(receipt.text)")
-        let created = json(try await api.post("/v1/transfers", key: fixture.key("a-operator"), #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"100"}]}"#))
-        return try #require(created["id"] as? Int)
-    }
 
     private func privateRows(_ fixture: TenantFixture) async throws -> [(field: String, sealed: [UInt8])] {
         let environment = try await SharedDatabase.environment()
@@ -42,7 +33,7 @@ import Testing
     @Test func aCarriersContractPriceIsCommittedSealedAndShownToItsPartiesOnly() async throws {
         let fixture = try await TenantFixture.create(label: "private", ledger: TenantFixture.ledger)
         try await withAPI { api in
-            let id = try await createdTransfer(api, fixture)
+            let id = try await LedgerTests.createdTransfer(api, fixture)
             let dispatch = "/v1/transfers/\(id)/dispatch"
 
             // Authorization before validation: a role that may not post gets 403 whatever the body.
@@ -64,8 +55,21 @@ import Testing
             #expect(json(try await api.get("/v1/transfers/\(id)", key: fixture.key("a-operator")))["status"] as? String == "created")
             #expect(try await privateRows(fixture).isEmpty)
 
-            let dispatched = try await api.post(dispatch, key: fixture.key("a-operator"), Self.carrier)
+            let idempotency: HTTPFields = [HTTPField.Name("Idempotency-Key")!: "ship-\(id)"]
+            let dispatched = try await api.call(.post, dispatch, key: fixture.key("a-operator"), json: Self.carrier, headers: idempotency)
             #expect(dispatched.status == .ok, "\(dispatched.text)")
+            let replayed = try await api.call(.post, dispatch, key: fixture.key("a-operator"), json: Self.carrier, headers: idempotency)
+            #expect(replayed.status == .ok && replayed.text == dispatched.text, "\(replayed.text)")
+            // The idempotency record keeps a keyed digest of the body, not SM3 of it, which a
+            // reader of the table could match against guessed prices.
+            let plainDigest = Hex.encode(SM3.hash(Array("POST \(dispatch)\n".utf8) + Array(Self.carrier.utf8)))
+            let stored = try await withConnection(try await SharedDatabase.environment().ownerURL) { connection in
+                try await connection.query(
+                    "SELECT request_hash FROM idempotency_keys WHERE tenant_id = \(fixture.tenantID.rawValue) AND idempotency_key = \("ship-\(id)")",
+                    logger: testLogger
+                ).collect().first!.decode(String.self)
+            }
+            #expect(stored.count == 64 && stored != plainDigest)
             let evidence = try #require(json(dispatched)["evidence"] as? [[String: Any]])
             let hash = try #require(evidence.first?["hash"] as? String)
 
@@ -117,7 +121,7 @@ import Testing
             #expect(try await api.get("/v1/ledger/transactions/\(hash)/private", key: fixture.key("c-operator")).status == .notFound)
 
             // A dispatch without a body commits to nothing and has no values.
-            let plain = try await createdTransfer(api, fixture)
+            let plain = try await LedgerTests.createdTransfer(api, fixture)
             let bare = try await api.call(.post, "/v1/transfers/\(plain)/dispatch", key: fixture.key("a-operator"))
             #expect(bare.status == .ok, "\(bare.text)")
             let bareHash = try #require((json(bare)["evidence"] as? [[String: Any]])?.first?["hash"] as? String)
@@ -152,7 +156,58 @@ import Testing
                 } catch { return (error as? PSQLError)?.sqlState ?? "\(error)" }
             }
             #expect(rewrite == "42501", "the owner updated a private value: \(rewrite)")
+
+            // The database's operator, holding the master key, swaps the sealed price for another
+            // that opens (triggers disabled for it): the parties are refused a value that is not
+            // the one they signed, not shown it with a commitment recomputed from it.
+            let masterKey = try TestMasterKey.shared().key
+            try await withConnection(environment.ownerURL) { connection in
+                let forged = try await Keys(tenantID: fixture.tenantID, connection: connection, logger: testLogger).sealPrivateValue(
+                    try LedgerPrivateValue(field: .carrierContractPriceFen, value: .integer(1), salt: Array(repeating: 9, count: 16)),
+                    transaction: try LedgerHash(hex: hash), masterKey: masterKey)
+                try await connection.query("BEGIN", logger: testLogger)
+                try await connection.query("ALTER TABLE ledger_private_values DISABLE TRIGGER append_only", logger: testLogger)
+                try await connection.query(
+                    """
+                    UPDATE ledger_private_values SET sealed = \(ByteBuffer(bytes: forged.sealed))
+                    WHERE tenant_id = \(fixture.tenantID.rawValue) AND tx_hash = \(ByteBuffer(bytes: try LedgerHash(hex: hash).bytes))
+                      AND field = 'carrier_contract_price_fen'
+                    """, logger: testLogger)
+                try await connection.query("ALTER TABLE ledger_private_values ENABLE TRIGGER append_only", logger: testLogger)
+                try await connection.query("COMMIT", logger: testLogger)
+            }
+            let swapped = try await api.get("/v1/ledger/transactions/\(hash)/private", key: fixture.key("a-operator"))
+            #expect(
+                swapped.status == .conflict && json(swapped)["field"] as? String == "private.carrier_contract_price_fen", "\(swapped.text)")
         }
+    }
+
+    /// Many values on one page of an export, every one opened: they are opened after the page's
+    /// rows are read, so no query (the data key's) is sent while another still streams its rows.
+    @Test func anExportOpensEveryValueOfAFullPage() async throws {
+        let fixture = try await TenantFixture.create(label: "private-page", ledger: TenantFixture.ledger)
+        let transfers = 150
+        try await withAPI { api in
+            _ = try await LedgerTests.createdTransfer(api, fixture)
+            for _ in 0..<transfers {
+                let created = json(try await api.post("/v1/transfers", key: fixture.key("a-operator"), #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"1"}]}"#))
+                let id = try #require(created["id"] as? Int)
+                let shipped = try await api.post("/v1/transfers/\(id)/dispatch", key: fixture.key("a-operator"), Self.carrier)
+                #expect(shipped.status == .ok, "\(shipped.text)")
+            }
+        }
+        let environment = try await SharedDatabase.environment()
+        let masterKey = try TestMasterKey.shared().key
+        let values = Mutex(0)
+        try await withClient(environment.appURL, maximumConnections: 1) { client in
+            try await Database(client: client, maximumConnections: 1, metricsFactory: NOOPMetricsHandler.instance).readLedger(
+                key: APIKey(fixture.key("hq-admin"))!, requestID: "test", logger: testLogger, privateValuesUnder: masterKey
+            ) { page in
+                if case .transactions(let transactions) = page { values.withLock { $0 += transactions.reduce(0) { $0 + $1.privateValues.count } } }
+            }
+        }
+        let counted = values.withLock { $0 }
+        #expect(counted == 2 * transfers, "\(counted) values opened")
     }
 
     @Test func aTransactionThatCommitsToAValueIsNotCommittedWithoutIt() async throws {

@@ -20,9 +20,9 @@ import Testing
     typealias API = IsolationTests.API
 
 
-    /// A dispatched transfer of 100 L from WH-A to WH-B; its dispatch transaction's hash.
-    private func dispatchedTransfer(_ api: API, _ fixture: TenantFixture) async throws -> (id: Int, hash: String) {
-        // The item, unless an earlier transfer of the test created it.
+    /// A created transfer of 100 L from WH-A to WH-B (the item made unless an earlier transfer of
+    /// the test made it, 500 L bought at WH-A first): its id.
+    static func createdTransfer(_ api: API, _ fixture: TenantFixture) async throws -> Int {
         let item = try await api.post("/v1/items", key: fixture.key("hq-admin"), InventoryTests.milkItem).status
         #expect(item == .created || item == .conflict)
         let receipt = try await api.post(
@@ -30,7 +30,12 @@ import Testing
             #"{"supplier":"x","lines":[{"item":"MILK-FRESH","quantity":"500","unitCostFen":463}]}"#)
         #expect(receipt.status == .created, "\(receipt.text)")
         let created = json(try await api.post("/v1/transfers", key: fixture.key("a-operator"), #"{"to":"WH-B","lines":[{"item":"MILK-FRESH","quantity":"100"}]}"#))
-        let id = try #require(created["id"] as? Int)
+        return try #require(created["id"] as? Int)
+    }
+
+    /// A dispatched transfer of 100 L from WH-A to WH-B; its dispatch transaction's hash.
+    private func dispatchedTransfer(_ api: API, _ fixture: TenantFixture) async throws -> (id: Int, hash: String) {
+        let id = try await Self.createdTransfer(api, fixture)
         let dispatched = try await api.post("/v1/transfers/\(id)/dispatch", key: fixture.key("a-operator"))
         #expect(dispatched.status == .ok, "\(dispatched.text)")
         let evidence = try #require(json(dispatched)["evidence"] as? [[String: Any]])

@@ -206,6 +206,18 @@ import Testing
         try Data(original).write(to: URL(fileURLWithPath: full + "/" + price))
         try Self.reseal(full, price, original)
 
+        // bundle.json says the values are all there, so one left out (and unlisted) is named too.
+        #expect(try String(contentsOfFile: full + "/bundle.json", encoding: .utf8).contains(#""with_private":true"#))
+        try Self.unlist(full, price)
+        for (name, output) in try Self.verdicts(full) {
+            #expect(output.status == 1 && output.text.contains("FAIL \(price): "), "\(name): \(output.text)")
+        }
+        try Data(original).write(to: URL(fileURLWithPath: full + "/" + price))
+        try Self.enlist(full, price, original)
+        #expect(try Self.verdicts(full).allSatisfy { $0.output.status == 0 })
+        let mode = try FileManager.default.attributesOfItem(atPath: full + "/" + LedgerBundle.privateValueFile(hash, field: .carrierName))[.posixPermissions]
+        #expect(mode as? Int == 0o600, "a private value's file is readable by its owner only")
+
         // A value beside a transaction that commits to none, listed and resealed: named too.
         let other = scenario.hash(scenario.received, .transferDispatched)
         let stray = LedgerBundle.privateValueFile(other, field: .carrierContractPriceFen)

@@ -138,6 +138,10 @@ enum SmallSeed {
         ("by: a-operator}", "by: a-operator, carrier: {name: 7}}", "seed.yaml:16: transfers[0].dispatched.carrier.name: must be text, not the number 7"),
         ("by: a-operator}", "by: a-operator, carrier: {}}", "seed.yaml:16: transfers[0].dispatched.carrier: must give name, contractPriceFen or both"),
         (
+            "by: a-operator}", "by: a-operator, carrier: {contractPriceFen: -5}}",
+            "seed.yaml:16: transfers[0].dispatched.carrier.contractPriceFen: must be 0–1000000000000000 fen"
+        ),
+        (
             "by: a-operator}", "by: a-operator, carrier: {tip: 1}}",
             "seed.yaml:16: transfers[0].dispatched.carrier.tip: is not a field here; expected name, contractPriceFen"
         ),

@@ -84,15 +84,18 @@ public enum LedgerBundle {
         /// whole bundle is what it was before bundles could start later); else it carries the
         /// block before as its anchor.
         public var fromBlock: Int64
+        /// Exported `--with-private`: every private value its transactions commit to is there
+        /// (`"with_private":true`; left out otherwise, as before private values).
+        public var withPrivate: Bool
 
         public init(
             tenant: TenantCode, exportedAt: UTCMicros, blocks: Int64, transactions: Int64, keys: Int64, checkpoints: Int64,
-            fromBlock: Int64 = 0
+            fromBlock: Int64 = 0, withPrivate: Bool = false
         ) {
             (self.tenant, self.exportedAt, self.blocks, self.transactions, self.keys, self.checkpoints) = (
                 tenant, exportedAt, blocks, transactions, keys, checkpoints
             )
-            self.fromBlock = fromBlock
+            (self.fromBlock, self.withPrivate) = (fromBlock, withPrivate)
         }
 
         public var bytes: [UInt8] {
@@ -102,15 +105,19 @@ public enum LedgerBundle {
                 "transactions": .integer(transactions), "keys": .integer(keys), "checkpoints": .integer(checkpoints),
             ]
             if fromBlock > 0 { members["from_block"] = .integer(fromBlock) }
+            if withPrivate { members["with_private"] = .bool(true) }
             return CanonicalJSON.encode(.object(members))
         }
 
         public init(bytes: [UInt8]) throws(LedgerDocumentError) {
             let document = try CanonicalJSON.document(bytes)
-            let partial = if case .object(let members) = document { members["from_block"] != nil } else { false }
+            let members = if case .object(let members) = document { members } else { [String: JSONValue]() }
+            let (partial, withPrivate) = (members["from_block"] != nil, members["with_private"] != nil)
             let fields = try LedgerFields(
                 document,
-                expected: Set(["format", "version", "tenant", "exported_at", "blocks", "transactions", "keys", "checkpoints"] + (partial ? ["from_block"] : [])))
+                expected: Set(
+                    ["format", "version", "tenant", "exported_at", "blocks", "transactions", "keys", "checkpoints"] + (partial ? ["from_block"] : [])
+                        + (withPrivate ? ["with_private"] : [])))
             guard try fields.string("format") == LedgerBundle.formatName, try fields.integer("version") == LedgerBundle.formatVersion
             else { throw .malformed(field: "format", reason: "must be \(LedgerBundle.formatName) version \(LedgerBundle.formatVersion)") }
             let text = try fields.string("tenant")
@@ -118,7 +125,11 @@ public enum LedgerBundle {
             self.init(
                 tenant: tenant, exportedAt: try fields.moment("exported_at"), blocks: try fields.integer("blocks"),
                 transactions: try fields.integer("transactions"), keys: try fields.integer("keys"),
-                checkpoints: try fields.integer("checkpoints"), fromBlock: partial ? try fields.integer("from_block") : 0)
+                checkpoints: try fields.integer("checkpoints"), fromBlock: partial ? try fields.integer("from_block") : 0,
+                withPrivate: withPrivate)
+            if withPrivate, members["with_private"] != .bool(true) {
+                throw .malformed(field: "with_private", reason: "must be true (a bundle without private values leaves it out)")
+            }
             guard !partial || fromBlock > 0 else { throw .malformed(field: "from_block", reason: "must be 1 or more (a whole bundle leaves it out)") }
         }
     }

@@ -86,11 +86,20 @@ public struct LedgerPrivateValue: Sendable, Equatable {
 
     /// What a verifier finds wrong with the values a bundle carries for `transaction`: each must
     /// be committed by it, its preimage must digest to that commitment and hold a value of its
-    /// field. Values left out are no failure: a bundle may be exported without them.
+    /// field. Values left out are no failure unless `complete` (a bundle exported
+    /// `--with-private` says it holds them all): a bundle may be exported without them.
     public static func failures(
-        _ transaction: LedgerTransaction, hash: LedgerHash, preimages: [LedgerPrivateField: [UInt8]]
+        _ transaction: LedgerTransaction, hash: LedgerHash, preimages: [LedgerPrivateField: [UInt8]], complete: Bool = false
     ) -> [LedgerVerificationFailure] {
         var failures: [LedgerVerificationFailure] = []
+        if complete {
+            for field in transaction.privateCommitments.keys.sorted() where preimages[field] == nil {
+                failures.append(
+                    .init(
+                        .privateValueMismatch, transaction: hash, field: "private.\(field.rawValue)",
+                        expected: "the value of private.\(field.rawValue) (the bundle was exported with private values)", found: "no such file"))
+            }
+        }
         for (field, preimage) in preimages.sorted(by: { $0.key < $1.key }) {
             let name = "private.\(field.rawValue)"
             guard let commitment = transaction.privateCommitments[field] else {

@@ -23,6 +23,9 @@ public struct LedgerVerifier: Sendable {
     private let concurrency: Int
     /// Nil when told not to check the transfer figures.
     private var figures: TransferFigureChecks?
+    /// Whether every private value a transaction commits to must come with it (a bundle
+    /// exported `--with-private`), so one left out is named.
+    private let requiresPrivateValues: Bool
 
     private var failures: [LedgerVerificationFailure] = []
     private var counts = LedgerVerificationReport.Counts()
@@ -46,12 +49,14 @@ public struct LedgerVerifier: Sendable {
     /// transactions until the report; in memory unless given. `anchor`: for a ledger read from a
     /// later block on, the block before it and the log there, checked here (its header, its
     /// signature, that the frontier gives its log root); the first block must follow it.
+    /// `requiresPrivateValues`: each transaction must carry a value for every private field it commits to.
     public init(
         tenant: TenantCode, keys: [LedgerEvidence.Key],
         bodyChecks: [LedgerTransactionType: LedgerBodyCheck] = LedgerBodyChecks.standard, transferFigures: Bool = true,
         concurrency: Int = concurrencyDefault, spool: any LedgerBodySpool = LedgerMemorySpool(),
-        continuing anchor: LedgerEvidence.Anchor? = nil
+        continuing anchor: LedgerEvidence.Anchor? = nil, requiresPrivateValues: Bool = false
     ) {
+        self.requiresPrivateValues = requiresPrivateValues
         precondition(concurrency >= 1, "at least one chunk at a time")
         self.tenant = tenant
         self.keys = LedgerKeyDirectory(keys)
@@ -63,7 +68,8 @@ public struct LedgerVerifier: Sendable {
 
     /// Checks transaction rows: bytes, hash, envelope, each endorsement, the status, the body.
     public mutating func add(transactions records: [LedgerEvidence.Transaction]) async {
-        let checker = TransactionChecker(tenant: tenant, keys: keys, bodyChecks: bodyChecks, readsFigures: figures != nil)
+        let checker = TransactionChecker(
+            tenant: tenant, keys: keys, bodyChecks: bodyChecks, readsFigures: figures != nil, requiresPrivateValues: requiresPrivateValues)
         let outcomes = await Self.concurrentMap(records, concurrency: concurrency) { checker.check($0) }
         for outcome in outcomes {
             counts.transactions += 1
@@ -282,6 +288,7 @@ private struct TransactionChecker: Sendable {
     let keys: LedgerKeyDirectory
     let bodyChecks: [LedgerTransactionType: LedgerBodyCheck]
     let readsFigures: Bool
+    let requiresPrivateValues: Bool
 
     func check(_ record: LedgerEvidence.Transaction) -> TransactionOutcome {
         let claimed = record.claimedHash
@@ -355,7 +362,8 @@ private struct TransactionChecker: Sendable {
         if let check = bodyChecks[transaction.type] {
             failures += check(transaction, LedgerBodyContext(tenant: tenant, keys: keys, transactionHash: claimed))
         }
-        failures += LedgerPrivateValue.failures(transaction, hash: claimed, preimages: record.privateValues)
+        failures += LedgerPrivateValue.failures(
+            transaction, hash: claimed, preimages: record.privateValues, complete: requiresPrivateValues)
         let evidences = status != .disputed
         return TransactionOutcome(
             claimedHash: claimed, actualHash: actual, at: transaction.at, status: status,

@@ -9,8 +9,9 @@
 # that each block's prev_hash is the SM3 of the previous header.json (or the anchor's), and every signature
 # (endorsements, the orderer's, the checkpoints') with
 #   openssl dgst -sm3 -verify keys/<owner>.v<k>.pem -sigopt distid:1234567812345678
-# In a bundle exported --with-private, each <field>.private (salt and value) must have the SM3
-# its tx.json states under private.<field> (the commitment).
+# In a bundle exported --with-private (bundle.json's "with_private":true), each <field>.private
+# (salt and value) must have the SM3 its tx.json states under private.<field> (the commitment),
+# and none may be missing.
 # It does not recompute Merkle roots (verify.py and `orgmatrix ledger verify-bundle` do).
 # Prints `FAIL <file>: <reason>` per problem; exit 1 if there is any, 0 if none, 2 if unusable.
 set -u
@@ -92,6 +93,14 @@ sed 's/ \*/  /' "$FAILS.actual" | grep '  transactions/../[0-9a-f]*/[^/]*\.priva
     fail "$path" "SM3 $digest is not the commitment private.$name, $committed"
   fi
 done
+if grep -q '"with_private":true' bundle.json 2>/dev/null; then
+  # Every field a tx.json commits to has its file.
+  grep -o '  transactions/../[0-9a-f]*/tx\.json$' "$FAILS.listed" | cut -c 3- | while IFS= read -r tx; do
+    grep -o '"private":{[^}]*}' -- "$tx" 2>/dev/null | grep -o '"[a-z_]*":"' | cut -d'"' -f2 | while IFS= read -r name; do
+      [[ -f ${tx%/tx.json}/$name.private ]] || fail "${tx%/tx.json}/$name.private" "missing: the bundle was exported with private values"
+    done
+  done
+fi
 
 # 3. Blocks in number order: every listed hash is held, and prev_hash links to the previous header
 # (for a bundle from a later block on, the first links to the anchor, the block before it).

@@ -9,8 +9,9 @@ directory's name; each block's transaction list, Merkle tree (data_hash), log (l
 log_root) and link (prev_hash); every signature (endorsements, the orderer's, the
 checkpoints') with `openssl dgst -sm3 -verify ... -sigopt distid:1234567812345678`; and the
 checkpoints (their blocks, their signers, their chain, their consistency proofs); and, in a
-bundle exported --with-private, each <field>.private (a 16-byte salt, then the value's canonical
-JSON) against the commitment its tx.json states under private.<field>. A bundle from
+bundle exported --with-private (bundle.json's with_private), each <field>.private (a 16-byte
+salt, then the value's canonical JSON) against the commitment its tx.json states under
+private.<field>, and that none is missing. A bundle from
 a later block on (bundle.json's from_block > 0) continues from its anchor: the block before
 its first (header and signature) and the log's subtree roots after it (frontier.txt).
 Prints `FAIL <file>: <reason>` per problem; exits 1 if there is any, 0 if none, 2 if unusable.
@@ -136,25 +137,35 @@ def check_private_value(base, path, directory, field):
     if field not in PRIVATE_FIELDS:
         fail(path, "%s is not a private field" % field)
         return
+    committed = committed_private_fields(base, directory)
     try:
-        with open(os.path.join(base, directory, "tx.json"), "rb") as f:
-            committed = json.loads(f.read()).get("private", {})
         with open(os.path.join(base, path), "rb") as f:
             preimage = f.read()
-    except (OSError, ValueError, AttributeError):
-        return  # named by the manifest or the tx.json checks
-    if not isinstance(committed, dict) or field not in committed:
+    except OSError:
+        return  # named by the manifest check
+    if field not in committed:
         fail(path, "its transaction does not commit to %s" % field)
     elif sm3(preimage).hex() != committed[field]:
         fail(path, "SM3 %s is not the commitment private.%s, %s" % (sm3(preimage).hex(), field, committed[field]))
     else:
         try:
             value = json.loads(preimage[SALT_BYTES:].decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            value = None
-        canonical = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            canonical = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except (ValueError, UnicodeError, RecursionError):
+            value, canonical = None, None
         if len(preimage) <= SALT_BYTES or canonical != preimage[SALT_BYTES:] or not PRIVATE_FIELDS[field](value):
             fail(path, "not a %d-byte salt and a canonical JSON value of %s" % (SALT_BYTES, field))
+
+
+def committed_private_fields(base, directory):
+    """The commitments a transaction directory's tx.json states under private ({} when none or unreadable)."""
+    try:
+        with open(os.path.join(base, directory, "tx.json"), "rb") as f:
+            document = json.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+    committed = document.get("private", {}) if isinstance(document, dict) else {}
+    return committed if isinstance(committed, dict) else {}
 
 
 def read_json(base, path):
@@ -292,6 +303,17 @@ def main():
 
     for path, directory, field in private_values:
         check_private_value(base, path, directory, field)
+    # Exported --with-private: every value each transaction commits to is there.
+    with_private = description.get("with_private", False)
+    if with_private not in (False, True) or ("with_private" in description and with_private is not True):
+        fail("bundle.json", "with_private is not true (a bundle without private values leaves it out)")
+    elif with_private:
+        present = {(directory, field) for _, directory, field in private_values}
+        for h in sorted(tx_hashes):
+            directory = "transactions/%s/%s" % (h[:2], h)
+            for field in sorted(committed_private_fields(base, directory)):
+                if (directory, field) not in present:
+                    fail("%s/%s.private" % (directory, field), "missing: the bundle was exported with private values")
 
     # The anchor of a bundle from a later block on: the log and the chain go on from it.
     log, previous, headers = Log(), "0" * 64, {}
