@@ -9,7 +9,8 @@ import Testing
 @Suite struct MetaTests {
     @Test func metricsCountRequestsByRouteAndStatusAndShowThePool() async throws {
         try await ThrowawayDatabase.with { database in
-            try await makeApp(databaseURL: database.appURL).test(.router) { client in
+            // Readiness may wait: on a loaded machine its database check took longer than the default 2 s once.
+            try await makeApp(databaseURL: database.appURL, readinessTimeout: .seconds(30)).test(.router) { client in
                 for _ in 0..<3 { try await client.execute(uri: "/healthz", method: .get) { _ in } }
                 try await client.execute(uri: "/readyz", method: .get) { _ in }
                 try await client.execute(uri: "/nowhere", method: .get) { _ in }
