@@ -85,9 +85,11 @@ public struct LedgerCheckpoint: Sendable, Hashable {
                 self = .onDemand
                 return
             }
-            guard let match = text.wholeMatch(of: /([0-9]{4})-Q([1-4])/), let year = Int(match.1), let quarter = Int(match.2)
-            else { return nil }
-            self = .quarter(year: year, quarter: quarter)
+            let bytes = Array(text.utf8)
+            guard ASCIIShape.hasLayout(bytes, Array("9999-Q9".utf8)) else { return nil }
+            let quarter = ASCIIShape.value(bytes[6...])
+            guard (1...4).contains(quarter) else { return nil }
+            self = .quarter(year: ASCIIShape.value(bytes[..<4]), quarter: quarter)
         }
     }
 

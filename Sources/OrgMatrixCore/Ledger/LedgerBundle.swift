@@ -58,16 +58,16 @@ public enum LedgerBundle {
 
     /// `<ORG>.v<k>.sig.der` (or `orderer.v<k>.sig.der` when `orderer`): the signer and key version it names, or nil.
     public static func signatureName(_ name: String) -> (owner: KeyOwner, keyVersion: Int64)? {
-        guard let match = name.wholeMatch(of: /([A-Za-z][A-Za-z0-9-]{1,39})\.v([1-9][0-9]{0,8})\.sig\.der/),
-            let version = Int64(match.2), let owner = try? KeyOwner(name: String(match.1))
+        guard let name = ASCIIShape.versionedName(name, suffixes: [".sig.der"]), let owner = try? KeyOwner(name: String(name.owner))
         else { return nil }
-        return (owner, version)
+        return (owner, name.version)
     }
 
     /// The number a zero-padded directory name states, or nil.
     public static func number(_ name: String) -> Int64? {
-        guard name.wholeMatch(of: /[0-9]{10}/) != nil else { return nil }
-        return Int64(name)
+        let digits = name.utf8
+        guard digits.count == 10, digits.allSatisfy(ASCIIShape.isDigit) else { return nil }
+        return Int64(ASCIIShape.value(digits))
     }
 
     // MARK: Small files
@@ -199,9 +199,14 @@ public enum LedgerBundle {
             (self.version, self.effectiveFrom, self.transaction) = (version, effectiveFrom, transaction)
         }
 
+        private static let typeText = Array("\"\(LedgerTransactionType.pricingRulesPublished.rawValue)\"".utf8)
+
         /// The entry for a `pricing.rules_published` transaction, or nil for any other.
         public init?(_ transaction: LedgerEvidence.Transaction) {
-            guard let document = try? LedgerTransaction(canonicalBytes: transaction.canonicalBytes),
+            // Every transaction passes here; only one whose bytes name the type (canonical JSON
+            // writes it unescaped) is worth parsing.
+            guard transaction.canonicalBytes.firstRange(of: Self.typeText) != nil,
+                let document = try? LedgerTransaction(canonicalBytes: transaction.canonicalBytes),
                 document.type == .pricingRulesPublished, case .object(let body) = document.body,
                 case .string(let version)? = body["version"], case .string(let text)? = body["effective_from"],
                 let effectiveFrom = UTCMicros(text)

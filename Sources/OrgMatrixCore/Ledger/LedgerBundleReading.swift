@@ -67,10 +67,10 @@ extension LedgerBundle {
 
     /// `<owner>.v<version>.pem` or `.json`: the key it names and which of the two it is.
     public static func keyName(_ name: String) -> (owner: KeyOwner, version: Int64, isPEM: Bool)? {
-        guard let match = name.wholeMatch(of: /([A-Za-z][A-Za-z0-9-]{1,39})\.v([1-9][0-9]{0,8})\.(pem|json)/),
-            let version = Int64(match.2), let owner = try? KeyOwner(name: String(match.1))
+        guard let name = ASCIIShape.versionedName(name, suffixes: [".pem", ".json"]),
+            let owner = try? KeyOwner(name: String(name.owner))
         else { return nil }
-        return (owner, version, match.3 == "pem")
+        return (owner, name.version, name.suffix == ".pem")
     }
 
     /// The key rows of `keys/` (files by name, without the `keys/` prefix): each version from its

@@ -12,7 +12,7 @@ public struct TenantCode: Hashable, Sendable, Comparable, CustomStringConvertibl
     public let rawValue: String
 
     public init(_ rawValue: String) throws(MatrixProblem) {
-        guard rawValue.wholeMatch(of: /[a-z][a-z0-9-]{1,62}/) != nil else {
+        guard ASCIIShape.isLowerCode(rawValue) else {
             throw MatrixProblem(field: "tenant.code", reason: "must be 2–63 lower-case letters, digits or dashes, starting with a letter")
         }
         self.rawValue = rawValue
@@ -35,7 +35,7 @@ public struct OrgCode: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let rawValue: String
 
     public init(_ rawValue: String, field: String = "code") throws(MatrixProblem) {
-        guard rawValue.wholeMatch(of: /[A-Z][A-Z0-9-]{1,39}/) != nil else {
+        guard ASCIIShape.isUpperCode(rawValue) else {
             throw MatrixProblem(field: field, reason: "must be 2–40 upper-case letters, digits or dashes, starting with a letter")
         }
         self.rawValue = rawValue
@@ -50,7 +50,7 @@ public struct PrincipalName: Hashable, Sendable, Comparable, CustomStringConvert
     public let rawValue: String
 
     public init(_ rawValue: String, field: String = "name") throws(MatrixProblem) {
-        guard rawValue.wholeMatch(of: /[a-z][a-z0-9-]{1,62}/) != nil else {
+        guard ASCIIShape.isLowerCode(rawValue) else {
             throw MatrixProblem(field: field, reason: "must be 2–63 lower-case letters, digits or dashes, starting with a letter")
         }
         self.rawValue = rawValue

@@ -174,7 +174,7 @@ public struct TenantFile: Decodable, Sendable {
 
         /// The rules this entry declares, or the problems with it, each naming its field.
         public func rules(field: String) throws(MatrixInvalid) -> PricingRules {
-            guard version.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9._-]{0,39}/) != nil else {
+            guard ASCIIShape.isVersionName(version) else {
                 throw MatrixInvalid([MatrixProblem(field: "\(field).version", reason: "must be 1–40 letters, digits, dots, dashes or underscores")])
             }
             guard let effective = UTCMicros(wholeSeconds: effectiveFrom) else {

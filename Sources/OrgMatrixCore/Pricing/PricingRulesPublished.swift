@@ -61,7 +61,7 @@ public struct PricingRulesPublished: Sendable, Hashable {
     public init(ledgerBody body: JSONValue) throws(LedgerDocumentError) {
         let fields = try LedgerFields(body, expected: Self.keys, path: "body")
         let version = try fields.string("version")
-        guard version.wholeMatch(of: /[A-Za-z0-9][A-Za-z0-9._-]{0,39}/) != nil else {
+        guard ASCIIShape.isVersionName(version) else {
             throw .malformed(field: "body.version", reason: "must be 1–40 letters, digits, dots, dashes or underscores")
         }
         let effectiveFrom = try fields.moment("effective_from")

@@ -16,9 +16,20 @@ public enum UTCTime {
 
     /// The whole seconds since 1970 that `text` (the form `parse` reads) names, in integers.
     public static func seconds(_ text: String) -> Int64? {
-        guard let match = text.wholeMatch(of: /([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z/) else { return nil }
-        let (year, month, day) = (Int(match.1)!, Int(match.2)!, Int(match.3)!)
-        let (hour, minute, second) = (Int(match.4)!, Int(match.5)!, Int(match.6)!)
+        let bytes = Array(text.utf8)
+        guard bytes.count == 20, bytes[19] == UInt8(ascii: "Z") else { return nil }
+        return seconds(dateTime: bytes[..<19])
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS`, the part of both forms before the `Z` or the fraction.
+    private static let dateTimeLayout = Array("9999-99-99T99:99:99".utf8)
+
+    /// The whole seconds `bytes` (`dateTimeLayout`) name, or nil.
+    static func seconds(dateTime bytes: ArraySlice<UInt8>) -> Int64? {
+        guard ASCIIShape.hasLayout(bytes, dateTimeLayout) else { return nil }
+        let field = { (offset: Int, count: Int) in ASCIIShape.value(bytes.dropFirst(offset).prefix(count)) }
+        let (year, month, day) = (field(0, 4), field(5, 2), field(8, 2))
+        let (hour, minute, second) = (field(11, 2), field(14, 2), field(17, 2))
         guard (yearMin...yearMax).contains(year), (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day),
             hour < 24, minute < 60, second < 60
         else { return nil }
@@ -55,10 +66,11 @@ public struct UTCMicros: Sendable, Hashable, Comparable, CustomStringConvertible
 
     /// The moment `text` names in exactly the ledger's form, or nil.
     public init?(_ text: String) {
-        guard let match = text.wholeMatch(of: /([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\.([0-9]{6})Z/),
-            let whole = UTCTime.seconds("\(match.1)Z")
+        let bytes = Array(text.utf8)
+        guard bytes.count == 27, bytes[19] == UInt8(ascii: "."), bytes[26] == UInt8(ascii: "Z"),
+            bytes[20..<26].allSatisfy(ASCIIShape.isDigit), let whole = UTCTime.seconds(dateTime: bytes[..<19])
         else { return nil }
-        microsecondsSinceEpoch = whole * 1_000_000 + Int64(match.2)!
+        microsecondsSinceEpoch = whole * 1_000_000 + Int64(ASCIIShape.value(bytes[20..<26]))
     }
 
     /// A Foundation Date (seconds as a binary fraction) to the nearest microsecond: the one place
