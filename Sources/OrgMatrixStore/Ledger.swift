@@ -433,8 +433,17 @@ extension Sandbox {
         guard Set(values.map(\.field)) == Set(committed.keys) else {
             throw StoreError(.conflict, "\(hash.hex) does not hold a stored value for every private field it commits to")
         }
+        // Who saw a contract price is the audit log's, in the transaction that showed it.
+        try await audit(
+            Self.privateValuesReadAction, subject: hash.hex,
+            detail: ["fields": values.map(\.field.rawValue).sorted().joined(separator: ",")])
         return (record, values)
     }
+
+    /// The audit log's actions for private values shown: one transaction's to a reader, and a
+    /// ledger's to an export `--with-private`.
+    public static let privateValuesReadAction = "ledger.private_values.read"
+    public static let privateValuesExportAction = "ledger.private_values.export"
 
     /// The sealed private values of `hashes` the principal may read (Schema/0018), read whole
     /// before any is opened.

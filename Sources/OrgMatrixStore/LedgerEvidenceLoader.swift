@@ -123,6 +123,16 @@ extension Database {
         fromBlock: Int64 = 0, privateValuesUnder masterKey: MasterKey? = nil,
         _ visit: @escaping @Sendable (LedgerEvidencePage) async throws -> Void
     ) async throws {
+        if masterKey != nil {
+            // Recorded before any value is opened, in a transaction of its own: an export that
+            // fails halfway has still shown what it wrote.
+            try await inSnapshot(key: key, requestID: requestID, logger: logger) { sandbox in
+                try sandbox.require(.verifyLedger)
+                try sandbox.require(.readPrivateValues)
+                try await sandbox.audit(
+                    Sandbox.privateValuesExportAction, subject: sandbox.principal.tenantCode.rawValue, detail: ["from_block": String(fromBlock)])
+            }
+        }
         try await inSnapshot(key: key, requestID: requestID, logger: logger, masterKey: masterKey) { sandbox in
             try await sandbox.readLedger(options: options, fromBlock: fromBlock, withPrivateValues: masterKey != nil, visit)
         }

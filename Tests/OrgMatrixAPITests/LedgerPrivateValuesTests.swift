@@ -130,6 +130,21 @@ import Testing
             let bareCanonical = json(try await api.get("/v1/ledger/transactions/\(bareHash)", key: fixture.key("a-operator")))["canonical"] as? String
             #expect(bareCanonical?.contains("\"private\"") == false)
 
+            // Each reading that showed values is in the audit log, which HQ's auditor reads: by
+            // whom, of which transaction, which fields. The refusals and the reading of a
+            // transaction without values showed none and left none.
+            var reads: [[String: Any]] = []
+            var cursor: String?
+            repeat {
+                let page = json(try await api.get("/v1/audit-events?limit=100" + (cursor.map { "&cursor=\($0)" } ?? ""), key: fixture.key("hq-auditor")))
+                reads += (page["items"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "ledger.private_values.read" }
+                cursor = page["nextCursor"] as? String
+            } while cursor != nil
+            #expect(
+                reads.map { $0["actor"] as? String ?? "?" }.sorted() == ["a-operator", "b-integration", "b-operator", "hq-admin", "north-operator"],
+                "\(reads)")
+            #expect(reads.allSatisfy { $0["subject"] as? String == hash && ($0["detail"] as? String)?.contains("carrier_contract_price_fen,carrier_name") == true })
+
             // The database keeps the values to those readers and to the transaction itself.
             let hashHex = "'\\x\(hash)'::bytea"
             for principal in ["hq-auditor", "qa-supervisor", "c-operator"] {

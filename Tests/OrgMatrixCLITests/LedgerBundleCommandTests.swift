@@ -175,7 +175,17 @@ import Testing
         #expect(keyless.status == 2 && keyless.standardError.contains(Settings.masterKeyEnvironmentKey), "\(keyless.standardError)")
 
         // With: salt and value beside the transaction; OpenSSL's SM3 of each file is its commitment.
+        // The audit log records that HQ's administrator exported the values, and nothing of the refusals.
         #expect(try await Self.exportWithPrivate(scenario, to: full).status == 0)
+        let exports = try await withConnection(try await SharedDatabase.environment().ownerURL) { connection in
+            try await connection.query(
+                """
+                SELECT actor, subject FROM audit_events
+                WHERE tenant_id = \(scenario.fixture.tenantID.rawValue) AND action = \(Sandbox.privateValuesExportAction)
+                """, logger: testLogger
+            ).collect().map { try $0.decode((String, String).self) }
+        }
+        #expect(exports.count == 1 && exports.first?.0 == "hq-admin" && exports.first?.1 == scenario.fixture.code.rawValue, "\(exports)")
         let transaction = try String(contentsOfFile: full + "/" + LedgerBundle.transactionFile(hash), encoding: .utf8)
         for (field, value) in [(LedgerPrivateField.carrierContractPriceFen, "180000"), (.carrierName, #""顺丰速运""#)] {
             let path = full + "/" + LedgerBundle.privateValueFile(hash, field: field)
