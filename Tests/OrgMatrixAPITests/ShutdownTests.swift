@@ -32,6 +32,10 @@ import Testing
     }
 
     /// A client that sends half a request holds nothing for long: its body is answered 408.
+    /// The client waits up to 20 s and the answer must come within 15 s of a 0.5 s timeout: in
+    /// the full parallel run other suites can hold both threads of the task pool for seconds
+    /// (a fresh clone beside a long benchmark once saw no 408 within 5 s); without the timeout
+    /// no 408 would come at all, only the client's own close.
     @Test func aBodyThatDoesNotArriveIsAnswered408() async throws {
         try await ThrowawayDatabase.with { database in
             _ = try await withLiveApp(database, requestReadTimeout: .milliseconds(500)) { _ in } while: { boundPort, group in
@@ -39,9 +43,9 @@ import Testing
                 let started = ContinuousClock.now
                 let response = try await raw(
                     "POST /v1/items HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\n"
-                        + "Content-Length: 100\r\n\r\n{\"code\":", port: boundPort, closeAfter: .seconds(5))
+                        + "Content-Length: 100\r\n\r\n{\"code\":", port: boundPort, closeAfter: .seconds(20))
                 #expect(response.hasPrefix("HTTP/1.1 408"), "\(response)")
-                #expect(ContinuousClock.now - started < .seconds(4))
+                #expect(ContinuousClock.now - started < .seconds(15))
                 await group.triggerGracefulShutdown()
             }
         }
