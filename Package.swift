@@ -26,6 +26,7 @@ let package = Package(
             name: "CGcrypt",
             linkerSettings: [.linkedLibrary("gcrypt"), .linkedLibrary("gpg-error")]
         ),
+        .target(name: "CSystemCalls"),
         .target(name: "SMCrypto", dependencies: ["CGcrypt"]),
         .target(name: "OrgMatrixCore", dependencies: ["SMCrypto"]),
         .target(
@@ -60,6 +61,7 @@ let package = Package(
         .executableTarget(
             name: "orgmatrix",
             dependencies: [
+                "CSystemCalls",
                 "OrgMatrixAPI",
                 "OrgMatrixStore",
                 "OrgMatrixCore",

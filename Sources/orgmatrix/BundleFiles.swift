@@ -1,3 +1,4 @@
+import CSystemCalls
 import Foundation
 import Synchronization
 import OrgMatrixCore
@@ -97,12 +98,15 @@ final class BundleWriter: @unchecked Sendable {
     }
 
     /// Writes the manifest's last line, its own digest, and closes it, once every other file is
-    /// on disk (`sync`: the files were written without a sync each), and the manifest after them.
+    /// on disk (`syncfs`, which also reports a write that failed on its way to the disk: the
+    /// files were written without a sync each), and the manifest after them.
     func seal() throws {
         guard let hasher = manifestDigest.take() else { preconditionFailure("a bundle is sealed once") }
         let digest = Hex.encode(hasher.finalize())
         try flushManifest()
-        sync()
+        guard omx_syncfs(manifest.fileDescriptor) == 0 else {
+            throw UnusableInput("cannot write \(root.path) to disk: \(String(cString: strerror(errno)))")
+        }
         try manifest.write(contentsOf: Data("\(digest)  \(LedgerBundle.manifest)\n".utf8))
         try manifest.synchronize()
         try manifest.close()
@@ -162,34 +166,48 @@ struct BundleReader: Sendable {
     }
 
     /// Every file under the root but the manifest whose path `isListed` rejects (anything that
-    /// is not a directory: a link, a pipe, is named too). Walked with `readdir`, whose entries
-    /// say their type: a million transactions are five million entries.
+    /// is not a directory: a link, a pipe, is named too), and every directory that cannot be
+    /// read. Walked with `readdir`, whose entries say their type: a million transactions are
+    /// five million entries.
     func unlistedFiles(isListed: (String) -> Bool) -> [LedgerVerificationFailure] {
         var failures: [LedgerVerificationFailure] = []
-        Self.walk(root.path, under: "") { path in
-            if path == LedgerBundle.manifest || isListed(path) { return }
-            failures.append(
-                .init(.bundleFileMismatch, field: path, expected: "every file listed in manifest.sm3", found: "a file it does not list"))
+        var pending = [""]
+        while let relative = pending.popLast() {
+            let (entries, failure) = Self.entries(of: relative.isEmpty ? root.path : "\(root.path)/\(relative)")
+            if let failure {
+                failures.append(
+                    .init(.bundleFileMismatch, field: relative.isEmpty ? "." : relative + "/", expected: "a readable directory", found: failure))
+            }
+            for (name, isDirectory) in entries {
+                let path = relative.isEmpty ? name : "\(relative)/\(name)"
+                if isDirectory {
+                    pending.append(path)
+                } else if path != LedgerBundle.manifest, !isListed(path) {
+                    failures.append(
+                        .init(.bundleFileMismatch, field: path, expected: "every file listed in manifest.sm3", found: "a file it does not list"))
+                }
+            }
         }
         return failures
     }
 
-    /// Calls `visit` with the path (from the root) of every entry below `root/relative` that is
-    /// not a directory, descending into those that are.
-    private static func walk(_ root: String, under relative: String, _ visit: (String) -> Void) {
-        guard let directory = opendir(relative.isEmpty ? root : "\(root)/\(relative)") else { return }
+    /// The entries of one directory and whether each is a directory (a link is not), read
+    /// whole and the directory closed before any is descended into; or why it cannot be read.
+    private static func entries(of path: String) -> (entries: [(name: String, isDirectory: Bool)], failure: String?) {
+        guard let directory = opendir(path) else { return ([], String(cString: strerror(errno))) }
         defer { closedir(directory) }
+        var entries: [(name: String, isDirectory: Bool)] = []
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.baseAddress!.assumingMemoryBound(to: CChar.self)) }
             if name == "." || name == ".." { continue }
-            let path = relative.isEmpty ? name : "\(relative)/\(name)"
             var isDirectory = Int32(entry.pointee.d_type) == DT_DIR
             if Int32(entry.pointee.d_type) == DT_UNKNOWN {
                 var status = stat()
-                isDirectory = lstat("\(root)/\(path)", &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
+                isDirectory = lstat("\(path)/\(name)", &status) == 0 && status.st_mode & S_IFMT == S_IFDIR
             }
-            if isDirectory { walk(root, under: path, visit) } else { visit(path) }
+            entries.append((name, isDirectory))
         }
+        return (entries, nil)
     }
 }
 

@@ -279,6 +279,16 @@ struct BundleVerification {
 
     init(reader: BundleReader, progress: ProgressBar) { (self.reader, self.progress) = (reader, progress) }
 
+    /// A path's hash by its bytes. Swift's String equality (and `hashValue`) takes canonically
+    /// equivalent spellings as one (`K` and U+212A KELVIN SIGN), which a file system does not:
+    /// a file so spelt beside a listed one would pass for listed.
+    static func key(_ path: String) -> Int {
+        var hasher = Hasher()
+        var path = path
+        path.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+        return hasher.finalize()
+    }
+
     private mutating func fail(_ kind: LedgerVerificationFailure.Kind, _ path: String, expected: String, found: String) {
         failures.append(.init(kind, field: path, expected: expected, found: found))
     }
@@ -311,7 +321,7 @@ struct BundleVerification {
                 fail(.bundleFileMalformed, LedgerBundle.manifest, expected: "<SM3 hex>  <path> on each line", found: "line \(lineNumber)")
                 continue
             }
-            guard listed.insert(parsed.path.hashValue).inserted else {
+            guard listed.insert(Self.key(parsed.path)).inserted else {
                 fail(.bundleFileMalformed, LedgerBundle.manifest, expected: "each path listed once", found: "\(parsed.path) again on line \(lineNumber)")
                 continue
             }
@@ -388,7 +398,7 @@ struct BundleVerification {
             }
             if let done = current { batch.append((done.place, done.files)) }
             if batch.count >= Self.chunkSize { await flush(&batch, into: &verifier, &state) }
-            if !directoriesSeen.insert(directory.hashValue).inserted {
+            if !directoriesSeen.insert(Self.key(directory)).inserted {
                 fail(.bundleFileMalformed, LedgerBundle.manifest, expected: "each directory's files listed together", found: "\(directory) again")
             }
             current = (place, directory, [(name, parsed.sm3)])
@@ -428,7 +438,7 @@ struct BundleVerification {
                 found: "\(description.transactions), \(description.blocks), \(description.keys), \(description.checkpoints)")
         }
         let listedPaths = listed
-        failures += reader.unlistedFiles { listedPaths.contains($0.hashValue) }
+        failures += reader.unlistedFiles { listedPaths.contains(Self.key($0)) }
         return Result(
             tenant: description.tenant, failures: failures.map { (LedgerBundle.file(of: $0), $0) }, counts: report.counts,
             files: lineNumber, keys: keys.count,

@@ -262,6 +262,20 @@ import Testing
         }
         try FileManager.default.removeItem(atPath: root + "/" + extra)
 
+        // Beside a listed file, an unlisted one whose name Swift's String equality takes for the
+        // same (U+212A KELVIN SIGN is canonically K): named by its bytes. Searched for as bytes,
+        // since a String search would find the listed name's line too.
+        let (listedK, kelvin) = ("transactions/K.txt", "transactions/\u{212A}.txt")
+        try Self.enlist(root, listedK, Array("k".utf8))
+        try Data("k".utf8).write(to: URL(fileURLWithPath: root + "/" + listedK))
+        try Data("k".utf8).write(to: URL(fileURLWithPath: root + "/" + kelvin))
+        for (name, output) in try Self.verdicts(root) {
+            #expect(
+                output.status == 1 && Data(output.text.utf8).range(of: Data("FAIL \(kelvin): ".utf8)) != nil, "\(name), kelvin: \(output.text)")
+        }
+        try Self.unlist(root, listedK)
+        try FileManager.default.removeItem(atPath: root + "/" + kelvin)
+
         // A transaction rewritten and the manifest recomputed and resealed to match: the file no
         // longer hashes to the name the blocks seal.
         let transaction = try #require(files.first { $0.hasSuffix("/tx.json") })
