@@ -127,8 +127,7 @@ extension Database {
             // Recorded before any value is opened, in a transaction of its own: an export that
             // fails halfway has still shown what it wrote.
             try await inSnapshot(key: key, requestID: requestID, logger: logger) { sandbox in
-                try sandbox.require(.verifyLedger)
-                try sandbox.require(.readPrivateValues)
+                try sandbox.requireLedgerReading(withPrivateValues: true)
                 try await sandbox.audit(
                     Sandbox.privateValuesExportAction, subject: sandbox.principal.tenantCode.rawValue, detail: ["from_block": String(fromBlock)])
             }
@@ -163,12 +162,17 @@ extension Sandbox {
         return evidence.value
     }
 
+    /// What reading the whole ledger takes: `verifyLedger`, and `readPrivateValues` to open its values.
+    func requireLedgerReading(withPrivateValues: Bool) throws {
+        try require(.verifyLedger)
+        if withPrivateValues { try require(.readPrivateValues) }
+    }
+
     func readLedger(
         options: LedgerVerificationOptions, fromBlock: Int64 = 0, withPrivateValues: Bool = false,
         _ visit: @Sendable (LedgerEvidencePage) async throws -> Void
     ) async throws {
-        try require(.verifyLedger)
-        if withPrivateValues { try require(.readPrivateValues) }
+        try requireLedgerReading(withPrivateValues: withPrivateValues)
         try await visit(.keys(try await ledgerKeys()))
         if fromBlock > 0 { try await visit(.anchor(try await anchor(before: fromBlock))) }
         var afterHash: LedgerHash?

@@ -79,6 +79,8 @@ public struct LedgerCheckpoint: Sendable, Hashable {
             }
         }
 
+        private static let quarterLayout = Array("9999-Q9".utf8)
+
         /// `2026-Q4` or `on-demand`.
         public init?(_ text: String) {
             if text == "on-demand" {
@@ -86,7 +88,7 @@ public struct LedgerCheckpoint: Sendable, Hashable {
                 return
             }
             let bytes = Array(text.utf8)
-            guard ASCIIShape.hasLayout(bytes, Array("9999-Q9".utf8)) else { return nil }
+            guard ASCIIShape.hasLayout(bytes, Self.quarterLayout) else { return nil }
             let quarter = ASCIIShape.value(bytes[6...])
             guard (1...4).contains(quarter) else { return nil }
             self = .quarter(year: ASCIIShape.value(bytes[..<4]), quarter: quarter)

@@ -37,7 +37,7 @@ public struct LedgerHash: Sendable, Hashable, Comparable, CustomStringConvertibl
 
     /// The hash `hex` names: exactly 64 lowercase hex digits.
     public init(hex: String, field: String = "hash") throws(LedgerDocumentError) {
-        guard hex.utf8.count == 2 * SM3.digestByteCount, hex.utf8.allSatisfy({ ASCIIShape.isDigit($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0) }),
+        guard hex.utf8.count == 2 * SM3.digestByteCount, hex.utf8.allSatisfy(ASCIIShape.isLowerHexDigit),
             let bytes = try? Hex.decode(hex)
         else { throw .malformed(field: field, reason: "must be 64 lowercase hex digits") }
         self.bytes = bytes

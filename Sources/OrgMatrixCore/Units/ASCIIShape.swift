@@ -11,6 +11,7 @@ enum ASCIIShape {
     static func isLower(_ byte: UInt8) -> Bool { (0x61...0x7A).contains(byte) }
     static func isLetter(_ byte: UInt8) -> Bool { isUpper(byte) || isLower(byte) }
     static func isLetterOrDigit(_ byte: UInt8) -> Bool { isLetter(byte) || isDigit(byte) }
+    static func isLowerHexDigit(_ byte: UInt8) -> Bool { isDigit(byte) || (0x61...0x66).contains(byte) }
 
     /// `text` is one byte `first` takes, then `count` bytes `rest` takes.
     static func matches<Text: StringProtocol>(
@@ -27,7 +28,7 @@ enum ASCIIShape {
     }
 
     /// `[A-Z][A-Z0-9-]{1,39}`: an org's code.
-    static func isUpperCode<Text: StringProtocol>(_ text: Text) -> Bool {
+    static func isUpperCode(_ text: String) -> Bool {
         matches(text, first: isUpper, rest: { isUpper($0) || isDigit($0) || $0 == UInt8(ascii: "-") }, count: 1...39)
     }
 
